@@ -1,0 +1,201 @@
+//! Ollama's `/api/chat`, streamed as NDJSON (docs/api.md in the ollama repository).
+//!
+//! Each line is a JSON object with `message.content`; the last one has `done: true`,
+//! `done_reason` and the counters (`prompt_eval_count`, `eval_count`, durations in ns).
+//! Errors come as `{"error": "..."}`, as the whole body of a non-200 answer or as a line
+//! after a 200.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, one_line, status_kind};
+use crate::error::{Failure, FailureKind};
+
+/// One Ollama server and model.
+#[derive(Debug, Clone)]
+pub struct Ollama {
+    /// Base URL, e.g. `http://localhost:11434`.
+    pub url: String,
+    /// Model name.
+    pub model: String,
+    /// `options` passed through.
+    pub options: Map<String, Value>,
+    /// `keep_alive`, only when the profile sets it.
+    pub keep_alive: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<Value>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    eval_duration: Option<u64>,
+    load_duration: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    content: Cow<'a, str>,
+}
+
+impl Backend for Ollama {
+    fn name(&self) -> &'static str {
+        "ollama"
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.url
+    }
+
+    fn build(&self, m: Messages<'_>) -> HttpRequest {
+        let mut messages = Vec::with_capacity(2);
+        if !m.system.is_empty() {
+            messages.push(json!({"role": "system", "content": m.system}));
+        }
+        messages.push(json!({"role": "user", "content": m.user}));
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "stream": true,
+        });
+        if !self.options.is_empty() {
+            body["options"] = Value::Object(self.options.clone());
+        }
+        if let Some(keep_alive) = &self.keep_alive {
+            body["keep_alive"] = keep_alive.clone();
+        }
+        HttpRequest {
+            url: format!("{}/api/chat", self.url),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    fn framing(&self) -> Framing {
+        Framing::Ndjson
+    }
+
+    fn decode<'a>(&self, frame: &'a str) -> Result<Decoded<'a>, Failure> {
+        let line: Line<'a> = serde_json::from_str(frame).map_err(|e| {
+            Failure::new(
+                FailureKind::Protocol,
+                format!("malformed NDJSON line from Ollama ({e}): {}", one_line(frame)),
+            )
+        })?;
+        if let Some(error) = line.error {
+            let msg = error.as_str().map_or_else(|| error.to_string(), str::to_owned);
+            return Err(Failure::new(FailureKind::Http, format!("Ollama error: {msg}")));
+        }
+        let mut decoded = Decoded {
+            text: line.message.map(|m| m.content).unwrap_or_default(),
+            ..Decoded::default()
+        };
+        if line.done {
+            decoded.done = true;
+            decoded.finish = Some(match line.done_reason.as_deref() {
+                Some("length") => Finish::Length,
+                _ => Finish::Stop,
+            });
+            decoded.usage = Some(Usage {
+                prompt_tokens: line.prompt_eval_count,
+                completion_tokens: line.eval_count,
+                eval_seconds: line.eval_duration.map(|ns| ns as f64 / 1e9),
+                load_seconds: line.load_duration.map(|ns| ns as f64 / 1e9),
+            });
+        }
+        Ok(decoded)
+    }
+
+    fn http_error(&self, status: u16, body: &str) -> Failure {
+        let message = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| one_line(body));
+        let failure = Failure::new(status_kind(status), format!("HTTP {status}: {message}"));
+        if status == 404 {
+            failure.with_hint(format!(
+                "model '{}' is not pulled: run `ollama pull {}`",
+                self.model, self.model
+            ))
+        } else {
+            failure
+        }
+    }
+
+    fn unreachable_hint(&self) -> Option<String> {
+        Some(format!("is Ollama running at {}? start it with `ollama serve`", self.url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ollama() -> Ollama {
+        Ollama {
+            url: "http://h:1".into(),
+            model: "m".into(),
+            options: Map::new(),
+            keep_alive: None,
+        }
+    }
+
+    #[test]
+    fn request_omits_keep_alive_and_options_unless_set() {
+        let req = ollama().build(Messages { system: "", user: "hi" });
+        assert_eq!(req.url, "http://h:1/api/chat");
+        assert_eq!(
+            req.body,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true})
+        );
+        let mut o = ollama();
+        o.keep_alive = Some(json!("30m"));
+        o.options.insert("num_ctx".into(), json!(8192));
+        let req = o.build(Messages { system: "sys", user: "hi" });
+        assert_eq!(req.body["keep_alive"], "30m");
+        assert_eq!(req.body["options"]["num_ctx"], 8192);
+        assert_eq!(req.body["messages"][0]["role"], "system");
+    }
+
+    #[test]
+    fn decodes_tokens_and_the_final_line() {
+        let o = ollama();
+        let d = o
+            .decode(r#"{"model":"m","created_at":"2023-08-04T08:52:19.385406455-07:00","message":{"role":"assistant","content":"The"},"done":false}"#)
+            .unwrap();
+        assert_eq!(d.text, "The");
+        assert!(!d.done);
+        let d = o
+            .decode(r#"{"model":"m","created_at":"x","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000}"#)
+            .unwrap();
+        assert!(d.done);
+        assert_eq!(d.finish, Some(Finish::Length));
+        let u = d.usage.unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(26), Some(282)));
+    }
+
+    #[test]
+    fn error_lines_and_bodies() {
+        let o = ollama();
+        let f = o.decode(r#"{"error":"an error was encountered while running the model"}"#).unwrap_err();
+        assert!(f.message.contains("an error was encountered"));
+        assert_eq!(o.decode("{not json").unwrap_err().kind, FailureKind::Protocol);
+        let f = o.http_error(404, r#"{"error":"model 'm' not found"}"#);
+        assert!(f.message.contains("model 'm' not found"));
+        assert!(f.hint.unwrap().contains("ollama pull m"));
+    }
+}

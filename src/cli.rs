@@ -1,0 +1,197 @@
+//! The command line, as typed: clap derive structs with validation only, no I/O.
+//!
+//! `config::resolve` turns these raw values (plus environment and files) into `Settings`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::EXIT_CODES_HELP;
+
+const AFTER_HELP: &str = "\
+Prompt sources, in order: words on the command line; -f FILE; a lone word naming an existing
+file (read as the prompt, as codex_wrap.sh did); stdin when it is not a terminal.
+
+Environment (the old scripts' names keep working):
+  OLLAMA_PROFILE, OLLAMA_MODEL, OLLAMA_URL / OLLAMA_HOST, GEMINI_API_KEY / GOOGLE_API_KEY,
+  GEMINI_MODEL, GEMINI_BASE_URL, LLM_GATEWAY_DISABLE_LOCAL, LLM_GATEWAY_DISABLE_API,
+  LLM_DISABLED (truthy: do nothing, exit 0), CODEX_WRAP_ROOT, CODEX_WRAP_TIMEOUT.
+  .env.local in the project root and the working directory is read without overriding.
+";
+
+/// Offload a coding prompt to a local model (Ollama) or Gemini, streaming the answer to
+/// stdout. Diagnostics go to stderr; stdout carries the model's text only.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-wrap",
+    version,
+    about,
+    after_help = format!("{AFTER_HELP}\n{EXIT_CODES_HELP}"),
+    args_conflicts_with_subcommands = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// A tool command instead of a prompt.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The prompt and the flags that shape the call.
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Output and environment flags shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Commands other than sending a prompt.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the route the classifier picks for a prompt, and the rules that fired.
+    Route(RouteArgs),
+}
+
+/// Arguments of `codex-wrap route`.
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Read the prompt from this file.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The prompt (words are joined with spaces; stdin when omitted).
+    #[arg(value_name = "PROMPT", trailing_var_arg = true)]
+    pub prompt: Vec<String>,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Project root (default: nearest folder up with CONTRACTS.md, AGENTS.md or .git).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Nothing on stderr but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Flags of the default command: send a prompt.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Force the local route (Ollama); no fallback to the API.
+    #[arg(short, long, conflicts_with = "api")]
+    pub local: bool,
+    /// Force the API route (Gemini); no fallback to local.
+    #[arg(short, long)]
+    pub api: bool,
+    /// Profile from profiles.toml: code (default), fast, uncensored, or your own.
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Model for the route taken (Ollama model; the Gemini model with --api).
+    #[arg(short = 'm', long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Deadline for each attempt, in seconds (default 60, or the profile's).
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<Seconds>,
+    /// Try only the first route: no fallback between local and API.
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Print what would be sent (route, model, endpoint, request body) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the routing decision on stderr.
+    #[arg(long)]
+    pub explain: bool,
+    /// Read the prompt from this file.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The prompt. Words are joined with spaces; stdin is read when there are none.
+    #[arg(value_name = "PROMPT")]
+    pub prompt: Vec<String>,
+}
+
+/// A positive, finite number of seconds, checked when the flag is parsed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_seconds(s).map(Seconds)
+    }
+}
+
+/// Parses `"2"`, `"0.5"` or `"90s"` as a positive duration.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let trimmed = s.trim();
+    let number = trimmed.strip_suffix('s').unwrap_or(trimmed);
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("codex-wrap").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn words_are_kept_in_order() {
+        let cli = parse(&["-l", "build", "auth", "system"]).unwrap();
+        assert!(cli.run.local);
+        assert_eq!(cli.run.prompt, ["build", "auth", "system"]);
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn local_and_api_conflict() {
+        assert!(parse(&["--local", "--api", "x"]).is_err());
+    }
+
+    #[test]
+    fn timeout_is_validated() {
+        assert_eq!(
+            parse(&["--timeout", "0.5", "x"]).unwrap().run.timeout,
+            Some(Seconds(Duration::from_millis(500)))
+        );
+        for bad in ["0", "-1", "abc", "inf", "NaN"] {
+            assert!(parse(&["--timeout", bad, "x"]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn route_subcommand_takes_its_prompt() {
+        let cli = parse(&["route", "--json", "design", "a", "system"]).unwrap();
+        let Some(Command::Route(args)) = cli.command else {
+            panic!("expected route")
+        };
+        assert!(args.json);
+        assert_eq!(args.prompt.join(" "), "design a system");
+    }
+
+    #[test]
+    fn a_prompt_after_double_dash_is_never_a_command() {
+        let cli = parse(&["--", "route", "traffic", "via", "nginx"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.prompt[0], "route");
+    }
+}

@@ -1,0 +1,165 @@
+//! Every environment variable the tool reads, in one place, and the `.env.local` overlay.
+//!
+//! The process environment is never modified: `.env.local` values fill only the names the
+//! process does not already have, as the old scripts did.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Names of the variables, old scripts' names included.
+pub mod names {
+    pub const OLLAMA_PROFILE: &str = "OLLAMA_PROFILE";
+    pub const OLLAMA_MODEL: &str = "OLLAMA_MODEL";
+    pub const OLLAMA_URL: &str = "OLLAMA_URL";
+    pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
+    pub const GEMINI_API_KEY: &str = "GEMINI_API_KEY";
+    pub const GOOGLE_API_KEY: &str = "GOOGLE_API_KEY";
+    pub const GEMINI_MODEL: &str = "GEMINI_MODEL";
+    pub const GEMINI_BASE_URL: &str = "GEMINI_BASE_URL";
+    pub const DISABLE_LOCAL: &str = "LLM_GATEWAY_DISABLE_LOCAL";
+    pub const DISABLE_API: &str = "LLM_GATEWAY_DISABLE_API";
+    pub const LLM_DISABLED: &str = "LLM_DISABLED";
+    pub const ROOT: &str = "CODEX_WRAP_ROOT";
+    pub const TIMEOUT: &str = "CODEX_WRAP_TIMEOUT";
+    pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// A read-only view of the environment: the process's variables over `.env.local` files.
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    process: HashMap<String, String>,
+    files: HashMap<String, String>,
+}
+
+impl Env {
+    /// The current process environment, with no files loaded yet.
+    pub fn from_process() -> Self {
+        Env {
+            process: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// An environment made of exactly these pairs (tests).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Env {
+            process: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// Reads a dotenv file; names already known (from the process or an earlier file) win.
+    /// A missing file is fine; a malformed one is skipped with a warning.
+    pub fn load_dotenv(&mut self, path: &Path) {
+        let Ok(iter) = dotenvy::from_path_iter(path) else {
+            return;
+        };
+        for item in iter {
+            match item {
+                Ok((key, value)) => {
+                    if !self.process.contains_key(&key) {
+                        self.files.entry(key).or_insert(value);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), "skipping the rest of .env.local: {err}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The value of a variable, trimmed; `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
+            .or_else(|| self.files.get(name))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether a variable is set to a truthy value (1, true, yes, on).
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(is_truthy)
+    }
+}
+
+/// `1`, `true`, `yes`, `on`, in any case.
+pub fn is_truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+/// Turns `OLLAMA_HOST`-style values into a base URL: the scheme and port may be omitted
+/// (`0.0.0.0`, `localhost:11434`, `https://ollama.example`).
+pub fn ollama_base_url(value: &str) -> String {
+    let value = value.trim().trim_end_matches('/');
+    let (scheme, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest),
+        None => ("http", value),
+    };
+    let host_has_port = rest
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()))
+        && !rest.ends_with(']');
+    let has_path = rest.contains('/');
+    if host_has_port || has_path {
+        format!("{scheme}://{rest}")
+    } else {
+        let port = if scheme == "https" { 443 } else { 11434 };
+        format!("{scheme}://{rest}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn host(input: &str, want: &str) {
+        assert_eq!(ollama_base_url(input), want);
+    }
+
+    #[test]
+    fn ollama_host_forms() {
+        host("0.0.0.0", "http://0.0.0.0:11434");
+        host("localhost:1234", "http://localhost:1234");
+        host("http://127.0.0.1:11434/", "http://127.0.0.1:11434");
+        host("https://ollama.example", "https://ollama.example:443");
+        host("[::1]", "http://[::1]:11434");
+        host("[::1]:8080", "http://[::1]:8080");
+    }
+
+    #[test]
+    fn process_wins_over_files_and_blank_is_unset() {
+        let dir = std::env::temp_dir().join(format!("cw-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".env.local");
+        std::fs::write(&file, "OLLAMA_MODEL=from-file\nGEMINI_MODEL=\"g\"\nLLM_DISABLED=\n").unwrap();
+        let mut env = Env::from_pairs([("OLLAMA_MODEL", "from-process")]);
+        env.load_dotenv(&file);
+        assert_eq!(env.get("OLLAMA_MODEL"), Some("from-process"));
+        assert_eq!(env.get("GEMINI_MODEL"), Some("g"));
+        assert_eq!(env.get("LLM_DISABLED"), None);
+        assert!(!env.flag("LLM_DISABLED"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn truthy_values() {
+        for v in ["1", "true", "TRUE", "yes", "on", " On "] {
+            assert!(is_truthy(v), "{v}");
+        }
+        for v in ["0", "false", "no", "off", "", "2"] {
+            assert!(!is_truthy(v), "{v}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! `profiles.toml`: the file format, loading with located errors, and layering.
+//!
+//! Each layer is checked on its own against the typed format (so an error names its file,
+//! line and column), then the layers are merged as TOML tables, key by key, the higher
+//! layer winning, and the merged table is read once more into the typed format.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The built-in defaults, compiled in.
+pub const BUILTIN: &str = include_str!("../../profiles.toml");
+
+/// One `profiles.toml`, every field optional so that a layer names only what it changes.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Profile used when none is named.
+    pub default_profile: Option<String>,
+    /// Text placed between the context and the user's prompt.
+    pub directive: Option<String>,
+    /// Ollama server.
+    pub ollama: Option<OllamaConfig>,
+    /// Gemini API.
+    pub gemini: Option<GeminiConfig>,
+    /// Timeouts in seconds.
+    pub timeouts: Option<TimeoutsConfig>,
+    /// Named profiles.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    /// Router rules (see `route`); checked by the router.
+    pub router: Option<toml::Table>,
+}
+
+/// `[ollama]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OllamaConfig {
+    /// Base URL, e.g. `http://localhost:11434`.
+    pub url: Option<String>,
+}
+
+/// `[gemini]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeminiConfig {
+    /// Base URL, e.g. `https://generativelanguage.googleapis.com`.
+    pub base_url: Option<String>,
+    /// Model name, e.g. `gemini-flash-latest`.
+    pub model: Option<String>,
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// TCP (and TLS) connect.
+    pub connect: Option<f64>,
+    /// One attempt, from sending to the last byte.
+    pub deadline: Option<f64>,
+    /// Longest silence between chunks once the answer flows.
+    pub idle: Option<f64>,
+    /// Longest wait for the first byte (default: the deadline; a cold model load counts).
+    pub first_byte: Option<f64>,
+    /// Longest 429 retry hint honoured with one retry.
+    pub retry_cap: Option<f64>,
+}
+
+/// `[profiles.NAME]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Ollama model.
+    pub model: Option<String>,
+    /// One line for `--help`-style listings.
+    pub description: Option<String>,
+    /// Ollama options passed through (temperature, num_ctx, ...).
+    pub options: Option<toml::Table>,
+    /// Ollama keep_alive (`"30m"`, `-1`); sent only when set.
+    pub keep_alive: Option<toml::Value>,
+    /// Attempt deadline in seconds for this profile.
+    pub timeout: Option<f64>,
+    /// A system prompt placed before the directive.
+    pub system: Option<String>,
+    /// `false` prints a one-line warning that guardrails are off.
+    pub guardrails: Option<bool>,
+}
+
+/// Where a layer came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Compiled into the binary.
+    Builtin,
+    /// `$XDG_CONFIG_HOME/codex-wrap/profiles.toml`.
+    User(PathBuf),
+    /// `profiles.toml` in the project root.
+    Project(PathBuf),
+}
+
+impl Source {
+    fn label(&self) -> String {
+        match self {
+            Source::Builtin => "built-in profiles.toml".to_owned(),
+            Source::User(p) | Source::Project(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Parses and checks one layer; errors name the file, line and column.
+pub fn parse_layer(text: &str, source: &Source) -> Result<toml::Table, Error> {
+    let located = |err: toml::de::Error| {
+        let (line, col) = err
+            .span()
+            .map_or((1, 1), |span| line_col(text, span.start));
+        Error::Config(format!(
+            "{}:{line}:{col}: {}",
+            source.label(),
+            err.message().trim_end()
+        ))
+    };
+    let table: toml::Table = toml::from_str(text).map_err(located)?;
+    // Check the types now, while the error can still point into this file.
+    toml::from_str::<ConfigFile>(text).map_err(located)?;
+    Ok(table)
+}
+
+/// Loads the layers that exist, lowest first: built-in, user, project.
+pub fn load_layers(
+    user: Option<&Path>,
+    project: Option<&Path>,
+) -> Result<Vec<(Source, toml::Table)>, Error> {
+    let mut layers = vec![(Source::Builtin, parse_layer(BUILTIN, &Source::Builtin)?)];
+    let candidates = [
+        user.map(|p| Source::User(p.to_path_buf())),
+        project.map(|p| Source::Project(p.to_path_buf())),
+    ];
+    for source in candidates.into_iter().flatten() {
+        let (Source::User(path) | Source::Project(path)) = &source else {
+            continue;
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(Error::Config(format!("{}: {err}", path.display())));
+            }
+        };
+        let table = parse_layer(&text, &source)?;
+        layers.push((source, table));
+    }
+    Ok(layers)
+}
+
+/// Merges the layers (lowest first) into one typed configuration.
+pub fn merge(layers: &[(Source, toml::Table)]) -> Result<ConfigFile, Error> {
+    let mut merged = toml::Table::new();
+    for (_, table) in layers {
+        merge_into(&mut merged, table);
+    }
+    ConfigFile::deserialize(toml::Value::Table(merged))
+        .map_err(|err| Error::Config(format!("merged profiles.toml: {}", err.message())))
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced.
+fn merge_into(base: &mut toml::Table, top: &toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge_into(b, t),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_parses_with_three_profiles() {
+        let layers = load_layers(None, None).unwrap();
+        let cfg = merge(&layers).unwrap();
+        let names: Vec<&str> = cfg.profiles.keys().map(String::as_str).collect();
+        assert_eq!(names, ["code", "fast", "uncensored"]);
+        assert_eq!(cfg.default_profile.as_deref(), Some("code"));
+    }
+
+    #[test]
+    fn a_higher_layer_changes_only_what_it_names() {
+        let mut layers = load_layers(None, None).unwrap();
+        let user = Source::User("u.toml".into());
+        let text = "[profiles.code]\nmodel = \"mine\"\n[profiles.code.options]\nnum_ctx = 16384\n";
+        layers.push((user.clone(), parse_layer(text, &user).unwrap()));
+        let cfg = merge(&layers).unwrap();
+        let code = &cfg.profiles["code"];
+        assert_eq!(code.model.as_deref(), Some("mine"));
+        let opts = code.options.as_ref().unwrap();
+        assert_eq!(opts["num_ctx"].as_integer(), Some(16384));
+        assert!(opts["temperature"].as_float().is_some(), "kept from built-in");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let src = Source::Project("/p/profiles.toml".into());
+        let err = parse_layer("[profiles.code]\nmodel = \n", &src).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/p/profiles.toml:2:"), "{msg}");
+        let err = parse_layer("[profiles.code]\ntimeout = \"soon\"\n", &src).unwrap_err();
+        assert!(err.to_string().starts_with("/p/profiles.toml:2:"), "{err}");
+        let err = parse_layer("[profiles.code]\nmodle = \"x\"\n", &src).unwrap_err();
+        assert!(err.to_string().contains("modle"), "{err}");
+    }
+}

@@ -1,0 +1,408 @@
+//! Resolved settings: flags > environment > project file > user file > built-in.
+//!
+//! After `resolve`, the rest of the program sees only `Settings`; no other module reads
+//! the environment or a configuration file.
+
+pub mod env;
+pub mod file;
+pub mod root;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, RunArgs, parse_seconds};
+use crate::error::Error;
+use env::{Env, names};
+use file::{ConfigFile, ProfileConfig, Source};
+
+/// Which route the caller asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMode {
+    /// The classifier decides; fallback both ways.
+    Auto,
+    /// `--local`: Ollama only.
+    Local,
+    /// `--api`: Gemini only.
+    Api,
+}
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that puts it in a header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+/// One resolved profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Its name in profiles.toml.
+    pub name: String,
+    /// Ollama model.
+    pub model: String,
+    /// One line describing it.
+    pub description: String,
+    /// Ollama options, passed through as JSON.
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Ollama keep_alive, only when set.
+    pub keep_alive: Option<serde_json::Value>,
+    /// This profile's attempt deadline.
+    pub timeout: Option<Duration>,
+    /// System prompt placed before the directive.
+    pub system: Option<String>,
+    /// `false`: warn that guardrails are off.
+    pub guardrails: bool,
+}
+
+/// Timeouts that apply to every attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// TCP/TLS connect.
+    pub connect: Duration,
+    /// Attempt deadline from the file (a profile's `timeout` and `--timeout` replace it).
+    pub deadline: Duration,
+    /// Longest silence between chunks once text flows.
+    pub idle: Duration,
+    /// Longest wait for the first byte; `None` means the attempt deadline.
+    pub first_byte: Option<Duration>,
+    /// Longest 429 retry hint honoured with one retry.
+    pub retry_cap: Duration,
+}
+
+/// Gemini settings.
+#[derive(Debug, Clone)]
+pub struct GeminiSettings {
+    /// Base URL without trailing slash.
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// The API key, if any.
+    pub key: Option<Secret>,
+}
+
+/// Everything a call needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Project root.
+    pub root: PathBuf,
+    /// Configuration layers that were loaded, lowest first.
+    pub sources: Vec<Source>,
+    /// Route requested on the command line.
+    pub mode: RouteMode,
+    /// The profile in use.
+    pub profile: Profile,
+    /// Whether the profile was named by flag or environment (the router may not change it).
+    pub profile_explicit: bool,
+    /// All profiles, by name.
+    pub profiles: BTreeMap<String, Profile>,
+    /// Model that replaces the profile's Ollama model (`OLLAMA_MODEL`, `--model`).
+    pub local_model_override: Option<String>,
+    /// Execution directive.
+    pub directive: String,
+    /// Ollama base URL.
+    pub ollama_url: String,
+    /// Gemini settings.
+    pub gemini: GeminiSettings,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// `--timeout` or `CODEX_WRAP_TIMEOUT`: replaces every profile's deadline.
+    pub deadline_override: Option<Duration>,
+    /// Whether a failed route may fall back to the other one.
+    pub fallback: bool,
+    /// `LLM_GATEWAY_DISABLE_LOCAL`.
+    pub local_disabled: bool,
+    /// `LLM_GATEWAY_DISABLE_API`.
+    pub api_disabled: bool,
+    /// Router configuration from the merged files.
+    pub router: Option<toml::Table>,
+}
+
+impl Settings {
+    /// The attempt deadline for a profile: `--timeout` > profile > `[timeouts] deadline`.
+    pub fn deadline(&self, profile: &Profile) -> Duration {
+        self.deadline_override
+            .or(profile.timeout)
+            .unwrap_or(self.timeouts.deadline)
+    }
+
+    /// Switches to another profile by name (used by the router's suggestion).
+    pub fn use_profile(&mut self, name: &str) {
+        if let Some(p) = self.profiles.get(name) {
+            self.profile = p.clone();
+        }
+    }
+}
+
+/// Where the user's own profiles.toml lives: `$XDG_CONFIG_HOME/codex-wrap/profiles.toml`.
+pub fn user_config_path(env: &Env) -> Option<PathBuf> {
+    if let Some(xdg) = env.get(names::XDG_CONFIG_HOME) {
+        return Some(Path::new(xdg).join("codex-wrap/profiles.toml"));
+    }
+    use etcetera::BaseStrategy;
+    etcetera::choose_base_strategy()
+        .ok()
+        .map(|s| s.config_dir().join("codex-wrap/profiles.toml"))
+}
+
+/// Resolves the settings from the command line, the environment and the files.
+pub fn resolve(
+    run: &RunArgs,
+    global: &GlobalArgs,
+    env: &Env,
+    root: &Path,
+) -> Result<Settings, Error> {
+    let user = user_config_path(env);
+    let project = root.join("profiles.toml");
+    let layers = file::load_layers(user.as_deref(), Some(&project))?;
+    let cfg = file::merge(&layers)?;
+    resolve_from(cfg, layers.into_iter().map(|(s, _)| s).collect(), run, global, env, root)
+}
+
+fn resolve_from(
+    cfg: ConfigFile,
+    sources: Vec<Source>,
+    run: &RunArgs,
+    _global: &GlobalArgs,
+    env: &Env,
+    root: &Path,
+) -> Result<Settings, Error> {
+    let profiles = cfg
+        .profiles
+        .iter()
+        .map(|(name, p)| Ok((name.clone(), profile(name, p)?)))
+        .collect::<Result<BTreeMap<_, _>, Error>>()?;
+
+    let requested = run.profile.as_deref().or(env.get(names::OLLAMA_PROFILE));
+    let profile_explicit = requested.is_some();
+    let name = requested
+        .or(cfg.default_profile.as_deref())
+        .unwrap_or("code");
+    let profile = profiles.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
+        Error::Config(format!(
+            "unknown profile '{name}'; known profiles: {}",
+            known.join(", ")
+        ))
+    })?;
+
+    let mode = match (run.local, run.api) {
+        (true, _) => RouteMode::Local,
+        (_, true) => RouteMode::Api,
+        _ => RouteMode::Auto,
+    };
+
+    let ollama_url = env
+        .get(names::OLLAMA_URL)
+        .or(env.get(names::OLLAMA_HOST))
+        .map(env::ollama_base_url)
+        .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
+        .unwrap_or_else(|| "http://localhost:11434".to_owned());
+
+    let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
+    let mut gemini_model = env
+        .get(names::GEMINI_MODEL)
+        .map(str::to_owned)
+        .or(gemini_cfg.model)
+        .unwrap_or_else(|| "gemini-flash-latest".to_owned());
+    let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
+    if let Some(model) = &run.model {
+        if mode == RouteMode::Api {
+            gemini_model = model.clone();
+        } else {
+            local_model_override = Some(model.clone());
+        }
+    }
+    let gemini = GeminiSettings {
+        base_url: env
+            .get(names::GEMINI_BASE_URL)
+            .map(str::to_owned)
+            .or(gemini_cfg.base_url)
+            .unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_owned())
+            .trim_end_matches('/')
+            .to_owned(),
+        model: gemini_model,
+        key: env
+            .get(names::GEMINI_API_KEY)
+            .or(env.get(names::GOOGLE_API_KEY))
+            .map(|k| Secret(k.to_owned())),
+    };
+
+    let t = cfg.timeouts.clone().unwrap_or_default();
+    let secs = |v: Option<f64>, what: &str, default: f64| -> Result<Duration, Error> {
+        let v = v.unwrap_or(default);
+        seconds(v).ok_or_else(|| {
+            Error::Config(format!("[timeouts] {what} = {v}: must be a positive number of seconds"))
+        })
+    };
+    let timeouts = Timeouts {
+        connect: secs(t.connect, "connect", 3.0)?,
+        deadline: secs(t.deadline, "deadline", 60.0)?,
+        idle: secs(t.idle, "idle", 30.0)?,
+        first_byte: t
+            .first_byte
+            .map(|v| secs(Some(v), "first_byte", v))
+            .transpose()?,
+        retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
+    };
+    let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
+        (Some(flag), _) => Some(flag.0),
+        (None, Some(value)) => Some(parse_seconds(value).map_err(|e| {
+            Error::Config(format!("{}: {e}", names::TIMEOUT))
+        })?),
+        (None, None) => None,
+    };
+
+    Ok(Settings {
+        root: root.to_path_buf(),
+        sources,
+        mode,
+        profile,
+        profile_explicit,
+        profiles,
+        local_model_override,
+        directive: cfg.directive.unwrap_or_default(),
+        ollama_url: ollama_url.trim_end_matches('/').to_owned(),
+        gemini,
+        timeouts,
+        deadline_override,
+        fallback: !run.no_fallback && mode == RouteMode::Auto,
+        local_disabled: env.flag(names::DISABLE_LOCAL),
+        api_disabled: env.flag(names::DISABLE_API),
+        router: cfg.router,
+    })
+}
+
+fn seconds(v: f64) -> Option<Duration> {
+    (v.is_finite() && v > 0.0 && v <= 86_400.0).then(|| Duration::from_secs_f64(v))
+}
+
+fn profile(name: &str, p: &ProfileConfig) -> Result<Profile, Error> {
+    let model = p
+        .model
+        .clone()
+        .ok_or_else(|| Error::Config(format!("profile '{name}' has no model")))?;
+    let options = match &p.options {
+        Some(table) => match serde_json::to_value(table) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => {
+                return Err(Error::Config(format!(
+                    "profile '{name}': options must be a table of values"
+                )));
+            }
+        },
+        None => serde_json::Map::new(),
+    };
+    let keep_alive = p
+        .keep_alive
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| Error::Config(format!("profile '{name}': keep_alive: {e}")))?;
+    let timeout = p
+        .timeout
+        .map(|v| {
+            seconds(v).ok_or_else(|| {
+                Error::Config(format!(
+                    "profile '{name}': timeout = {v}: must be a positive number of seconds"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Profile {
+        name: name.to_owned(),
+        model,
+        description: p.description.clone().unwrap_or_default(),
+        options,
+        keep_alive,
+        timeout,
+        system: p.system.clone(),
+        guardrails: p.guardrails.unwrap_or(true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn settings(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, Error> {
+        let cli = Cli::try_parse_from(std::iter::once("codex-wrap").chain(args.iter().copied()))
+            .unwrap();
+        let layers = file::load_layers(None, None).unwrap();
+        let cfg = file::merge(&layers).unwrap();
+        let env = Env::from_pairs(env.iter().copied());
+        resolve_from(cfg, vec![Source::Builtin], &cli.run, &cli.global, &env, Path::new("."))
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file() {
+        let s = settings(&["x"], &[]).unwrap();
+        assert_eq!(s.profile.name, "code");
+        assert!(!s.profile_explicit);
+        let s = settings(&["x"], &[("OLLAMA_PROFILE", "fast")]).unwrap();
+        assert_eq!(s.profile.model, "deepseek-coder:6.7b");
+        let s = settings(&["--profile", "code", "x"], &[("OLLAMA_PROFILE", "fast")]).unwrap();
+        assert_eq!(s.profile.name, "code");
+        assert!(s.profile_explicit);
+    }
+
+    #[test]
+    fn unknown_profile_lists_known_ones() {
+        let err = settings(&["-p", "turbo", "x"], &[]).unwrap_err().to_string();
+        assert!(err.contains("'turbo'") && err.contains("code, fast, uncensored"), "{err}");
+    }
+
+    #[test]
+    fn model_overrides_follow_the_route() {
+        let s = settings(&["x"], &[("OLLAMA_MODEL", "llama3")]).unwrap();
+        assert_eq!(s.local_model_override.as_deref(), Some("llama3"));
+        let s = settings(&["--api", "--model", "gemini-pro", "x"], &[]).unwrap();
+        assert_eq!(s.gemini.model, "gemini-pro");
+        assert_eq!(s.local_model_override, None);
+    }
+
+    #[test]
+    fn deadline_layers() {
+        let s = settings(&["x"], &[]).unwrap();
+        assert_eq!(s.deadline(&s.profile), Duration::from_secs(60));
+        assert_eq!(s.deadline(&s.profiles["fast"]), Duration::from_secs(30));
+        let s = settings(&["-t", "2", "x"], &[("CODEX_WRAP_TIMEOUT", "9")]).unwrap();
+        assert_eq!(s.deadline(&s.profiles["fast"]), Duration::from_secs(2));
+        let s = settings(&["x"], &[("CODEX_WRAP_TIMEOUT", "9")]).unwrap();
+        assert_eq!(s.deadline(&s.profile), Duration::from_secs(9));
+        assert!(settings(&["x"], &[("CODEX_WRAP_TIMEOUT", "soon")]).is_err());
+    }
+
+    #[test]
+    fn ollama_url_from_host_and_key_redacted() {
+        let s = settings(
+            &["x"],
+            &[("OLLAMA_HOST", "127.0.0.1:9"), ("GOOGLE_API_KEY", "sekrit")],
+        )
+        .unwrap();
+        assert_eq!(s.ollama_url, "http://127.0.0.1:9");
+        assert!(!format!("{s:?}").contains("sekrit"));
+        assert_eq!(s.gemini.key.as_ref().unwrap().expose(), "sekrit");
+    }
+
+    #[test]
+    fn fallback_only_in_auto_mode() {
+        assert!(settings(&["x"], &[]).unwrap().fallback);
+        assert!(!settings(&["-l", "x"], &[]).unwrap().fallback);
+        assert!(!settings(&["-a", "x"], &[]).unwrap().fallback);
+        assert!(!settings(&["--no-fallback", "x"], &[]).unwrap().fallback);
+    }
+}

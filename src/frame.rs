@@ -1,0 +1,201 @@
+//! Cutting a response body into frames: NDJSON lines or SSE `data:` payloads.
+//!
+//! NDJSON is split on the newline byte and only whole lines are decoded, so a line or a
+//! UTF-8 character cut across reads is never an error. SSE is parsed by the
+//! `eventsource-stream` crate (the same field, comment, CRLF and multi-line `data:` rules as
+//! the WHATWG spec); we only pick out the `data` of each event.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt, stream};
+
+use crate::backend::Framing;
+use crate::error::{Failure, FailureKind};
+
+/// A stream of frames (or of the failure that ended it).
+pub type Frames<'a> = Pin<Box<dyn Stream<Item = Result<String, Failure>> + Send + 'a>>;
+
+/// Splits bytes into `\n`-terminated lines, keeping the unfinished tail.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl LineSplitter {
+    /// Adds bytes read from the network.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole line without its `\n` (and `\r`), skipping blank lines.
+    pub fn next_line(&mut self) -> Option<&[u8]> {
+        loop {
+            let rest = &self.buf[self.start..];
+            let end = memchr::memchr(b'\n', rest)?;
+            let line_start = self.start;
+            self.start += end + 1;
+            let mut line = &self.buf[line_start..line_start + end];
+            if let Some(stripped) = line.strip_suffix(b"\r") {
+                line = stripped;
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// What is left at the end of the stream, if it is more than white space.
+    pub fn rest(&mut self) -> Option<&[u8]> {
+        let rest = &self.buf[self.start..];
+        self.start = self.buf.len();
+        (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
+    }
+}
+
+fn transport_failure(err: &reqwest::Error) -> Failure {
+    Failure::new(
+        FailureKind::Unreachable,
+        format!("connection broke while reading the answer: {}", error_chain(err)),
+    )
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn utf8(line: &[u8]) -> Result<String, Failure> {
+    String::from_utf8(line.to_vec()).map_err(|_| {
+        Failure::new(
+            FailureKind::Protocol,
+            "invalid UTF-8 in a line of the answer".to_owned(),
+        )
+    })
+}
+
+/// Frames of a body given as a stream of byte chunks.
+pub fn frames<'a, S>(body: S, framing: Framing) -> Frames<'a>
+where
+    S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'a,
+{
+    match framing {
+        Framing::Ndjson => ndjson(body),
+        Framing::Sse => Box::pin(body.eventsource().map(|event| match event {
+            Ok(event) => Ok(event.data),
+            Err(eventsource_stream::EventStreamError::Transport(e)) => Err(transport_failure(&e)),
+            Err(e) => Err(Failure::new(
+                FailureKind::Protocol,
+                format!("malformed event stream: {e}"),
+            )),
+        })),
+    }
+}
+
+fn ndjson<'a, S>(body: S) -> Frames<'a>
+where
+    S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'a,
+{
+    struct State<S> {
+        body: Pin<Box<S>>,
+        lines: LineSplitter,
+        ended: bool,
+    }
+    let state = State {
+        body: Box::pin(body),
+        lines: LineSplitter::default(),
+        ended: false,
+    };
+    Box::pin(stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(line) = st.lines.next_line() {
+                let item = utf8(line);
+                return Some((item, st));
+            }
+            if st.ended {
+                let item = st.lines.rest().map(utf8)?;
+                return Some((item, st));
+            }
+            match st.body.next().await {
+                Some(Ok(bytes)) => st.lines.push(&bytes),
+                Some(Err(e)) => {
+                    st.ended = true;
+                    st.lines = LineSplitter::default();
+                    return Some((Err(transport_failure(&e)), st));
+                }
+                None => st.ended = true,
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split_all(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(c);
+            while let Some(l) = s.next_line() {
+                out.push(l.to_vec());
+            }
+        }
+        if let Some(r) = s.rest() {
+            out.push(r.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn lines_split_across_reads_and_crlf() {
+        let got = split_all(&[b"{\"a\":", b"1}\r\n\n{\"b\"", b":2}\n{\"c\":3}"]);
+        assert_eq!(got, [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), b"{\"c\":3}".to_vec()]);
+    }
+
+    #[test]
+    fn utf8_split_inside_a_line_is_whole_again() {
+        let text = "{\"t\":\"é€😀\"}\n".as_bytes();
+        for cut in 0..text.len() {
+            let got = split_all(&[&text[..cut], &text[cut..]]);
+            assert_eq!(got, [text[..text.len() - 1].to_vec()], "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_any_split_never_panics_and_agrees(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let whole = split_all(&[&data]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut prev = 0;
+            for p in points { chunks.push(&data[prev..p]); prev = p; }
+            chunks.push(&data[prev..]);
+            prop_assert_eq!(split_all(&chunks), whole);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The only code that writes to stdout, and the stderr status lines.
+//!
+//! stdout carries the model's text and nothing else. Text is appended to a buffer as frames
+//! are decoded and written out once per network read, so each chunk the server sends
+//! reaches the caller at once without a system call per token.
+#![allow(clippy::print_stderr)]
+
+use std::io::{self, IsTerminal, Write};
+
+/// Model text on its way to stdout.
+#[derive(Debug)]
+pub struct Output {
+    pending: Vec<u8>,
+    delivered: u64,
+    last: Option<u8>,
+    closed: bool,
+    terminal: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Output {
+    /// An output on the process's stdout.
+    pub fn new() -> Self {
+        Output {
+            pending: Vec::with_capacity(8 * 1024),
+            delivered: 0,
+            last: None,
+            closed: false,
+            terminal: io::stdout().is_terminal(),
+        }
+    }
+
+    /// Queues text; `flush` writes it.
+    pub fn push(&mut self, text: &str) {
+        if !self.closed && !text.is_empty() {
+            self.pending.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// Bytes of model text handed to stdout so far (queued ones included: they are
+    /// committed, and a fallback must not follow them).
+    pub fn delivered(&self) -> u64 {
+        self.delivered + self.pending.len() as u64
+    }
+
+    /// Whether the reader closed stdout (e.g. `| head -1`).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Writes what is queued and flushes. A closed pipe is not an error: it marks the
+    /// output closed, and the caller stops quietly.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() || self.closed {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        let result = stdout.write_all(&self.pending).and_then(|()| stdout.flush());
+        self.delivered += self.pending.len() as u64;
+        self.last = self.pending.last().copied();
+        self.pending.clear();
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Ends the answer: on a terminal, adds a newline if the text lacks one so the shell
+    /// prompt starts on its own line. In pipes the bytes stay exactly as the model sent them.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.flush()?;
+        if self.terminal && self.delivered > 0 && self.last != Some(b'\n') {
+            self.push("\n");
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Prints a whole document the user asked for (`--dry-run`, `route`).
+    pub fn print_document(text: &str) -> io::Result<()> {
+        let mut stdout = io::stdout().lock();
+        let r = stdout.write_all(text.as_bytes()).and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                stdout.write_all(b"\n")
+            }
+        });
+        match r.and_then(|()| stdout.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporter {
+    quiet: bool,
+}
+
+impl Reporter {
+    /// A reporter that prints unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        Reporter { quiet }
+    }
+
+    /// A status line (suppressed by `-q`).
+    pub fn status(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("codex-wrap: {line}");
+        }
+    }
+
+    /// A warning (suppressed by `-q`).
+    pub fn warn(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("codex-wrap: warning: {line}");
+        }
+    }
+
+    /// An error: always printed.
+    pub fn error(line: &str) {
+        eprintln!("codex-wrap: error: {line}");
+    }
+}

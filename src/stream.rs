@@ -1,0 +1,374 @@
+//! The one send-and-stream loop: deadlines, the 429 retry, and fallback before the first
+//! byte of output.
+//!
+//! Every backend goes through `run_attempts`; what differs between providers is behind the
+//! `Backend` trait. Text is written as soon as each network read is decoded.
+
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::time::{Instant, sleep, timeout_at};
+
+use crate::backend::{Backend, Finish, HttpRequest, Messages, Usage};
+use crate::config::Timeouts;
+use crate::error::{Error, Failure, FailureKind};
+use crate::frame::{error_chain, frames};
+use crate::output::{Output, Reporter};
+
+/// Which route an attempt belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The local model.
+    Local,
+    /// The remote API.
+    Api,
+}
+
+impl Route {
+    /// `local` or `api`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Local => "local",
+            Route::Api => "api",
+        }
+    }
+}
+
+/// One planned attempt: a route, a backend and its deadline.
+pub struct Attempt {
+    /// The route this attempt serves.
+    pub route: Route,
+    /// The endpoint to call.
+    pub backend: Box<dyn Backend>,
+    /// Deadline for the whole attempt.
+    pub deadline: Duration,
+}
+
+impl Attempt {
+    /// `local (ollama qwen2.5:14b)`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} ({} {})",
+            self.route.as_str(),
+            self.backend.name(),
+            self.backend.model()
+        )
+    }
+}
+
+/// What a successful call did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Label of the attempt that answered.
+    pub attempt: String,
+    /// Usage reported by the server.
+    pub usage: Usage,
+    /// Time from the start of the successful attempt to the first text.
+    pub first_token: Option<Duration>,
+    /// Time of the successful attempt.
+    pub total: Duration,
+    /// Bytes of text written.
+    pub bytes: u64,
+    /// Whether the model hit its token limit.
+    pub truncated: bool,
+    /// Failures of earlier attempts.
+    pub fallbacks: Vec<Failure>,
+}
+
+/// Makes the HTTP client. One per process; connection setup is bounded by `connect`.
+pub fn client(timeouts: &Timeouts) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .tcp_nodelay(true)
+        .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Tries the attempts in order until one answers. A failure after output is final.
+pub async fn run_attempts(
+    client: &reqwest::Client,
+    attempts: &[Attempt],
+    messages: Messages<'_>,
+    timeouts: &Timeouts,
+    out: &mut Output,
+    report: Reporter,
+) -> Result<Outcome, Error> {
+    let mut failures: Vec<Failure> = Vec::new();
+    for attempt in attempts {
+        if let Some(last) = failures.last() {
+            report.status(&format!("falling back to {} after: {last}", attempt.label()));
+        }
+        let result = match attempt.backend.check_ready() {
+            Ok(()) => attempt_with_retry(client, attempt, messages, timeouts, out, report).await,
+            Err(f) => Err(f),
+        };
+        match result {
+            Ok(mut outcome) => {
+                outcome.fallbacks = failures;
+                return Ok(outcome);
+            }
+            Err(mut failure) => {
+                failure.attempt = attempt.label();
+                if failure.kind == FailureKind::Blocked {
+                    return Err(Error::Blocked(failure));
+                }
+                if out.delivered() > 0 {
+                    return Err(Error::Interrupted {
+                        delivered: out.delivered(),
+                        cause: failure,
+                    });
+                }
+                let stop = !failure.kind.may_fall_back();
+                failures.push(failure);
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    Err(Error::NoRoute(failures))
+}
+
+async fn attempt_with_retry(
+    client: &reqwest::Client,
+    attempt: &Attempt,
+    messages: Messages<'_>,
+    timeouts: &Timeouts,
+    out: &mut Output,
+    report: Reporter,
+) -> Result<Outcome, Failure> {
+    let request = attempt.backend.build(messages);
+    let start = Instant::now();
+    let deadline = start + attempt.deadline;
+    match stream_once(client, attempt, &request, timeouts, deadline, out).await {
+        Err(f) if f.kind == FailureKind::RateLimited && out.delivered() == 0 => {
+            let Some(wait) = f.retry_after.map(Duration::from_secs_f64) else {
+                return Err(f);
+            };
+            let fits = Instant::now() + wait < deadline;
+            if wait > timeouts.retry_cap || !fits {
+                return Err(f);
+            }
+            report.status(&format!(
+                "{}: rate limited, retrying in {:.1}s as the server asks",
+                attempt.label(),
+                wait.as_secs_f64()
+            ));
+            sleep(wait).await;
+            stream_once(client, attempt, &request, timeouts, deadline, out).await
+        }
+        other => other,
+    }
+}
+
+/// Sends one request and streams its answer to `out`.
+async fn stream_once(
+    client: &reqwest::Client,
+    attempt: &Attempt,
+    request: &HttpRequest,
+    timeouts: &Timeouts,
+    deadline: Instant,
+    out: &mut Output,
+) -> Result<Outcome, Failure> {
+    let backend = attempt.backend.as_ref();
+    let start = Instant::now();
+    let first_byte_deadline = timeouts
+        .first_byte
+        .map_or(deadline, |d| (start + d).min(deadline));
+    let timed_out = |what: &str| {
+        Failure::new(
+            FailureKind::Timeout,
+            format!("{what} (deadline {:.0}s)", attempt.deadline.as_secs_f64()),
+        )
+    };
+
+    let mut builder = client
+        .post(&request.url)
+        .header(CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&request.body).unwrap_or_default());
+    for h in &request.headers {
+        let Ok(mut value) = HeaderValue::from_str(&h.value) else {
+            return Err(Failure::new(
+                FailureKind::NotConfigured,
+                format!("the value for header {} is not valid", h.name),
+            ));
+        };
+        value.set_sensitive(h.secret);
+        builder = builder.header(HeaderName::from_static(h.name), value);
+    }
+    tracing::debug!(url = %request.url, backend = backend.name(), "sending");
+
+    let response = match timeout_at(first_byte_deadline, builder.send()).await {
+        Err(_) => return Err(timed_out("no answer from the server in time")),
+        Ok(Err(e)) => return Err(send_failure(&e, backend)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let header_hint = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let body = match timeout_at(deadline, read_limited(response, 64 * 1024)).await {
+            Ok(body) => body,
+            Err(_) => String::new(),
+        };
+        let mut failure = backend.http_error(status.as_u16(), &body);
+        if failure.retry_after.is_none() {
+            failure.retry_after = header_hint;
+        }
+        return Err(failure);
+    }
+
+    let mut frames = frames(response.bytes_stream(), backend.framing());
+    let mut usage = Usage::default();
+    let mut finish: Option<Finish> = None;
+    let mut first_token = None;
+    let written_before = out.delivered();
+    loop {
+        let limit = if out.delivered() > written_before {
+            (Instant::now() + timeouts.idle).min(deadline)
+        } else {
+            first_byte_deadline
+        };
+        let next = match timeout_at(limit, frames.next()).await {
+            Err(_) if limit == deadline => return Err(timed_out("the answer did not finish in time")),
+            Err(_) if out.delivered() > written_before => {
+                return Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!(
+                        "no data for {:.0}s (idle timeout)",
+                        timeouts.idle.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(_) => return Err(timed_out("no text from the model in time")),
+            Ok(next) => next,
+        };
+        let mut ended = next.is_none();
+        // Decode this frame and every frame already buffered, then write once.
+        let mut item = next;
+        while let Some(frame) = item {
+            let decoded_done = {
+                let frame = frame?;
+                let decoded = backend.decode(&frame)?;
+                if !decoded.text.is_empty() {
+                    first_token.get_or_insert_with(|| start.elapsed());
+                    out.push(&decoded.text);
+                }
+                if let Some(u) = decoded.usage {
+                    usage = u;
+                }
+                if decoded.finish.is_some() {
+                    finish = decoded.finish;
+                }
+                decoded.done
+            };
+            if decoded_done {
+                ended = true;
+                break;
+            }
+            item = match frames.next().now_or_never() {
+                Some(Some(frame)) => Some(frame),
+                Some(None) => {
+                    ended = true;
+                    None
+                }
+                None => None,
+            };
+        }
+        out.flush().map_err(|e| {
+            Failure::new(FailureKind::Protocol, format!("cannot write to stdout: {e}"))
+        })?;
+        if out.is_closed() {
+            break;
+        }
+        if let Some(Finish::Blocked(reason)) = &finish {
+            return Err(Failure::new(
+                FailureKind::Blocked,
+                format!("blocked by the model's safety filter: {reason}"),
+            ));
+        }
+        if ended {
+            break;
+        }
+    }
+    let bytes = out.delivered() - written_before;
+    if !out.is_closed() {
+        match &finish {
+            None => {
+                return Err(Failure::new(
+                    FailureKind::Protocol,
+                    "the stream ended before the model finished (no final message)",
+                ));
+            }
+            Some(Finish::Length) if bytes == 0 => {
+                return Err(Failure::new(
+                    FailureKind::Empty,
+                    "the model hit its token limit before writing any text",
+                ));
+            }
+            _ if bytes == 0 => {
+                return Err(Failure::new(FailureKind::Empty, "the model returned an empty answer"));
+            }
+            _ => {}
+        }
+    }
+    Ok(Outcome {
+        attempt: attempt.label(),
+        usage,
+        first_token,
+        total: start.elapsed(),
+        bytes,
+        truncated: finish == Some(Finish::Length),
+        fallbacks: Vec::new(),
+    })
+}
+
+/// Classifies an error from sending the request, in one short line.
+fn send_failure(err: &reqwest::Error, backend: &dyn Backend) -> Failure {
+    let root = root_cause(err);
+    let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
+    let failure = if err.is_connect() && err.is_timeout() {
+        Failure::new(FailureKind::Unreachable, format!("connect to{url} timed out"))
+    } else if err.is_connect() {
+        Failure::new(FailureKind::Unreachable, format!("cannot connect to{url}: {root}"))
+    } else if err.is_timeout() {
+        Failure::new(FailureKind::Timeout, format!("request to{url} timed out"))
+    } else {
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("request to{url} failed: {}", error_chain(err)),
+        )
+    };
+    match backend.unreachable_hint() {
+        Some(hint) if err.is_connect() => failure.with_hint(hint),
+        _ => failure,
+    }
+}
+
+/// The innermost cause of an error, e.g. `Connection refused (os error 111)`.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Reads at most `limit` bytes of an error body, lossily decoded.
+async fn read_limited(response: reqwest::Response, limit: usize) -> String {
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(Ok(chunk)) = chunks.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= limit {
+            body.truncate(limit);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
