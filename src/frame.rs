@@ -65,7 +65,10 @@ impl LineSplitter {
 fn transport_failure(err: &reqwest::Error) -> Failure {
     Failure::new(
         FailureKind::Unreachable,
-        format!("connection broke while reading the answer: {}", error_chain(err)),
+        format!(
+            "connection broke while reading the answer: {}",
+            error_chain(err)
+        ),
     )
 }
 
@@ -170,7 +173,14 @@ mod tests {
     #[test]
     fn lines_split_across_reads_and_crlf() {
         let got = split_all(&[b"{\"a\":", b"1}\r\n\n{\"b\"", b":2}\n{\"c\":3}"]);
-        assert_eq!(got, [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), b"{\"c\":3}".to_vec()]);
+        assert_eq!(
+            got,
+            [
+                b"{\"a\":1}".to_vec(),
+                b"{\"b\":2}".to_vec(),
+                b"{\"c\":3}".to_vec()
+            ]
+        );
     }
 
     #[test]

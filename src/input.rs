@@ -42,7 +42,10 @@ pub fn read_prompt(words: &[String], file: Option<&Path>) -> Result<String, Erro
 
 fn read_file(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(|e| {
-        Error::Usage(format!("cannot read the prompt file {}: {e}", path.display()))
+        Error::Usage(format!(
+            "cannot read the prompt file {}: {e}",
+            path.display()
+        ))
     })?;
     Ok(decode(bytes, &path.display().to_string()))
 }

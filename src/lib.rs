@@ -58,7 +58,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 }
 
 fn project_root(global: &GlobalArgs, env: &Env, cwd: &std::path::Path) -> PathBuf {
-    match global.root.clone().or_else(|| env.get(names::ROOT).map(PathBuf::from)) {
+    match global
+        .root
+        .clone()
+        .or_else(|| env.get(names::ROOT).map(PathBuf::from))
+    {
         Some(root) => cwd.join(root),
         None => config::root::find_root(cwd),
     }
@@ -255,7 +259,11 @@ fn dry_run(settings: &Settings, route: Route, attempts: &[Attempt], m: Messages<
                 .headers
                 .iter()
                 .map(|h| {
-                    let shown = if h.secret { "(redacted)" } else { h.value.as_str() };
+                    let shown = if h.secret {
+                        "(redacted)"
+                    } else {
+                        h.value.as_str()
+                    };
                     (h.name.to_owned(), json!(shown))
                 })
                 .collect();
@@ -307,9 +315,10 @@ fn end_line(o: &Outcome) -> String {
     parts.push(format!("total {:.2}s", o.total.as_secs_f64()));
     if let (Some(i), Some(out)) = (o.usage.prompt_tokens, o.usage.completion_tokens) {
         parts.push(format!("{i} in / {out} out"));
-        let gen_secs = o.usage.eval_seconds.unwrap_or_else(|| {
-            (o.total - o.first_token.unwrap_or_default()).as_secs_f64()
-        });
+        let gen_secs = o
+            .usage
+            .eval_seconds
+            .unwrap_or_else(|| (o.total - o.first_token.unwrap_or_default()).as_secs_f64());
         if gen_secs > 0.0 {
             parts.push(format!("{:.1} tok/s", out as f64 / gen_secs));
         }

@@ -60,7 +60,9 @@ impl Output {
             return Ok(());
         }
         let mut stdout = io::stdout().lock();
-        let result = stdout.write_all(&self.pending).and_then(|()| stdout.flush());
+        let result = stdout
+            .write_all(&self.pending)
+            .and_then(|()| stdout.flush());
         self.delivered += self.pending.len() as u64;
         self.last = self.pending.last().copied();
         self.pending.clear();

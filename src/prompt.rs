@@ -29,7 +29,13 @@ pub fn assemble(
 ) -> Prompt {
     let mut parts: Vec<String> = context
         .iter()
-        .map(|b| format!("<context source=\"{}\">\n{}\n</context>", b.label, b.text.trim_end()))
+        .map(|b| {
+            format!(
+                "<context source=\"{}\">\n{}\n</context>",
+                b.label,
+                b.text.trim_end()
+            )
+        })
         .collect();
     parts.extend(
         [profile_system, Some(directive)]

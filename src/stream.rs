@@ -98,7 +98,10 @@ pub async fn run_attempts(
     let mut failures: Vec<Failure> = Vec::new();
     for attempt in attempts {
         if let Some(last) = failures.last() {
-            report.status(&format!("falling back to {} after: {last}", attempt.label()));
+            report.status(&format!(
+                "falling back to {} after: {last}",
+                attempt.label()
+            ));
         }
         let result = match attempt.backend.check_ready() {
             Ok(()) => attempt_with_retry(client, attempt, messages, timeouts, out, report).await,
@@ -212,10 +215,9 @@ async fn stream_once(
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok());
-        let body = match timeout_at(deadline, read_limited(response, 64 * 1024)).await {
-            Ok(body) => body,
-            Err(_) => String::new(),
-        };
+        let body: String = timeout_at(deadline, read_limited(response, 64 * 1024))
+            .await
+            .unwrap_or_default();
         let mut failure = backend.http_error(status.as_u16(), &body);
         if failure.retry_after.is_none() {
             failure.retry_after = header_hint;
@@ -235,7 +237,9 @@ async fn stream_once(
             first_byte_deadline
         };
         let next = match timeout_at(limit, frames.next()).await {
-            Err(_) if limit == deadline => return Err(timed_out("the answer did not finish in time")),
+            Err(_) if limit == deadline => {
+                return Err(timed_out("the answer did not finish in time"));
+            }
             Err(_) if out.delivered() > written_before => {
                 return Err(Failure::new(
                     FailureKind::Timeout,
@@ -281,7 +285,10 @@ async fn stream_once(
             };
         }
         out.flush().map_err(|e| {
-            Failure::new(FailureKind::Protocol, format!("cannot write to stdout: {e}"))
+            Failure::new(
+                FailureKind::Protocol,
+                format!("cannot write to stdout: {e}"),
+            )
         })?;
         if out.is_closed() {
             break;
@@ -312,7 +319,10 @@ async fn stream_once(
                 ));
             }
             _ if bytes == 0 => {
-                return Err(Failure::new(FailureKind::Empty, "the model returned an empty answer"));
+                return Err(Failure::new(
+                    FailureKind::Empty,
+                    "the model returned an empty answer",
+                ));
             }
             _ => {}
         }
@@ -333,9 +343,15 @@ fn send_failure(err: &reqwest::Error, backend: &dyn Backend) -> Failure {
     let root = root_cause(err);
     let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
     let failure = if err.is_connect() && err.is_timeout() {
-        Failure::new(FailureKind::Unreachable, format!("connect to{url} timed out"))
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("connect to{url} timed out"),
+        )
     } else if err.is_connect() {
-        Failure::new(FailureKind::Unreachable, format!("cannot connect to{url}: {root}"))
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("cannot connect to{url}: {root}"),
+        )
     } else if err.is_timeout() {
         Failure::new(FailureKind::Timeout, format!("request to{url} timed out"))
     } else {

@@ -123,8 +123,10 @@ impl Backend for Gemini {
     fn check_ready(&self) -> Result<(), Failure> {
         match &self.key {
             Some(_) => Ok(()),
-            None => Err(Failure::new(FailureKind::NotConfigured, "no Gemini API key")
-                .with_hint("set GEMINI_API_KEY")),
+            None => Err(
+                Failure::new(FailureKind::NotConfigured, "no Gemini API key")
+                    .with_hint("set GEMINI_API_KEY"),
+            ),
         }
     }
 
@@ -186,9 +188,9 @@ impl Backend for Gemini {
             decoded.text = match (texts.next(), texts.next()) {
                 (None, _) => Cow::Borrowed(""),
                 (Some(one), None) => one,
-                (Some(a), Some(b)) => Cow::Owned(
-                    [a, b].into_iter().chain(texts).collect::<Vec<_>>().concat(),
-                ),
+                (Some(a), Some(b)) => {
+                    Cow::Owned([a, b].into_iter().chain(texts).collect::<Vec<_>>().concat())
+                }
             };
             decoded.finish = match candidate.finish_reason.as_deref() {
                 None | Some("FINISH_REASON_UNSPECIFIED") => decoded.finish,
@@ -284,7 +286,10 @@ mod tests {
         let mut g = gemini();
         g.options.insert("temperature".into(), json!(0.2));
         g.options.insert("num_ctx".into(), json!(8192));
-        let req = g.build(Messages { system: "s", user: "u" });
+        let req = g.build(Messages {
+            system: "s",
+            user: "u",
+        });
         assert_eq!(
             req.url,
             "http://g/v1beta/models/gemini-flash-latest:streamGenerateContent?alt=sse"
@@ -293,7 +298,10 @@ mod tests {
         assert_eq!(req.body["contents"][0]["parts"][0]["text"], "u");
         assert_eq!(req.body["generationConfig"], json!({"temperature": 0.2}));
         assert!(req.headers.is_empty());
-        assert_eq!(g.check_ready().unwrap_err().kind, FailureKind::NotConfigured);
+        assert_eq!(
+            g.check_ready().unwrap_err().kind,
+            FailureKind::NotConfigured
+        );
     }
 
     #[test]
@@ -313,7 +321,9 @@ mod tests {
         let g = gemini();
         let d = g.decode(r#"{"candidates": [{"finishReason": "SAFETY","index": 0,"safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT","probability": "HIGH"}]}]}"#).unwrap();
         assert_eq!(d.finish, Some(Finish::Blocked("SAFETY".into())));
-        let d = g.decode(r#"{"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}"#).unwrap();
+        let d = g
+            .decode(r#"{"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}"#)
+            .unwrap();
         assert!(matches!(d.finish, Some(Finish::Blocked(r)) if r.contains("PROHIBITED_CONTENT")));
     }
 

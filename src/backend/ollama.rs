@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, one_line, status_kind};
+use super::{
+    Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, one_line, status_kind,
+};
 use crate::error::{Failure, FailureKind};
 
 /// One Ollama server and model.
@@ -93,12 +95,20 @@ impl Backend for Ollama {
         let line: Line<'a> = serde_json::from_str(frame).map_err(|e| {
             Failure::new(
                 FailureKind::Protocol,
-                format!("malformed NDJSON line from Ollama ({e}): {}", one_line(frame)),
+                format!(
+                    "malformed NDJSON line from Ollama ({e}): {}",
+                    one_line(frame)
+                ),
             )
         })?;
         if let Some(error) = line.error {
-            let msg = error.as_str().map_or_else(|| error.to_string(), str::to_owned);
-            return Err(Failure::new(FailureKind::Http, format!("Ollama error: {msg}")));
+            let msg = error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned);
+            return Err(Failure::new(
+                FailureKind::Http,
+                format!("Ollama error: {msg}"),
+            ));
         }
         let mut decoded = Decoded {
             text: line.message.map(|m| m.content).unwrap_or_default(),
@@ -137,7 +147,10 @@ impl Backend for Ollama {
     }
 
     fn unreachable_hint(&self) -> Option<String> {
-        Some(format!("is Ollama running at {}? start it with `ollama serve`", self.url))
+        Some(format!(
+            "is Ollama running at {}? start it with `ollama serve`",
+            self.url
+        ))
     }
 }
 
@@ -156,7 +169,10 @@ mod tests {
 
     #[test]
     fn request_omits_keep_alive_and_options_unless_set() {
-        let req = ollama().build(Messages { system: "", user: "hi" });
+        let req = ollama().build(Messages {
+            system: "",
+            user: "hi",
+        });
         assert_eq!(req.url, "http://h:1/api/chat");
         assert_eq!(
             req.body,
@@ -165,7 +181,10 @@ mod tests {
         let mut o = ollama();
         o.keep_alive = Some(json!("30m"));
         o.options.insert("num_ctx".into(), json!(8192));
-        let req = o.build(Messages { system: "sys", user: "hi" });
+        let req = o.build(Messages {
+            system: "sys",
+            user: "hi",
+        });
         assert_eq!(req.body["keep_alive"], "30m");
         assert_eq!(req.body["options"]["num_ctx"], 8192);
         assert_eq!(req.body["messages"][0]["role"], "system");
@@ -185,15 +204,23 @@ mod tests {
         assert!(d.done);
         assert_eq!(d.finish, Some(Finish::Length));
         let u = d.usage.unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(26), Some(282)));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens),
+            (Some(26), Some(282))
+        );
     }
 
     #[test]
     fn error_lines_and_bodies() {
         let o = ollama();
-        let f = o.decode(r#"{"error":"an error was encountered while running the model"}"#).unwrap_err();
+        let f = o
+            .decode(r#"{"error":"an error was encountered while running the model"}"#)
+            .unwrap_err();
         assert!(f.message.contains("an error was encountered"));
-        assert_eq!(o.decode("{not json").unwrap_err().kind, FailureKind::Protocol);
+        assert_eq!(
+            o.decode("{not json").unwrap_err().kind,
+            FailureKind::Protocol
+        );
         let f = o.http_error(404, r#"{"error":"model 'm' not found"}"#);
         assert!(f.message.contains("model 'm' not found"));
         assert!(f.hint.unwrap().contains("ollama pull m"));

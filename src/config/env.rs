@@ -143,7 +143,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cw-env-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join(".env.local");
-        std::fs::write(&file, "OLLAMA_MODEL=from-file\nGEMINI_MODEL=\"g\"\nLLM_DISABLED=\n").unwrap();
+        std::fs::write(
+            &file,
+            "OLLAMA_MODEL=from-file\nGEMINI_MODEL=\"g\"\nLLM_DISABLED=\n",
+        )
+        .unwrap();
         let mut env = Env::from_pairs([("OLLAMA_MODEL", "from-process")]);
         env.load_dotenv(&file);
         assert_eq!(env.get("OLLAMA_MODEL"), Some("from-process"));

@@ -112,9 +112,7 @@ impl Source {
 /// Parses and checks one layer; errors name the file, line and column.
 pub fn parse_layer(text: &str, source: &Source) -> Result<toml::Table, Error> {
     let located = |err: toml::de::Error| {
-        let (line, col) = err
-            .span()
-            .map_or((1, 1), |span| line_col(text, span.start));
+        let (line, col) = err.span().map_or((1, 1), |span| line_col(text, span.start));
         Error::Config(format!(
             "{}:{line}:{col}: {}",
             source.label(),
@@ -209,7 +207,10 @@ mod tests {
         assert_eq!(code.model.as_deref(), Some("mine"));
         let opts = code.options.as_ref().unwrap();
         assert_eq!(opts["num_ctx"].as_integer(), Some(16384));
-        assert!(opts["temperature"].as_float().is_some(), "kept from built-in");
+        assert!(
+            opts["temperature"].as_float().is_some(),
+            "kept from built-in"
+        );
     }
 
     #[test]

@@ -167,7 +167,14 @@ pub fn resolve(
     let project = root.join("profiles.toml");
     let layers = file::load_layers(user.as_deref(), Some(&project))?;
     let cfg = file::merge(&layers)?;
-    resolve_from(cfg, layers.into_iter().map(|(s, _)| s).collect(), run, global, env, root)
+    resolve_from(
+        cfg,
+        layers.into_iter().map(|(s, _)| s).collect(),
+        run,
+        global,
+        env,
+        root,
+    )
 }
 
 fn resolve_from(
@@ -243,7 +250,9 @@ fn resolve_from(
     let secs = |v: Option<f64>, what: &str, default: f64| -> Result<Duration, Error> {
         let v = v.unwrap_or(default);
         seconds(v).ok_or_else(|| {
-            Error::Config(format!("[timeouts] {what} = {v}: must be a positive number of seconds"))
+            Error::Config(format!(
+                "[timeouts] {what} = {v}: must be a positive number of seconds"
+            ))
         })
     };
     let timeouts = Timeouts {
@@ -258,9 +267,9 @@ fn resolve_from(
     };
     let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
         (Some(flag), _) => Some(flag.0),
-        (None, Some(value)) => Some(parse_seconds(value).map_err(|e| {
-            Error::Config(format!("{}: {e}", names::TIMEOUT))
-        })?),
+        (None, Some(value)) => Some(
+            parse_seconds(value).map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
+        ),
         (None, None) => None,
     };
 
@@ -339,12 +348,19 @@ mod tests {
     use clap::Parser;
 
     fn settings(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, Error> {
-        let cli = Cli::try_parse_from(std::iter::once("codex-wrap").chain(args.iter().copied()))
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(std::iter::once("codex-wrap").chain(args.iter().copied())).unwrap();
         let layers = file::load_layers(None, None).unwrap();
         let cfg = file::merge(&layers).unwrap();
         let env = Env::from_pairs(env.iter().copied());
-        resolve_from(cfg, vec![Source::Builtin], &cli.run, &cli.global, &env, Path::new("."))
+        resolve_from(
+            cfg,
+            vec![Source::Builtin],
+            &cli.run,
+            &cli.global,
+            &env,
+            Path::new("."),
+        )
     }
 
     #[test]
@@ -361,8 +377,13 @@ mod tests {
 
     #[test]
     fn unknown_profile_lists_known_ones() {
-        let err = settings(&["-p", "turbo", "x"], &[]).unwrap_err().to_string();
-        assert!(err.contains("'turbo'") && err.contains("code, fast, uncensored"), "{err}");
+        let err = settings(&["-p", "turbo", "x"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'turbo'") && err.contains("code, fast, uncensored"),
+            "{err}"
+        );
     }
 
     #[test]

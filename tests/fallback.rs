@@ -1,0 +1,102 @@
+//! Fallback between routes before the first byte, and never after it.
+
+use crate::support::{Sandbox, Server, gemini, ollama, run};
+
+#[test]
+fn local_refused_falls_back_to_the_api() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["from ", "gemini"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("write a haiku");
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout("from gemini")
+        .assert_stderr_has("falling back to api (gemini gemini-flash-latest)")
+        .assert_stderr_has("Connection refused");
+}
+
+#[test]
+fn local_model_not_found_falls_back_and_says_ollama_pull() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, req, conn| {
+        let model = req.json()["model"].as_str().unwrap().to_owned();
+        ollama::not_found(conn, &model);
+    });
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["api answer"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("x");
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout("api answer")
+        .assert_stderr_has("ollama pull qwen2.5:14b-instruct-q4_K_M");
+}
+
+#[test]
+fn forced_local_does_not_fall_back() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["nope"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--local", "x"]);
+    run(cmd)
+        .assert_code(4)
+        .assert_stdout("")
+        .assert_stderr_has("ollama serve");
+    assert_eq!(api.hits(), 0);
+}
+
+#[test]
+fn no_fallback_after_partial_output() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "half an ans").as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // No final line, no terminating chunk: the server dies mid-stream.
+    });
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["second answer"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("x");
+    run(cmd)
+        .assert_code(6)
+        .assert_stdout("half an ans")
+        .assert_stderr_has("stream interrupted after 11 bytes");
+    assert_eq!(api.hits(), 0);
+}
+
+#[test]
+fn api_without_key_is_unavailable_with_a_hint() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args(["--api", "x"]);
+    run(cmd)
+        .assert_code(4)
+        .assert_stderr_has("set GEMINI_API_KEY");
+}
+
+#[test]
+fn disabled_local_goes_straight_to_the_api() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .env("LLM_GATEWAY_DISABLE_LOCAL", "1")
+        .arg("x");
+    run(cmd).assert_code(0).assert_stdout("api");
+    let mut cmd = sb.cmd();
+    cmd.env("LLM_GATEWAY_DISABLE_LOCAL", "1")
+        .args(["--local", "x"]);
+    run(cmd)
+        .assert_code(4)
+        .assert_stderr_has("disabled by LLM_GATEWAY_DISABLE_LOCAL");
+}

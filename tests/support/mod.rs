@@ -1,0 +1,198 @@
+//! Test support: fake provider servers and a runner for the real binary.
+
+#![allow(dead_code)]
+
+pub mod gemini;
+pub mod ollama;
+pub mod server;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use server::Server;
+
+/// An isolated place to run the binary: empty HOME and XDG config, its own working
+/// directory (a project root with a `.git` marker), and no inherited variables.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("project/.git")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home/.config")).unwrap();
+        Sandbox { dir }
+    }
+
+    /// The project root the binary runs in.
+    pub fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    /// The user config dir (`XDG_CONFIG_HOME`).
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.path().join("home/.config")
+    }
+
+    /// Writes a file under the project root.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.project().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A command for the real binary with a clean environment.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_codex-wrap"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.config_home())
+            // Nothing listens here: a test that forgets to point a backend at its server
+            // fails fast instead of reaching a real service.
+            .env("OLLAMA_URL", "http://127.0.0.1:9")
+            .env("GEMINI_BASE_URL", "http://127.0.0.1:9")
+            .current_dir(self.project())
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// What a finished run left.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("stdout is UTF-8")
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code; stdout={:?} stderr={}",
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stdout(&self, want: &str) -> &Self {
+        assert_eq!(self.stdout(), want, "stdout; stderr={}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs a command to the end with an optional stdin, killing it after `limit`.
+pub fn run_with(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
+    let start = Instant::now();
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn codex-wrap");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input).unwrap();
+    }
+    let (stdout, stderr) = drain(&mut child);
+    let code = wait_limited(&mut child, limit);
+    Run {
+        code,
+        stdout: stdout.join().unwrap(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Runs with no stdin and a 20 s limit.
+pub fn run(cmd: Command) -> Run {
+    run_with(cmd, None, Duration::from_secs(20))
+}
+
+fn drain(
+    child: &mut Child,
+) -> (
+    std::thread::JoinHandle<Vec<u8>>,
+    std::thread::JoinHandle<Vec<u8>>,
+) {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    (
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        }),
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            v
+        }),
+    )
+}
+
+/// Waits for the child, killing it after `limit` (then the code is `None`).
+pub fn wait_limited(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                status.signal().map(|s| 128 + s)
+            });
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads from a pipe until `needle` has arrived (or the limit passes); returns what was read.
+pub fn read_until(pipe: &mut impl Read, needle: &[u8], limit: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < limit && !got.windows(needle.len()).any(|w| w == needle) {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+/// A path that exists nowhere.
+pub fn nowhere() -> &'static Path {
+    Path::new("/nonexistent/codex-wrap-test")
+}

@@ -1,0 +1,45 @@
+//! Ollama's `/api/chat` stream as docs/api.md shows it: `application/x-ndjson`, one JSON
+//! object per line, a final line with `done: true`, `done_reason` and the counters.
+
+use super::server::Conn;
+
+/// The model name the fake server reports.
+pub const MODEL: &str = "qwen2.5:14b-instruct-q4_K_M";
+
+/// One streamed token line, newline included.
+pub fn token_line(model: &str, text: &str) -> String {
+    format!(
+        "{{\"model\":{},\"created_at\":\"2026-11-23T12:00:00.000000Z\",\"message\":{{\"role\":\"assistant\",\"content\":{}}},\"done\":false}}\n",
+        serde_json::to_string(model).unwrap(),
+        serde_json::to_string(text).unwrap()
+    )
+}
+
+/// The final line with statistics.
+pub fn done_line(model: &str, eval_count: usize, reason: &str) -> String {
+    format!(
+        "{{\"model\":{},\"created_at\":\"2026-11-23T12:00:01.000000Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"\"}},\"done\":true,\"done_reason\":\"{reason}\",\"total_duration\":4883583458,\"load_duration\":1334875,\"prompt_eval_count\":26,\"prompt_eval_duration\":342546000,\"eval_count\":{eval_count},\"eval_duration\":4535599000}}\n",
+        serde_json::to_string(model).unwrap()
+    )
+}
+
+/// Starts a 200 NDJSON response.
+pub fn start(conn: &mut Conn) {
+    conn.start_chunked(200, "application/x-ndjson");
+}
+
+/// A whole successful stream: one chunk per token, then the final line.
+pub fn stream(conn: &mut Conn, tokens: &[&str]) {
+    start(conn);
+    for t in tokens {
+        conn.chunk(token_line(MODEL, t).as_bytes());
+    }
+    conn.chunk(done_line(MODEL, tokens.len(), "stop").as_bytes());
+    conn.end();
+}
+
+/// Ollama's answer for a model that is not pulled.
+pub fn not_found(conn: &mut Conn, model: &str) {
+    let body = format!("{{\"error\":\"model \\\"{model}\\\" not found, try pulling it first\"}}");
+    conn.respond(404, "application/json; charset=utf-8", &[], body.as_bytes());
+}

@@ -1,0 +1,275 @@
+//! A tiny HTTP/1.1 server on 127.0.0.1:0 that hands each request to a closure with raw
+//! control of the connection: chunked streaming with pacing, stalls, resets.
+//!
+//! Written over std's TcpListener (with `httparse` for the request head) rather than on
+//! hyper because the faults we test — stalling before the status line, dropping a chunked
+//! body without its terminator, an RST mid-stream — are exactly what a well-behaved server
+//! library refuses to produce.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// One request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `POST /api/chat HTTP/1.1`, exactly as received.
+    pub request_line: String,
+    /// Path with query.
+    pub path: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("request body is JSON")
+    }
+
+    /// Everything the server saw, as text (for "never contains a secret" checks).
+    pub fn raw_text(&self) -> String {
+        let mut s = self.request_line.clone();
+        for (n, v) in &self.headers {
+            s.push_str(&format!("\n{n}: {v}"));
+        }
+        s.push('\n');
+        s.push_str(&String::from_utf8_lossy(&self.body));
+        s
+    }
+}
+
+/// The connection a handler writes its answer on.
+pub struct Conn {
+    stream: TcpStream,
+}
+
+impl Conn {
+    /// Writes raw bytes and flushes; errors (client gone) are ignored.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+        let _ = self.stream.flush();
+    }
+
+    /// Status line and headers of a chunked response.
+    pub fn start_chunked(&mut self, status: u16, content_type: &str) {
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nDate: Mon, 23 Nov 2026 12:00:00 GMT\r\nTransfer-Encoding: chunked\r\n\r\n",
+            reason(status)
+        );
+        self.raw(head.as_bytes());
+    }
+
+    /// One chunk of a chunked body.
+    pub fn chunk(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut framed = format!("{:x}\r\n", bytes.len()).into_bytes();
+        framed.extend_from_slice(bytes);
+        framed.extend_from_slice(b"\r\n");
+        self.raw(&framed);
+    }
+
+    /// The terminating chunk.
+    pub fn end(&mut self) {
+        self.raw(b"0\r\n\r\n");
+    }
+
+    /// A whole response with Content-Length.
+    pub fn respond(
+        &mut self,
+        status: u16,
+        content_type: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) {
+        let mut head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            reason(status),
+            body.len()
+        );
+        for (n, v) in extra {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut all = head.into_bytes();
+        all.extend_from_slice(body);
+        self.raw(&all);
+    }
+
+    /// Closes with an RST (SO_LINGER 0): what a crashed server or a proxy reset looks like.
+    pub fn reset(self) {
+        let sock = socket2::SockRef::from(&self.stream);
+        let _ = sock.set_linger(Some(Duration::ZERO));
+        drop(self);
+    }
+
+    /// Blocks until the client closes the connection; returns how long that took.
+    pub fn wait_closed(&mut self, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(20)));
+        let mut buf = [0u8; 1024];
+        while start.elapsed() < limit {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Some(start.elapsed()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Some(start.elapsed()),
+            }
+        }
+        None
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+type Handler = dyn Fn(usize, &Request, &mut Conn) + Send + Sync;
+
+/// A running server; it stops accepting when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Starts a server; `handler(n, request, conn)` answers the n-th request (0-based).
+    pub fn start(handler: impl Fn(usize, &Request, &mut Conn) + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (reqs, stop2) = (requests.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (handler, reqs) = (handler.clone(), reqs.clone());
+                        thread::spawn(move || serve(stream, &*handler, &reqs));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Server {
+            addr,
+            requests,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests arrived.
+    pub fn hits(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(mut stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Request>>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_nodelay(true);
+    let Some(request) = read_request(&mut stream) else {
+        return;
+    };
+    let n = {
+        let mut all = requests.lock().unwrap();
+        all.push(request.clone());
+        all.len() - 1
+    };
+    let mut conn = Conn { stream };
+    handler(n, &request, &mut conn);
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = req.parse(&buf).ok()? {
+            let headers: Vec<(String, String)> = req
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let path = req.path?.to_owned();
+            let request_line = format!("{} {} HTTP/1.{}", req.method?, path, req.version?);
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = buf[head_len..].to_vec();
+            while body.len() < len {
+                let n = stream.read(&mut chunk).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+            return Some(Request {
+                request_line,
+                path,
+                headers,
+                body,
+            });
+        }
+    }
+}
