@@ -49,12 +49,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Some(Command::Route(args)) => {
             let prompt = input::read_prompt(&args.prompt, args.file.as_deref())?;
-            let decision = route::decide(&prompt);
-            Output::print_document(&format!("{decision:?}"))?;
+            let decision = router(&cli.global, &env, &root)?.decide(&prompt);
+            let text = if args.json {
+                serde_json::to_string(&decision).unwrap_or_default()
+            } else {
+                format!(
+                    "route: {}
+confidence: {:.2}
+profile: {}
+score: {}
+rules: {}",
+                    decision.route,
+                    decision.confidence,
+                    decision.profile,
+                    decision.score,
+                    decision.rules.join(", ")
+                )
+            };
+            Output::print_document(&text)?;
             Ok(ExitStatus::Success)
         }
         None => call(&cli.run, &cli.global, &env, &root, report),
     }
+}
+
+/// The router with the rules of every configuration layer.
+fn router(
+    _global: &GlobalArgs,
+    env: &Env,
+    root: &std::path::Path,
+) -> anyhow::Result<route::Router> {
+    let user = config::user_config_path(env);
+    let layers = config::file::load_layers(user.as_deref(), Some(&root.join("profiles.toml")))?;
+    let cfg = config::file::merge(&layers)?;
+    Ok(route::Router::from_table(cfg.router.as_ref())?)
 }
 
 fn project_root(global: &GlobalArgs, env: &Env, cwd: &std::path::Path) -> PathBuf {
@@ -87,11 +115,12 @@ fn call(
         RouteMode::Local => Route::Local,
         RouteMode::Api => Route::Api,
         RouteMode::Auto => {
-            let decision = route::decide(&prompt_text);
+            let decision =
+                route::Router::from_table(settings.router.as_ref())?.decide(&prompt_text);
             if run.explain {
                 report.status(&format!(
                     "router: {} (confidence {:.2}, profile {}; rules: {})",
-                    decision.route.as_str(),
+                    decision.route,
                     decision.confidence,
                     decision.profile,
                     decision.rules.join(", ")
@@ -100,7 +129,7 @@ fn call(
             if !settings.profile_explicit {
                 settings.use_profile(decision.profile);
             }
-            decision.route
+            decision.route()
         }
     };
 

@@ -1,8 +1,10 @@
 //! The one integration crate: every test runs the real binary against in-process servers.
 #![allow(unreachable_pub)]
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod support;
 
 mod cli;
 mod fallback;
+mod routing;
 mod streaming;

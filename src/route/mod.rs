@@ -1,0 +1,273 @@
+//! The router: a prompt in, a decision out — route, confidence, the rules that fired, and a
+//! suggested profile. Pure and local: no model is asked.
+//!
+//! Rules are regular expressions from `[router.rules]` in profiles.toml, compiled once per
+//! process into one `RegexSet` so a prompt is scanned once for all of them. Structural
+//! signals (project paths, pasted logs, diffs, layers named) are computed beside them.
+
+mod mask;
+mod signals;
+
+use std::collections::BTreeMap;
+
+use regex::{RegexSet, RegexSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::stream::Route;
+
+/// Which route a rule votes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Votes for the local model.
+    Local,
+    /// Votes for the API.
+    Api,
+}
+
+/// `[router.rules.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// `api` or `local`.
+    pub side: Option<Side>,
+    /// How much it moves the score (its sign comes from `side`); 0 switches it off.
+    pub weight: Option<f64>,
+    /// The regular expression (case-insensitive; `\b` is an ASCII word boundary).
+    pub pattern: Option<String>,
+    /// `fast` suggests the fast profile; `code` vetoes that suggestion.
+    pub profile: Option<String>,
+    /// The rule names the project's docs as the authority: a short question it fires on
+    /// is answered from them (api, fast profile).
+    pub docs: Option<bool>,
+}
+
+/// `[router.signals]`: weights of the structural signals.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// Per relative project path beyond the first.
+    pub paths: f64,
+    /// A pasted log or trace of at least `long_log_lines` lines.
+    pub long_log: f64,
+    /// Minimum lines for `long_log`.
+    pub long_log_lines: usize,
+    /// A pasted diff touching two or more files.
+    pub multi_file_diff: f64,
+    /// Pasted code with a small ask.
+    pub pasted_code: f64,
+    /// At least `layers_min` distinct layers named.
+    pub layers: f64,
+    /// Minimum layers for `layers`.
+    pub layers_min: usize,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        SignalsConfig {
+            paths: 2.0,
+            long_log: 3.0,
+            long_log_lines: 12,
+            multi_file_diff: 3.0,
+            pasted_code: -1.0,
+            layers: 2.5,
+            layers_min: 3,
+        }
+    }
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Score at or above which the route is `api`.
+    pub threshold: Option<f64>,
+    /// Structural signal weights.
+    #[serde(default)]
+    pub signals: Option<SignalsConfig>,
+    /// Named rules.
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleConfig>,
+}
+
+/// Suggested profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProfileVote {
+    None,
+    Fast,
+    Code,
+}
+
+struct Rule {
+    name: String,
+    weight: f64,
+    profile: ProfileVote,
+    docs: bool,
+}
+
+/// The compiled router.
+pub struct Router {
+    set: RegexSet,
+    rules: Vec<Rule>,
+    threshold: f64,
+    signals: SignalsConfig,
+}
+
+/// The router's decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// `local` or `api`.
+    pub route: &'static str,
+    /// How sure, 0.5..1.
+    pub confidence: f64,
+    /// Suggested profile: `fast` or `code`.
+    pub profile: &'static str,
+    /// Rules and signals that fired, with their signed weights.
+    pub rules: Vec<String>,
+    /// The summed score (api positive).
+    pub score: f64,
+}
+
+impl Decision {
+    /// The route as the streaming layer knows it.
+    pub fn route(&self) -> Route {
+        if self.route == "api" {
+            Route::Api
+        } else {
+            Route::Local
+        }
+    }
+}
+
+impl Router {
+    /// Compiles the rules of a `[router]` table; a rule that does not compile, or lacks a
+    /// side or pattern, is a config error naming it.
+    pub fn from_table(table: Option<&toml::Table>) -> Result<Router, Error> {
+        let config = match table {
+            Some(t) => RouterConfig::deserialize(toml::Value::Table(t.clone()))
+                .map_err(|e| Error::Config(format!("[router]: {}", e.message())))?,
+            None => RouterConfig::default(),
+        };
+        Self::new(&config)
+    }
+
+    /// Compiles a router from its configuration.
+    pub fn new(config: &RouterConfig) -> Result<Router, Error> {
+        let mut patterns = Vec::new();
+        let mut rules = Vec::new();
+        for (name, rule) in &config.rules {
+            let weight = rule.weight.unwrap_or(1.0);
+            let (Some(side), Some(pattern)) = (rule.side, rule.pattern.as_deref()) else {
+                return Err(Error::Config(format!(
+                    "router rule '{name}' needs both `side` and `pattern`"
+                )));
+            };
+            let pattern = ascii_boundaries(pattern);
+            // Compile alone first so the error names the rule.
+            RegexSetBuilder::new([&pattern])
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| {
+                    let detail = e.to_string();
+                    let last = detail.lines().last().unwrap_or("").trim();
+                    Error::Config(format!("router rule '{name}' does not compile: {last}"))
+                })?;
+            let profile = match rule.profile.as_deref() {
+                None => ProfileVote::None,
+                Some("fast") => ProfileVote::Fast,
+                Some("code") => ProfileVote::Code,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "router rule '{name}': profile must be \"fast\" or \"code\", not \"{other}\""
+                    )));
+                }
+            };
+            let signed = match side {
+                Side::Api => weight,
+                Side::Local => -weight,
+            };
+            patterns.push(pattern);
+            rules.push(Rule {
+                name: name.clone(),
+                weight: signed,
+                profile,
+                docs: rule.docs.unwrap_or(false),
+            });
+        }
+        let set = RegexSetBuilder::new(&patterns)
+            .case_insensitive(true)
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| Error::Config(format!("router rules: {e}")))?;
+        Ok(Router {
+            set,
+            rules,
+            threshold: config.threshold.unwrap_or(1.0),
+            signals: config.signals.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Classifies a prompt.
+    pub fn decide(&self, prompt: &str) -> Decision {
+        let parts = mask::split(prompt);
+        let mut score = 0.0;
+        let mut fired = Vec::new();
+        let mut fast = false;
+        let mut code_veto = false;
+        let mut docs = false;
+        for i in self.set.matches(&parts.request).iter() {
+            let rule = &self.rules[i];
+            if rule.weight == 0.0 {
+                continue;
+            }
+            score += rule.weight;
+            fired.push(format!("{}({:+})", rule.name, rule.weight));
+            docs |= rule.docs;
+            match rule.profile {
+                ProfileVote::Fast => fast = true,
+                ProfileVote::Code => code_veto = true,
+                ProfileVote::None => {}
+            }
+        }
+        let found = signals::measure(&parts, &self.signals);
+        for (name, weight) in found.weighted(&self.signals) {
+            score += weight;
+            fired.push(format!("{name}({weight:+})"));
+        }
+        let is_api = score >= self.threshold;
+        let margin = (score - self.threshold).abs();
+        let confidence = 0.5 + 0.5 * (1.0 - (-margin).exp());
+        // Under the API, `fast` is a short question answered from the project's docs;
+        // locally, a rule suggesting it (a concept, a one-liner) decides.
+        let profile = if !parts.pasted.is_empty() || code_veto {
+            "code"
+        } else if is_api {
+            if docs && signals::is_short_question(&parts.request) {
+                "fast"
+            } else {
+                "code"
+            }
+        } else if fast {
+            "fast"
+        } else {
+            "code"
+        };
+        Decision {
+            route: if is_api { "api" } else { "local" },
+            confidence: (confidence * 100.0).round() / 100.0,
+            profile,
+            rules: fired,
+            score: (score * 100.0).round() / 100.0,
+        }
+    }
+}
+
+/// Rewrites `\b` as an ASCII word boundary: faster (the DFA handles it) and what the rules
+/// mean, since they are written in ASCII.
+fn ascii_boundaries(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use super::*;
+use crate::config::file;
+
+fn builtin() -> Router {
+    let layers = file::load_layers(None, None).unwrap();
+    let cfg = file::merge(&layers).unwrap();
+    Router::from_table(cfg.router.as_ref()).unwrap()
+}
+
+#[track_caller]
+fn case(prompt: &str, route: &str, profile: &str) {
+    let d = builtin().decide(prompt);
+    assert_eq!((d.route, d.profile), (route, profile), "{prompt:?}: {d:?}");
+}
+
+#[test]
+fn scope_words_pick_the_api() {
+    case(
+        "Move the retry helper into a shared module across the codebase",
+        "api",
+        "code",
+    );
+    case(
+        "rename fetchUser to loadUser in every service",
+        "api",
+        "code",
+    );
+}
+
+#[test]
+fn single_units_stay_local() {
+    case(
+        "Write a Rust function that parses a semver string",
+        "local",
+        "code",
+    );
+    case("regex that matches an IPv6 address", "local", "fast");
+    case("what is a monad", "local", "fast");
+}
+
+#[test]
+fn negation_shrinks_the_scope() {
+    case(
+        "Don't refactor the whole codebase, just fix the off-by-one in this loop: for i in 0..=n {}",
+        "local",
+        "code",
+    );
+}
+
+#[test]
+fn keywords_in_pasted_code_do_not_fire() {
+    case(
+        "Add a docstring to this function:\n\ndef migrate_whole_codebase_across_services(x):\n    return x",
+        "local",
+        "code",
+    );
+}
+
+#[test]
+fn path_counting() {
+    let parts = mask::split("Remove the cycle between models/, services/ and utils/helpers.py");
+    let found = signals::measure(&parts, &SignalsConfig::default());
+    assert_eq!(found.paths, 3);
+    let parts = mask::split("back up ~/Documents to /mnt/backup with async/await");
+    assert_eq!(signals::measure(&parts, &SignalsConfig::default()).paths, 0);
+}
+
+#[test]
+fn long_logs_route_to_the_api_short_errors_do_not() {
+    let mut log = String::from("Why does this fail?\n\n");
+    for i in 0..14 {
+        log.push_str(&format!(
+            "2024-05-02T10:14:{i:02}Z ERROR worker {i} failed: timeout\n"
+        ));
+    }
+    case(&log, "api", "code");
+    case(
+        "Why am I getting this?\n\nTypeError: x is undefined\n  at f (a.js:3)",
+        "local",
+        "code",
+    );
+}
+
+#[test]
+fn a_user_rule_flips_a_decision() {
+    let layers = file::load_layers(None, None).unwrap();
+    let mut cfg = file::merge(&layers).unwrap();
+    let router = cfg.router.as_mut().unwrap();
+    let extra: toml::Table = toml::from_str(
+        "[rules.kubernetes]\nside = \"api\"\nweight = 5.0\npattern = 'helm chart'\n",
+    )
+    .unwrap();
+    router["rules"]
+        .as_table_mut()
+        .unwrap()
+        .extend(extra["rules"].as_table().unwrap().clone());
+    let r = Router::from_table(Some(router)).unwrap();
+    let d = r.decide("write a helm chart for the api");
+    assert_eq!(d.route, "api", "{d:?}");
+    assert!(d.rules.iter().any(|r| r.starts_with("kubernetes")));
+    assert_eq!(
+        builtin().decide("write a helm chart for the api").route,
+        "local"
+    );
+}
+
+#[test]
+fn a_rule_that_does_not_compile_is_named() {
+    let table: toml::Table =
+        toml::from_str("[rules.broken]\nside = \"api\"\npattern = '(unclosed'\n").unwrap();
+    let err = Router::from_table(Some(&table)).err().unwrap().to_string();
+    assert!(
+        err.contains("router rule 'broken' does not compile"),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_languages_do_not_crash_and_use_structure() {
+    for p in [
+        "Напиши функцию сортировки",
+        "שלום עולם",
+        "🙂🙂🙂",
+        "",
+        "   ",
+    ] {
+        let d = builtin().decide(p);
+        assert!(d.route == "local" || d.route == "api");
+    }
+    case(
+        "AGENTS.mdの規約に従って、リポジトリ全体を直してください",
+        "api",
+        "code",
+    );
+}
+
+#[test]
+fn decisions_are_deterministic() {
+    let r = builtin();
+    let p = "Design the architecture for a billing system";
+    assert_eq!(r.decide(p), r.decide(p));
+}

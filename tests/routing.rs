@@ -1,0 +1,198 @@
+//! The router against the labelled set (tests/data/routing_dev.jsonl, copied from the
+//! routing rubric's dev set), and `codex-wrap route` / `--explain` / auto-routing end to end.
+
+use codex_wrap::config::file;
+use codex_wrap::route::Router;
+
+use crate::support::{Sandbox, Server, gemini, ollama, run};
+
+fn builtin_router() -> Router {
+    let layers = file::load_layers(None, None).unwrap();
+    let cfg = file::merge(&layers).unwrap();
+    Router::from_table(cfg.router.as_ref()).unwrap()
+}
+
+#[test]
+fn agreement_with_the_labelled_set_meets_the_targets() {
+    agreement("routing_dev.jsonl", include_str!("data/routing_dev.jsonl"));
+}
+
+/// Our own set of 100 prompts labelled by the rubric, written to check that the rules
+/// generalise beyond the dev set.
+#[test]
+fn agreement_with_the_extra_set_meets_the_targets() {
+    agreement(
+        "routing_extra.jsonl",
+        include_str!("data/routing_extra.jsonl"),
+    );
+}
+
+fn agreement(name: &str, data: &str) {
+    let router = builtin_router();
+    let (mut n, mut route_ok, mut profile_ok) = (0usize, 0usize, 0usize);
+    let mut confusion = [[0usize; 2]; 2]; // [label][predicted], 0 = local, 1 = api
+    let mut misses = Vec::new();
+    for line in data.lines().filter(|l| !l.trim().is_empty()) {
+        let item: serde_json::Value = serde_json::from_str(line).unwrap();
+        let prompt = item["prompt"].as_str().unwrap();
+        let want_route = item["route"].as_str().unwrap();
+        let want_profile = match item["profile"].as_str().unwrap() {
+            "uncensored" => "code",
+            p => p,
+        };
+        let d = router.decide(prompt);
+        n += 1;
+        let idx = |r: &str| usize::from(r == "api");
+        confusion[idx(want_route)][idx(d.route)] += 1;
+        if d.route == want_route {
+            route_ok += 1;
+        }
+        if d.profile == want_profile {
+            profile_ok += 1;
+        }
+        if d.route != want_route || d.profile != want_profile {
+            let short: String = prompt.chars().take(90).collect();
+            misses.push(format!(
+                "  want {want_route}/{want_profile} got {}/{} {:?} [{}]",
+                d.route,
+                d.profile,
+                short,
+                d.rules.join(" ")
+            ));
+        }
+    }
+    let route_pct = 100.0 * route_ok as f64 / n as f64;
+    let profile_pct = 100.0 * profile_ok as f64 / n as f64;
+    eprintln!(
+        "{name}: n={n} route {route_pct:.1}% profile {profile_pct:.1}%\n\
+         confusion (rows label, cols predicted): local→local {} local→api {} api→local {} api→api {}\n{}",
+        confusion[0][0],
+        confusion[0][1],
+        confusion[1][0],
+        confusion[1][1],
+        misses.join("\n")
+    );
+    assert!(route_pct >= 92.0, "route agreement {route_pct:.1}% < 92%");
+    assert!(
+        profile_pct >= 85.0,
+        "profile agreement {profile_pct:.1}% < 85%"
+    );
+}
+
+#[test]
+fn route_command_prints_json_with_the_rules() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args([
+        "route",
+        "--json",
+        "Migrate the whole codebase from Moment.js to date-fns.",
+    ]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let d: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(d["route"], "api");
+    assert_eq!(d["profile"], "code");
+    let c = d["confidence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&c));
+    let rules: Vec<&str> = d["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(rules.iter().any(|r| r.starts_with("migrate")), "{rules:?}");
+
+    let mut cmd = sb.cmd();
+    cmd.args(["route", "what is recursion"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert!(r.stdout().starts_with("route: local\n"), "{}", r.stdout());
+    assert!(r.stdout().contains("profile: fast"));
+}
+
+#[test]
+fn a_project_rule_flips_the_route_command() {
+    let sb = Sandbox::new();
+    sb.write(
+        "profiles.toml",
+        "[router.rules.helm]\nside = \"api\"\nweight = 5\npattern = 'helm chart'\n",
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["route", "--json", "write a helm chart for the api"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let d: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(d["route"], "api", "{d}");
+    sb.write(
+        "profiles.toml",
+        "[router.rules.bad]\nside = \"api\"\npattern = '(oops'\n",
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["route", "x"]);
+    run(cmd)
+        .assert_code(3)
+        .assert_stderr_has("router rule 'bad' does not compile");
+}
+
+#[test]
+fn auto_routing_sends_an_api_prompt_to_gemini_and_explains() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["plan"]));
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("OLLAMA_URL", local.url())
+        .env("GEMINI_API_KEY", "k")
+        .args([
+            "--explain",
+            "Plan a 3-quarter roadmap for moving our monolith to microservices.",
+        ]);
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout("plan")
+        .assert_stderr_has("router: api")
+        .assert_stderr_has("planning");
+    assert_eq!((api.hits(), local.hits()), (1, 0));
+}
+
+#[test]
+fn auto_routing_picks_the_fast_profile_for_a_concept_unless_one_is_named() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url()).arg("what is a closure");
+    run(cmd).assert_code(0);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("OLLAMA_PROFILE", "code")
+        .arg("what is a closure");
+    run(cmd).assert_code(0);
+    let models: Vec<String> = local
+        .requests()
+        .iter()
+        .map(|r| r.json()["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        models,
+        ["deepseek-coder:6.7b", "qwen2.5:14b-instruct-q4_K_M"]
+    );
+}
+
+#[test]
+fn api_429_falls_back_to_local_on_an_auto_routed_prompt() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::rate_limited(conn, "40s"));
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local answer"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("OLLAMA_URL", local.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("Design the architecture for a multi-tenant SaaS billing system.");
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout("local answer")
+        .assert_stderr_has("HTTP 429")
+        .assert_stderr_has("falling back to local");
+    assert_eq!(api.hits(), 1, "40s exceeds the retry cap: no retry");
+}
