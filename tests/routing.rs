@@ -17,7 +17,7 @@ fn agreement_with_the_labelled_set_meets_the_targets() {
     agreement("routing_dev.jsonl", include_str!("data/routing_dev.jsonl"));
 }
 
-/// Our own set of 100 prompts labelled by the rubric, written to check that the rules
+/// Our own set of 139 prompts labelled by the rubric, written to check that the rules
 /// generalise beyond the dev set.
 #[test]
 fn agreement_with_the_extra_set_meets_the_targets() {

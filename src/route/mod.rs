@@ -36,8 +36,10 @@ pub struct RuleConfig {
     pub weight: Option<f64>,
     /// The regular expression (case-insensitive; `\b` is an ASCII word boundary).
     pub pattern: Option<String>,
-    /// `fast` suggests the fast profile; `code` vetoes that suggestion.
+    /// `fast` or `code`: the rule votes for that profile.
     pub profile: Option<String>,
+    /// Strength of the profile vote (default: the rule's weight).
+    pub profile_weight: Option<f64>,
     /// The rule names the project's docs as the authority: a short question it fires on
     /// is answered from them (api, fast profile).
     pub docs: Option<bool>,
@@ -61,6 +63,8 @@ pub struct SignalsConfig {
     pub layers: f64,
     /// Minimum layers for `layers`.
     pub layers_min: usize,
+    /// Profile vote of pasted material (negative: towards `code`).
+    pub pasted_profile: f64,
 }
 
 impl Default for SignalsConfig {
@@ -73,6 +77,7 @@ impl Default for SignalsConfig {
             pasted_code: -1.0,
             layers: 2.5,
             layers_min: 3,
+            pasted_profile: -2.5,
         }
     }
 }
@@ -103,6 +108,7 @@ struct Rule {
     name: String,
     weight: f64,
     profile: ProfileVote,
+    profile_weight: f64,
     docs: bool,
 }
 
@@ -192,6 +198,7 @@ impl Router {
                 name: name.clone(),
                 weight: signed,
                 profile,
+                profile_weight: rule.profile_weight.unwrap_or(weight).abs(),
                 docs: rule.docs.unwrap_or(false),
             });
         }
@@ -213,8 +220,8 @@ impl Router {
         let parts = mask::split(prompt);
         let mut score = 0.0;
         let mut fired = Vec::new();
-        let mut fast = false;
-        let mut code_veto = false;
+        // Profile votes: positive for fast, negative for code.
+        let mut fast_score = 0.0;
         let mut docs = false;
         for i in self.set.matches(&parts.request).iter() {
             let rule = &self.rules[i];
@@ -225,8 +232,8 @@ impl Router {
             fired.push(format!("{}({:+})", rule.name, rule.weight));
             docs |= rule.docs;
             match rule.profile {
-                ProfileVote::Fast => fast = true,
-                ProfileVote::Code => code_veto = true,
+                ProfileVote::Fast => fast_score += rule.profile_weight,
+                ProfileVote::Code => fast_score -= rule.profile_weight,
                 ProfileVote::None => {}
             }
         }
@@ -238,17 +245,20 @@ impl Router {
         let is_api = score >= self.threshold;
         let margin = (score - self.threshold).abs();
         let confidence = 0.5 + 0.5 * (1.0 - (-margin).exp());
-        // Under the API, `fast` is a short question answered from the project's docs;
-        // locally, a rule suggesting it (a concept, a one-liner) decides.
-        let profile = if !parts.pasted.is_empty() || code_veto {
-            "code"
-        } else if is_api {
-            if docs && signals::is_short_question(&parts.request) {
+        // Under the API, `fast` is a short question answered from the project's docs.
+        // Locally the votes decide: a concept or a one-liner votes fast, a unit of code
+        // votes code, and pasted material votes code (sample input for a regex is
+        // outweighed by the regex rule itself).
+        if !parts.pasted.is_empty() {
+            fast_score += self.signals.pasted_profile;
+        }
+        let profile = if is_api {
+            if docs && parts.pasted.is_empty() && signals::is_short_question(&parts.request) {
                 "fast"
             } else {
                 "code"
             }
-        } else if fast {
+        } else if fast_score > 0.0 {
             "fast"
         } else {
             "code"

@@ -44,13 +44,13 @@ static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
 static LAYERS: LazyLock<RegexSet> = LazyLock::new(|| {
     let b = |s: &str| format!(r"(?-u:\b)(?:{s})(?-u:\b)");
     RegexSetBuilder::new([
-        b(r"ui|frontend|front-end|react|vue|angular|page|screens?|spa|dashboard|web app|web client|login ui|ios|android|storefront"),
+        b(r"ui|frontend|front-end|react|vue|angular|page|screens?|spa|dashboard|web app|web client|web form|forms?|login ui|ios|android|storefront"),
         b(r"api|endpoints?|routes?|server|backend|graphql|grpc|websocket|controllers?|middleware|handlers?"),
         b(r"db|database|schema|tables?|postgres\w*|mysql|sqlite|prisma|persistence|orm|user db"),
         b(r"deploy\w*|docker|kubernetes|k8s|helm|terraform|vercel|aws|lambda|s3|cdn"),
         b(r"queue|kafka|event bus|jobs?|workers?|webhooks?|pub/?sub|events"),
         b(r"email|smtp|sms|notifications?|email provider"),
-        b(r"auth\w*|login|logout|sign-?up|sessions?|oauth|rbac|roles"),
+        b(r"auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles"),
         b(r"cache|caching|redis|memcached"),
         b(r"mobile|ios|android"),
         b(r"analytics|warehouse|etl|backups?"),
