@@ -1,1 +1,220 @@
-fn main() {}
+//! End-to-end benchmark: codex-wrap against plain `curl -sN`, posting the same request to
+//! the same local server streaming 2,000 tokens with no delay. Runs alternate between the
+//! two so machine noise hits both alike; we report medians and the ratio codex-wrap/curl of
+//! the time to the first stdout byte, the total time and the peak RSS, plus
+//! `codex-wrap --version`.
+//!
+//! Each run is measured by a fresh copy of this binary (the "probe", selected by an
+//! environment variable) that spawns the command, timestamps its stdout and reads the
+//! child's peak RSS from `getrusage(RUSAGE_CHILDREN)`, which then covers that one child.
+//!
+//! `cargo bench --bench e2e` (optional: `E2E_RUNS=50`).
+#![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)]
+
+#[allow(dead_code)]
+#[path = "../tests/support/server.rs"]
+mod server;
+
+#[allow(dead_code)]
+#[path = "../tests/support/ollama.rs"]
+mod ollama;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKENS: usize = 2_000;
+const PROBE: &str = "CODEX_WRAP_E2E_PROBE";
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    first_byte: Duration,
+    total: Duration,
+    rss_kb: u64,
+    bytes: u64,
+}
+
+fn main() {
+    if std::env::var_os(PROBE).is_some() {
+        probe();
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("e2e: benchmark");
+        return;
+    }
+    let runs: usize = std::env::var("E2E_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let server = server::Server::start(|_, _, conn| {
+        ollama::start(conn);
+        for i in 0..TOKENS {
+            conn.chunk(ollama::token_line(ollama::MODEL, &format!("tok{i} ")).as_bytes());
+        }
+        conn.chunk(ollama::done_line(ollama::MODEL, TOKENS, "stop").as_bytes());
+        conn.end();
+    });
+    let bin = env!("CARGO_BIN_EXE_codex-wrap");
+    let work = std::env::temp_dir().join(format!("codex-wrap-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+
+    // The exact body codex-wrap sends, for curl.
+    let dry = Command::new(bin)
+        .args(["--local", "--dry-run", "write a function"])
+        .env("OLLAMA_URL", server.url())
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let body_path = work.join("body.json");
+    std::fs::write(&body_path, plan["attempts"][0]["body"].to_string()).unwrap();
+    let url = format!("{}/api/chat", server.url());
+
+    let wrap = |extra: &[&str]| {
+        let mut c = Command::new(bin);
+        c.args(extra)
+            .arg("write a function")
+            .env("OLLAMA_URL", server.url())
+            .env("GEMINI_BASE_URL", "http://127.0.0.1:9")
+            .current_dir(&work);
+        c
+    };
+    let curl = || {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sN",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body_path.display()))
+        .arg(&url);
+        c
+    };
+    let version = || {
+        let mut c = Command::new(bin);
+        c.arg("--version");
+        c
+    };
+
+    let mut rows: Vec<(&str, Vec<Sample>)> = vec![
+        ("curl -sN", Vec::new()),
+        ("codex-wrap --local", Vec::new()),
+        ("codex-wrap (auto route)", Vec::new()),
+        ("codex-wrap --version", Vec::new()),
+    ];
+    for _ in 0..runs {
+        rows[0].1.push(measure(curl()));
+        rows[1].1.push(measure(wrap(&["--local", "-q"])));
+        rows[2].1.push(measure(wrap(&["-q"])));
+        rows[3].1.push(measure(version()));
+    }
+    let _ = std::fs::remove_dir_all(&work);
+
+    println!(
+        "\nend-to-end, {TOKENS} tokens from a local NDJSON server, {runs} alternating runs (medians)"
+    );
+    println!(
+        "{:<26} {:>14} {:>12} {:>10} {:>10}",
+        "command", "first byte ms", "total ms", "RSS MB", "bytes"
+    );
+    let med = |s: &[Sample], f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
+    let mut medians = Vec::new();
+    for (name, samples) in &rows {
+        let fb = med(samples, |s| s.first_byte.as_secs_f64() * 1e3);
+        let total = med(samples, |s| s.total.as_secs_f64() * 1e3);
+        let rss = med(samples, |s| s.rss_kb as f64 / 1024.0);
+        let bytes = med(samples, |s| s.bytes as f64);
+        println!("{name:<26} {fb:>14.2} {total:>12.2} {rss:>10.1} {bytes:>10.0}");
+        medians.push((fb, total, rss));
+    }
+    let (c, w, a) = (medians[0], medians[1], medians[2]);
+    println!(
+        "ratio codex-wrap/curl: first byte {:.2} ({:+.2} ms), total {:.2}, RSS {:.2}",
+        w.0 / c.0,
+        w.0 - c.0,
+        w.1 / c.1,
+        w.2 / c.2
+    );
+    println!(
+        "auto route vs --local: first byte {:+.2} ms (router compile and classify)",
+        a.0 - w.0
+    );
+}
+
+/// Runs one command through a fresh probe process and reads its sample.
+fn measure(cmd: Command) -> Sample {
+    let mut probe = Command::new(std::env::current_exe().unwrap());
+    probe.env(PROBE, "1").arg(cmd.get_program());
+    probe.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            probe.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        probe.current_dir(dir);
+    }
+    let out = probe.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<u64> = text
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Sample {
+        first_byte: Duration::from_micros(f[0]),
+        total: Duration::from_micros(f[1]),
+        rss_kb: f[2],
+        bytes: f[3],
+    }
+}
+
+/// The probe: spawn argv, time the first stdout byte and the exit, report peak RSS.
+fn probe() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let start = Instant::now();
+    let mut child = Command::new(&args[0])
+        .args(&args[1..])
+        .env_remove(PROBE)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut first = None;
+    let mut bytes = 0u64;
+    loop {
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(|| start.elapsed());
+        bytes += n as u64;
+    }
+    let status = child.wait().unwrap();
+    let total = start.elapsed();
+    assert!(status.success(), "{args:?} failed: {status}");
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    println!(
+        "{} {} {} {bytes}",
+        first.unwrap_or(total).as_micros(),
+        total.as_micros(),
+        usage.max_rss()
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::bytes::Regex;
 
 /// A prompt cut into the request (masked) and the pasted material.
 #[derive(Debug, Default, PartialEq)]
@@ -19,7 +19,7 @@ pub(super) struct Parts<'a> {
 }
 
 static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:don'?t|do not|doesn'?t need to|without|never|no need to|won'?t|nothing else)\b[^.,;:!?\n]*")
+    Regex::new(r"(?i-u)\b(?:don'?t|do not|doesn'?t need to|without|never|no need to|won'?t|nothing else)\b[^.,;:!?\n]*")
         .expect("negation pattern")
 });
 
@@ -219,12 +219,15 @@ fn mask_quotes(text: &mut String) {
 }
 
 /// Blanks a negated clause up to the next punctuation: "don't refactor anything else, ...".
+/// The clause ends at an ASCII byte or the end, so blanking it never splits a character.
 fn mask_negations(text: &mut String) {
-    if !NEGATION.is_match(text) {
+    if !NEGATION.is_match(text.as_bytes()) {
         return;
     }
-    let masked = NEGATION.replace_all(text, |c: &regex::Captures<'_>| " ".repeat(c[0].len()));
-    *text = masked.into_owned();
+    let masked = NEGATION.replace_all(text.as_bytes(), |c: &regex::bytes::Captures<'_>| {
+        vec![b' '; c[0].len()]
+    });
+    *text = String::from_utf8_lossy(&masked).into_owned();
 }
 
 #[cfg(test)]

@@ -2,15 +2,21 @@
 //! suggested profile. Pure and local: no model is asked.
 //!
 //! Rules are regular expressions from `[router.rules]` in profiles.toml, compiled once per
-//! process into one `RegexSet` so a prompt is scanned once for all of them. Structural
-//! signals (project paths, pasted logs, diffs, layers named) are computed beside them.
+//! process, together with the layer patterns, into one lazy DFA that reports every pattern
+//! matching the request in a single scan. Structural signals (project paths, pasted logs,
+//! diffs, layers named) are computed beside them.
 
 mod mask;
 mod signals;
 
 use std::collections::BTreeMap;
 
-use regex::{RegexSet, RegexSetBuilder};
+use std::sync::Mutex;
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, PatternSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -114,7 +120,8 @@ struct Rule {
 
 /// The compiled router.
 pub struct Router {
-    set: RegexSet,
+    dfa: DFA,
+    cache: Mutex<Cache>,
     rules: Vec<Rule>,
     threshold: f64,
     signals: SignalsConfig,
@@ -169,16 +176,7 @@ impl Router {
                     "router rule '{name}' needs both `side` and `pattern`"
                 )));
             };
-            let pattern = ascii_boundaries(pattern);
-            // Compile alone first so the error names the rule.
-            RegexSetBuilder::new([&pattern])
-                .case_insensitive(true)
-                .build()
-                .map_err(|e| {
-                    let detail = e.to_string();
-                    let last = detail.lines().last().unwrap_or("").trim();
-                    Error::Config(format!("router rule '{name}' does not compile: {last}"))
-                })?;
+            let pattern = pattern.to_owned();
             let profile = match rule.profile.as_deref() {
                 None => ProfileVote::None,
                 Some("fast") => ProfileVote::Fast,
@@ -202,17 +200,40 @@ impl Router {
                 docs: rule.docs.unwrap_or(false),
             });
         }
-        let set = RegexSetBuilder::new(&patterns)
-            .case_insensitive(true)
-            .size_limit(64 << 20)
-            .build()
-            .map_err(|e| Error::Config(format!("router rules: {e}")))?;
+        patterns.extend(signals::LAYER_PATTERNS.iter().map(|p| (*p).to_owned()));
+        let dfa = compile(&patterns).map_err(|e| {
+            // Find the rule that does not compile, to name it.
+            let bad = patterns
+                .iter()
+                .position(|p| compile(std::slice::from_ref(p)).is_err())
+                .and_then(|i| rules.get(i))
+                .map_or("?", |r| r.name.as_str());
+            let detail = e.to_string();
+            let last = detail.lines().last().unwrap_or("").trim().to_owned();
+            Error::Config(format!("router rule '{bad}' does not compile: {last}"))
+        })?;
         Ok(Router {
-            set,
+            cache: Mutex::new(dfa.create_cache()),
+            dfa,
             rules,
             threshold: config.threshold.unwrap_or(1.0),
             signals: config.signals.clone().unwrap_or_default(),
         })
+    }
+
+    /// Every pattern (rule or layer) that matches somewhere in `text`.
+    fn matches(&self, text: &[u8]) -> PatternSet {
+        let mut set = PatternSet::new(self.dfa.pattern_len());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // With no cache-clear limit set, the lazy DFA never gives up; an error would only
+        // mean no rule fired.
+        let _ = self
+            .dfa
+            .try_which_overlapping_matches(&mut cache, &Input::new(text), &mut set);
+        set
     }
 
     /// Classifies a prompt.
@@ -223,8 +244,15 @@ impl Router {
         // Profile votes: positive for fast, negative for code.
         let mut fast_score = 0.0;
         let mut docs = false;
-        for i in self.set.matches(&parts.request).iter() {
-            let rule = &self.rules[i];
+        let matched = self.matches(parts.request.to_ascii_lowercase().as_bytes());
+        let layers = matched
+            .iter()
+            .filter(|p| p.as_usize() >= self.rules.len())
+            .count();
+        for pid in matched.iter() {
+            let Some(rule) = self.rules.get(pid.as_usize()) else {
+                continue;
+            };
             if rule.weight == 0.0 {
                 continue;
             }
@@ -237,7 +265,7 @@ impl Router {
                 ProfileVote::None => {}
             }
         }
-        let found = signals::measure(&parts, &self.signals);
+        let found = signals::measure(&parts, &self.signals, layers);
         for (name, weight) in found.weighted(&self.signals) {
             score += weight;
             fired.push(format!("{name}({weight:+})"));
@@ -273,10 +301,65 @@ impl Router {
     }
 }
 
-/// Rewrites `\b` as an ASCII word boundary: faster (the DFA handles it) and what the rules
-/// mean, since they are written in ASCII.
-fn ascii_boundaries(pattern: &str) -> String {
-    pattern.replace(r"\b", r"(?-u:\b)")
+/// Compiles patterns into one lazy DFA that reports all matching patterns. ASCII-only, so
+/// `\b`, `\w` and `\s` take their ASCII meanings (what the rules mean; it also lets the
+/// DFA handle word boundaries and compiles several times faster than Unicode classes), and
+/// case-insensitive by lower-casing both sides. Non-ASCII literals (`función`, `迁移`)
+/// match as their UTF-8 bytes, case-sensitively.
+fn compile(patterns: &[String]) -> Result<DFA, Box<dyn std::error::Error>> {
+    let escaped: Vec<String> = patterns
+        .iter()
+        .map(|p| utf8_literals(&lowercase_literals(p)))
+        .collect();
+    let nfa = thompson::Compiler::new()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            thompson::Config::new()
+                .which_captures(thompson::WhichCaptures::None)
+                .shrink(false),
+        )
+        .build_many(&escaped)?;
+    Ok(DFA::builder()
+        .configure(DFA::config().match_kind(MatchKind::All))
+        .build_from_nfa(nfa)?)
+}
+
+/// Lower-cases the ASCII letters of a pattern outside escapes (`\S`, `\W` keep their case).
+/// The request is lower-cased too, so matching is case-insensitive without the cost of
+/// case-folding classes in the automaton.
+fn lowercase_literals(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut escaped = false;
+    for c in pattern.chars() {
+        if escaped {
+            out.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            out.push(c);
+            escaped = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Writes each non-ASCII character as a group of `\xNN` byte escapes.
+fn utf8_literals(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    for c in pattern.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str("(?:");
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+            out.push(')');
+        }
+    }
+    out
 }
 
 #[cfg(test)]

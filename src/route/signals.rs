@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex::bytes::Regex;
 
 use super::SignalsConfig;
 use super::mask::Parts;
@@ -35,43 +35,47 @@ static PATH: LazyLock<Regex> = LazyLock::new(|| {
 /// Lines of logs, traces and thread dumps.
 static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?im)^.*(?:\berror\b|\bwarn(?:ing)?\b|\bexception\b|\bfatal\b|traceback|^\s*at\s+[\w.$<>/]+[(:]|file ".*", line \d+|\d{4}-\d\d-\d\d[t ]\d|^\s*- (?:locked|waiting)|\(x\d+ over|goroutine \d+|panic:|\.(?:java|py|ts|tsx|js|go|rb|rs|kt):\d+).*$"#,
+        r#"(?im-u)^.*(?:\berror\b|\bwarn(?:ing)?\b|\bexception\b|\bfatal\b|traceback|^\s*at\s+[\w.$<>/]+[(:]|file ".*", line \d+|\d{4}-\d\d-\d\d[t ]\d|^\s*- (?:locked|waiting)|\(x\d+ over|goroutine \d+|panic:|\.(?:java|py|ts|tsx|js|go|rb|rs|kt):\d+).*$"#,
     )
     .expect("log pattern")
 });
 
-/// Layers of a system; three or more named means a feature across layers.
-static LAYERS: LazyLock<RegexSet> = LazyLock::new(|| {
-    let b = |s: &str| format!(r"(?-u:\b)(?:{s})(?-u:\b)");
-    RegexSetBuilder::new([
-        b(r"ui|frontend|front-end|react|vue|angular|page|screens?|spa|dashboard|web app|web client|web form|forms?|login ui|ios|android|storefront"),
-        b(r"api|endpoints?|routes?|server|backend|graphql|grpc|websocket|controllers?|middleware|handlers?"),
-        b(r"db|database|schema|tables?|postgres\w*|mysql|sqlite|prisma|persistence|orm|user db"),
-        b(r"deploy\w*|docker|kubernetes|k8s|helm|terraform|vercel|aws|lambda|s3|cdn"),
-        b(r"queue|kafka|event bus|jobs?|workers?|webhooks?|pub/?sub|events"),
-        b(r"email|smtp|sms|notifications?|email provider"),
-        b(r"auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles"),
-        b(r"cache|caching|redis|memcached"),
-        b(r"mobile|ios|android"),
-        b(r"analytics|warehouse|etl|backups?"),
-    ])
-    .case_insensitive(true)
-    .build()
-    .expect("layer patterns")
-});
+/// Layers of a system; three or more named means a feature across layers. They are
+/// compiled into the router's DFA after its rules, so one scan finds both.
+pub(super) const LAYER_PATTERNS: [&str; 10] = [
+    r"\b(ui|frontend|front-end|react|vue|angular|page|screens?|spa|dashboard|web app|web client|web form|forms?|login ui|ios|android|storefront)\b",
+    r"\b(api|endpoints?|routes?|server|backend|graphql|grpc|websocket|controllers?|middleware|handlers?)\b",
+    r"\b(db|database|schema|tables?|postgres\w*|mysql|sqlite|prisma|persistence|orm|user db)\b",
+    r"\b(deploy\w*|docker|kubernetes|k8s|helm|terraform|vercel|aws|lambda|s3|cdn)\b",
+    r"\b(queue|kafka|event bus|jobs?|workers?|webhooks?|pub/?sub|events)\b",
+    r"\b(email|smtp|sms|notifications?|email provider)\b",
+    r"\b(auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles)\b",
+    r"\b(cache|caching|redis|memcached)\b",
+    r"\b(mobile|ios|android)\b",
+    r"\b(analytics|warehouse|etl|backups?)\b",
+];
 
 /// Measures the signals of a split prompt.
-pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig) -> Found {
+pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> Found {
     let mut found = Found::default();
-    let paths: BTreeSet<&str> = PATH
-        .captures_iter(&parts.request)
-        .filter_map(|c| c.get(1).map(|m| m.as_str()))
-        .filter(|p| p.ends_with('/') || p.rsplit('/').next().is_some_and(|f| f.contains('.')))
+    let paths: BTreeSet<&[u8]> = PATH
+        .captures_iter(parts.request.as_bytes())
+        .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
+        .filter(|p| {
+            p.ends_with(b"/")
+                || p.rsplit(|&b| b == b'/')
+                    .next()
+                    .is_some_and(|f| f.contains(&b'.'))
+        })
         .collect();
     found.paths = paths.len();
     found.pasted_lines = parts.pasted.iter().filter(|l| !l.trim().is_empty()).count();
     if found.pasted_lines >= cfg.long_log_lines.min(3) {
-        found.log_lines = parts.pasted.iter().filter(|l| LOG_LINE.is_match(l)).count();
+        found.log_lines = parts
+            .pasted
+            .iter()
+            .filter(|l| LOG_LINE.is_match(l.as_bytes()))
+            .count();
     }
     found.diff_files = parts
         .pasted
@@ -85,7 +89,7 @@ pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig) -> Found {
             .filter(|l| l.starts_with("diff --git "))
             .count();
     }
-    found.layers = LAYERS.matches(&parts.request).iter().count();
+    found.layers = layers;
     found
 }
 

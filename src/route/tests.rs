@@ -59,10 +59,13 @@ fn keywords_in_pasted_code_do_not_fire() {
 #[test]
 fn path_counting() {
     let parts = mask::split("Remove the cycle between models/, services/ and utils/helpers.py");
-    let found = signals::measure(&parts, &SignalsConfig::default());
+    let found = signals::measure(&parts, &SignalsConfig::default(), 0);
     assert_eq!(found.paths, 3);
     let parts = mask::split("back up ~/Documents to /mnt/backup with async/await");
-    assert_eq!(signals::measure(&parts, &SignalsConfig::default()).paths, 0);
+    assert_eq!(
+        signals::measure(&parts, &SignalsConfig::default(), 0).paths,
+        0
+    );
 }
 
 #[test]
@@ -139,4 +142,18 @@ fn decisions_are_deterministic() {
     let r = builtin();
     let p = "Design the architecture for a billing system";
     assert_eq!(r.decide(p), r.decide(p));
+}
+
+#[test]
+fn non_ascii_literals_become_byte_escapes() {
+    assert_eq!(utf8_literals("fún"), r"f(?:\xC3\xBA)n");
+    let table: toml::Table = toml::from_str(
+        "[rules.es]\nside = \"local\"\npattern = 'funci(o|ó)n\\b'\n[rules.zh]\nside = \"api\"\npattern = '迁移'\n",
+    )
+    .unwrap();
+    let r = Router::from_table(Some(&table)).unwrap();
+    let fired = |p: &str| r.decide(p).rules;
+    assert_eq!(fired("escribe una FUNCIÓN, una función"), ["es(-1)"]);
+    assert_eq!(fired("把项目迁移到"), ["zh(+1)"]);
+    assert!(fired("funciones").is_empty());
 }
