@@ -6,6 +6,7 @@ use std::hint::black_box;
 use codex_wrap::backend::Backend;
 use codex_wrap::backend::ollama::Ollama;
 use codex_wrap::config::file;
+use codex_wrap::context::{self, ContextSettings, Doc};
 use codex_wrap::frame::LineSplitter;
 use codex_wrap::route::Router;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -83,5 +84,63 @@ fn streaming(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, routing, streaming);
+/// A realistic contract document of about `size` bytes: nested numbered sections, prose,
+/// lists, fenced code with `#` comments, tables.
+fn contracts_doc(size: usize) -> String {
+    let topics = [
+        "Error handling",
+        "Retry policy",
+        "Billing webhook",
+        "Authentication",
+        "Rate limits",
+        "Logging",
+        "Pagination",
+        "Idempotency",
+        "Data retention",
+        "Versioning",
+    ];
+    let mut doc = String::from("# Contracts\n\nThis document defines the service contracts.\n\n");
+    let mut i = 0;
+    while doc.len() < size {
+        let topic = topics[i % topics.len()];
+        doc.push_str(&format!("## {}. {topic} ({i})\n\n", i + 1));
+        doc.push_str(&format!(
+            "Every service MUST follow the {topic} rules below. Requests carry a request id; \
+             responses use problem+json on failure. Clients retry with exponential backoff.\n\n"
+        ));
+        doc.push_str("### Rules\n\n- Use UTC timestamps.\n- Never log secrets or tokens.\n- Keep payloads under 1 MB.\n\n");
+        doc.push_str("```bash\n# example: not a heading\ncurl -X POST https://api.example.com/v1/orders\n```\n\n");
+        doc.push_str("| field | type |\n|---|---|\n| id | string |\n| amount | integer |\n\n");
+        i += 1;
+    }
+    doc
+}
+
+fn slicing(c: &mut Criterion) {
+    let settings = ContextSettings {
+        files: vec!["CONTRACTS.md".into()],
+        always: vec![],
+        named: vec![],
+        summary_lines: vec![],
+        local_budget: 800,
+        api_budget: 8000,
+        min_score: 2.0,
+    };
+    let prompt = "Per CONTRACTS.md, what is the retry policy for the billing webhook?";
+    for (name, size) in [("1MB", 1 << 20), ("10MB", 10 << 20)] {
+        let text = contracts_doc(size);
+        c.bench_function(&format!("context/parse {name}"), |b| {
+            b.iter(|| black_box(context::markdown::parse(&text).len()))
+        });
+        c.bench_function(&format!("context/parse+score+select {name}"), |b| {
+            b.iter(|| {
+                let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), text.clone());
+                let sel = context::select(std::slice::from_ref(&doc), &settings, prompt, 8000);
+                black_box(sel.blocks.len())
+            })
+        });
+    }
+}
+
+criterion_group!(benches, routing, streaming, slicing);
 criterion_main!(benches);

@@ -51,6 +51,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the route the classifier picks for a prompt, and the rules that fired.
     Route(RouteArgs),
+    /// Print exactly what would be sent for a prompt: the context sections chosen (with
+    /// scores and token estimates) and the messages. Sends nothing.
+    Context(RunArgs),
 }
 
 /// Arguments of `codex-wrap route`.
@@ -108,6 +111,9 @@ pub struct RunArgs {
     /// Print the routing decision on stderr.
     #[arg(long)]
     pub explain: bool,
+    /// Context sections to send: `A,B` (any file) or `contract:A,B;agents:C`.
+    #[arg(short = 's', long, value_name = "LIST")]
+    pub sections: Option<String>,
     /// Read the prompt from this file.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,

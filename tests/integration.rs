@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod context;
 mod fallback;
 mod routing;
 mod streaming;

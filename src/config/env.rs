@@ -23,6 +23,12 @@ pub mod names {
     pub const TIMEOUT: &str = "CODEX_WRAP_TIMEOUT";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const NO_COLOR: &str = "NO_COLOR";
+    pub const CONTRACT_SECTIONS: &str = "CONTRACT_SECTIONS";
+    pub const AGENTS_SECTIONS: &str = "AGENTS_SECTIONS";
+    pub const CONTEXT_HINTS: &str = "CONTEXT_HINTS";
+    pub const INCLUDE_AGENTS: &str = "INCLUDE_AGENTS";
+    pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
+    pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.

@@ -33,6 +33,26 @@ pub struct ConfigFile {
     pub profiles: BTreeMap<String, ProfileConfig>,
     /// Router rules (see `route`); checked by the router.
     pub router: Option<toml::Table>,
+    /// Context slicer.
+    pub context: Option<ContextConfig>,
+}
+
+/// `[context]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    /// Files to draw from, relative to the project root.
+    pub files: Option<Vec<String>>,
+    /// Sections always sent first (`Title` or `label:Title`).
+    pub always: Option<Vec<String>>,
+    /// Token budget of the local route.
+    pub local_budget: Option<usize>,
+    /// Token budget of the API route.
+    pub api_budget: Option<usize>,
+    /// Lowest score for an automatically chosen section.
+    pub min_score: Option<f64>,
+    /// Lines sent from the top of a file whose named sections match nothing.
+    pub summary_lines: Option<usize>,
 }
 
 /// `[ollama]`.
@@ -87,6 +107,8 @@ pub struct ProfileConfig {
     pub system: Option<String>,
     /// `false` prints a one-line warning that guardrails are off.
     pub guardrails: Option<bool>,
+    /// Ceiling for raising Ollama's `num_ctx` when a request does not fit.
+    pub num_ctx_max: Option<u64>,
 }
 
 /// Where a layer came from.

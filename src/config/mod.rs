@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, RunArgs, parse_seconds};
+use crate::context::{ContextSettings, label_alias, parse_hints};
 use crate::error::Error;
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
@@ -64,6 +65,8 @@ pub struct Profile {
     pub system: Option<String>,
     /// `false`: warn that guardrails are off.
     pub guardrails: bool,
+    /// Ceiling for raising `num_ctx`.
+    pub num_ctx_max: u64,
 }
 
 /// Timeouts that apply to every attempt.
@@ -127,6 +130,8 @@ pub struct Settings {
     pub api_disabled: bool,
     /// Router configuration from the merged files.
     pub router: Option<toml::Table>,
+    /// Context slicer settings.
+    pub context: ContextSettings,
 }
 
 impl Settings {
@@ -290,6 +295,86 @@ fn resolve_from(
         local_disabled: env.flag(names::DISABLE_LOCAL),
         api_disabled: env.flag(names::DISABLE_API),
         router: cfg.router,
+        context: context_settings(cfg.context.unwrap_or_default(), run, env)?,
+    })
+}
+
+/// Context files, budgets and the sections named by flag or by the old variables.
+fn context_settings(
+    cfg: file::ContextConfig,
+    run: &RunArgs,
+    env: &Env,
+) -> Result<ContextSettings, Error> {
+    let mut files: Vec<PathBuf> = cfg
+        .files
+        .unwrap_or_else(|| vec!["CONTRACTS.md".to_owned(), "AGENTS.md".to_owned()])
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if env
+        .get(names::INCLUDE_AGENTS)
+        .is_some_and(|v| !env::is_truthy(v))
+    {
+        files.retain(|f| crate::context::label_of(f) != "agents");
+    }
+    // Flag > per-file variables > CONTEXT_HINTS, as codex_wrap.sh resolved them.
+    let named = if let Some(flag) = &run.sections {
+        parse_hints(flag)
+    } else {
+        let mut named = Vec::new();
+        let hints = env
+            .get(names::CONTEXT_HINTS)
+            .map(parse_hints)
+            .unwrap_or_default();
+        for (label, var) in [
+            ("contract", names::CONTRACT_SECTIONS),
+            ("agents", names::AGENTS_SECTIONS),
+        ] {
+            match env.get(var) {
+                Some(list) => named.extend(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(|n| (label.to_owned(), n.to_owned())),
+                ),
+                None => named.extend(hints.iter().filter(|(l, _)| l == label).cloned()),
+            }
+        }
+        named.extend(
+            hints
+                .into_iter()
+                .filter(|(l, _)| l != "contract" && l != "agents"),
+        );
+        named
+    };
+    let default_lines = cfg.summary_lines.unwrap_or(60);
+    let mut summary_lines = Vec::new();
+    for (label, var) in [
+        ("contract", names::CONTRACT_SUMMARY_LINES),
+        ("agents", names::AGENTS_SUMMARY_LINES),
+    ] {
+        let lines = match env.get(var) {
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| Error::Config(format!("{var}={v}: not a number of lines")))?,
+            None => default_lines,
+        };
+        summary_lines.push((label_alias(label), lines));
+    }
+    for f in &files {
+        let label = crate::context::label_of(f);
+        if !summary_lines.iter().any(|(l, _)| *l == label) {
+            summary_lines.push((label, default_lines));
+        }
+    }
+    Ok(ContextSettings {
+        files,
+        always: cfg.always.unwrap_or_default(),
+        named,
+        summary_lines,
+        local_budget: cfg.local_budget.unwrap_or(800),
+        api_budget: cfg.api_budget.unwrap_or(8000),
+        min_score: cfg.min_score.unwrap_or(2.0),
     })
 }
 
@@ -338,6 +423,7 @@ fn profile(name: &str, p: &ProfileConfig) -> Result<Profile, Error> {
         timeout,
         system: p.system.clone(),
         guardrails: p.guardrails.unwrap_or(true),
+        num_ctx_max: p.num_ctx_max.unwrap_or(32_768),
     })
 }
 

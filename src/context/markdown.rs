@@ -28,6 +28,14 @@ pub fn parse(text: &str) -> Vec<Section> {
     for raw in text.split_inclusive('\n') {
         let line_start = offset;
         offset += raw.len();
+        // Only a line whose first byte after at most three spaces is `#`, a backtick or `~`
+        // can open, close or be anything we look for: skip the rest cheaply.
+        let Some(&first) = raw.as_bytes().iter().take(4).find(|&&b| b != b' ') else {
+            continue;
+        };
+        if !matches!(first, b'#' | b'`' | b'~') {
+            continue;
+        }
         let line = raw.trim_end_matches(['\n', '\r']);
         if let Some((ch, len)) = fence {
             if is_fence_close(line, ch, len) {

@@ -117,6 +117,19 @@ pub struct Doc {
     pub sections: Vec<Section>,
 }
 
+impl Doc {
+    /// Parses a document held in memory; `path` gives its name and label.
+    pub fn new(path: &Path, text: String) -> Doc {
+        let sections = markdown::parse(&text);
+        Doc {
+            name: path.display().to_string(),
+            label: label_of(path),
+            text,
+            sections,
+        }
+    }
+}
+
 /// The label of a context file: `contract` for CONTRACTS.md, `agents` for AGENTS.md, else
 /// the lower-case file stem.
 pub fn label_of(path: &Path) -> String {
@@ -178,13 +191,7 @@ pub fn load(root: &Path, files: &[PathBuf], warnings: &mut Vec<String>) -> Vec<D
         if text.starts_with('\u{feff}') {
             text.drain(..3);
         }
-        let sections = markdown::parse(&text);
-        docs.push(Doc {
-            name: rel.display().to_string(),
-            label: label_of(rel),
-            text,
-            sections,
-        });
+        docs.push(Doc::new(rel, text));
     }
     if !missing.is_empty() {
         warnings.push(format!(

@@ -96,7 +96,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// Query terms: lower-case word stems of 3+ letters, no stop words, at most 32.
-pub fn terms(prompt: &str) -> Vec<String> {
+pub(super) fn terms(prompt: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for word in prompt
         .split(|c: char| !c.is_alphanumeric())
@@ -125,7 +125,8 @@ fn stem(word: &str) -> String {
     }
     for suffix in ["ies", "ing", "ed", "es", "s", "y"] {
         if let Some(base) = word.strip_suffix(suffix) {
-            if base.len() >= 3 {
+            // "string" stays whole: a three-letter stem matches too much.
+            if base.len() >= 4 {
                 return base.to_owned();
             }
         }
@@ -134,7 +135,7 @@ fn stem(word: &str) -> String {
 }
 
 /// The scores of every section, in the order of `sections`.
-pub fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
+pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
     if terms.is_empty() || sections.is_empty() {
         return vec![0.0; sections.len()];
     }
@@ -142,7 +143,7 @@ pub fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
     let s = sections.len();
     let Ok(ac) = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
+        .match_kind(MatchKind::LeftmostLongest)
         .build(terms)
     else {
         return vec![0.0; s];
@@ -172,17 +173,24 @@ pub fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
         })
         .collect();
     let avg_len = text.len().max(1) as f64 / s as f64;
+    // Heading matches: a term at the start of a word of the title.
     let heading_terms: Vec<Vec<bool>> = sections
         .iter()
         .map(|sec| {
-            let title = super::normalize(&sec.title);
+            let title = sec.title.to_lowercase();
             terms
                 .iter()
-                .map(|term| title.split(' ').any(|w| w.starts_with(term.as_str())))
+                .map(|term| {
+                    title.match_indices(term.as_str()).any(|(i, _)| {
+                        title[..i]
+                            .chars()
+                            .next_back()
+                            .is_none_or(|c| !c.is_alphanumeric())
+                    })
+                })
                 .collect()
         })
         .collect();
-
     let mut scores = Vec::with_capacity(s);
     for (i, sec) in sections.iter().enumerate() {
         // The section's segments: itself and its subsections.
@@ -205,9 +213,10 @@ pub fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
     scores
 }
 
-/// (start, term index) of each match, overlapping so that `log` and `login` both count.
+/// (start, term index) of each match; where one term is a prefix of another (`log`,
+/// `login`) the longer one counts.
 fn find_words<'a>(ac: &'a AhoCorasick, text: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
-    ac.find_overlapping_iter(text)
+    ac.find_iter(text)
         .map(|m| (m.start(), m.pattern().as_usize()))
 }
 

@@ -11,7 +11,7 @@ fn settings() -> ContextSettings {
         summary_lines: vec![],
         local_budget: 800,
         api_budget: 8000,
-        min_score: 1.0,
+        min_score: 2.0,
     }
 }
 

@@ -1,0 +1,308 @@
+//! The default command: resolve, route, slice context, plan the attempts, stream.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::backend::Messages;
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::config::env::{Env, names};
+use crate::config::{self, RouteMode, Settings};
+use crate::context::{self, Selection};
+use crate::error::{Error, ExitStatus};
+use crate::output::{Output, Reporter};
+use crate::plan::{dry_run, end_line, plan, start_line};
+use crate::stream::Attempt;
+use crate::stream::{self, Outcome, Route};
+use crate::{input, prompt, route};
+
+/// Everything decided before the first byte is sent.
+struct Prepared {
+    settings: Settings,
+    route: Route,
+    prompt: prompt::Prompt,
+    selection: Selection,
+    attempts: Vec<Attempt>,
+    client: Option<reqwest::Client>,
+}
+
+/// Resolves settings, routes the prompt, slices the context, fits it to the model's
+/// window and plans the attempts. `send` says whether a request will follow.
+fn prepare(
+    run: &RunArgs,
+    global: &GlobalArgs,
+    env: &Env,
+    root: &Path,
+    report: Reporter,
+    send: bool,
+) -> anyhow::Result<Prepared> {
+    let mut settings = config::resolve(run, global, env, root)?;
+    // Compile the router on the second core while the prompt is read and the HTTP client
+    // is built: it is the largest fixed cost of an auto-routed call.
+    let router = (settings.mode == RouteMode::Auto).then(|| {
+        let table = settings.router.clone();
+        std::thread::spawn(move || route::Router::from_table(table.as_ref()))
+    });
+    let prompt_text = input::read_prompt(&run.prompt, run.file.as_deref())?;
+    let client = send.then(|| stream::client(&settings.timeouts));
+
+    let route = match settings.mode {
+        RouteMode::Local => Route::Local,
+        RouteMode::Api => Route::Api,
+        RouteMode::Auto => {
+            let router = router
+                .map(|handle| handle.join())
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
+                .transpose()?
+                .context("the router was not started")?;
+            let decision = router.decide(&prompt_text);
+            if run.explain {
+                report.status(&format!(
+                    "router: {} (confidence {:.2}, profile {}; rules: {})",
+                    decision.route,
+                    decision.confidence,
+                    decision.profile,
+                    decision.rules.join(", ")
+                ));
+            }
+            if !settings.profile_explicit {
+                settings.use_profile(decision.profile);
+            }
+            decision.route()
+        }
+    };
+
+    let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
+    let attempts = plan(&settings, route)?;
+    Ok(Prepared {
+        settings,
+        route,
+        prompt,
+        selection,
+        attempts,
+        client,
+    })
+}
+
+/// Chooses the context for the route, then makes the request fit the local model's
+/// window: Ollama silently cuts a prompt longer than `num_ctx`, so `num_ctx` is raised for
+/// this call up to the profile's `num_ctx_max`, and past that context sections are dropped
+/// (never the user's prompt), each with a stderr line.
+fn slice_and_fit(
+    settings: &mut Settings,
+    route: Route,
+    prompt_text: &str,
+    report: Reporter,
+    show_all_warnings: bool,
+) -> (prompt::Prompt, Selection) {
+    let ctx = &settings.context;
+    let budget = match route {
+        Route::Local => ctx.local_budget,
+        Route::Api => ctx.api_budget,
+    };
+    let mut warnings = Vec::new();
+    let docs = context::load(&settings.root, &ctx.files, &mut warnings);
+    // A project without CONTRACTS.md is normal for quick local calls: say so only when
+    // context was asked for or the API route expects it.
+    if route == Route::Local && ctx.named.is_empty() && !show_all_warnings {
+        warnings.retain(|w| !w.starts_with("no "));
+    }
+    let mut selection = context::select(&docs, ctx, prompt_text, budget);
+    for w in warnings.iter().chain(&selection.warnings) {
+        report.warn(w);
+    }
+
+    let options = &settings.profile.options;
+    let current = options
+        .get("num_ctx")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(2048);
+    let reserve = options
+        .get("num_predict")
+        .and_then(serde_json::Value::as_u64)
+        .filter(|n| *n > 0)
+        .unwrap_or(1024);
+    let ceiling = settings.profile.num_ctx_max.max(current);
+    loop {
+        let assembled = prompt::assemble(
+            &selection.blocks,
+            settings.profile.system.as_deref(),
+            &settings.directive,
+            prompt_text,
+        );
+        let need = (context::estimate_tokens(&assembled.system)
+            + context::estimate_tokens(&assembled.user)) as u64
+            + reserve
+            + 32;
+        if need <= current {
+            return (assembled, selection);
+        }
+        if need <= ceiling || selection.blocks.is_empty() || route == Route::Api {
+            let raised = need.div_ceil(1024) * 1024;
+            let raised = raised.min(ceiling);
+            if need > ceiling {
+                report.warn(&format!(
+                    "the request needs about {need} tokens, more than num_ctx_max {ceiling}; the model may cut it"
+                ));
+            } else {
+                tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
+            }
+            settings
+                .profile
+                .options
+                .insert("num_ctx".to_owned(), serde_json::json!(raised));
+            return (assembled, selection);
+        }
+        if let Some(dropped) = selection.blocks.pop() {
+            selection.chosen.pop();
+            report.warn(&format!(
+                "dropped context '{}' to fit num_ctx_max {ceiling}",
+                dropped.label
+            ));
+        }
+    }
+}
+
+/// The default command: send the prompt and stream the answer.
+pub(crate) fn call(
+    run: &RunArgs,
+    global: &GlobalArgs,
+    env: &Env,
+    root: &Path,
+    report: Reporter,
+) -> anyhow::Result<ExitStatus> {
+    if env.flag(names::LLM_DISABLED) {
+        report.status("LLM calls are disabled (LLM_DISABLED is set); nothing sent");
+        return Ok(ExitStatus::Success);
+    }
+    let p = prepare(run, global, env, root, report, !run.dry_run)?;
+    let messages = Messages {
+        system: &p.prompt.system,
+        user: &p.prompt.user,
+    };
+    if run.dry_run {
+        Output::print_document(&dry_run(
+            &p.settings,
+            p.route,
+            &p.attempts,
+            messages,
+            &p.selection,
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    let settings = &p.settings;
+    if !settings.profile.guardrails {
+        report.warn(&format!(
+            "profile '{}' runs with guardrails off",
+            settings.profile.name
+        ));
+    }
+    report.status(&start_line(settings, &p.attempts));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut out = Output::new();
+    let client = p
+        .client
+        .clone()
+        .unwrap_or_else(|| stream::client(&settings.timeouts));
+    let result = runtime.block_on(async {
+        let work = stream::run_attempts(
+            &client,
+            &p.attempts,
+            messages,
+            &settings.timeouts,
+            &mut out,
+            report,
+        );
+        with_signals(work).await
+    });
+    runtime.shutdown_background();
+    let outcome = result?;
+    out.finish()?;
+    if !out.is_closed() {
+        report.status(&end_line(&outcome));
+        if outcome.truncated {
+            report.warn("the answer was cut at the model's token limit");
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `codex-wrap context`: what would be sent, and why.
+pub(crate) fn show_context(
+    run: &RunArgs,
+    global: &GlobalArgs,
+    env: &Env,
+    root: &Path,
+    report: Reporter,
+) -> anyhow::Result<ExitStatus> {
+    let p = prepare(run, global, env, root, report, false)?;
+    let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
+    let mut doc = format!(
+        "route: {} · profile {} · context budget {} tokens · {used} used\n",
+        p.route.as_str(),
+        p.settings.profile.name,
+        p.selection.budget
+    );
+    if p.selection.chosen.is_empty() {
+        doc.push_str("sections: none\n");
+    } else {
+        doc.push_str("sections:\n");
+        for c in &p.selection.chosen {
+            let what = if c.section.is_empty() {
+                "(first lines)"
+            } else {
+                &c.section
+            };
+            doc.push_str(&format!(
+                "  {} § {}  [{}{}] score {:.2} · {} tokens\n",
+                c.file,
+                what,
+                c.reason,
+                if c.cut { ", cut" } else { "" },
+                c.score,
+                c.tokens
+            ));
+        }
+    }
+    doc.push_str("\n=== system ===\n");
+    doc.push_str(&p.prompt.system);
+    doc.push_str("\n\n=== user ===\n");
+    doc.push_str(&p.prompt.user);
+    Output::print_document(&doc)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Runs `work` until it ends or a SIGINT / SIGTERM arrives; dropping `work` closes the
+/// connection at once.
+async fn with_signals<F>(work: F) -> Result<Outcome, Error>
+where
+    F: std::future::Future<Output = Result<Outcome, Error>>,
+{
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return work.await;
+        };
+        tokio::select! {
+            r = work => r,
+            _ = int.recv() => Err(Error::Signal(ExitStatus::Sigint)),
+            _ = term.recv() => Err(Error::Signal(ExitStatus::Sigterm)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::Signal(ExitStatus::Sigint)),
+        }
+    }
+}

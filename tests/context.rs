@@ -1,0 +1,196 @@
+//! The context slicer end to end: what the server receives for `--api` and `--local`, the
+//! old variables, and `codex-wrap context`.
+
+use crate::support::{Sandbox, Server, gemini, ollama, run};
+
+const CONTRACTS: &str = "# Contracts\n\nGeneral intro.\n\n## Error handling\n\nAll errors are problem+json.\n\n## Retry policy\n\nThe billing webhook retries 5 times with exponential backoff.\n\n## Logging\n\nStructured JSON logs with request ids.\n";
+const AGENTS: &str = "# 🤖 Codex Orchestration Template\n\nAgents run in order.\n\n## Testing Protocol\n\nRun cargo test before you stop.\n";
+
+fn project() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("CONTRACTS.md", CONTRACTS);
+    sb.write("AGENTS.md", AGENTS);
+    sb
+}
+
+fn system_of_gemini(req: &crate::support::server::Request) -> String {
+    req.json()["systemInstruction"]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn system_of_ollama(req: &crate::support::server::Request) -> String {
+    let body = req.json();
+    let first = &body["messages"][0];
+    if first["role"] == "system" {
+        first["content"].as_str().unwrap().to_owned()
+    } else {
+        String::new()
+    }
+}
+
+#[test]
+fn api_requests_carry_the_relevant_section_and_not_the_rest() {
+    let sb = project();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["5 times"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args([
+            "--api",
+            "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
+        ]);
+    run(cmd).assert_code(0).assert_stdout("5 times");
+    let system = system_of_gemini(&api.requests()[0]);
+    assert!(
+        system.contains("<context source=\"CONTRACTS.md § Retry policy\">"),
+        "{system}"
+    );
+    assert!(system.contains("retries 5 times"));
+    assert!(
+        !system.contains("problem+json"),
+        "unrelated section sent:\n{system}"
+    );
+    assert!(
+        system.ends_with("Answer with the result only."),
+        "directive last:\n{system}"
+    );
+}
+
+#[test]
+fn local_requests_stay_minimal() {
+    let sb = project();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .args(["--local", "write a python function that reverses a string"]);
+    run(cmd).assert_code(0);
+    let system = system_of_ollama(&local.requests()[0]);
+    assert!(!system.contains("<context"), "{system}");
+}
+
+#[test]
+fn old_variables_name_sections_and_include_agents_0_drops_agents() {
+    let sb = project();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .env("CONTRACT_SECTIONS", "Logging")
+        .env(
+            "CONTEXT_HINTS",
+            "contract:Error handling;agents:codex orchestration template",
+        )
+        .args(["--api", "x"]);
+    run(cmd).assert_code(0);
+    let system = system_of_gemini(&api.requests()[0]);
+    assert!(
+        system.contains("CONTRACTS.md § Logging"),
+        "CONTRACT_SECTIONS wins over hints"
+    );
+    assert!(!system.contains("Error handling"));
+    assert!(system.contains("AGENTS.md § 🤖 Codex Orchestration Template"));
+
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .env(
+            "CONTEXT_HINTS",
+            "contract:Error handling;agents:Testing Protocol",
+        )
+        .env("INCLUDE_AGENTS", "0")
+        .args(["--api", "x"]);
+    run(cmd).assert_code(0);
+    let system = system_of_gemini(&api.requests()[1]);
+    assert!(system.contains("CONTRACTS.md § Error handling"));
+    assert!(!system.contains("AGENTS.md"), "{system}");
+}
+
+#[test]
+fn unmatched_sections_send_the_first_lines_with_one_warning() {
+    let sb = project();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .env("CONTRACT_SECTIONS", "Nonexistent")
+        .env("CONTRACT_SUMMARY_LINES", "3")
+        .env("INCLUDE_AGENTS", "0")
+        .args(["--api", "x"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("first 3 lines"));
+    let system = system_of_gemini(&api.requests()[0]);
+    assert!(
+        system.contains("# Contracts\n\nGeneral intro.\n</context>"),
+        "{system}"
+    );
+}
+
+#[test]
+fn sections_flag_and_the_context_command() {
+    let sb = project();
+    let mut cmd = sb.cmd();
+    cmd.args([
+        "context",
+        "--local",
+        "--sections",
+        "agents:testing",
+        "run the tests",
+    ]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let out = r.stdout();
+    assert!(
+        out.starts_with("route: local · profile code · context budget 800 tokens"),
+        "{out}"
+    );
+    assert!(
+        out.contains("AGENTS.md § Testing Protocol  [named]"),
+        "{out}"
+    );
+    assert!(out.contains("=== user ===\nrun the tests"));
+}
+
+#[test]
+fn a_missing_context_file_is_one_warning_on_the_api_route() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--api", "x"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no CONTRACTS.md, AGENTS.md in"));
+}
+
+#[test]
+fn num_ctx_is_raised_when_the_request_does_not_fit() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let long = "word ".repeat(40_000); // 200 KB: 50,000 tokens, over the ceiling
+    let path = sb.write("big.txt", &long);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .args(["--local", "-f"])
+        .arg(&path);
+    let r = run(cmd);
+    r.assert_code(0)
+        .assert_stderr_has("more than num_ctx_max 32768");
+    assert_eq!(local.requests()[0].json()["options"]["num_ctx"], 32768);
+
+    // 40 KB of prompt is 10,000 tokens; with the directive (~34), the answer's reserve
+    // (1,024) and the template allowance (32), 11,090, rounded up to a multiple of 1,024.
+    let short = "word ".repeat(8_000);
+    let path = sb.write("mid.txt", &short);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .args(["--local", "-f"])
+        .arg(&path);
+    run(cmd).assert_code(0);
+    assert_eq!(local.requests()[1].json()["options"]["num_ctx"], 11264);
+}
