@@ -133,11 +133,15 @@ fn slicing(c: &mut Criterion) {
             b.iter(|| black_box(context::markdown::parse(&text).len()))
         });
         c.bench_function(&format!("context/parse+score+select {name}"), |b| {
-            b.iter(|| {
-                let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), text.clone());
-                let sel = context::select(std::slice::from_ref(&doc), &settings, prompt, 8000);
-                black_box(sel.blocks.len())
-            })
+            b.iter_batched(
+                || text.clone(),
+                |text| {
+                    let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), text);
+                    let sel = context::select(std::slice::from_ref(&doc), &settings, prompt, 8000);
+                    black_box(sel.blocks.len())
+                },
+                criterion::BatchSize::LargeInput,
+            )
         });
     }
 }

@@ -10,8 +10,8 @@
 pub struct Section {
     /// 1..=6 for headings, 0 for the preamble.
     pub level: u8,
-    /// The heading text, trailing `#`s removed.
-    pub title: String,
+    /// Byte range of the heading text (trailing `#`s removed) in the parsed text.
+    pub title: std::ops::Range<usize>,
     /// Start of the heading line.
     pub start: usize,
     /// Start of the next heading of any level (end of this section's own text).
@@ -20,23 +20,36 @@ pub struct Section {
     pub end: usize,
 }
 
+impl Section {
+    /// The heading text.
+    pub fn title<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.title.clone()).unwrap_or("")
+    }
+}
+
 /// Parses `text` into sections in document order. Never panics; any text parses.
 pub fn parse(text: &str) -> Vec<Section> {
-    let mut sections: Vec<Section> = Vec::new();
+    let mut sections: Vec<Section> = Vec::with_capacity(64);
     let mut fence: Option<(u8, usize)> = None;
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
-        let line_start = offset;
-        offset += raw.len();
-        // Only a line whose first byte after at most three spaces is `#`, a backtick or `~`
-        // can open, close or be anything we look for: skip the rest cheaply.
-        let Some(&first) = raw.as_bytes().iter().take(4).find(|&&b| b != b' ') else {
-            continue;
-        };
-        if !matches!(first, b'#' | b'`' | b'~') {
+    let bytes = text.as_bytes();
+    // Only a line whose first byte after at most three spaces is `#`, a backtick or `~` can
+    // open or close a fence or be a heading: jump from one such byte to the next, and past
+    // the rest of its line.
+    let mut pos = 0;
+    while let Some(found) = memchr::memchr3(b'#', b'`', b'~', &bytes[pos..]) {
+        let hit = pos + found;
+        let line_end = memchr::memchr(b'\n', &bytes[hit..]).map_or(bytes.len(), |i| hit + i);
+        pos = (line_end + 1).min(bytes.len());
+        let indent = bytes[hit.saturating_sub(3)..hit]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ')
+            .count();
+        let line_start = hit - indent;
+        if line_start > 0 && bytes[line_start - 1] != b'\n' {
             continue;
         }
-        let line = raw.trim_end_matches(['\n', '\r']);
+        let line = text[line_start..line_end].trim_end_matches('\r');
         if let Some((ch, len)) = fence {
             if is_fence_close(line, ch, len) {
                 fence = None;
@@ -48,10 +61,11 @@ pub fn parse(text: &str) -> Vec<Section> {
             continue;
         }
         if let Some((level, title)) = atx_heading(line) {
+            let title = line_start + title.start..line_start + title.end;
             if sections.is_empty() && line_start > 0 {
                 sections.push(Section {
                     level: 0,
-                    title: String::new(),
+                    title: 0..0,
                     start: 0,
                     own_end: 0,
                     end: 0,
@@ -69,7 +83,7 @@ pub fn parse(text: &str) -> Vec<Section> {
     if sections.is_empty() {
         sections.push(Section {
             level: 0,
-            title: String::new(),
+            title: 0..0,
             start: 0,
             own_end: 0,
             end: 0,
@@ -104,9 +118,9 @@ pub fn parse(text: &str) -> Vec<Section> {
     sections
 }
 
-/// `###  Title ##` → (3, "Title"). Up to three spaces of indent; `#` run of 1..=6 followed by
-/// a space, a tab or the end of the line.
-fn atx_heading(line: &str) -> Option<(u8, String)> {
+/// `###  Title ##` → (3, range of "Title"). Up to three spaces of indent; a `#` run of
+/// 1..=6 followed by a space, a tab or the end of the line.
+fn atx_heading(line: &str) -> Option<(u8, std::ops::Range<usize>)> {
     let indent = line.len() - line.trim_start_matches(' ').len();
     if indent > 3 {
         return None;
@@ -126,7 +140,12 @@ fn atx_heading(line: &str) -> Option<(u8, String)> {
     if stripped.is_empty() || stripped.ends_with([' ', '\t']) {
         title = stripped.trim_end();
     }
-    Some((hashes as u8, title.to_owned()))
+    let start = if title.is_empty() {
+        line.len()
+    } else {
+        title.as_ptr() as usize - line.as_ptr() as usize
+    };
+    Some((hashes as u8, start..start + title.len()))
 }
 
 fn fence_open(line: &str) -> Option<(u8, usize)> {
@@ -166,7 +185,7 @@ mod tests {
     fn titles(text: &str) -> Vec<(u8, String)> {
         parse(text)
             .into_iter()
-            .map(|s| (s.level, s.title))
+            .map(|s| (s.level, s.title(text).to_owned()))
             .collect()
     }
 
@@ -180,7 +199,7 @@ mod tests {
     fn nested_sections_end_at_same_or_higher_level() {
         let doc = "intro\n# A\na\n## A1\nx\n### A1a\ny\n## A2\nz\n# B\nb\n";
         let s = parse(doc);
-        let by = |t: &str| s.iter().find(|x| x.title == t).unwrap().clone();
+        let by = |t: &str| s.iter().find(|x| x.title(doc) == t).unwrap().clone();
         assert_eq!(s[0].level, 0);
         assert_eq!(&doc[s[0].start..s[0].end], "intro\n");
         assert_eq!(

@@ -221,7 +221,11 @@ pub fn find_section(doc: &Doc, name: &str) -> Result<Option<usize>, Vec<String>>
     if want.is_empty() {
         return Ok(None);
     }
-    let norms: Vec<String> = doc.sections.iter().map(|s| normalize(&s.title)).collect();
+    let norms: Vec<String> = doc
+        .sections
+        .iter()
+        .map(|s| normalize(s.title(&doc.text)))
+        .collect();
     if let Some(i) = norms.iter().position(|n| *n == want) {
         return Ok(Some(i));
     }
@@ -236,7 +240,7 @@ pub fn find_section(doc: &Doc, name: &str) -> Result<Option<usize>, Vec<String>>
         [one] => Ok(Some(*one)),
         many => Err(many
             .iter()
-            .map(|&i| doc.sections[i].title.clone())
+            .map(|&i| doc.sections[i].title(&doc.text).to_owned())
             .collect()),
     }
 }
@@ -321,7 +325,14 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
                         found += 1;
                         let s = &doc.sections[i];
                         take(
-                            &mut sel, d, s.start, s.end, &s.title, reason, 0.0, &mut used,
+                            &mut sel,
+                            d,
+                            s.start,
+                            s.end,
+                            s.title(&doc.text),
+                            reason,
+                            0.0,
+                            &mut used,
                         );
                     }
                     Ok(None) => {}
@@ -367,28 +378,55 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
             }
         }
     }
-    // Best first; on a tie, the smaller (more specific) section.
-    candidates.sort_by(|a, b| {
-        b.0.total_cmp(&a.0).then_with(|| {
-            let len = |c: &(f64, usize, usize)| {
-                let s = &docs[c.1].sections[c.2];
-                s.end - s.start
-            };
-            len(a).cmp(&len(b))
-        })
-    });
+    // Best first; on a tie, the smaller (more specific) section. Only the best few hundred
+    // can fit any budget, so only those are sorted.
+    let key = |c: &(f64, usize, usize)| {
+        let s = &docs[c.1].sections[c.2];
+        (std::cmp::Reverse(OrdF64(c.0)), s.end - s.start)
+    };
+    const KEEP: usize = 512;
+    if candidates.len() > KEEP {
+        candidates.select_nth_unstable_by_key(KEEP, key);
+        candidates.truncate(KEEP);
+    }
+    candidates.sort_unstable_by_key(key);
     for (s, d, i) in candidates {
         if used >= budget {
             break;
         }
         let sec = &docs[d].sections[i];
         if !take(
-            &mut sel, d, sec.start, sec.end, &sec.title, "auto", s, &mut used,
+            &mut sel,
+            d,
+            sec.start,
+            sec.end,
+            sec.title(&docs[d].text),
+            "auto",
+            s,
+            &mut used,
         ) {
             break;
         }
     }
     sel
+}
+
+/// A total order on scores for sorting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF64(f64);
+
+impl Eq for OrdF64 {}
+
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 /// `["Title", "agents:Title"]` → `[("*", "Title"), ("agents", "Title")]`.

@@ -4,7 +4,7 @@
 //! The prompt's few terms are found in the whole document in one Aho-Corasick scan, so the
 //! cost is one pass over the bytes, not a tokenisation of every section.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasickBuilder, MatchKind};
 
 use super::markdown::Section;
 
@@ -141,23 +141,50 @@ pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f
     }
     let t = terms.len();
     let s = sections.len();
+    // One scan finds every term; each is searched as written in lower case, Capitalised and
+    // UPPER case, which keeps the fast packed (SIMD) search that an ASCII-case-insensitive
+    // automaton loses, and copies nothing. A match on a section's heading line is a heading
+    // match.
+    let mut patterns: Vec<String> = Vec::with_capacity(t * 3);
+    let mut term_of: Vec<usize> = Vec::with_capacity(t * 3);
+    for (i, term) in terms.iter().enumerate() {
+        let mut capital = term.clone();
+        if let Some(first) = capital.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        for variant in [term.clone(), capital, term.to_ascii_uppercase()] {
+            if !patterns.contains(&variant) {
+                patterns.push(variant);
+                term_of.push(i);
+            }
+        }
+    }
     let Ok(ac) = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
-        .build(terms)
+        .build(&patterns)
     else {
         return vec![0.0; s];
     };
+    let bytes = text.as_bytes();
     // counts[seg * t + term]: matches of each term in each section's own text.
     let mut counts = vec![0u32; s * t];
-    let bytes = text.as_bytes();
+    let mut in_heading = vec![false; s * t];
     let starts: Vec<usize> = sections.iter().map(|x| x.start).collect();
-    for m in find_words(&ac, text) {
-        if m.0 > 0 && bytes[m.0 - 1].is_ascii_alphanumeric() {
+    // Matches come in text order, so the section they fall in only moves forward.
+    let mut seg = 0;
+    for m in ac.find_iter(bytes) {
+        let at = m.start();
+        if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
             continue;
         }
-        let seg = starts.partition_point(|&st| st <= m.0).saturating_sub(1);
-        counts[seg * t + m.1] += 1;
+        while seg + 1 < s && starts[seg + 1] <= at {
+            seg += 1;
+        }
+        let cell = seg * t + term_of[m.pattern().as_usize()];
+        counts[cell] += 1;
+        if at < sections[seg].title.end {
+            in_heading[cell] = true;
+        }
     }
     let df: Vec<f64> = (0..t)
         .map(|term| (0..s).filter(|&g| counts[g * t + term] > 0).count() as f64)
@@ -173,24 +200,7 @@ pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f
         })
         .collect();
     let avg_len = text.len().max(1) as f64 / s as f64;
-    // Heading matches: a term at the start of a word of the title.
-    let heading_terms: Vec<Vec<bool>> = sections
-        .iter()
-        .map(|sec| {
-            let title = sec.title.to_lowercase();
-            terms
-                .iter()
-                .map(|term| {
-                    title.match_indices(term.as_str()).any(|(i, _)| {
-                        title[..i]
-                            .chars()
-                            .next_back()
-                            .is_none_or(|c| !c.is_alphanumeric())
-                    })
-                })
-                .collect()
-        })
-        .collect();
+
     let mut scores = Vec::with_capacity(s);
     for (i, sec) in sections.iter().enumerate() {
         // The section's segments: itself and its subsections.
@@ -204,20 +214,13 @@ pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f
                 let tf = f64::from(tf);
                 total += idf[term] * tf * 2.2 / (tf + k);
             }
-            if heading_terms[i][term] {
+            if in_heading[i * t + term] {
                 total += 3.0 * idf[term].max(1.0);
             }
         }
         scores.push((total * 100.0).round() / 100.0);
     }
     scores
-}
-
-/// (start, term index) of each match; where one term is a prefix of another (`log`,
-/// `login`) the longer one counts.
-fn find_words<'a>(ac: &'a AhoCorasick, text: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
-    ac.find_iter(text)
-        .map(|m| (m.start(), m.pattern().as_usize()))
 }
 
 #[cfg(test)]
@@ -250,7 +253,7 @@ mod tests {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .unwrap()
             .0;
-        assert_eq!(sections[best].title, "Retry policy", "{scores:?}");
+        assert_eq!(sections[best].title(doc), "Retry policy", "{scores:?}");
         assert_eq!(scores[2], 0.0);
     }
 }

@@ -46,13 +46,13 @@ fn explicit_names_match_exactly_then_by_unique_prefix() {
     assert_eq!(
         find_section(agents, "codex orchestration template")
             .unwrap()
-            .map(|i| agents.sections[i].title.clone()),
+            .map(|i| agents.sections[i].title(&agents.text).to_owned()),
         Some("🤖 Codex Orchestration Template".to_owned())
     );
     assert_eq!(
         find_section(agents, "testing")
             .unwrap()
-            .map(|i| agents.sections[i].title.clone()),
+            .map(|i| agents.sections[i].title(&agents.text).to_owned()),
         Some("Testing Protocol".to_owned())
     );
     let contracts = &d[0];
