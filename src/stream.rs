@@ -4,6 +4,8 @@
 //! Every backend goes through `run_attempts`; what differs between providers is behind the
 //! `Backend` trait. Text is written as soon as each network read is decoded.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
@@ -225,32 +227,49 @@ async fn stream_once(
         return Err(failure);
     }
 
-    let mut frames = frames(response.bytes_stream(), backend.framing());
+    // Any bytes from the server count as activity for the idle timeout, even when they do
+    // not complete a frame yet (a slow drip stays alive; a silent server does not).
+    let activity = Arc::new(AtomicU64::new(0));
+    let seen = activity.clone();
+    let body = response.bytes_stream().inspect(move |_| {
+        seen.store(micros_since(start), Ordering::Relaxed);
+    });
+    let mut frames = frames(body, backend.framing());
     let mut usage = Usage::default();
     let mut finish: Option<Finish> = None;
     let mut first_token = None;
     let written_before = out.delivered();
     loop {
-        let limit = if out.delivered() > written_before {
-            (Instant::now() + timeouts.idle).min(deadline)
-        } else {
-            first_byte_deadline
-        };
-        let next = match timeout_at(limit, frames.next()).await {
-            Err(_) if limit == deadline => {
-                return Err(timed_out("the answer did not finish in time"));
+        let next = loop {
+            let flowing = out.delivered() > written_before;
+            let limit = if flowing {
+                let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
+                (last.max(Instant::now() - timeouts.idle.min(Duration::from_secs(1)))
+                    + timeouts.idle)
+                    .min(deadline)
+            } else {
+                first_byte_deadline
+            };
+            match timeout_at(limit, frames.next()).await {
+                Ok(next) => break next,
+                Err(_) if limit >= deadline => {
+                    return Err(timed_out("the answer did not finish in time"));
+                }
+                Err(_) if flowing => {
+                    let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
+                    if Instant::now() < last + timeouts.idle {
+                        continue; // bytes arrived meanwhile: still alive
+                    }
+                    return Err(Failure::new(
+                        FailureKind::Timeout,
+                        format!(
+                            "no data for {:.1}s (idle timeout)",
+                            timeouts.idle.as_secs_f64()
+                        ),
+                    ));
+                }
+                Err(_) => return Err(timed_out("no text from the model in time")),
             }
-            Err(_) if out.delivered() > written_before => {
-                return Err(Failure::new(
-                    FailureKind::Timeout,
-                    format!(
-                        "no data for {:.0}s (idle timeout)",
-                        timeouts.idle.as_secs_f64()
-                    ),
-                ));
-            }
-            Err(_) => return Err(timed_out("no text from the model in time")),
-            Ok(next) => next,
         };
         let mut ended = next.is_none();
         // Decode this frame and every frame already buffered, then write once.
@@ -336,6 +355,10 @@ async fn stream_once(
         truncated: finish == Some(Finish::Length),
         fallbacks: Vec::new(),
     })
+}
+
+fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Classifies an error from sending the request, in one short line.

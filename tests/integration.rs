@@ -7,5 +7,6 @@ mod support;
 mod cli;
 mod context;
 mod fallback;
+mod faults;
 mod routing;
 mod streaming;

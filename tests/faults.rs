@@ -1,0 +1,303 @@
+//! The fault matrix: each fault a real server produces, for each backend, asserting the exit
+//! code, the exact stdout, the stderr message and whether a fallback was taken.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::{Sandbox, Server, gemini, ollama, run_with};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Ollama,
+    Gemini,
+}
+
+/// A fault, as the server plays it.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// 500 with the provider's error body.
+    ServerError,
+    /// 429 with a short retry hint; the retry succeeds.
+    RateLimitShort,
+    /// A good first chunk, then silence longer than the idle timeout.
+    StallMidStream,
+    /// Headers never come.
+    StallBeforeHeaders,
+    /// A token, then the connection drops without the terminating chunk.
+    ResetMidStream,
+    /// A malformed line after a good one.
+    MalformedAfterOutput,
+    /// A malformed line first.
+    MalformedBeforeOutput,
+    /// One token of 4 MiB.
+    HugeToken,
+    /// One byte every 100 ms: kept alive by the idle timeout, ended by the deadline.
+    SlowDrip,
+}
+
+/// What the call must do.
+struct Expect {
+    code: i32,
+    stdout: &'static str,
+    stderr: &'static str,
+    fallback: bool,
+}
+
+fn ok_line(b: Backend, text: &str) -> String {
+    match b {
+        Backend::Ollama => ollama::token_line(ollama::MODEL, text),
+        Backend::Gemini => gemini::text_event(text),
+    }
+}
+
+fn final_line(b: Backend, text: &str) -> String {
+    match b {
+        Backend::Ollama => {
+            ollama::token_line(ollama::MODEL, text) + &ollama::done_line(ollama::MODEL, 2, "stop")
+        }
+        Backend::Gemini => gemini::final_event(text, "STOP", 2),
+    }
+}
+
+fn start(b: Backend, conn: &mut crate::support::server::Conn) {
+    match b {
+        Backend::Ollama => ollama::start(conn),
+        Backend::Gemini => gemini::start(conn),
+    }
+}
+
+fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::Conn) {
+    match fault {
+        Fault::ServerError => {
+            let body = match b {
+                Backend::Ollama => {
+                    r#"{"error":"llama runner process has terminated: exit status 2"}"#
+                }
+                Backend::Gemini => {
+                    r#"{"error": {"code": 500,"message": "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status": "INTERNAL"}}"#
+                }
+            };
+            conn.respond(500, "application/json; charset=utf-8", &[], body.as_bytes());
+        }
+        Fault::RateLimitShort if n == 0 => match b {
+            Backend::Ollama => conn.respond(
+                429,
+                "application/json; charset=utf-8",
+                &[("Retry-After", "1")],
+                br#"{"error":"server busy, please try again. maximum pending requests exceeded"}"#,
+            ),
+            Backend::Gemini => gemini::rate_limited(conn, "0.3s"),
+        },
+        Fault::RateLimitShort => {
+            start(b, conn);
+            conn.chunk(final_line(b, "after retry").as_bytes());
+            conn.end();
+        }
+        Fault::StallMidStream => {
+            start(b, conn);
+            conn.chunk(ok_line(b, "first").as_bytes());
+            conn.wait_closed(Duration::from_secs(10));
+        }
+        Fault::StallBeforeHeaders => {
+            conn.wait_closed(Duration::from_secs(10));
+        }
+        Fault::ResetMidStream => {
+            start(b, conn);
+            conn.chunk(ok_line(b, "partial").as_bytes());
+            std::thread::sleep(Duration::from_millis(50));
+            // Dropped without the terminating chunk.
+        }
+        Fault::MalformedAfterOutput => {
+            start(b, conn);
+            conn.chunk(ok_line(b, "good").as_bytes());
+            let bad: &[u8] = match b {
+                Backend::Ollama => b"{\"model\":\"m\",\"message\":{\"content\":\"oops\"\n",
+                Backend::Gemini => b"data: {\"candidates\": [{\"content\"\r\n\r\n",
+            };
+            conn.chunk(bad);
+            conn.chunk(final_line(b, " never").as_bytes());
+            conn.end();
+        }
+        Fault::MalformedBeforeOutput => {
+            start(b, conn);
+            let bad: &[u8] = match b {
+                Backend::Ollama => b"not json at all\n",
+                Backend::Gemini => b"data: <html>502 Bad Gateway</html>\r\n\r\n",
+            };
+            conn.chunk(bad);
+            conn.end();
+        }
+        Fault::HugeToken => {
+            start(b, conn);
+            let big = "x".repeat(4 << 20);
+            conn.chunk(final_line(b, &big).as_bytes());
+            conn.end();
+        }
+        Fault::SlowDrip => {
+            start(b, conn);
+            conn.chunk(ok_line(b, "first").as_bytes());
+            let line = ok_line(b, "drip");
+            for byte in line.as_bytes() {
+                conn.chunk(std::slice::from_ref(byte));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            conn.wait_closed(Duration::from_secs(10));
+        }
+    }
+}
+
+fn expect(fault: Fault) -> Expect {
+    match fault {
+        Fault::ServerError => Expect {
+            code: 0,
+            stdout: "fallback answer",
+            stderr: "HTTP 500",
+            fallback: true,
+        },
+        Fault::RateLimitShort => Expect {
+            code: 0,
+            stdout: "after retry",
+            stderr: "retrying in",
+            fallback: false,
+        },
+        Fault::StallMidStream => Expect {
+            code: 6,
+            stdout: "first",
+            stderr: "idle timeout",
+            fallback: false,
+        },
+        Fault::StallBeforeHeaders => Expect {
+            code: 0,
+            stdout: "fallback answer",
+            stderr: "no answer from the server in time",
+            fallback: true,
+        },
+        Fault::ResetMidStream => Expect {
+            code: 6,
+            stdout: "partial",
+            stderr: "stream interrupted after 7 bytes",
+            fallback: false,
+        },
+        Fault::MalformedAfterOutput => Expect {
+            code: 6,
+            stdout: "good",
+            stderr: "malformed",
+            fallback: false,
+        },
+        Fault::MalformedBeforeOutput => Expect {
+            code: 0,
+            stdout: "fallback answer",
+            stderr: "malformed",
+            fallback: true,
+        },
+        Fault::HugeToken => Expect {
+            code: 0,
+            stdout: "",
+            stderr: "",
+            fallback: false,
+        },
+        Fault::SlowDrip => Expect {
+            code: 6,
+            stdout: "first",
+            stderr: "did not finish in time",
+            fallback: false,
+        },
+    }
+}
+
+const FAULTS: [Fault; 9] = [
+    Fault::ServerError,
+    Fault::RateLimitShort,
+    Fault::StallMidStream,
+    Fault::StallBeforeHeaders,
+    Fault::ResetMidStream,
+    Fault::MalformedAfterOutput,
+    Fault::MalformedBeforeOutput,
+    Fault::HugeToken,
+    Fault::SlowDrip,
+];
+
+fn cell(b: Backend, fault: Fault) {
+    let sb = Sandbox::new();
+    // Small timeouts keep the suite fast: idle 0.5 s, deadline 1.5 s.
+    sb.write(
+        "profiles.toml",
+        "[timeouts]\nidle = 0.5\ndeadline = 1.5\nretry_cap = 2\n",
+    );
+    let faulty = Server::start(move |n, _, conn| play(b, fault, n, conn));
+    let other_backend = match b {
+        Backend::Ollama => Backend::Gemini,
+        Backend::Gemini => Backend::Ollama,
+    };
+    let other = Arc::new(Server::start(move |_, _, conn| {
+        start(other_backend, conn);
+        conn.chunk(final_line(other_backend, "fallback answer").as_bytes());
+        conn.end();
+    }));
+    let (faulty_url, other_url) = (faulty.url(), other.url());
+    let (ollama_url, gemini_url, prompt) = match b {
+        Backend::Ollama => (
+            faulty_url,
+            other_url,
+            "write a function that adds two numbers",
+        ),
+        Backend::Gemini => (
+            other_url,
+            faulty_url,
+            "Design the architecture for a multi-tenant billing system",
+        ),
+    };
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", ollama_url)
+        .env("GEMINI_BASE_URL", gemini_url)
+        .env("GEMINI_API_KEY", "k")
+        .arg(prompt);
+    let r = run_with(cmd, None, Duration::from_secs(20));
+    let want = expect(fault);
+    let label = format!("{b:?} × {fault:?}");
+    assert_eq!(
+        r.code,
+        Some(want.code),
+        "{label}: exit code; stderr:\n{}",
+        r.stderr
+    );
+    match fault {
+        Fault::HugeToken => {
+            assert_eq!(r.stdout.len(), 4 << 20, "{label}: the whole token");
+            assert!(r.stdout.iter().all(|&c| c == b'x'));
+        }
+        _ => assert_eq!(
+            r.stdout(),
+            want.stdout,
+            "{label}: stdout; stderr:\n{}",
+            r.stderr
+        ),
+    }
+    assert!(
+        r.stderr.contains(want.stderr),
+        "{label}: stderr lacks {:?}:\n{}",
+        want.stderr,
+        r.stderr
+    );
+    assert_eq!(
+        other.hits() > 0,
+        want.fallback,
+        "{label}: fallback; stderr:\n{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{label}: {}", r.stderr);
+}
+
+#[test]
+fn ollama_fault_matrix() {
+    for fault in FAULTS {
+        cell(Backend::Ollama, fault);
+    }
+}
+
+#[test]
+fn gemini_fault_matrix() {
+    for fault in FAULTS {
+        cell(Backend::Gemini, fault);
+    }
+}
