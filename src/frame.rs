@@ -243,6 +243,76 @@ mod tests {
         }
     }
 
+    /// Runs the framing over `chunks` and decodes each frame with `backend`, returning the
+    /// text, or the first failure's message.
+    fn decode_all(
+        chunks: Vec<Vec<u8>>,
+        framing: Framing,
+        backend: &dyn crate::backend::Backend,
+    ) -> Result<String, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let body = stream::iter(
+                chunks
+                    .into_iter()
+                    .map(|c| Ok::<Bytes, reqwest::Error>(Bytes::from(c))),
+            );
+            let mut frames = frames(body, framing);
+            let mut text = String::new();
+            while let Some(frame) = frames.next().await {
+                let frame = frame.map_err(|f| f.message)?;
+                let d = backend.decode(&frame).map_err(|f| f.message)?;
+                text.push_str(&d.text);
+            }
+            Ok(text)
+        })
+    }
+
+    fn gemini() -> crate::backend::gemini::Gemini {
+        crate::backend::gemini::Gemini {
+            base_url: String::new(),
+            model: String::new(),
+            key: None,
+            options: serde_json::Map::new(),
+        }
+    }
+
+    fn ollama() -> crate::backend::ollama::Ollama {
+        crate::backend::ollama::Ollama {
+            url: String::new(),
+            model: String::new(),
+            options: serde_json::Map::new(),
+            keep_alive: None,
+        }
+    }
+
+    const SSE: &str = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"naïve \"}],\"role\": \"model\"}}]}\r\n\r\n: keep-alive comment\r\n\r\ndata: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"😀 ok\"}],\"role\": \"model\"},\"finishReason\": \"STOP\"}]}\r\n\r\n";
+    const NDJSON: &str = "{\"message\":{\"content\":\"naïve \"},\"done\":false}\n{\"message\":{\"content\":\"😀 ok\"},\"done\":false}\n{\"message\":{\"content\":\"\"},\"done\":true}\n";
+
+    #[test]
+    fn every_split_of_a_valid_stream_gives_the_same_text() {
+        for (framing, text, backend) in [
+            (Framing::Sse, SSE, &gemini() as &dyn crate::backend::Backend),
+            (Framing::Ndjson, NDJSON, &ollama()),
+        ] {
+            let bytes = text.as_bytes();
+            for cut in 0..=bytes.len() {
+                let got = decode_all(
+                    vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()],
+                    framing,
+                    backend,
+                );
+                assert_eq!(
+                    got.as_deref(),
+                    Ok("naïve 😀 ok"),
+                    "{framing:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn any_bytes_any_split_never_panics_and_agrees(
@@ -257,6 +327,40 @@ mod tests {
             for p in points { chunks.push(&data[prev..p]); prev = p; }
             chunks.push(&data[prev..]);
             prop_assert_eq!(split_all(&chunks), whole);
+        }
+
+        #[test]
+        fn any_bytes_through_either_framing_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            cut in any::<usize>(),
+        ) {
+            let cut = cut % (data.len() + 1);
+            for (framing, backend) in [
+                (Framing::Sse, &gemini() as &dyn crate::backend::Backend),
+                (Framing::Ndjson, &ollama()),
+            ] {
+                let _ = decode_all(vec![data[..cut].to_vec(), data[cut..].to_vec()], framing, backend);
+            }
+        }
+
+        #[test]
+        fn random_splits_of_a_valid_stream_agree(
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        ) {
+            for (framing, text, backend) in [
+                (Framing::Sse, SSE, &gemini() as &dyn crate::backend::Backend),
+                (Framing::Ndjson, NDJSON, &ollama()),
+            ] {
+                let bytes = text.as_bytes();
+                let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+                points.sort_unstable();
+                let mut chunks = Vec::new();
+                let mut prev = 0;
+                for p in points { chunks.push(bytes[prev..p].to_vec()); prev = p; }
+                chunks.push(bytes[prev..].to_vec());
+                let got = decode_all(chunks, framing, backend);
+                prop_assert_eq!(got.as_deref(), Ok("naïve 😀 ok"));
+            }
         }
     }
 }
