@@ -9,4 +9,5 @@ mod context;
 mod fallback;
 mod faults;
 mod routing;
+mod secrets_load;
 mod streaming;

@@ -1,0 +1,93 @@
+//! Secrets never leave the header, at any verbosity; parallel calls get their own answers.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{Sandbox, Server, gemini, ollama, run, wait_limited};
+
+const CANARY: &str = "canary-AIzaSy-7f3e9b1d";
+
+#[test]
+fn the_key_appears_nowhere_but_the_header_at_full_verbosity() {
+    // Paths: success, 429, 500, refused fallback, dry-run.
+    let ok = Server::start(|_, _, conn| gemini::stream(conn, &["fine"]));
+    let limited = Server::start(|_, _, conn| gemini::rate_limited(conn, "60s"));
+    let broken = Server::start(|_, _, conn| {
+        conn.respond(
+            500,
+            "application/json",
+            &[],
+            br#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#,
+        );
+    });
+    for (url, extra) in [
+        (ok.url(), vec!["--api"]),
+        (limited.url(), vec!["--api"]),
+        (broken.url(), vec!["--api"]),
+        ("http://127.0.0.1:9".to_owned(), vec!["--api"]),
+        (ok.url(), vec!["--api", "--dry-run"]),
+    ] {
+        let sb = Sandbox::new();
+        let mut cmd = sb.cmd();
+        cmd.env("GEMINI_BASE_URL", &url)
+            .env("GEMINI_API_KEY", CANARY)
+            .env("RUST_LOG", "trace")
+            .arg("-vv")
+            .args(&extra)
+            .arg("hello");
+        let r = run(cmd);
+        assert!(!r.stderr.is_empty(), "trace output expected");
+        assert!(
+            !r.stderr.contains(CANARY),
+            "{url} {extra:?}: key in stderr:\n{}",
+            r.stderr
+        );
+        assert!(
+            !r.stdout().contains(CANARY),
+            "{url} {extra:?}: key in stdout"
+        );
+    }
+    for server in [&ok, &limited, &broken] {
+        for req in server.requests() {
+            assert!(!req.request_line.contains(CANARY), "key in request line");
+            assert_eq!(req.header("x-goog-api-key"), Some(CANARY));
+        }
+    }
+}
+
+#[test]
+fn thirty_two_parallel_calls_each_get_their_own_answer() {
+    let sb = Sandbox::new();
+    let server = Server::start(|_, req, conn| {
+        let prompt = req.json()["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        ollama::start(conn);
+        for word in prompt.split(' ') {
+            conn.chunk(ollama::token_line(ollama::MODEL, &format!("{word}|")).as_bytes());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        conn.chunk(ollama::done_line(ollama::MODEL, 3, "stop").as_bytes());
+        conn.end();
+    });
+    let children: Vec<_> = (0..32)
+        .map(|i| {
+            let mut cmd = sb.cmd();
+            cmd.env("OLLAMA_URL", server.url())
+                .args(["-l", "-q", &format!("call {i} of thirtytwo")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for (i, mut child) in children.into_iter().enumerate() {
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert_eq!(wait_limited(&mut child, Duration::from_secs(30)), Some(0));
+        assert_eq!(out, format!("call|{i}|of|thirtytwo|"));
+    }
+    assert_eq!(server.hits(), 32);
+}
