@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 const TOKENS: usize = 2_000;
 const PROBE: &str = "CODEX_WRAP_E2E_PROBE";
+const BIG_TOKENS: usize = 100_000;
 
 /// One measured run.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,23 @@ fn main() {
             conn.chunk(ollama::token_line(ollama::MODEL, &format!("tok{i} ")).as_bytes());
         }
         conn.chunk(ollama::done_line(ollama::MODEL, TOKENS, "stop").as_bytes());
+        conn.end();
+    });
+    // Throughput: 100,000 tokens of 512 bytes (51.2 MB of text), unthrottled.
+    let big = server::Server::start(|_, _, conn| {
+        ollama::start(conn);
+        let token = "y".repeat(511) + "\n";
+        let line = ollama::token_line(ollama::MODEL, &token);
+        let mut batch = String::new();
+        for i in 0..BIG_TOKENS {
+            batch.push_str(&line);
+            if i % 64 == 63 {
+                conn.chunk(batch.as_bytes());
+                batch.clear();
+            }
+        }
+        batch.push_str(&ollama::done_line(ollama::MODEL, BIG_TOKENS, "stop"));
+        conn.chunk(batch.as_bytes());
         conn.end();
     });
     let bin = env!("CARGO_BIN_EXE_codex-wrap");
@@ -114,6 +132,14 @@ fn main() {
         rows[2].1.push(measure(wrap(&["-q"])));
         rows[3].1.push(measure(version()));
     }
+    let mut big_runs = Vec::new();
+    for _ in 0..5 {
+        let mut c = Command::new(bin);
+        c.args(["--local", "-q", "stream a lot"])
+            .env("OLLAMA_URL", big.url())
+            .current_dir(&work);
+        big_runs.push(measure(c));
+    }
     let _ = std::fs::remove_dir_all(&work);
 
     println!(
@@ -144,6 +170,13 @@ fn main() {
     println!(
         "auto route vs --local: first byte {:+.2} ms (router compile and classify)",
         a.0 - w.0
+    );
+    let secs = median(big_runs.iter().map(|s| s.total.as_secs_f64()).collect());
+    let mb = big_runs[0].bytes as f64 / 1e6;
+    let rss = median(big_runs.iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
+    println!(
+        "throughput: {BIG_TOKENS} tokens, {mb:.1} MB of text to stdout in {secs:.2} s = {:.0} MB/s, peak RSS {rss:.1} MB (median of 5)",
+        mb / secs
     );
 }
 
