@@ -40,16 +40,11 @@ impl LineSplitter {
     /// The next whole line without its `\n` (and `\r`), skipping blank lines.
     pub fn next_line(&mut self) -> Option<&[u8]> {
         loop {
-            let rest = &self.buf[self.start..];
-            let end = memchr::memchr(b'\n', rest)?;
-            let line_start = self.start;
-            self.start += end + 1;
-            let mut line = &self.buf[line_start..line_start + end];
-            if let Some(stripped) = line.strip_suffix(b"\r") {
-                line = stripped;
-            }
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                return Some(line);
+            let start = self.start;
+            let end = start + memchr::memchr(b'\n', &self.buf[start..])? + 1;
+            self.start = end;
+            if content(&self.buf[start..end]).is_some() {
+                return content(&self.buf[start..end]);
             }
         }
     }
@@ -168,37 +163,19 @@ fn ndjson<'a, S>(body: S) -> Frames<'a>
 where
     S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'a,
 {
-    struct State<S> {
-        body: Pin<Box<S>>,
-        lines: LineSplitter,
-        ended: bool,
-    }
-    let state = State {
-        body: Box::pin(body),
-        lines: LineSplitter::default(),
-        ended: false,
-    };
-    Box::pin(stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(line) = st.lines.next_line() {
-                let item = utf8(line);
-                return Some((item, st));
-            }
-            if st.ended {
-                let item = st.lines.rest().map(utf8)?;
-                return Some((item, st));
-            }
-            match st.body.next().await {
-                Some(Ok(bytes)) => st.lines.push(&bytes),
-                Some(Err(e)) => {
-                    st.ended = true;
-                    st.lines = LineSplitter::default();
-                    return Some((Err(transport_failure(&e)), st));
-                }
-                None => st.ended = true,
-            }
+    Box::pin(whole_lines(body).filter_map(|item| async move {
+        match item {
+            Ok(line) => content(&line).map(utf8),
+            Err(e) => Some(Err(transport_failure(&e))),
         }
     }))
+}
+
+/// A line without its `\n` / `\r\n`, or `None` when it is blank.
+fn content(line: &[u8]) -> Option<&[u8]> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (!line.iter().all(u8::is_ascii_whitespace)).then_some(line)
 }
 
 #[cfg(test)]

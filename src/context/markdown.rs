@@ -21,6 +21,17 @@ pub struct Section {
 }
 
 impl Section {
+    /// The level-0 section holding the text before the first heading.
+    fn preamble() -> Section {
+        Section {
+            level: 0,
+            title: 0..0,
+            start: 0,
+            own_end: 0,
+            end: 0,
+        }
+    }
+
     /// The heading text.
     pub fn title<'a>(&self, text: &'a str) -> &'a str {
         text.get(self.title.clone()).unwrap_or("")
@@ -63,13 +74,7 @@ pub fn parse(text: &str) -> Vec<Section> {
         if let Some((level, title)) = atx_heading(line) {
             let title = line_start + title.start..line_start + title.end;
             if sections.is_empty() && line_start > 0 {
-                sections.push(Section {
-                    level: 0,
-                    title: 0..0,
-                    start: 0,
-                    own_end: 0,
-                    end: 0,
-                });
+                sections.push(Section::preamble());
             }
             sections.push(Section {
                 level,
@@ -81,13 +86,7 @@ pub fn parse(text: &str) -> Vec<Section> {
         }
     }
     if sections.is_empty() {
-        sections.push(Section {
-            level: 0,
-            title: 0..0,
-            start: 0,
-            own_end: 0,
-            end: 0,
-        });
+        sections.push(Section::preamble());
     }
     // Close each section: own text ends at the next heading; the whole section at the next
     // heading of the same or higher level. One pass with a stack of open sections.
