@@ -221,6 +221,9 @@ pub(crate) fn call(
         with_signals(work).await
     });
     runtime.shutdown_background();
+    if let Some(e) = out.take_error() {
+        return Err(anyhow::Error::new(e).context("cannot write the answer to stdout"));
+    }
     let outcome = result?;
     out.finish()?;
     if !out.is_closed() {

@@ -14,6 +14,7 @@ pub struct Output {
     delivered: u64,
     last: Option<u8>,
     closed: bool,
+    error: Option<io::Error>,
     terminal: bool,
 }
 
@@ -31,6 +32,7 @@ impl Output {
             delivered: 0,
             last: None,
             closed: false,
+            error: None,
             terminal: io::stdout().is_terminal(),
         }
     }
@@ -48,7 +50,8 @@ impl Output {
         self.delivered + self.pending.len() as u64
     }
 
-    /// Whether the reader closed stdout (e.g. `| head -1`).
+    /// Whether writing has stopped: the reader closed stdout (e.g. `| head -1`), or a
+    /// write failed (see `take_error`).
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -71,8 +74,19 @@ impl Output {
                 self.closed = true;
                 Ok(())
             }
-            other => other,
+            // Any other write error ends the stream too; the caller reports it once.
+            Err(e) => {
+                self.closed = true;
+                self.error = Some(e);
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
+    }
+
+    /// The error that stopped writing, other than a closed pipe.
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
     }
 
     /// Ends the answer: on a terminal, adds a newline if the text lacks one so the shell

@@ -253,3 +253,23 @@ fn version_and_help_exit_zero() {
     cmd.args(["--local", "--api", "x"]);
     run(cmd).assert_code(2);
 }
+
+#[test]
+fn an_unwritable_stdout_is_exit_1_with_one_line() {
+    let sb = Sandbox::new();
+    let server = ok_server();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = cmd
+        .stdout(std::process::Stdio::from(full))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+}

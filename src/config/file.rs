@@ -235,6 +235,38 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_toml_text_is_accepted_or_rejected_with_a_location(text in "\\PC{0,200}") {
+            let src = Source::Project("p.toml".into());
+            if let Err(e) = parse_layer(&text, &src) {
+                let msg = e.to_string();
+                proptest::prop_assert!(msg.starts_with("p.toml:"), "{}", msg);
+            }
+        }
+
+        #[test]
+        fn toml_shaped_text_never_panics(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("[profiles.code]".to_owned()),
+                    proptest::strategy::Just("[timeouts]".to_owned()),
+                    proptest::strategy::Just("[router.rules.x]".to_owned()),
+                    "[a-z_]{1,8} = [0-9\"'a-z.\\[\\]{}-]{0,10}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            let src = Source::User("u.toml".into());
+            if let Ok(table) = parse_layer(&text, &src) {
+                let mut layers = load_layers(None, None).unwrap();
+                layers.push((src, table));
+                let _ = merge(&layers);
+            }
+        }
+    }
+
     #[test]
     fn errors_name_file_line_and_column() {
         let src = Source::Project("/p/profiles.toml".into());

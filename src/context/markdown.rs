@@ -224,6 +224,12 @@ mod tests {
     }
 
     #[test]
+    fn setext_looking_lines_are_not_headings() {
+        let doc = "# A\nTitle\n=====\n\nText\n---\n# B\n";
+        assert_eq!(titles(doc), [(1, "A".into()), (1, "B".into())]);
+    }
+
+    #[test]
     fn unclosed_fence_swallows_the_rest() {
         assert_eq!(titles("# A\n```\n# B\n"), [(1, "A".into())]);
     }
