@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// Deadline for each attempt, in seconds (default 60, or the profile's).
     #[arg(short = 't', long, value_name = "SECS")]
     pub timeout: Option<Seconds>,
+    /// Longest wait for a TCP/TLS connection, in seconds (default 3).
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<Seconds>,
+    /// Longest silence between chunks once text flows, in seconds (default 30).
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<Seconds>,
     /// Try only the first route: no fallback between local and API.
     #[arg(long)]
     pub no_fallback: bool,

@@ -301,3 +301,98 @@ fn gemini_fault_matrix() {
         cell(Backend::Gemini, fault);
     }
 }
+
+/// A listener whose accept queue is full: SYNs are dropped, so connecting hangs until the
+/// client's connect timeout, as with a firewalled or unreachable host.
+#[test]
+fn a_connect_timeout_falls_back_to_the_other_route() {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    // Fill the queue; later connection attempts are left unanswered.
+    let _held: Vec<_> = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let probe = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+    assert!(
+        probe.is_err(),
+        "the full accept queue should leave new connections hanging"
+    );
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the api"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", format!("http://{addr}"))
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args([
+            "--connect-timeout",
+            "0.5",
+            "write a function that adds two numbers",
+        ]);
+    let r = run_with(cmd, None, Duration::from_secs(20));
+    r.assert_code(0)
+        .assert_stdout("from the api")
+        .assert_stderr_has("timed out");
+    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+}
+
+#[test]
+fn idle_timeout_flag_overrides_the_file() {
+    let sb = Sandbox::new();
+    let server = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "first").as_bytes());
+        conn.wait_closed(Duration::from_secs(10));
+    });
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["-l", "--idle-timeout", "0.3", "x"]);
+    let r = run_with(cmd, None, Duration::from_secs(20));
+    r.assert_code(6)
+        .assert_stdout("first")
+        .assert_stderr_has("no data for 0.3s (idle timeout)");
+}
+
+#[test]
+fn gemini_empty_completion_and_split_utf8_through_the_binary() {
+    let sb = Sandbox::new();
+    let empty = Server::start(|_, _, conn| {
+        gemini::start(conn);
+        conn.chunk(gemini::final_event("", "STOP", 0).as_bytes());
+        conn.end();
+    });
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", empty.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--api", "x"]);
+    let r = run_with(cmd, None, Duration::from_secs(20));
+    r.assert_code(7)
+        .assert_stdout("")
+        .assert_stderr_has("empty answer");
+
+    let split = Server::start(|_, _, conn| {
+        gemini::start(conn);
+        let event = gemini::final_event("naïve 😀 ok", "STOP", 3);
+        let cut = event.find('😀').unwrap() + 1; // inside the emoji
+        conn.chunk(&event.as_bytes()[..cut]);
+        std::thread::sleep(Duration::from_millis(30));
+        conn.chunk(&event.as_bytes()[cut..]);
+        conn.end();
+    });
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", split.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--api", "x"]);
+    run_with(cmd, None, Duration::from_secs(20))
+        .assert_code(0)
+        .assert_stdout("naïve 😀 ok");
+}

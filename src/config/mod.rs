@@ -261,9 +261,15 @@ fn resolve_from(
         })
     };
     let timeouts = Timeouts {
-        connect: secs(t.connect, "connect", 3.0)?,
+        connect: match run.connect_timeout {
+            Some(flag) => flag.0,
+            None => secs(t.connect, "connect", 3.0)?,
+        },
         deadline: secs(t.deadline, "deadline", 60.0)?,
-        idle: secs(t.idle, "idle", 30.0)?,
+        idle: match run.idle_timeout {
+            Some(flag) => flag.0,
+            None => secs(t.idle, "idle", 30.0)?,
+        },
         first_byte: t
             .first_byte
             .map(|v| secs(Some(v), "first_byte", v))
