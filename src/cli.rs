@@ -108,6 +108,9 @@ pub struct RunArgs {
     /// Longest silence between chunks once text flows, in seconds (default 30).
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<Seconds>,
+    /// Longest wait for the first byte, a cold model load included (default: the deadline).
+    #[arg(long, value_name = "SECS")]
+    pub first_byte_timeout: Option<Seconds>,
     /// Try only the first route: no fallback between local and API.
     #[arg(long)]
     pub no_fallback: bool,

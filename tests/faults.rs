@@ -19,6 +19,8 @@ enum Fault {
     ServerError,
     /// 429 with a short retry hint; the retry succeeds.
     RateLimitShort,
+    /// 429 with a retry hint longer than the cap: no retry, fallback.
+    RateLimitLong,
     /// A good first chunk, then silence longer than the idle timeout.
     StallMidStream,
     /// Headers never come.
@@ -87,6 +89,15 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
                 br#"{"error":"server busy, please try again. maximum pending requests exceeded"}"#,
             ),
             Backend::Gemini => gemini::rate_limited(conn, "0.3s"),
+        },
+        Fault::RateLimitLong => match b {
+            Backend::Ollama => conn.respond(
+                429,
+                "application/json; charset=utf-8",
+                &[("Retry-After", "60")],
+                br#"{"error":"server busy, please try again. maximum pending requests exceeded"}"#,
+            ),
+            Backend::Gemini => gemini::rate_limited(conn, "60s"),
         },
         Fault::RateLimitShort => {
             start(b, conn);
@@ -160,6 +171,12 @@ fn expect(fault: Fault) -> Expect {
             stderr: "retrying in",
             fallback: false,
         },
+        Fault::RateLimitLong => Expect {
+            code: 0,
+            stdout: "fallback answer",
+            stderr: "HTTP 429",
+            fallback: true,
+        },
         Fault::StallMidStream => Expect {
             code: 6,
             stdout: "first",
@@ -205,9 +222,10 @@ fn expect(fault: Fault) -> Expect {
     }
 }
 
-const FAULTS: [Fault; 9] = [
+const FAULTS: [Fault; 10] = [
     Fault::ServerError,
     Fault::RateLimitShort,
+    Fault::RateLimitLong,
     Fault::StallMidStream,
     Fault::StallBeforeHeaders,
     Fault::ResetMidStream,
@@ -395,4 +413,63 @@ fn gemini_empty_completion_and_split_utf8_through_the_binary() {
     run_with(cmd, None, Duration::from_secs(20))
         .assert_code(0)
         .assert_stdout("naïve 😀 ok");
+}
+
+#[test]
+fn a_server_that_accepts_and_never_reads_trips_the_first_byte_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(held);
+    });
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", format!("http://{addr}"))
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args([
+            "--first-byte-timeout",
+            "0.5",
+            "write a function that adds two numbers",
+        ]);
+    let r = run_with(cmd, None, Duration::from_secs(20));
+    r.assert_code(0)
+        .assert_stdout("api")
+        .assert_stderr_has("no answer from the server in time");
+    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+
+    // The same with nowhere to fall back: exit 5.
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", format!("http://{addr}")).args([
+        "--local",
+        "--first-byte-timeout",
+        "0.5",
+        "x",
+    ]);
+    run_with(cmd, None, Duration::from_secs(20))
+        .assert_code(5)
+        .assert_stdout("");
+}
+
+#[test]
+fn gemini_refused_falls_back_to_local_and_forced_api_exits_4() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("Design the architecture for a multi-tenant billing system");
+    run_with(cmd, None, Duration::from_secs(20))
+        .assert_code(0)
+        .assert_stdout("local")
+        .assert_stderr_has("cannot connect to http://127.0.0.1:9");
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_API_KEY", "k").args(["--api", "x"]);
+    run_with(cmd, None, Duration::from_secs(20))
+        .assert_code(4)
+        .assert_stdout("")
+        .assert_stderr_has("cannot connect");
 }

@@ -270,10 +270,13 @@ fn resolve_from(
             Some(flag) => flag.0,
             None => secs(t.idle, "idle", 30.0)?,
         },
-        first_byte: t
-            .first_byte
-            .map(|v| secs(Some(v), "first_byte", v))
-            .transpose()?,
+        first_byte: match run.first_byte_timeout {
+            Some(flag) => Some(flag.0),
+            None => t
+                .first_byte
+                .map(|v| secs(Some(v), "first_byte", v))
+                .transpose()?,
+        },
         retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
     };
     let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
