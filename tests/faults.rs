@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::support::{Sandbox, Server, gemini, ollama, run_with};
 
+const CANARY: &str = "canary-key-3b9f0c";
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Backend {
     Ollama,
@@ -265,14 +267,29 @@ fn cell(b: Backend, fault: Fault) {
             "Design the architecture for a multi-tenant billing system",
         ),
     };
+    // Every cell runs at full verbosity with a canary key: it must never show.
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", ollama_url)
         .env("GEMINI_BASE_URL", gemini_url)
-        .env("GEMINI_API_KEY", "k")
-        .arg(prompt);
+        .env("GEMINI_API_KEY", CANARY)
+        .env("RUST_LOG", "trace")
+        .args(["-vv", prompt]);
     let r = run_with(cmd, None, Duration::from_secs(20));
     let want = expect(fault);
     let label = format!("{b:?} × {fault:?}");
+    assert!(!r.stderr.contains(CANARY), "{label}: key in stderr");
+    assert!(
+        !String::from_utf8_lossy(&r.stdout).contains(CANARY),
+        "{label}: key in stdout"
+    );
+    for server in [&faulty, &*other] {
+        for req in server.requests() {
+            assert!(
+                !req.request_line.contains(CANARY),
+                "{label}: key in request line"
+            );
+        }
+    }
     assert_eq!(
         r.code,
         Some(want.code),
