@@ -5,9 +5,10 @@ use serde_json::json;
 
 use crate::backend::gemini::Gemini;
 use crate::backend::ollama::Ollama;
+use crate::backend::openai::OpenAi;
 use crate::backend::{Backend, Messages};
-use crate::config::Settings;
 use crate::config::env::names;
+use crate::config::{BackendKind, Settings};
 use crate::context::Selection;
 use crate::error::{Error, Failure, FailureKind};
 use crate::stream::{Attempt, Outcome, Route};
@@ -56,6 +57,30 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
 
 fn backend_for(settings: &Settings, route: Route) -> Box<dyn Backend> {
     let profile = &settings.profile;
+    let kind = match route {
+        Route::Local => settings.local_backend,
+        Route::Api => settings.api_backend,
+    };
+    if kind == BackendKind::OpenAi {
+        let model = match route {
+            Route::Local => settings
+                .local_model_override
+                .clone()
+                .or_else(|| settings.openai.model.clone())
+                .unwrap_or_else(|| profile.model.clone()),
+            Route::Api => settings
+                .openai
+                .model
+                .clone()
+                .unwrap_or_else(|| settings.gemini.model.clone()),
+        };
+        return Box::new(OpenAi {
+            base_url: settings.openai.base_url.clone(),
+            model,
+            key: settings.openai.key.clone(),
+            options: profile.options.clone(),
+        });
+    }
     match route {
         Route::Local => Box::new(Ollama {
             url: settings.ollama_url.clone(),

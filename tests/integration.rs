@@ -8,6 +8,7 @@ mod cli;
 mod context;
 mod fallback;
 mod faults;
+mod openai;
 mod routing;
 mod secrets_load;
 mod streaming;

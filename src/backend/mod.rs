@@ -7,6 +7,7 @@
 
 pub mod gemini;
 pub mod ollama;
+pub mod openai;
 
 use std::borrow::Cow;
 
@@ -91,7 +92,7 @@ pub struct Messages<'a> {
 
 /// One provider endpoint with its model and settings.
 pub trait Backend: Send + Sync {
-    /// Short provider name: `ollama`, `gemini`.
+    /// Short provider name: `ollama`, `gemini`, `openai`.
     fn name(&self) -> &'static str;
     /// The model this endpoint will be asked for.
     fn model(&self) -> &str;

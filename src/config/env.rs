@@ -23,6 +23,10 @@ pub mod names {
     pub const TIMEOUT: &str = "CODEX_WRAP_TIMEOUT";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const NO_COLOR: &str = "NO_COLOR";
+    pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    pub const LOCAL_BACKEND: &str = "CODEX_WRAP_LOCAL_BACKEND";
+    pub const API_BACKEND: &str = "CODEX_WRAP_API_BACKEND";
     pub const CONTRACT_SECTIONS: &str = "CONTRACT_SECTIONS";
     pub const AGENTS_SECTIONS: &str = "AGENTS_SECTIONS";
     pub const CONTEXT_HINTS: &str = "CONTEXT_HINTS";

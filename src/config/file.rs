@@ -35,6 +35,32 @@ pub struct ConfigFile {
     pub router: Option<toml::Table>,
     /// Context slicer.
     pub context: Option<ContextConfig>,
+    /// An OpenAI-compatible server.
+    pub openai: Option<OpenAiConfig>,
+    /// Which backend serves each route.
+    pub routes: Option<RoutesConfig>,
+}
+
+/// `[openai]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// Base URL with the version path, e.g. `http://127.0.0.1:8080/v1`.
+    pub base_url: Option<String>,
+    /// Model name (default: the profile's model on the local route).
+    pub model: Option<String>,
+    /// The environment variable holding the bearer key.
+    pub key_env: Option<String>,
+}
+
+/// `[routes]`: `local = "ollama" | "openai"`, `api = "gemini" | "openai"`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesConfig {
+    /// Backend of the local route.
+    pub local: Option<String>,
+    /// Backend of the API route.
+    pub api: Option<String>,
 }
 
 /// `[context]`.

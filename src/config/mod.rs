@@ -95,6 +95,50 @@ pub struct GeminiSettings {
     pub key: Option<Secret>,
 }
 
+/// Which provider serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Ollama's native API.
+    Ollama,
+    /// Gemini.
+    Gemini,
+    /// An OpenAI-compatible server.
+    OpenAi,
+}
+
+impl BackendKind {
+    fn parse(value: &str, allowed: &[BackendKind], what: &str) -> Result<BackendKind, Error> {
+        let kind = match value.trim().to_ascii_lowercase().as_str() {
+            "ollama" => BackendKind::Ollama,
+            "gemini" => BackendKind::Gemini,
+            "openai" => BackendKind::OpenAi,
+            _ => BackendKind::OpenAi.bad(value, what)?,
+        };
+        if allowed.contains(&kind) {
+            Ok(kind)
+        } else {
+            kind.bad(value, what)
+        }
+    }
+
+    fn bad(self, value: &str, what: &str) -> Result<BackendKind, Error> {
+        Err(Error::Config(format!(
+            "{what} = '{value}': the local route takes ollama or openai, the api route gemini or openai"
+        )))
+    }
+}
+
+/// OpenAI-compatible server settings.
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// Base URL with the version path.
+    pub base_url: String,
+    /// Model name, when set.
+    pub model: Option<String>,
+    /// The bearer key, if any.
+    pub key: Option<Secret>,
+}
+
 /// Everything a call needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -132,6 +176,12 @@ pub struct Settings {
     pub router: Option<toml::Table>,
     /// Context slicer settings.
     pub context: ContextSettings,
+    /// The OpenAI-compatible server.
+    pub openai: OpenAiSettings,
+    /// Backend of the local route.
+    pub local_backend: BackendKind,
+    /// Backend of the API route.
+    pub api_backend: BackendKind,
 }
 
 impl Settings {
@@ -223,6 +273,39 @@ fn resolve_from(
         .unwrap_or_else(|| "http://localhost:11434".to_owned());
 
     let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
+    let openai_cfg = cfg.openai.clone().unwrap_or_default();
+    let routes = cfg.routes.clone().unwrap_or_default();
+    let local_backend = match env.get(names::LOCAL_BACKEND) {
+        Some(v) => BackendKind::parse(
+            v,
+            &[BackendKind::Ollama, BackendKind::OpenAi],
+            names::LOCAL_BACKEND,
+        )?,
+        None => match routes.local.as_deref() {
+            Some(v) => BackendKind::parse(
+                v,
+                &[BackendKind::Ollama, BackendKind::OpenAi],
+                "[routes] local",
+            )?,
+            None => BackendKind::Ollama,
+        },
+    };
+    let api_backend = match env.get(names::API_BACKEND) {
+        Some(v) => BackendKind::parse(
+            v,
+            &[BackendKind::Gemini, BackendKind::OpenAi],
+            names::API_BACKEND,
+        )?,
+        None => match routes.api.as_deref() {
+            Some(v) => BackendKind::parse(
+                v,
+                &[BackendKind::Gemini, BackendKind::OpenAi],
+                "[routes] api",
+            )?,
+            None => BackendKind::Gemini,
+        },
+    };
+    let mut openai_model = openai_cfg.model.clone();
     let mut gemini_model = env
         .get(names::GEMINI_MODEL)
         .map(str::to_owned)
@@ -232,6 +315,7 @@ fn resolve_from(
     if let Some(model) = &run.model {
         if mode == RouteMode::Api {
             gemini_model = model.clone();
+            openai_model = Some(model.clone());
         } else {
             local_model_override = Some(model.clone());
         }
@@ -304,7 +388,27 @@ fn resolve_from(
         local_disabled: env.flag(names::DISABLE_LOCAL),
         api_disabled: env.flag(names::DISABLE_API),
         router: cfg.router,
-        context: context_settings(cfg.context.unwrap_or_default(), run, env)?,
+        context: context_settings(cfg.context.clone().unwrap_or_default(), run, env)?,
+        openai: OpenAiSettings {
+            base_url: env
+                .get(names::OPENAI_BASE_URL)
+                .map(str::to_owned)
+                .or(openai_cfg.base_url)
+                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            model: openai_model,
+            key: env
+                .get(
+                    openai_cfg
+                        .key_env
+                        .as_deref()
+                        .unwrap_or(names::OPENAI_API_KEY),
+                )
+                .map(|k| Secret(k.to_owned())),
+        },
+        local_backend,
+        api_backend,
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod gemini;
 pub mod ollama;
+pub mod openai;
 pub mod server;
 
 use std::io::{Read, Write};
