@@ -5,6 +5,7 @@
 #
 #   scripts/llama-server.sh build            # build once; prints the binary's path
 #   scripts/llama-server.sh path             # the cached binary's path (exit 1 if missing)
+#   scripts/llama-server.sh model OUT.gguf   # write the tiny test model (scripts/tiny-gguf.py)
 #
 # Cache: $CODEX_WRAP_TEST_CACHE (default ~/.cache/codex-wrap-test). About 10 minutes on
 # 2 cores the first time; instant afterwards.
@@ -18,6 +19,9 @@ tools() {
   if [ ! -x "$venv/bin/cmake" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check cmake ninja
+  fi
+  if ! "$venv/bin/python" -c "import gguf, numpy" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check gguf numpy
   fi
 }
 
@@ -48,5 +52,9 @@ build() {
 case "${1:-build}" in
   build) build ;;
   path) [ -x "$bin" ] && echo "$bin" ;;
-  *) echo "usage: $0 build|path" >&2; exit 2 ;;
+  model)
+    tools
+    "$venv/bin/python" "$(dirname "$0")/tiny-gguf.py" "${2:?usage: $0 model OUT.gguf}"
+    ;;
+  *) echo "usage: $0 build|path|model OUT.gguf" >&2; exit 2 ;;
 esac

