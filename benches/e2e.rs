@@ -132,6 +132,7 @@ fn main() {
         rows[2].1.push(measure(wrap(&["-q"])));
         rows[3].1.push(measure(version()));
     }
+    let real = real_engine_rows(bin, &work, runs.min(15));
     let mut big_runs = Vec::new();
     for _ in 0..5 {
         let mut c = Command::new(bin);
@@ -171,6 +172,38 @@ fn main() {
         "auto route vs --local: first byte {:+.2} ms (router compile and classify)",
         a.0 - w.0
     );
+    if let Some((curl_s, wrap_s)) = &real {
+        let fb =
+            |s: &[Sample]| median(s.iter().map(|x| x.first_byte.as_secs_f64() * 1e3).collect());
+        let tot = |s: &[Sample]| median(s.iter().map(|x| x.total.as_secs_f64() * 1e3).collect());
+        let rss = |s: &[Sample]| median(s.iter().map(|x| x.rss_kb as f64 / 1024.0).collect());
+        println!(
+            "\nreal llama-server (tiny model, 200 tokens, temperature 0), {} alternating runs",
+            curl_s.len()
+        );
+        println!(
+            "{:<26} {:>14.2} {:>12.2} {:>10.1}",
+            "curl -sN (openai)",
+            fb(curl_s),
+            tot(curl_s),
+            rss(curl_s)
+        );
+        println!(
+            "{:<26} {:>14.2} {:>12.2} {:>10.1}",
+            "codex-wrap (openai)",
+            fb(wrap_s),
+            tot(wrap_s),
+            rss(wrap_s)
+        );
+        println!(
+            "ratio codex-wrap/curl on the real engine: first byte {:.2} ({:+.2} ms), total {:.2}",
+            fb(wrap_s) / fb(curl_s),
+            fb(wrap_s) - fb(curl_s),
+            tot(wrap_s) / tot(curl_s)
+        );
+    } else {
+        println!("\nreal llama-server row skipped: run scripts/llama-server.sh build first");
+    }
     let secs = median(big_runs.iter().map(|s| s.total.as_secs_f64()).collect());
     let mb = big_runs[0].bytes as f64 / 1e6;
     let rss = median(big_runs.iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
@@ -178,6 +211,103 @@ fn main() {
         "throughput: {BIG_TOKENS} tokens, {mb:.1} MB of text to stdout in {secs:.2} s = {:.0} MB/s, peak RSS {rss:.1} MB (median of 5)",
         mb / secs
     );
+}
+
+/// codex-wrap's OpenAI backend and curl against a real llama-server with the tiny model,
+/// when scripts/llama-server.sh has built it.
+fn real_engine_rows(
+    bin: &str,
+    work: &std::path::Path,
+    runs: usize,
+) -> Option<(Vec<Sample>, Vec<Sample>)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/llama-server.sh");
+    let path = Command::new("bash").args([script, "path"]).output().ok()?;
+    if !path.status.success() {
+        return None;
+    }
+    let server_bin = String::from_utf8(path.stdout).ok()?.trim().to_owned();
+    let model = work.join("tiny.gguf");
+    Command::new("bash")
+        .args([script, "model"])
+        .arg(&model)
+        .output()
+        .ok()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut server = Command::new(server_bin)
+        .arg("-m")
+        .arg(&model)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+            "2048",
+            "-np",
+            "1",
+            "--jinja",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let health = format!("http://127.0.0.1:{port}/health");
+    for _ in 0..300 {
+        if Command::new("curl")
+            .args(["-sf", &health])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(
+        work.join("profiles.toml"),
+        "[profiles.code.options]\ntemperature = 0\nnum_predict = 200\n",
+    )
+    .ok()?;
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let wrap = || {
+        let mut c = Command::new(bin);
+        c.args(["--local", "-q", "write hello"])
+            .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", &base)
+            .current_dir(work);
+        c
+    };
+    let dry = wrap().arg("--dry-run").output().ok()?;
+    let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).ok()?;
+    let body = work.join("openai-body.json");
+    std::fs::write(&body, plan["attempts"][0]["body"].to_string()).ok()?;
+    let url = format!("{base}/chat/completions");
+    let curl = || {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sN",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body.display()))
+        .arg(&url);
+        c
+    };
+    let (mut c_s, mut w_s) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        c_s.push(measure(curl()));
+        w_s.push(measure(wrap()));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(work.join("profiles.toml"));
+    Some((c_s, w_s))
 }
 
 /// Runs one command through a fresh probe process and reads its sample.
