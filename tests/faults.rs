@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Sandbox, Server, gemini, ollama, run_with};
+use crate::support::{Sandbox, Server, gemini, ollama, openai, run_with};
 
 const CANARY: &str = "canary-key-3b9f0c";
 
@@ -12,6 +12,8 @@ const CANARY: &str = "canary-key-3b9f0c";
 enum Backend {
     Ollama,
     Gemini,
+    /// An OpenAI-compatible server on the local route.
+    OpenAi,
 }
 
 /// A fault, as the server plays it.
@@ -51,6 +53,7 @@ fn ok_line(b: Backend, text: &str) -> String {
     match b {
         Backend::Ollama => ollama::token_line(ollama::MODEL, text),
         Backend::Gemini => gemini::text_event(text),
+        Backend::OpenAi => openai::token(text),
     }
 }
 
@@ -60,6 +63,7 @@ fn final_line(b: Backend, text: &str) -> String {
             ollama::token_line(ollama::MODEL, text) + &ollama::done_line(ollama::MODEL, 2, "stop")
         }
         Backend::Gemini => gemini::final_event(text, "STOP", 2),
+        Backend::OpenAi => openai::token(text) + &openai::finish("stop", 2),
     }
 }
 
@@ -67,6 +71,10 @@ fn start(b: Backend, conn: &mut crate::support::server::Conn) {
     match b {
         Backend::Ollama => ollama::start(conn),
         Backend::Gemini => gemini::start(conn),
+        Backend::OpenAi => {
+            conn.start_chunked(200, "text/event-stream");
+            conn.chunk(openai::role().as_bytes());
+        }
     }
 }
 
@@ -80,6 +88,9 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
                 Backend::Gemini => {
                     r#"{"error": {"code": 500,"message": "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status": "INTERNAL"}}"#
                 }
+                Backend::OpenAi => {
+                    r#"{"error":{"code":500,"message":"Internal server error","type":"server_error"}}"#
+                }
             };
             conn.respond(500, "application/json; charset=utf-8", &[], body.as_bytes());
         }
@@ -91,6 +102,12 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
                 br#"{"error":"server busy, please try again. maximum pending requests exceeded"}"#,
             ),
             Backend::Gemini => gemini::rate_limited(conn, "0.3s"),
+            Backend::OpenAi => conn.respond(
+                429,
+                "application/json",
+                &[("Retry-After", "1")],
+                br#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#,
+            ),
         },
         Fault::RateLimitLong => match b {
             Backend::Ollama => conn.respond(
@@ -100,6 +117,12 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
                 br#"{"error":"server busy, please try again. maximum pending requests exceeded"}"#,
             ),
             Backend::Gemini => gemini::rate_limited(conn, "60s"),
+            Backend::OpenAi => conn.respond(
+                429,
+                "application/json",
+                &[("Retry-After", "60")],
+                br#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#,
+            ),
         },
         Fault::RateLimitShort => {
             start(b, conn);
@@ -126,6 +149,7 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
             let bad: &[u8] = match b {
                 Backend::Ollama => b"{\"model\":\"m\",\"message\":{\"content\":\"oops\"\n",
                 Backend::Gemini => b"data: {\"candidates\": [{\"content\"\r\n\r\n",
+                Backend::OpenAi => b"data: {\"choices\": [{\"delta\"\n\n",
             };
             conn.chunk(bad);
             conn.chunk(final_line(b, " never").as_bytes());
@@ -136,6 +160,7 @@ fn play(b: Backend, fault: Fault, n: usize, conn: &mut crate::support::server::C
             let bad: &[u8] = match b {
                 Backend::Ollama => b"not json at all\n",
                 Backend::Gemini => b"data: <html>502 Bad Gateway</html>\r\n\r\n",
+                Backend::OpenAi => b"data: <html>502 Bad Gateway</html>\n\n",
             };
             conn.chunk(bad);
             conn.end();
@@ -246,7 +271,7 @@ fn cell(b: Backend, fault: Fault) {
     );
     let faulty = Server::start(move |n, _, conn| play(b, fault, n, conn));
     let other_backend = match b {
-        Backend::Ollama => Backend::Gemini,
+        Backend::Ollama | Backend::OpenAi => Backend::Gemini,
         Backend::Gemini => Backend::Ollama,
     };
     let other = Arc::new(Server::start(move |_, _, conn| {
@@ -266,13 +291,23 @@ fn cell(b: Backend, fault: Fault) {
             faulty_url,
             "Design the architecture for a multi-tenant billing system",
         ),
+        Backend::OpenAi => (
+            faulty_url,
+            other_url,
+            "write a function that adds two numbers",
+        ),
     };
     // Every cell runs at full verbosity with a canary key: it must never show.
     let mut cmd = sb.cmd();
+    if b == Backend::OpenAi {
+        cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", format!("{ollama_url}/v1"));
+    }
     cmd.env("OLLAMA_URL", ollama_url)
         .env("GEMINI_BASE_URL", gemini_url)
         .env("GEMINI_API_KEY", CANARY)
         .env("RUST_LOG", "trace")
+        .env("OPENAI_API_KEY", CANARY)
         .args(["-vv", prompt]);
     let r = run_with(cmd, None, Duration::from_secs(20));
     let want = expect(fault);
@@ -327,6 +362,13 @@ fn cell(b: Backend, fault: Fault) {
 fn ollama_fault_matrix() {
     for fault in FAULTS {
         cell(Backend::Ollama, fault);
+    }
+}
+
+#[test]
+fn openai_fault_matrix() {
+    for fault in FAULTS {
+        cell(Backend::OpenAi, fault);
     }
 }
 
