@@ -6,6 +6,9 @@
 #   scripts/llama-server.sh build            # build once; prints the binary's path
 #   scripts/llama-server.sh path             # the cached binary's path (exit 1 if missing)
 #   scripts/llama-server.sh model OUT.gguf   # write the tiny test model (scripts/tiny-gguf.py)
+#   scripts/llama-server.sh start MODEL [PORT]
+#       start it in the background on 127.0.0.1 (a free port unless given), wait for
+#       /health, print the OpenAI base URL; stop it with `kill` on the printed pid
 #
 # Cache: $CODEX_WRAP_TEST_CACHE (default ~/.cache/codex-wrap-test). About 10 minutes on
 # 2 cores the first time; instant afterwards.
@@ -56,5 +59,24 @@ case "${1:-build}" in
     tools
     "$venv/bin/python" "$(dirname "$0")/tiny-gguf.py" "${2:?usage: $0 model OUT.gguf}"
     ;;
-  *) echo "usage: $0 build|path|model OUT.gguf" >&2; exit 2 ;;
+  start)
+    model="${2:?usage: $0 start MODEL [PORT]}"
+    server="$(build)"
+    port="${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+    nohup "$server" -m "$model" --host 127.0.0.1 --port "$port" -c 4096 -np 1 --jinja \
+      >"$cache/llama-server-$port.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+      if curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+        echo "OPENAI_BASE_URL=http://127.0.0.1:$port/v1  # pid $pid"
+        exit 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "llama-server did not become healthy; see $cache/llama-server-$port.log" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+    ;;
+  *) echo "usage: $0 build|path|model OUT.gguf|start MODEL [PORT]" >&2; exit 2 ;;
 esac
