@@ -116,6 +116,17 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// Chat messages in the shape Ollama's `/api/chat` and OpenAI's chat completions share:
+/// a system message when there is one, then the user's.
+pub fn chat_messages(m: Messages<'_>) -> Vec<serde_json::Value> {
+    let mut messages = Vec::with_capacity(2);
+    if !m.system.is_empty() {
+        messages.push(serde_json::json!({"role": "system", "content": m.system}));
+    }
+    messages.push(serde_json::json!({"role": "user", "content": m.user}));
+    messages
+}
+
 /// The kind of failure for an HTTP status.
 pub fn status_kind(status: u16) -> crate::error::FailureKind {
     use crate::error::FailureKind;

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, one_line, status_kind,
+    Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, chat_messages, one_line,
+    status_kind,
 };
 use crate::error::{Failure, FailureKind};
 
@@ -64,11 +65,7 @@ impl Backend for Ollama {
     }
 
     fn build(&self, m: Messages<'_>) -> HttpRequest {
-        let mut messages = Vec::with_capacity(2);
-        if !m.system.is_empty() {
-            messages.push(json!({"role": "system", "content": m.system}));
-        }
-        messages.push(json!({"role": "user", "content": m.user}));
+        let messages = chat_messages(m);
         let mut body = json!({
             "model": self.model,
             "messages": messages,

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, Usage, one_line, status_kind,
+    Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, Usage, chat_messages,
+    one_line, status_kind,
 };
 use crate::config::Secret;
 use crate::error::{Failure, FailureKind};
@@ -74,11 +75,7 @@ impl Backend for OpenAi {
     }
 
     fn build(&self, m: Messages<'_>) -> HttpRequest {
-        let mut messages = Vec::with_capacity(2);
-        if !m.system.is_empty() {
-            messages.push(json!({"role": "system", "content": m.system}));
-        }
-        messages.push(json!({"role": "user", "content": m.user}));
+        let messages = chat_messages(m);
         let mut body = json!({
             "model": self.model,
             "messages": messages,
