@@ -225,53 +225,31 @@ fn real_engine_rows(
     if !path.status.success() {
         return None;
     }
-    let server_bin = String::from_utf8(path.stdout).ok()?.trim().to_owned();
     let model = work.join("tiny.gguf");
     Command::new("bash")
         .args([script, "model"])
         .arg(&model)
         .output()
         .ok()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let mut server = Command::new(server_bin)
-        .arg("-m")
+    let started = Command::new("bash")
+        .args([script, "start"])
         .arg(&model)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-            "2048",
-            "-np",
-            "1",
-            "--jinja",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .output()
         .ok()?;
-    let health = format!("http://127.0.0.1:{port}/health");
-    for _ in 0..300 {
-        if Command::new("curl")
-            .args(["-sf", &health])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // "OPENAI_BASE_URL=http://127.0.0.1:PORT/v1  # pid N"
+    let line = String::from_utf8(started.stdout).ok()?;
+    let base = line
+        .trim()
+        .strip_prefix("OPENAI_BASE_URL=")?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let pid = line.rsplit(' ').next()?.trim().to_owned();
     std::fs::write(
         work.join("profiles.toml"),
         "[profiles.code.options]\ntemperature = 0\nnum_predict = 200\n",
     )
     .ok()?;
-    let base = format!("http://127.0.0.1:{port}/v1");
     let wrap = || {
         let mut c = Command::new(bin);
         c.args(["--local", "-q", "write hello"])
@@ -304,8 +282,7 @@ fn real_engine_rows(
         c_s.push(measure(curl()));
         w_s.push(measure(wrap()));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    let _ = Command::new("kill").arg(&pid).status();
     let _ = std::fs::remove_file(work.join("profiles.toml"));
     Some((c_s, w_s))
 }

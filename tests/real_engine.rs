@@ -4,21 +4,20 @@
 //! and a failed build fails the test: it never passes without the engine.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::support::{Sandbox, run};
 
-struct Engine {
-    child: Child,
-    base: String,
+/// A llama-server started by `scripts/llama-server.sh start`; killed on drop.
+pub(crate) struct Engine {
+    pid: String,
+    pub(crate) base: String,
     port: u16,
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = Command::new("kill").arg(&self.pid).status();
     }
 }
 
@@ -26,67 +25,49 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server.sh")
 }
 
-fn start_engine(dir: &Path) -> Engine {
-    let build = Command::new("bash")
-        .arg(script())
-        .arg("build")
-        .output()
-        .expect("run llama-server.sh");
-    assert!(
-        build.status.success(),
-        "building llama-server failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let bin = String::from_utf8(build.stdout).unwrap().trim().to_owned();
+/// Builds the engine if this machine has none (a failed build fails the test), writes the
+/// tiny model into `dir`, starts the server and waits until it is healthy.
+pub(crate) fn start_engine(dir: &Path) -> Engine {
     let model = dir.join("tiny.gguf");
-    let made = Command::new("bash")
+    for args in [
+        vec!["build".into()],
+        vec!["model".into(), model.display().to_string()],
+    ] {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "llama-server.sh {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new("bash")
         .arg(script())
-        .arg("model")
+        .arg("start")
         .arg(&model)
+        .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args(["-m"])
-        .arg(&model)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-            "4096",
-            "-np",
-            "1",
-            "--jinja",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start llama-server");
-    let engine = Engine {
-        child,
-        base: format!("http://127.0.0.1:{port}/v1"),
-        port,
-    };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if curl(&["-sf".to_owned(), format!("http://127.0.0.1:{port}/health")]).is_some() {
-            return engine;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("llama-server did not become healthy");
+    assert!(out.status.success(), "llama-server did not start");
+    // "OPENAI_BASE_URL=http://127.0.0.1:PORT/v1  # pid N"
+    let line = String::from_utf8(out.stdout).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("OPENAI_BASE_URL=")
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("base URL")
+        .to_owned();
+    let pid = line.rsplit(' ').next().unwrap().trim().to_owned();
+    let port = base
+        .trim_end_matches("/v1")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    Engine { pid, base, port }
 }
 
 fn curl(args: &[String]) -> Option<String> {
