@@ -17,7 +17,10 @@ file (read as the prompt, as codex_wrap.sh did); stdin when it is not a terminal
 Environment (the old scripts' names keep working):
   OLLAMA_PROFILE, OLLAMA_MODEL, OLLAMA_URL / OLLAMA_HOST, GEMINI_API_KEY / GOOGLE_API_KEY,
   GEMINI_MODEL, GEMINI_BASE_URL, LLM_GATEWAY_DISABLE_LOCAL, LLM_GATEWAY_DISABLE_API,
-  LLM_DISABLED (truthy: do nothing, exit 0), CODEX_WRAP_ROOT, CODEX_WRAP_TIMEOUT.
+  LLM_DISABLED (truthy: do nothing, exit 0), CODEX_WRAP_ROOT, CODEX_WRAP_TIMEOUT,
+  CONTRACT_SECTIONS, AGENTS_SECTIONS, CONTEXT_HINTS, INCLUDE_AGENTS, CONTRACT_SUMMARY_LINES,
+  AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
+  openai), CODEX_WRAP_API_BACKEND (gemini | openai), RUST_LOG, NO_COLOR.
   .env.local in the project root and the working directory is read without overriding.
 ";
 
