@@ -57,6 +57,13 @@ pub enum Command {
     /// Print exactly what would be sent for a prompt: the context sections chosen (with
     /// scores and token estimates) and the messages. Sends nothing.
     Context(RunArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from this command line.
+    Man,
 }
 
 /// Arguments of `codex-wrap route`.

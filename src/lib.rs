@@ -26,6 +26,7 @@ pub mod stream;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::CommandFactory;
 
 use cli::{Cli, Command, GlobalArgs};
 use config::env::{Env, names};
@@ -63,6 +64,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Some(Command::Context(run)) => call::show_context(run, &cli.global, &env, &root, report),
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cli::Cli::command(), "codex-wrap", &mut out);
+            Output::print_document(&String::from_utf8_lossy(&out))?;
+            Ok(ExitStatus::Success)
+        }
+        Some(Command::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cli::Cli::command()).render(&mut out)?;
+            Output::print_document(&String::from_utf8_lossy(&out))?;
+            Ok(ExitStatus::Success)
+        }
         None => call::call(&cli.run, &cli.global, &env, &root, report),
     }
 }

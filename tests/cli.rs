@@ -273,3 +273,33 @@ fn an_unwritable_stdout_is_exit_1_with_one_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
 }
+
+#[test]
+fn completions_for_each_shell_and_the_man_page() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let mut cmd = sb.cmd();
+        cmd.args(["completions", shell]);
+        let r = run(cmd);
+        r.assert_code(0);
+        let out = r.stdout();
+        // Every script names the command and offers the route flags and the subcommands.
+        assert!(
+            out.contains("codex-wrap") || out.contains("codex_wrap"),
+            "{shell}: {out}"
+        );
+        assert!(
+            out.contains("local") && out.contains("no-fallback") && out.contains("route"),
+            "{shell}: {out}"
+        );
+    }
+    let mut cmd = sb.cmd();
+    cmd.args(["completions", "tcsh"]);
+    run(cmd).assert_code(2);
+    let mut cmd = sb.cmd();
+    cmd.arg("man");
+    let r = run(cmd);
+    r.assert_code(0);
+    assert!(r.stdout().contains(".TH codex-wrap 1"), "{}", r.stdout());
+    assert!(r.stdout().contains("Exit codes:"));
+}
