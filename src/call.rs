@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::backend::Messages;
-use crate::cli::{GlobalArgs, RunArgs};
+use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
 use crate::config::{self, RouteMode, Settings};
 use crate::context::{self, Selection};
@@ -30,13 +30,12 @@ struct Prepared {
 /// window and plans the attempts. `send` says whether a request will follow.
 fn prepare(
     run: &RunArgs,
-    global: &GlobalArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
     send: bool,
 ) -> anyhow::Result<Prepared> {
-    let mut settings = config::resolve(run, global, env, root)?;
+    let mut settings = config::resolve(run, env, root)?;
     // Compile the router on the second core while the prompt is read and the HTTP client
     // is built: it is the largest fixed cost of an auto-routed call.
     let router = (settings.mode == RouteMode::Auto).then(|| {
@@ -167,7 +166,6 @@ fn slice_and_fit(
 /// The default command: send the prompt and stream the answer.
 pub(crate) fn call(
     run: &RunArgs,
-    global: &GlobalArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
@@ -176,7 +174,7 @@ pub(crate) fn call(
         report.status("LLM calls are disabled (LLM_DISABLED is set); nothing sent");
         return Ok(ExitStatus::Success);
     }
-    let p = prepare(run, global, env, root, report, !run.dry_run)?;
+    let p = prepare(run, env, root, report, !run.dry_run)?;
     let messages = Messages {
         system: &p.prompt.system,
         user: &p.prompt.user,
@@ -238,12 +236,11 @@ pub(crate) fn call(
 /// `codex-wrap context`: what would be sent, and why.
 pub(crate) fn show_context(
     run: &RunArgs,
-    global: &GlobalArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let p = prepare(run, global, env, root, report, false)?;
+    let p = prepare(run, env, root, report, false)?;
     let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
     let mut doc = format!(
         "route: {} · profile {} · context budget {} tokens · {used} used\n",

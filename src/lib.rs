@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Output::print_document(&text)?;
             Ok(ExitStatus::Success)
         }
-        Some(Command::Context(run)) => call::show_context(run, &cli.global, &env, &root, report),
+        Some(Command::Context(run)) => call::show_context(run, &env, &root, report),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cli::Cli::command(), "codex-wrap", &mut out);
@@ -76,15 +76,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Output::print_document(&String::from_utf8_lossy(&out))?;
             Ok(ExitStatus::Success)
         }
-        None => call::call(&cli.run, &cli.global, &env, &root, report),
+        None => call::call(&cli.run, &env, &root, report),
     }
 }
 
 /// The router with the rules of every configuration layer.
 fn router(env: &Env, root: &Path) -> anyhow::Result<route::Router> {
-    let user = config::user_config_path(env);
-    let layers = config::file::load_layers(user.as_deref(), Some(&root.join("profiles.toml")))?;
-    let cfg = config::file::merge(&layers)?;
+    let (cfg, _) = config::load(env, root)?;
     Ok(route::Router::from_table(cfg.router.as_ref())?)
 }
 

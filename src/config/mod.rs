@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, RunArgs, parse_seconds};
+use crate::cli::{RunArgs, parse_seconds};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 use crate::error::Error;
 use env::{Env, names};
@@ -211,32 +211,26 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
         .map(|s| s.config_dir().join("codex-wrap/profiles.toml"))
 }
 
-/// Resolves the settings from the command line, the environment and the files.
-pub fn resolve(
-    run: &RunArgs,
-    global: &GlobalArgs,
-    env: &Env,
-    root: &Path,
-) -> Result<Settings, Error> {
+/// Loads and merges every configuration layer that applies to `root`: built-in, the
+/// user's file, the project's file. Returns the merged file and where its layers came from.
+pub fn load(env: &Env, root: &Path) -> Result<(ConfigFile, Vec<Source>), Error> {
     let user = user_config_path(env);
     let project = root.join("profiles.toml");
     let layers = file::load_layers(user.as_deref(), Some(&project))?;
     let cfg = file::merge(&layers)?;
-    resolve_from(
-        cfg,
-        layers.into_iter().map(|(s, _)| s).collect(),
-        run,
-        global,
-        env,
-        root,
-    )
+    Ok((cfg, layers.into_iter().map(|(s, _)| s).collect()))
+}
+
+/// Resolves the settings from the command line, the environment and the files.
+pub fn resolve(run: &RunArgs, env: &Env, root: &Path) -> Result<Settings, Error> {
+    let (cfg, sources) = load(env, root)?;
+    resolve_from(cfg, sources, run, env, root)
 }
 
 fn resolve_from(
     cfg: ConfigFile,
     sources: Vec<Source>,
     run: &RunArgs,
-    _global: &GlobalArgs,
     env: &Env,
     root: &Path,
 ) -> Result<Settings, Error> {
@@ -552,14 +546,7 @@ mod tests {
         let layers = file::load_layers(None, None).unwrap();
         let cfg = file::merge(&layers).unwrap();
         let env = Env::from_pairs(env.iter().copied());
-        resolve_from(
-            cfg,
-            vec![Source::Builtin],
-            &cli.run,
-            &cli.global,
-            &env,
-            Path::new("."),
-        )
+        resolve_from(cfg, vec![Source::Builtin], &cli.run, &env, Path::new("."))
     }
 
     #[test]
