@@ -119,12 +119,7 @@ fn contracts_doc(size: usize) -> String {
 fn slicing(c: &mut Criterion) {
     let settings = ContextSettings {
         files: vec!["CONTRACTS.md".into()],
-        always: vec![],
-        named: vec![],
-        summary_lines: vec![],
-        local_budget: 800,
-        api_budget: 8000,
-        min_score: 2.0,
+        ..ContextSettings::default()
     };
     let prompt = "Per CONTRACTS.md, what is the retry policy for the billing webhook?";
     for (name, size) in [("1MB", 1 << 20), ("10MB", 10 << 20)] {

@@ -412,12 +412,11 @@ fn context_settings(
     run: &RunArgs,
     env: &Env,
 ) -> Result<ContextSettings, Error> {
-    let mut files: Vec<PathBuf> = cfg
-        .files
-        .unwrap_or_else(|| vec!["CONTRACTS.md".to_owned(), "AGENTS.md".to_owned()])
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
+    let defaults = ContextSettings::default();
+    let mut files: Vec<PathBuf> = match cfg.files {
+        Some(files) => files.into_iter().map(PathBuf::from).collect(),
+        None => defaults.files.clone(),
+    };
     if env
         .get(names::INCLUDE_AGENTS)
         .is_some_and(|v| !env::is_truthy(v))
@@ -454,7 +453,9 @@ fn context_settings(
         );
         named
     };
-    let default_lines = cfg.summary_lines.unwrap_or(60);
+    let default_lines = cfg
+        .summary_lines
+        .unwrap_or(crate::context::DEFAULT_SUMMARY_LINES);
     let mut summary_lines = Vec::new();
     for (label, var) in [
         ("contract", names::CONTRACT_SUMMARY_LINES),
@@ -479,9 +480,9 @@ fn context_settings(
         always: cfg.always.unwrap_or_default(),
         named,
         summary_lines,
-        local_budget: cfg.local_budget.unwrap_or(800),
-        api_budget: cfg.api_budget.unwrap_or(8000),
-        min_score: cfg.min_score.unwrap_or(2.0),
+        local_budget: cfg.local_budget.unwrap_or(defaults.local_budget),
+        api_budget: cfg.api_budget.unwrap_or(defaults.api_budget),
+        min_score: cfg.min_score.unwrap_or(defaults.min_score),
     })
 }
 

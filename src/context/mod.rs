@@ -38,6 +38,26 @@ pub struct ContextSettings {
     pub min_score: f64,
 }
 
+/// Lines sent from the top of a file whose named sections match nothing (the old scripts'
+/// `*_SUMMARY_LINES` default).
+pub const DEFAULT_SUMMARY_LINES: usize = 60;
+
+impl Default for ContextSettings {
+    /// The built-in defaults: CONTRACTS.md and AGENTS.md, 800 tokens locally, 8,000 for the
+    /// API, nothing named.
+    fn default() -> Self {
+        ContextSettings {
+            files: vec!["CONTRACTS.md".into(), "AGENTS.md".into()],
+            always: Vec::new(),
+            named: Vec::new(),
+            summary_lines: Vec::new(),
+            local_budget: 800,
+            api_budget: 8000,
+            min_score: 2.0,
+        }
+    }
+}
+
 /// One chosen section and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Chosen {
@@ -348,7 +368,7 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
                     .summary_lines
                     .iter()
                     .find(|(l, _)| *l == doc.label)
-                    .map_or(60, |(_, n)| *n);
+                    .map_or(DEFAULT_SUMMARY_LINES, |(_, n)| *n);
                 sel.warnings.push(format!(
                     "no section of {} matches {}; sending its first {lines} lines",
                     doc.name,

@@ -4,15 +4,7 @@ const CONTRACTS: &str = "\u{feff}# Contracts\r\n\r\nIntro text.\r\n\r\n## 1. Err
 const AGENTS: &str = "# 🤖 Codex Orchestration Template\n\nAgents run in order.\n\n## Testing Protocol\n\nRun cargo test before you stop.\n\n## Style **Guide**\n\nPrefer small functions.\n";
 
 fn settings() -> ContextSettings {
-    ContextSettings {
-        files: vec!["CONTRACTS.md".into(), "AGENTS.md".into()],
-        always: vec![],
-        named: vec![],
-        summary_lines: vec![],
-        local_budget: 800,
-        api_budget: 8000,
-        min_score: 2.0,
-    }
+    ContextSettings::default()
 }
 
 fn docs() -> Vec<Doc> {
