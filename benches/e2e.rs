@@ -100,20 +100,7 @@ fn main() {
             .current_dir(&work);
         c
     };
-    let curl = || {
-        let mut c = Command::new("curl");
-        c.args([
-            "-sN",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-        ])
-        .arg(format!("@{}", body_path.display()))
-        .arg(&url);
-        c
-    };
+    let curl = || curl_post(&body_path, &url);
     let version = || {
         let mut c = Command::new(bin);
         c.arg("--version");
@@ -263,20 +250,7 @@ fn real_engine_rows(
     let body = work.join("openai-body.json");
     std::fs::write(&body, plan["attempts"][0]["body"].to_string()).ok()?;
     let url = format!("{base}/chat/completions");
-    let curl = || {
-        let mut c = Command::new("curl");
-        c.args([
-            "-sN",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-        ])
-        .arg(format!("@{}", body.display()))
-        .arg(&url);
-        c
-    };
+    let curl = || curl_post(&body, &url);
     let (mut c_s, mut w_s) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         c_s.push(measure(curl()));
@@ -285,6 +259,22 @@ fn real_engine_rows(
     let _ = Command::new("kill").arg(&pid).status();
     let _ = std::fs::remove_file(work.join("profiles.toml"));
     Some((c_s, w_s))
+}
+
+/// `curl -sN` posting a JSON body file, as the baseline for codex-wrap.
+fn curl_post(body: &std::path::Path, url: &str) -> Command {
+    let mut c = Command::new("curl");
+    c.args([
+        "-sN",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+    ])
+    .arg(format!("@{}", body.display()))
+    .arg(url);
+    c
 }
 
 /// Runs one command through a fresh probe process and reads its sample.

@@ -237,7 +237,7 @@ fn expect(fault: Fault) -> Expect {
         Fault::HugeToken => Expect {
             code: 0,
             stdout: "",
-            stderr: "",
+            stderr: "done via",
             fallback: false,
         },
         Fault::SlowDrip => Expect {

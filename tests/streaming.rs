@@ -1,12 +1,11 @@
 //! Streaming: the first chunk reaches stdout before the stream ends, keys stay in headers,
 //! deadlines, closed pipes and signals.
 
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Server, gemini, ollama, read_until, run, wait_limited};
+use crate::support::{Sandbox, Server, gemini, ollama, read_until, run, spawn_piped, wait_limited};
 
 #[test]
 fn ollama_first_chunk_reaches_stdout_while_the_stream_is_held_open() {
@@ -27,12 +26,7 @@ fn ollama_first_chunk_reaches_stdout_while_the_stream_is_held_open() {
     });
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url()).args(["-l", "greet"]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let (mut child, mut stdout) = spawn_piped(cmd);
     let first = read_until(&mut stdout, b"Hello", Duration::from_secs(10));
     assert_eq!(first, b"Hello", "first token before the stream ended");
     release_tx.send(()).unwrap();
@@ -119,12 +113,7 @@ fn a_closed_stdout_ends_quietly_with_success() {
     });
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let (mut child, mut stdout) = spawn_piped(cmd);
     let got = read_until(&mut stdout, b"\n", Duration::from_secs(10));
     assert!(got.starts_with(b"line one\n"));
     drop(stdout); // like `| head -1`
@@ -155,12 +144,7 @@ fn ctrl_c_and_sigterm_close_the_connection_and_exit_130_143() {
         });
         let mut cmd = sb.cmd();
         cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
+        let (mut child, mut stdout) = spawn_piped(cmd);
         assert_eq!(
             read_until(&mut stdout, b"partial", Duration::from_secs(10)),
             b"partial"

@@ -179,6 +179,18 @@ pub fn wait_limited(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
+/// Starts a command with stdout and stderr piped; returns the child and its stdout, for
+/// tests that read the stream while the server still holds it open.
+pub fn spawn_piped(mut cmd: Command) -> (Child, std::process::ChildStdout) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn codex-wrap");
+    let stdout = child.stdout.take().expect("piped stdout");
+    (child, stdout)
+}
+
 /// Reads from a pipe until `needle` has arrived (or the limit passes); returns what was read.
 pub fn read_until(pipe: &mut impl Read, needle: &[u8], limit: Duration) -> Vec<u8> {
     let start = Instant::now();
