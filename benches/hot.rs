@@ -4,12 +4,14 @@
 use std::hint::black_box;
 
 use codex_wrap::backend::Backend;
+use codex_wrap::backend::Framing;
 use codex_wrap::backend::ollama::Ollama;
 use codex_wrap::config::file;
 use codex_wrap::context::{self, ContextSettings, Doc};
-use codex_wrap::frame::LineSplitter;
+use codex_wrap::frame;
 use codex_wrap::route::Router;
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::StreamExt;
 
 fn router_table() -> Option<toml::Table> {
     let layers = file::load_layers(None, None).unwrap();
@@ -68,18 +70,24 @@ fn streaming(c: &mut Criterion) {
             format!("{{\"model\":\"m\",\"created_at\":\"2026-11-23T12:00:00Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"tok{i} \"}},\"done\":false}}\n").as_bytes(),
         );
     }
-    c.bench_function("ndjson/split+decode 2000 lines", |b| {
+    // The production path: the framing stream over 16 KiB reads, then one decode a frame.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    c.bench_function("ndjson/frame+decode 2000 lines", |b| {
         b.iter(|| {
-            let mut s = LineSplitter::default();
-            let mut n = 0usize;
-            for chunk in body.chunks(16 * 1024) {
-                s.push(chunk);
-                while let Some(line) = s.next_line() {
-                    let line = std::str::from_utf8(line).unwrap();
-                    n += ollama.decode(line).unwrap().text.len();
+            runtime.block_on(async {
+                let chunks: Vec<Result<bytes::Bytes, reqwest::Error>> = body
+                    .chunks(16 * 1024)
+                    .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                    .collect();
+                let mut frames = frame::frames(futures_util::stream::iter(chunks), Framing::Ndjson);
+                let mut n = 0usize;
+                while let Some(line) = frames.next().await {
+                    n += ollama.decode(&line.unwrap()).unwrap().text.len();
                 }
-            }
-            black_box(n)
+                black_box(n)
+            })
         })
     });
 }

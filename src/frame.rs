@@ -37,8 +37,9 @@ impl LineSplitter {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// The next whole line without its `\n` (and `\r`), skipping blank lines.
-    pub fn next_line(&mut self) -> Option<&[u8]> {
+    /// The next whole line without its `\n` (and `\r`), skipping blank lines (tests).
+    #[cfg(test)]
+    fn next_line(&mut self) -> Option<&[u8]> {
         loop {
             let start = self.start;
             let end = start + memchr::memchr(b'\n', &self.buf[start..])? + 1;

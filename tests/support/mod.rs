@@ -8,7 +8,7 @@ pub mod openai;
 pub mod server;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,9 +203,4 @@ pub fn read_until(pipe: &mut impl Read, needle: &[u8], limit: Duration) -> Vec<u
         }
     }
     got
-}
-
-/// A path that exists nowhere.
-pub fn nowhere() -> &'static Path {
-    Path::new("/nonexistent/codex-wrap-test")
 }

@@ -39,17 +39,6 @@ impl Request {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
     }
-
-    /// Everything the server saw, as text (for "never contains a secret" checks).
-    pub fn raw_text(&self) -> String {
-        let mut s = self.request_line.clone();
-        for (n, v) in &self.headers {
-            s.push_str(&format!("\n{n}: {v}"));
-        }
-        s.push('\n');
-        s.push_str(&String::from_utf8_lossy(&self.body));
-        s
-    }
 }
 
 /// The connection a handler writes its answer on.
