@@ -163,6 +163,15 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
     }
     if let Some(next) = attempts.get(1) {
         line.push_str(&format!(" (fallback: {})", next.label()));
+    } else if let (true, Some(first)) = (settings.fallback, attempts.first()) {
+        // The fallback was planned out because it cannot work: say why, once, up front.
+        let other = match first.route {
+            Route::Local => Route::Api,
+            Route::Api => Route::Local,
+        };
+        if let Err(f) = backend_for(settings, other).check_ready() {
+            line.push_str(&format!(" (no {} fallback: {f})", other.as_str()));
+        }
     }
     line
 }

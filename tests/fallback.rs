@@ -74,6 +74,17 @@ fn no_fallback_after_partial_output() {
 }
 
 #[test]
+fn without_a_key_the_start_line_says_there_is_no_api_fallback() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.arg("write a function");
+    run(cmd)
+        .assert_code(4)
+        .assert_stderr_has("(no api fallback: no Gemini API key (set GEMINI_API_KEY))")
+        .assert_stderr_has("ollama serve");
+}
+
+#[test]
 fn api_without_key_is_unavailable_with_a_hint() {
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();
