@@ -2,19 +2,22 @@
 
 use std::path::Path;
 
+use std::time::SystemTime;
+
 use anyhow::Context;
+use serde_json::json;
 
 use crate::backend::Messages;
 use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
 use crate::config::{self, RouteMode, Settings};
 use crate::context::{self, Selection};
-use crate::error::{Error, ExitStatus};
+use crate::error::{Error, ExitStatus, Failure};
 use crate::output::{Output, Reporter};
 use crate::plan::{dry_run, end_line, plan, start_line};
 use crate::stream::Attempt;
 use crate::stream::{self, Outcome, Route};
-use crate::{input, prompt, route};
+use crate::{input, prompt, route, runlog};
 
 /// Everything decided before the first byte is sent.
 struct Prepared {
@@ -24,6 +27,10 @@ struct Prepared {
     selection: Selection,
     attempts: Vec<Attempt>,
     client: Option<reqwest::Client>,
+    /// The user's prompt as read.
+    prompt_text: String,
+    /// The router's confidence when it chose the route (`None`: a flag did).
+    confidence: Option<f64>,
 }
 
 /// Resolves settings, routes the prompt, slices the context, fits it to the model's
@@ -45,6 +52,7 @@ fn prepare(
     let prompt_text = input::read_prompt(&run.prompt, run.file.as_deref())?;
     let client = send.then(|| stream::client(&settings.timeouts));
 
+    let mut confidence = None;
     let route = match settings.mode {
         RouteMode::Local => Route::Local,
         RouteMode::Api => Route::Api,
@@ -68,6 +76,7 @@ fn prepare(
             if !settings.profile_explicit {
                 settings.use_profile(decision.profile);
             }
+            confidence = Some(decision.confidence);
             decision.route()
         }
     };
@@ -81,6 +90,8 @@ fn prepare(
         selection,
         attempts,
         client,
+        prompt_text,
+        confidence,
     })
 }
 
@@ -163,17 +174,26 @@ fn slice_and_fit(
     }
 }
 
-/// The default command: send the prompt and stream the answer.
+/// The default command: send the prompt and stream the answer (or, with `--json`, print
+/// one JSON object at the end), then append the call to the run log.
 pub(crate) fn call(
     run: &RunArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
+    spinner: bool,
 ) -> anyhow::Result<ExitStatus> {
     if env.flag(names::LLM_DISABLED) {
         report.status("LLM calls are disabled (LLM_DISABLED is set); nothing sent");
+        if run.json {
+            Output::print_document(
+                &json!({"ok": true, "exit_code": 0, "outcome": "disabled", "text": ""}).to_string(),
+            )?;
+        }
         return Ok(ExitStatus::Success);
     }
+    let started = SystemTime::now();
+    let clock = std::time::Instant::now();
     let p = prepare(run, env, root, report, !run.dry_run)?;
     let messages = Messages {
         system: &p.prompt.system,
@@ -202,11 +222,19 @@ pub(crate) fn call(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut out = Output::new();
+    let mut out = if run.json {
+        Output::buffered()
+    } else {
+        Output::new()
+    };
     let client = p
         .client
         .clone()
         .unwrap_or_else(|| stream::client(&settings.timeouts));
+    if spinner {
+        crate::spinner::start("waiting for the first token".to_owned());
+    }
+    let mut failures = Vec::new();
     let result = runtime.block_on(async {
         let work = stream::run_attempts(
             &client,
@@ -215,11 +243,49 @@ pub(crate) fn call(
             &settings.timeouts,
             &mut out,
             report,
+            &mut failures,
         );
         with_signals(work).await
     });
+    crate::spinner::stop();
     runtime.shutdown_background();
-    if let Some(e) = out.take_error() {
+
+    let write_error = out.take_error();
+    let status = match (&write_error, &result) {
+        (Some(_), _) => ExitStatus::Failure,
+        (None, Ok(_)) => ExitStatus::Success,
+        (None, Err(e)) => e.exit_status(),
+    };
+    let record = log_record(
+        &p,
+        result.as_ref().ok(),
+        &failures,
+        out.delivered(),
+        clock.elapsed(),
+        status,
+        started,
+    );
+    if let Some(path) = &settings.log.file {
+        if let Err(e) = runlog::append(path, &record) {
+            report.warn(&format!("cannot write the run log {}: {e}", path.display()));
+        }
+    }
+
+    if run.json {
+        let text = out.take_text();
+        let error = match (&write_error, &result) {
+            (Some(e), _) => Some(format!("cannot write the answer to stdout: {e}")),
+            (None, Err(e)) => Some(e.to_string()),
+            (None, Ok(_)) => None,
+        };
+        if let Some(e) = &error {
+            Reporter::error(e);
+        }
+        let truncated = result.as_ref().is_ok_and(|o| o.truncated);
+        Output::print_document(&json_document(&record, &text, error.as_deref(), truncated))?;
+        return Ok(status);
+    }
+    if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("cannot write the answer to stdout"));
     }
     let outcome = result?;
@@ -231,6 +297,130 @@ pub(crate) fn call(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// The run-log record of a call that was sent.
+fn log_record(
+    p: &Prepared,
+    outcome: Option<&Outcome>,
+    failures: &[Failure],
+    delivered: u64,
+    elapsed: std::time::Duration,
+    status: ExitStatus,
+    started: SystemTime,
+) -> runlog::Record {
+    let mut attempts: Vec<runlog::AttemptRecord> = p
+        .attempts
+        .iter()
+        .zip(failures)
+        .map(|(a, f)| runlog::AttemptRecord {
+            route: a.route.as_str().to_owned(),
+            backend: a.backend.name().to_owned(),
+            model: a.backend.model().to_owned(),
+            result: f.kind.as_str().to_owned(),
+            error: Some(f.message.clone()),
+        })
+        .collect();
+    let answered = outcome.and_then(|o| p.attempts.get(o.index));
+    if let Some(a) = answered {
+        attempts.push(runlog::AttemptRecord {
+            route: a.route.as_str().to_owned(),
+            backend: a.backend.name().to_owned(),
+            model: a.backend.model().to_owned(),
+            result: "ok".to_owned(),
+            error: None,
+        });
+    }
+    let last = answered.or_else(|| p.attempts.get(failures.len().saturating_sub(1)));
+    let usage = outcome.map(|o| o.usage).unwrap_or_default();
+    let estimate_in = (p.prompt.system.chars().count() + p.prompt.user.chars().count()) as u64 / 4;
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    runlog::Record {
+        v: runlog::VERSION,
+        ts: runlog::timestamp(started),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        route: p.route.as_str().to_owned(),
+        route_by: if p.confidence.is_some() {
+            "router"
+        } else {
+            "flag"
+        }
+        .to_owned(),
+        confidence: p.confidence.map(|c| (c * 100.0).round() / 100.0),
+        profile: p.settings.profile.name.clone(),
+        served_by: answered.map(|a| a.route.as_str().to_owned()),
+        backend: last
+            .map(|a| a.backend.name().to_owned())
+            .unwrap_or_default(),
+        model: last
+            .map(|a| a.backend.model().to_owned())
+            .unwrap_or_default(),
+        fallbacks: u32::try_from(failures.len())
+            .unwrap_or(u32::MAX)
+            .min(u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX)),
+        attempts,
+        ttft_ms: outcome.and_then(|o| o.first_token).map(ms),
+        total_ms: ms(elapsed),
+        // Tokens count only for an attempt that answered: they are what was served.
+        tokens_in: outcome.map_or(0, |_| usage.prompt_tokens.unwrap_or(estimate_in)),
+        tokens_out: outcome.map_or(0, |_| usage.completion_tokens.unwrap_or(delivered / 4)),
+        tokens_estimated: outcome.is_some()
+            && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none()),
+        tokens_per_sec: outcome
+            .and_then(Outcome::tokens_per_sec)
+            .map(|r| (r * 10.0).round() / 10.0),
+        bytes_out: delivered,
+        exit: status as u8,
+        outcome: status.name().to_owned(),
+        prompt_chars: p.prompt_text.chars().count() as u64,
+        prompt_hash: runlog::prompt_hash(&p.prompt_text),
+        prompt: p.settings.log.prompts.then(|| p.prompt_text.clone()),
+    }
+}
+
+/// The `--json` document: the text and what produced it, or the error.
+fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated: bool) -> String {
+    let attempts: Vec<_> = r
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "route": a.route,
+                "backend": a.backend,
+                "model": a.model,
+                "result": a.result,
+                "error": a.error,
+            })
+        })
+        .collect();
+    let mut doc = json!({
+        "ok": error.is_none(),
+        "exit_code": r.exit,
+        "outcome": r.outcome,
+        "text": text,
+        "route": r.served_by.as_deref().unwrap_or(&r.route),
+        "route_by": r.route_by,
+        "profile": r.profile,
+        "backend": r.backend,
+        "model": r.model,
+        "usage": {
+            "prompt_tokens": r.tokens_in,
+            "completion_tokens": r.tokens_out,
+            "estimated": r.tokens_estimated,
+        },
+        "timings": {
+            "first_token_ms": r.ttft_ms,
+            "total_ms": r.total_ms,
+            "tokens_per_sec": r.tokens_per_sec,
+        },
+        "truncated": truncated,
+        "fallbacks": r.fallbacks,
+        "attempts": attempts,
+    });
+    if let (Some(e), Some(map)) = (error, doc.as_object_mut()) {
+        map.insert("error".to_owned(), json!(e));
+    }
+    doc.to_string()
 }
 
 /// `codex-wrap context`: what would be sent, and why.

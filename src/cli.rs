@@ -130,6 +130,10 @@ pub struct RunArgs {
     /// Print the routing decision on stderr.
     #[arg(long)]
     pub explain: bool,
+    /// Print one JSON object (text, route, model, usage, timings, fallbacks) when the call
+    /// ends, errors included, instead of streaming the text.
+    #[arg(long)]
+    pub json: bool,
     /// Context sections to send: `A,B` (any file) or `contract:A,B;agents:C`.
     #[arg(short = 's', long, value_name = "LIST")]
     pub sections: Option<String>,

@@ -32,6 +32,24 @@ pub enum ExitStatus {
     Sigterm = 143,
 }
 
+impl ExitStatus {
+    /// The outcome's name in the run log and `--json`: `ok`, `unavailable`, `timeout`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "ok",
+            ExitStatus::Failure => "error",
+            ExitStatus::Usage => "usage",
+            ExitStatus::Config => "config",
+            ExitStatus::Unavailable => "unavailable",
+            ExitStatus::Timeout => "timeout",
+            ExitStatus::Interrupted => "interrupted",
+            ExitStatus::Blocked => "blocked",
+            ExitStatus::Sigint => "sigint",
+            ExitStatus::Sigterm => "sigterm",
+        }
+    }
+}
+
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
         ExitCode::from(status as u8)
@@ -74,6 +92,20 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind's name in the run log and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Http => "http",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Protocol => "protocol",
+            FailureKind::NotConfigured => "not_configured",
+            FailureKind::Blocked => "blocked",
+            FailureKind::Empty => "empty",
+        }
+    }
+
     /// The exit status when this is the last attempt's cause and nothing was written.
     pub fn exit_status(self) -> ExitStatus {
         match self {
@@ -167,6 +199,22 @@ pub enum Error {
     Signal(ExitStatus),
 }
 
+impl Error {
+    /// The exit status this error ends the process with.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage(_) => ExitStatus::Usage,
+            Error::Config(_) => ExitStatus::Config,
+            Error::NoRoute(failures) => failures
+                .last()
+                .map_or(ExitStatus::Unavailable, |f| f.kind.exit_status()),
+            Error::Interrupted { .. } => ExitStatus::Interrupted,
+            Error::Blocked(_) => ExitStatus::Blocked,
+            Error::Signal(status) => *status,
+        }
+    }
+}
+
 fn summarize(failures: &[Failure]) -> String {
     match failures {
         [] => "no route available".to_owned(),
@@ -182,16 +230,7 @@ fn summarize(failures: &[Failure]) -> String {
 pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Error>() {
-            return match e {
-                Error::Usage(_) => ExitStatus::Usage,
-                Error::Config(_) => ExitStatus::Config,
-                Error::NoRoute(failures) => failures
-                    .last()
-                    .map_or(ExitStatus::Unavailable, |f| f.kind.exit_status()),
-                Error::Interrupted { .. } => ExitStatus::Interrupted,
-                Error::Blocked(_) => ExitStatus::Blocked,
-                Error::Signal(status) => *status,
-            };
+            return e.exit_status();
         }
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             if e.kind() == std::io::ErrorKind::BrokenPipe {

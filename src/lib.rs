@@ -21,6 +21,8 @@ pub mod output;
 mod plan;
 pub mod prompt;
 pub mod route;
+pub mod runlog;
+mod spinner;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
@@ -76,8 +78,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Output::print_document(&String::from_utf8_lossy(&out))?;
             Ok(ExitStatus::Success)
         }
-        None => call::call(&cli.run, &env, &root, report),
+        None => {
+            use std::io::IsTerminal;
+            let spinner = !cli.global.quiet
+                && cli.global.verbose == 0
+                && std::io::stderr().is_terminal()
+                && env.get("TERM") != Some("dumb");
+            call::call(&cli.run, &env, &root, report, spinner)
+        }
     }
+}
+
+/// The `--json` document for an error that ended the call before it was sent (bad flags,
+/// empty prompt, configuration).
+pub fn error_json(message: &str, status: ExitStatus) -> String {
+    serde_json::json!({
+        "ok": false,
+        "exit_code": status as u8,
+        "outcome": status.name(),
+        "error": message,
+        "text": "",
+    })
+    .to_string()
 }
 
 /// The router with the rules of every configuration layer.

@@ -16,6 +16,7 @@ pub struct Output {
     closed: bool,
     error: Option<io::Error>,
     terminal: bool,
+    buffered: bool,
 }
 
 impl Default for Output {
@@ -34,7 +35,33 @@ impl Output {
             closed: false,
             error: None,
             terminal: io::stdout().is_terminal(),
+            buffered: false,
         }
+    }
+
+    /// An output that keeps the text instead of writing it (`--json`): `take_text` returns
+    /// it, and a failed attempt's text can be dropped with `rollback`.
+    pub fn buffered() -> Self {
+        Output {
+            buffered: true,
+            terminal: false,
+            ..Self::new()
+        }
+    }
+
+    /// Drops the text of a failed attempt when nothing has been shown yet (buffered
+    /// output). Returns whether it could.
+    pub fn rollback(&mut self) -> bool {
+        if self.buffered {
+            self.pending.clear();
+        }
+        self.buffered
+    }
+
+    /// The buffered text.
+    pub fn take_text(&mut self) -> String {
+        String::from_utf8(std::mem::take(&mut self.pending))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// Queues text; `flush` writes it.
@@ -59,9 +86,10 @@ impl Output {
     /// Writes what is queued and flushes. A closed pipe is not an error: it marks the
     /// output closed, and the caller stops quietly.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() || self.closed {
+        if self.pending.is_empty() || self.closed || self.buffered {
             return Ok(());
         }
+        crate::spinner::stop();
         let mut stdout = io::stdout().lock();
         let result = stdout
             .write_all(&self.pending)
@@ -132,19 +160,20 @@ impl Reporter {
     /// A status line (suppressed by `-q`).
     pub fn status(&self, line: &str) {
         if !self.quiet {
-            eprintln!("codex-wrap: {line}");
+            crate::spinner::quiet(|| eprintln!("codex-wrap: {line}"));
         }
     }
 
     /// A warning (suppressed by `-q`).
     pub fn warn(&self, line: &str) {
         if !self.quiet {
-            eprintln!("codex-wrap: warning: {line}");
+            crate::spinner::quiet(|| eprintln!("codex-wrap: warning: {line}"));
         }
     }
 
     /// An error: always printed.
     pub fn error(line: &str) {
+        crate::spinner::stop();
         eprintln!("codex-wrap: error: {line}");
     }
 }

@@ -184,12 +184,8 @@ pub(crate) fn end_line(o: &Outcome) -> String {
     parts.push(format!("total {:.2}s", o.total.as_secs_f64()));
     if let (Some(i), Some(out)) = (o.usage.prompt_tokens, o.usage.completion_tokens) {
         parts.push(format!("{i} in / {out} out"));
-        let gen_secs = o
-            .usage
-            .eval_seconds
-            .unwrap_or_else(|| (o.total - o.first_token.unwrap_or_default()).as_secs_f64());
-        if gen_secs > 0.0 {
-            parts.push(format!("{:.1} tok/s", out as f64 / gen_secs));
+        if let Some(rate) = o.tokens_per_sec() {
+            parts.push(format!("{rate:.1} tok/s"));
         }
     } else {
         parts.push(format!("{} bytes", o.bytes));

@@ -62,6 +62,8 @@ impl Attempt {
 /// What a successful call did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Which of the planned attempts answered.
+    pub index: usize,
     /// Label of the attempt that answered.
     pub attempt: String,
     /// Usage reported by the server.
@@ -74,8 +76,19 @@ pub struct Outcome {
     pub bytes: u64,
     /// Whether the model hit its token limit.
     pub truncated: bool,
-    /// Failures of earlier attempts.
-    pub fallbacks: Vec<Failure>,
+}
+
+impl Outcome {
+    /// Generated tokens per second: the server's own timing when it reports one, else the
+    /// time from the first text to the end.
+    pub fn tokens_per_sec(&self) -> Option<f64> {
+        let out = self.usage.completion_tokens?;
+        let secs = self
+            .usage
+            .eval_seconds
+            .unwrap_or_else(|| (self.total - self.first_token.unwrap_or_default()).as_secs_f64());
+        (secs > 0.0).then(|| out as f64 / secs)
+    }
 }
 
 /// Makes the HTTP client. One per process; connection setup is bounded by `connect`.
@@ -88,7 +101,10 @@ pub fn client(timeouts: &Timeouts) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Tries the attempts in order until one answers. A failure after output is final.
+/// Tries the attempts in order until one answers; each failed attempt is pushed to
+/// `failures`, in order. A failure after output has reached stdout is final; with buffered
+/// output (`--json`) nothing has been shown yet, so the text is dropped and the next attempt
+/// runs as if the failure had come before any output.
 pub async fn run_attempts(
     client: &reqwest::Client,
     attempts: &[Attempt],
@@ -96,9 +112,9 @@ pub async fn run_attempts(
     timeouts: &Timeouts,
     out: &mut Output,
     report: Reporter,
+    failures: &mut Vec<Failure>,
 ) -> Result<Outcome, Error> {
-    let mut failures: Vec<Failure> = Vec::new();
-    for attempt in attempts {
+    for (index, attempt) in attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
             report.status(&format!(
                 "falling back to {} after: {last}",
@@ -111,29 +127,34 @@ pub async fn run_attempts(
         };
         match result {
             Ok(mut outcome) => {
-                outcome.fallbacks = failures;
+                outcome.index = index;
                 return Ok(outcome);
             }
             Err(mut failure) => {
                 failure.attempt = attempt.label();
+                failures.push(failure.clone());
                 if failure.kind == FailureKind::Blocked {
                     return Err(Error::Blocked(failure));
                 }
                 if out.delivered() > 0 {
-                    return Err(Error::Interrupted {
-                        delivered: out.delivered(),
-                        cause: failure,
+                    let delivered = out.delivered();
+                    if !out.rollback() {
+                        return Err(Error::Interrupted {
+                            delivered,
+                            cause: failure,
+                        });
+                    }
+                    failures.last_mut().into_iter().for_each(|f| {
+                        f.message = format!("{} (after {delivered} bytes, discarded)", f.message);
                     });
                 }
-                let stop = !failure.kind.may_fall_back();
-                failures.push(failure);
-                if stop {
+                if !failure.kind.may_fall_back() {
                     break;
                 }
             }
         }
     }
-    Err(Error::NoRoute(failures))
+    Err(Error::NoRoute(failures.clone()))
 }
 
 async fn attempt_with_retry(
@@ -347,13 +368,13 @@ async fn stream_once(
         }
     }
     Ok(Outcome {
+        index: 0,
         attempt: attempt.label(),
         usage,
         first_token,
         total: start.elapsed(),
         bytes,
         truncated: finish == Some(Finish::Length),
-        fallbacks: Vec::new(),
     })
 }
 

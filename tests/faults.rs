@@ -356,6 +356,17 @@ fn cell(b: Backend, fault: Fault) {
         r.stderr
     );
     assert!(!r.stderr.contains("panicked"), "{label}: {}", r.stderr);
+    // The run log: one record for the call, with its exit code and fallbacks, no key.
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl"))
+        .unwrap_or_else(|e| panic!("{label}: run log: {e}"));
+    assert!(!log.contains(CANARY), "{label}: key in the run log");
+    assert_eq!(log.lines().count(), 1, "{label}: one record:\n{log}");
+    let record: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
+    assert_eq!(record["exit"], want.code, "{label}: logged exit");
+    if want.code == 0 {
+        let fell_back = record["fallbacks"] == 1;
+        assert_eq!(fell_back, want.fallback, "{label}: logged fallback: {log}");
+    }
 }
 
 #[test]

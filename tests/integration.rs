@@ -11,5 +11,6 @@ mod faults;
 mod openai;
 mod real_engine;
 mod routing;
+mod runlog;
 mod secrets_load;
 mod streaming;

@@ -46,6 +46,14 @@ fn the_key_appears_nowhere_but_the_header_at_full_verbosity() {
             !r.stdout().contains(CANARY),
             "{url} {extra:?}: key in stdout"
         );
+        let log =
+            std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap_or_default();
+        assert!(!log.contains(CANARY), "{url} {extra:?}: key in the run log");
+        assert_eq!(
+            log.lines().count(),
+            usize::from(!extra.contains(&"--dry-run")),
+            "{url} {extra:?}: one record per call sent, none for a dry run"
+        );
     }
     for server in [&ok, &limited, &broken] {
         for req in server.requests() {
@@ -90,4 +98,18 @@ fn thirty_two_parallel_calls_each_get_their_own_answer() {
         assert_eq!(out, format!("call|{i}|of|thirtytwo|"));
     }
     assert_eq!(server.hits(), 32);
+    // 32 appends to the same run log: 32 whole lines, one per call, none torn.
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 32, "{log}");
+    let mut hashes: Vec<String> = log
+        .lines()
+        .map(|line| {
+            let r: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+            assert_eq!(r["exit"], 0);
+            r["prompt_hash"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 32, "each call logged once");
 }

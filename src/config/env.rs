@@ -21,6 +21,8 @@ pub mod names {
     pub const LLM_DISABLED: &str = "LLM_DISABLED";
     pub const ROOT: &str = "CODEX_WRAP_ROOT";
     pub const TIMEOUT: &str = "CODEX_WRAP_TIMEOUT";
+    pub const LOG_FILE: &str = "CODEX_LOG_FILE";
+    pub const ENABLE_LOGGING: &str = "CODEX_WRAP_ENABLE_LOGGING";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";

@@ -39,6 +39,33 @@ pub struct ConfigFile {
     pub openai: Option<OpenAiConfig>,
     /// Which backend serves each route.
     pub routes: Option<RoutesConfig>,
+    /// The run log.
+    pub log: Option<LogConfig>,
+    /// API prices by model, in currency units per million tokens (for `stats`).
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceConfig>,
+}
+
+/// `[log]`: the run log, one JSON line per call.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `false` turns the log off (as `CODEX_WRAP_ENABLE_LOGGING=0` does).
+    pub enabled: Option<bool>,
+    /// The log file, relative to the project root (`CODEX_LOG_FILE` overrides).
+    pub file: Option<String>,
+    /// Also record the prompt text (off by default: only its length and hash).
+    pub log_prompts: Option<bool>,
+}
+
+/// `[prices.MODEL]`: what a million tokens cost on the API.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Per million prompt tokens.
+    pub input: f64,
+    /// Per million generated tokens.
+    pub output: f64,
 }
 
 /// `[openai]`.

@@ -182,6 +182,43 @@ pub struct Settings {
     pub local_backend: BackendKind,
     /// Backend of the API route.
     pub api_backend: BackendKind,
+    /// The run log.
+    pub log: LogSettings,
+    /// API prices by model.
+    pub prices: BTreeMap<String, file::PriceConfig>,
+}
+
+/// Where and what the run log records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// The file; `None` when logging is off.
+    pub file: Option<PathBuf>,
+    /// Whether records carry the prompt text.
+    pub prompts: bool,
+}
+
+/// The run log's settings: `CODEX_WRAP_ENABLE_LOGGING=0` or `[log] enabled = false` turn it
+/// off; `CODEX_LOG_FILE` (relative to the working directory, as in codex_wrap.sh) beats
+/// `[log] file` (relative to the project root), default `logs/codex-wrap.jsonl`.
+pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
+    let log = cfg.log.clone().unwrap_or_default();
+    let enabled = match env.get(names::ENABLE_LOGGING) {
+        Some(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off"
+        ),
+        None => log.enabled.unwrap_or(true),
+    };
+    let file = enabled.then(
+        || match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
+            Some(path) => PathBuf::from(path),
+            None => root.join(log.file.as_deref().unwrap_or("logs/codex-wrap.jsonl")),
+        },
+    );
+    LogSettings {
+        file,
+        prompts: log.log_prompts.unwrap_or(false),
+    }
 }
 
 impl Settings {
@@ -365,6 +402,7 @@ fn resolve_from(
         (None, None) => None,
     };
 
+    let log = log_settings(&cfg, env, root);
     Ok(Settings {
         root: root.to_path_buf(),
         sources,
@@ -403,6 +441,8 @@ fn resolve_from(
         },
         local_backend,
         api_backend,
+        log,
+        prices: cfg.prices,
     })
 }
 

@@ -100,11 +100,11 @@ impl Conn {
         self.raw(&all);
     }
 
-    /// Closes with an RST (SO_LINGER 0): what a crashed server or a proxy reset looks like.
-    pub fn reset(self) {
+    /// Makes the close an RST (SO_LINGER 0) when the handler returns: what a crashed server
+    /// or a proxy reset looks like.
+    pub fn reset(&mut self) {
         let sock = socket2::SockRef::from(&self.stream);
         let _ = sock.set_linger(Some(Duration::ZERO));
-        drop(self);
     }
 
     /// Blocks until the client closes the connection; returns how long that took.

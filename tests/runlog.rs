@@ -1,0 +1,226 @@
+//! The run log and `--json`: what each call records, where, and what a programmatic caller
+//! reads on stdout.
+
+use serde_json::Value;
+
+use crate::support::{Sandbox, Server, gemini, ollama, run, run_with};
+
+const LOG: &str = "logs/codex-wrap.jsonl";
+
+fn records(sb: &Sandbox, rel: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(sb.project().join(rel)).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect()
+}
+
+fn ollama_ok() -> Server {
+    Server::start(|_, _, conn| ollama::stream(conn, &["Hello", " there"]))
+}
+
+#[test]
+fn a_call_leaves_one_record_with_timings_and_no_prompt_text() {
+    let sb = Sandbox::new();
+    let server = ollama_ok();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["-l", "secret plan for the parser"]);
+    run(cmd).assert_code(0).assert_stdout("Hello there");
+    let text = std::fs::read_to_string(sb.project().join(LOG)).unwrap();
+    assert!(!text.contains("secret plan"), "prompt text logged: {text}");
+    let recs = records(&sb, LOG);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    for (key, want) in [
+        ("v", Value::from(1)),
+        ("route", "local".into()),
+        ("route_by", "flag".into()),
+        ("profile", "code".into()),
+        ("backend", "ollama".into()),
+        ("model", ollama::MODEL.into()),
+        ("served_by", "local".into()),
+        ("fallbacks", 0.into()),
+        ("tokens_in", 26.into()),
+        ("tokens_out", 2.into()),
+        ("tokens_estimated", false.into()),
+        ("bytes_out", 11.into()),
+        ("exit", 0.into()),
+        ("outcome", "ok".into()),
+        ("prompt_chars", 26.into()),
+    ] {
+        assert_eq!(r[key], want, "{key} in {r}");
+    }
+    let ts = r["ts"].as_str().unwrap();
+    assert!(
+        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+        "{ts}"
+    );
+    assert_eq!(r["prompt_hash"].as_str().unwrap().len(), 16);
+    assert!(r.get("prompt").is_none());
+    let (ttft, total) = (
+        r["ttft_ms"].as_f64().unwrap(),
+        r["total_ms"].as_f64().unwrap(),
+    );
+    assert!(ttft > 0.0 && ttft <= total, "{ttft} {total}");
+    // Ollama's eval_count 2 over eval_duration 4.5356 s.
+    assert_eq!(r["tokens_per_sec"], 0.4);
+    assert_eq!(r["attempts"][0]["result"], "ok");
+}
+
+#[test]
+fn log_prompts_and_the_old_variables_keep_their_meaning() {
+    let server = ollama_ok();
+
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[log]\nlog_prompts = true\n");
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "keep me"]);
+    run(cmd).assert_code(0);
+    assert_eq!(records(&sb, LOG)[0]["prompt"], "keep me");
+
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .env("CODEX_LOG_FILE", "elsewhere/calls.jsonl")
+        .args(["-l", "x"]);
+    run(cmd).assert_code(0);
+    assert_eq!(records(&sb, "elsewhere/calls.jsonl").len(), 1);
+    assert!(!sb.project().join(LOG).exists());
+
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .env("CODEX_WRAP_ENABLE_LOGGING", "0")
+        .args(["-l", "x"]);
+    run(cmd).assert_code(0).assert_stdout("Hello there");
+    assert!(!sb.project().join("logs").exists(), "logging is off");
+}
+
+#[test]
+fn a_log_that_cannot_be_written_is_a_warning_not_a_failure() {
+    let sb = Sandbox::new();
+    let server = ollama_ok();
+    let mut cmd = sb.cmd();
+    // A directory where the file should be.
+    cmd.env("OLLAMA_URL", server.url())
+        .env("CODEX_LOG_FILE", sb.project())
+        .args(["-l", "x"]);
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout("Hello there")
+        .assert_stderr_has("warning: cannot write the run log");
+}
+
+#[test]
+fn a_fallback_is_logged_with_both_attempts_and_the_router_decision() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the API"]));
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("write a function that adds two numbers");
+    run(cmd).assert_code(0).assert_stdout("from the API");
+    let r = &records(&sb, LOG)[0];
+    assert_eq!(r["route"], "local");
+    assert_eq!(r["route_by"], "router");
+    assert!(r["confidence"].as_f64().is_some());
+    assert_eq!(r["served_by"], "api");
+    assert_eq!(r["backend"], "gemini");
+    assert_eq!(r["fallbacks"], 1);
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["result"], "unreachable");
+    assert_eq!(attempts[1]["result"], "ok");
+}
+
+#[test]
+fn json_mode_prints_one_object_with_the_text_usage_and_timings() {
+    let sb = Sandbox::new();
+    let server = ollama_ok();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["-l", "--json", "greet"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let doc: Value = serde_json::from_str(&r.stdout()).expect("one JSON object");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["text"], "Hello there");
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["route"], "local");
+    assert_eq!(doc["model"], ollama::MODEL);
+    assert_eq!(doc["usage"]["completion_tokens"], 2);
+    assert!(doc["timings"]["first_token_ms"].as_f64().is_some());
+    assert_eq!(doc["fallbacks"], 0);
+    assert_eq!(r.stdout().lines().count(), 1);
+}
+
+#[test]
+fn json_mode_reports_errors_on_stdout_with_the_exit_code() {
+    let sb = Sandbox::new();
+    for (args, code, needle) in [
+        (vec!["-l", "--json", "x"], 4, "cannot connect"),
+        (vec!["--json", "-p", "turbo", "x"], 3, "unknown profile"),
+        (vec!["--json", "--timeout", "soon", "x"], 2, "soon"),
+    ] {
+        let mut cmd = sb.cmd();
+        cmd.args(&args);
+        let r = run(cmd);
+        r.assert_code(code);
+        let doc: Value = serde_json::from_str(&r.stdout())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", r.stdout()));
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["exit_code"], code, "{args:?}");
+        assert!(
+            doc["error"].as_str().unwrap().contains(needle),
+            "{args:?}: {doc}"
+        );
+    }
+    // An empty prompt on stdin.
+    let mut cmd = sb.cmd();
+    cmd.args(["--json"]);
+    let r = run_with(cmd, Some(b"  \n"), std::time::Duration::from_secs(10));
+    r.assert_code(2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.stdout()).unwrap()["outcome"],
+        "usage"
+    );
+}
+
+#[test]
+fn json_mode_retries_a_broken_stream_on_the_other_route() {
+    // Streaming, a reset after text is final (exit 6). With --json nothing has been shown
+    // yet, so the partial text is dropped and the API answers instead.
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "half an ans").as_bytes());
+        conn.reset();
+    });
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["whole answer"]));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--json", "write a function that adds two numbers"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["text"], "whole answer");
+    assert_eq!(doc["route"], "api");
+    assert_eq!(doc["fallbacks"], 1);
+    assert!(
+        doc["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("discarded"),
+        "{doc}"
+    );
+
+    // Without --json the same fault is exit 6 with the partial text on stdout.
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .arg("write a function that adds two numbers");
+    run(cmd).assert_code(6).assert_stdout("half an ans");
+}
