@@ -64,6 +64,82 @@ pub enum Command {
     },
     /// Print the man page (roff) generated from this command line.
     Man,
+    /// Check the set-up: config files, project root and context files, Ollama and its
+    /// models, the API key, the run log. Exits 4 when the default route cannot work.
+    Doctor(DoctorArgs),
+    /// List the profiles, their models and settings, and where each setting came from.
+    Profiles(ProfilesArgs),
+    /// List the models the local server has (name, size, modified).
+    Models(JsonArgs),
+    /// Load a profile's model into memory now, so the next call has no cold start.
+    Warm(WarmArgs),
+    /// Summarise the run log: calls, success, fallbacks, speed, tokens kept local, API cost.
+    Stats(StatsArgs),
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `codex-wrap doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also call the API to check that the key and model work.
+    #[arg(long)]
+    pub online: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `codex-wrap profiles`: the flags that change what a call would use.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Show this profile as the one in use (as `--profile` would).
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Show this model as the local model (as `--model` would).
+    #[arg(short = 'm', long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Show this deadline (as `--timeout` would).
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<Seconds>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `codex-wrap warm`.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// The profile whose model to load (default: the default profile).
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// How long Ollama keeps it loaded, e.g. `30m`, `-1` for ever (default: the profile's
+    /// keep_alive, else Ollama's own default).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub keep_alive: Option<String>,
+    /// Longest wait for the load, in seconds (default: the profile's deadline).
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<Seconds>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `codex-wrap stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only calls in this window: `7d`, `24h`, `90m`, or since a date (`2026-11-01`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `codex-wrap route`.
@@ -95,7 +171,7 @@ pub struct GlobalArgs {
 }
 
 /// Flags of the default command: send a prompt.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct RunArgs {
     /// Force the local route (Ollama); no fallback to the API.
     #[arg(short, long, conflicts_with = "api")]

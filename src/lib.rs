@@ -8,8 +8,10 @@
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
 
+mod admin;
 pub mod backend;
 mod call;
+mod commands;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -77,6 +79,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             clap_mangen::Man::new(cli::Cli::command()).render(&mut out)?;
             Output::print_document(&String::from_utf8_lossy(&out))?;
             Ok(ExitStatus::Success)
+        }
+        Some(Command::Doctor(args)) => commands::doctor::doctor(args, &env, &root),
+        Some(Command::Profiles(args)) => commands::profiles::profiles(args, &env, &root),
+        Some(Command::Models(args)) => {
+            let settings = config::resolve(&cli::RunArgs::default(), &env, &root)?;
+            commands::models::models(&settings, args.json, report)
+        }
+        Some(Command::Warm(args)) => {
+            let run = cli::RunArgs {
+                profile: args.profile.clone(),
+                local: true,
+                ..cli::RunArgs::default()
+            };
+            let settings = config::resolve(&run, &env, &root)?;
+            commands::models::warm(&settings, args)
+        }
+        Some(Command::Stats(args)) => {
+            let (cfg, _) = config::load(&env, &root)?;
+            let mut log = config::log_settings(&cfg, &env, &root);
+            if log.file.is_none() {
+                // Logging is off now; the log may still hold earlier calls.
+                let on = Env::from_pairs([(names::ENABLE_LOGGING, "1")]);
+                log = config::log_settings(&cfg, &on, &root);
+            }
+            let path = log.file.unwrap_or_default();
+            commands::stats::stats(
+                &path,
+                &cfg.prices,
+                args.since.as_deref(),
+                args.json,
+                std::time::SystemTime::now(),
+            )
         }
         None => {
             use std::io::IsTerminal;

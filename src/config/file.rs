@@ -176,6 +176,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// `built-in`, `user file PATH`, `project file PATH`: where a setting came from.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Builtin => "built-in".to_owned(),
+            Source::User(p) => format!("user file {}", p.display()),
+            Source::Project(p) => format!("project file {}", p.display()),
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Source::Builtin => "built-in profiles.toml".to_owned(),

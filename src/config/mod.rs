@@ -251,11 +251,16 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
 /// Loads and merges every configuration layer that applies to `root`: built-in, the
 /// user's file, the project's file. Returns the merged file and where its layers came from.
 pub fn load(env: &Env, root: &Path) -> Result<(ConfigFile, Vec<Source>), Error> {
-    let user = user_config_path(env);
-    let project = root.join("profiles.toml");
-    let layers = file::load_layers(user.as_deref(), Some(&project))?;
+    let layers = layers(env, root)?;
     let cfg = file::merge(&layers)?;
     Ok((cfg, layers.into_iter().map(|(s, _)| s).collect()))
+}
+
+/// The configuration layers that exist for `root`, lowest first, each as its own table.
+pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Error> {
+    let user = user_config_path(env);
+    let project = root.join("profiles.toml");
+    file::load_layers(user.as_deref(), Some(&project))
 }
 
 /// Resolves the settings from the command line, the environment and the files.

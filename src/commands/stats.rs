@@ -1,0 +1,376 @@
+//! `codex-wrap stats`: what the run log says about the calls made.
+//!
+//! Calls and success per route and backend, fallbacks, median time to first token and
+//! tokens/s per model, tokens served locally versus sent to the API (the rate-limit relief
+//! the tool exists for), and the API cost at the prices in profiles.toml.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::file::PriceConfig;
+use crate::error::{Error, ExitStatus};
+use crate::output::Output;
+use crate::runlog::{self, Record};
+
+use super::table;
+
+/// Calls of one route and backend.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct RouteRow {
+    route: String,
+    backend: String,
+    calls: u64,
+    ok: u64,
+    success_rate: f64,
+}
+
+/// Speed of one model, over the calls it answered.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct ModelRow {
+    model: String,
+    backend: String,
+    answered: u64,
+    first_token_ms_p50: Option<f64>,
+    tokens_per_sec_p50: Option<f64>,
+}
+
+/// Tokens by where they were served.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub(crate) struct Tokens {
+    local_in: u64,
+    local_out: u64,
+    api_in: u64,
+    api_out: u64,
+    /// Share of all served tokens that stayed local.
+    local_share: Option<f64>,
+    /// Whether some counts are estimates (the server reported none).
+    some_estimated: bool,
+}
+
+/// API cost of one model.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct CostRow {
+    model: String,
+    tokens_in: u64,
+    tokens_out: u64,
+    cost: Option<f64>,
+}
+
+/// Everything `stats` reports.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct Summary {
+    log: String,
+    since: Option<String>,
+    calls: u64,
+    ok: u64,
+    success_rate: Option<f64>,
+    fell_back: u64,
+    malformed_lines: usize,
+    routes: Vec<RouteRow>,
+    models: Vec<ModelRow>,
+    tokens: Tokens,
+    api_cost: Option<f64>,
+    api_cost_by_model: Vec<CostRow>,
+}
+
+/// Parses `7d`, `24h`, `90m` (a window ending now) or a date / RFC 3339 time.
+pub(crate) fn parse_since(value: &str, now: SystemTime) -> Result<SystemTime, Error> {
+    let v = value.trim();
+    if let Ok(window) = humantime::parse_duration(v) {
+        return Ok(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
+    }
+    let full = if v.len() == 10 {
+        format!("{v}T00:00:00Z")
+    } else {
+        v.to_owned()
+    };
+    humantime::parse_rfc3339_weak(full.trim_end_matches('Z')).map_err(|_| {
+        Error::Usage(format!(
+            "--since '{value}': give a window (7d, 24h, 90m) or a date (2026-11-01)"
+        ))
+    })
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+fn round(v: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (v * f).round() / f
+}
+
+fn rate(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| round(part as f64 * 100.0 / whole as f64, 1))
+}
+
+/// Summarises the records (already filtered by time).
+pub(crate) fn summarize(
+    log: &Path,
+    since: Option<String>,
+    records: &[Record],
+    malformed: usize,
+    prices: &BTreeMap<String, PriceConfig>,
+) -> Summary {
+    let ok = records.iter().filter(|r| r.exit == 0).count() as u64;
+    let mut routes: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    let mut models: BTreeMap<(String, String), (u64, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut tokens = Tokens::default();
+    let mut costs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut fell_back = 0;
+    for r in records {
+        let route = r
+            .served_by
+            .clone()
+            .or_else(|| r.attempts.last().map(|a| a.route.clone()))
+            .unwrap_or_else(|| r.route.clone());
+        let entry = routes.entry((route, r.backend.clone())).or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(r.exit == 0);
+        if r.fallbacks > 0 && r.served_by.is_some() {
+            fell_back += 1;
+        }
+        let Some(served) = r.served_by.as_deref() else {
+            continue;
+        };
+        let m = models
+            .entry((r.model.clone(), r.backend.clone()))
+            .or_default();
+        m.0 += 1;
+        m.1.extend(r.ttft_ms);
+        m.2.extend(r.tokens_per_sec);
+        tokens.some_estimated |= r.tokens_estimated;
+        if served == "api" {
+            tokens.api_in += r.tokens_in;
+            tokens.api_out += r.tokens_out;
+            let c = costs.entry(r.model.clone()).or_default();
+            c.0 += r.tokens_in;
+            c.1 += r.tokens_out;
+        } else {
+            tokens.local_in += r.tokens_in;
+            tokens.local_out += r.tokens_out;
+        }
+    }
+    let local = tokens.local_in + tokens.local_out;
+    let all = local + tokens.api_in + tokens.api_out;
+    tokens.local_share = rate(local, all);
+    let api_cost_by_model: Vec<CostRow> = costs
+        .into_iter()
+        .map(|(model, (i, o))| CostRow {
+            cost: prices
+                .get(&model)
+                .map(|p| round((i as f64 * p.input + o as f64 * p.output) / 1e6, 6)),
+            model,
+            tokens_in: i,
+            tokens_out: o,
+        })
+        .collect();
+    let priced: Vec<f64> = api_cost_by_model.iter().filter_map(|c| c.cost).collect();
+    Summary {
+        log: log.display().to_string(),
+        since,
+        calls: records.len() as u64,
+        ok,
+        success_rate: rate(ok, records.len() as u64),
+        fell_back,
+        malformed_lines: malformed,
+        routes: routes
+            .into_iter()
+            .map(|((route, backend), (calls, ok))| RouteRow {
+                route,
+                backend,
+                calls,
+                ok,
+                success_rate: rate(ok, calls).unwrap_or(0.0),
+            })
+            .collect(),
+        models: models
+            .into_iter()
+            .map(|((model, backend), (answered, ttft, tps))| ModelRow {
+                model,
+                backend,
+                answered,
+                first_token_ms_p50: median(ttft).map(|v| round(v, 1)),
+                tokens_per_sec_p50: median(tps).map(|v| round(v, 1)),
+            })
+            .collect(),
+        tokens,
+        api_cost: (!priced.is_empty()).then(|| round(priced.iter().sum(), 6)),
+        api_cost_by_model,
+    }
+}
+
+/// `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}%"))
+}
+
+/// The text report.
+pub(crate) fn render(s: &Summary) -> String {
+    let mut out = format!("run log: {}\n", s.log);
+    let window = s
+        .since
+        .as_ref()
+        .map_or_else(|| "all time".to_owned(), |t| format!("since {t}"));
+    out.push_str(&format!(
+        "{window}: {} calls, {} answered ({}), {} answered after a fallback",
+        s.calls,
+        s.ok,
+        percent(s.success_rate),
+        s.fell_back
+    ));
+    if s.malformed_lines > 0 {
+        out.push_str(&format!("; {} malformed lines skipped", s.malformed_lines));
+    }
+    out.push('\n');
+    if s.calls == 0 {
+        return out;
+    }
+    let mut rows = vec![["ROUTE", "BACKEND", "CALLS", "OK", "SUCCESS"].map(str::to_owned).to_vec()];
+    for r in &s.routes {
+        rows.push(vec![
+            r.route.clone(),
+            r.backend.clone(),
+            r.calls.to_string(),
+            r.ok.to_string(),
+            percent(Some(r.success_rate)),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    if !s.models.is_empty() {
+        let mut rows = vec![["MODEL", "BACKEND", "ANSWERED", "FIRST TOKEN p50", "TOK/S p50"]
+            .map(str::to_owned)
+            .to_vec()];
+        for m in &s.models {
+            rows.push(vec![
+                m.model.clone(),
+                m.backend.clone(),
+                m.answered.to_string(),
+                m.first_token_ms_p50
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.0} ms")),
+                m.tokens_per_sec_p50
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}")),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table(&rows));
+    }
+    let t = &s.tokens;
+    out.push_str(&format!(
+        "\ntokens served locally: {} in + {} out = {} ({} of all tokens)\n",
+        thousands(t.local_in),
+        thousands(t.local_out),
+        thousands(t.local_in + t.local_out),
+        percent(t.local_share)
+    ));
+    out.push_str(&format!(
+        "tokens sent to the API: {} in + {} out = {}\n",
+        thousands(t.api_in),
+        thousands(t.api_out),
+        thousands(t.api_in + t.api_out)
+    ));
+    if t.some_estimated {
+        out.push_str("(some counts are estimates: the server reported none)\n");
+    }
+    if !s.api_cost_by_model.is_empty() {
+        let priced: Vec<String> = s
+            .api_cost_by_model
+            .iter()
+            .map(|c| match c.cost {
+                Some(cost) => format!("{} {cost:.4}", c.model),
+                None => format!("{} (no price in [prices])", c.model),
+            })
+            .collect();
+        out.push_str(&format!(
+            "API cost: {} ({})\n",
+            s.api_cost.map_or_else(|| "-".to_owned(), |c| format!("{c:.4}")),
+            priced.join(", ")
+        ));
+    }
+    out
+}
+
+/// `codex-wrap stats`.
+pub(crate) fn stats(
+    log: &Path,
+    prices: &BTreeMap<String, PriceConfig>,
+    since: Option<&str>,
+    json: bool,
+    now: SystemTime,
+) -> anyhow::Result<ExitStatus> {
+    let cutoff = since.map(|s| parse_since(s, now)).transpose()?;
+    let text = match std::fs::read_to_string(log) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read {}", log.display())));
+        }
+    };
+    let (records, mut malformed) = runlog::read(&text);
+    let mut kept = Vec::with_capacity(records.len());
+    for r in records {
+        match humantime::parse_rfc3339_weak(r.ts.trim_end_matches('Z')) {
+            Ok(at) if cutoff.is_none_or(|c| at >= c) => kept.push(r),
+            Ok(_) => {}
+            Err(_) => malformed += 1,
+        }
+    }
+    let since = cutoff.map(|c| humantime::format_rfc3339_seconds(c).to_string());
+    let summary = summarize(log, since, &kept, malformed, prices);
+    let doc = if json {
+        serde_json::to_string_pretty(&summary)?
+    } else {
+        render(&summary)
+    };
+    Output::print_document(&doc)?;
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_dates() {
+        let now = humantime::parse_rfc3339("2026-11-24T12:00:00Z").unwrap();
+        let week = parse_since("7d", now).unwrap();
+        assert_eq!(humantime::format_rfc3339_seconds(week).to_string(), "2026-11-17T12:00:00Z");
+        let day = parse_since("2026-11-01", now).unwrap();
+        assert_eq!(humantime::format_rfc3339_seconds(day).to_string(), "2026-11-01T00:00:00Z");
+        assert!(parse_since("last tuesday", now).is_err());
+    }
+
+    #[test]
+    fn medians_and_thousands() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+}
