@@ -79,12 +79,17 @@ fn failure(e: &reqwest::Error) -> Failure {
         }
         cause.to_string()
     };
-    let path = e.url().map_or_else(String::new, |u| format!("{}: ", u.path()));
+    let path = e
+        .url()
+        .map_or_else(String::new, |u| format!("{}: ", u.path()));
     Failure::new(kind, format!("{path}{what}"))
 }
 
 /// Ollama's version (`GET /api/version`).
-pub(crate) async fn ollama_version(client: &reqwest::Client, base: &str) -> Result<String, Failure> {
+pub(crate) async fn ollama_version(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<String, Failure> {
     let v = json(client.get(format!("{base}/api/version"))).await?;
     Ok(v["version"].as_str().unwrap_or("unknown").to_owned())
 }
@@ -176,14 +181,10 @@ pub(crate) async fn gemini_model(
     model: &str,
     key: &Secret,
 ) -> Result<String, Failure> {
-    let v = json(
-        client
-            .get(format!("{base}/v1beta/models/{model}"))
-            .header(
-                HeaderName::from_static("x-goog-api-key"),
-                sensitive(key.expose())?,
-            ),
-    )
+    let v = json(client.get(format!("{base}/v1beta/models/{model}")).header(
+        HeaderName::from_static("x-goog-api-key"),
+        sensitive(key.expose())?,
+    ))
     .await?;
     Ok(v["displayName"]
         .as_str()

@@ -11,8 +11,8 @@
 mod admin;
 pub mod backend;
 mod call;
-mod commands;
 pub mod cli;
+mod commands;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Sandbox, Server, gemini, ollama, openai, run_with};
+use crate::support::{Sandbox, Server, blackhole, gemini, ollama, openai, run_with};
 
 const CANARY: &str = "canary-key-3b9f0c";
 
@@ -394,27 +394,7 @@ fn gemini_fault_matrix() {
 /// client's connect timeout, as with a firewalled or unreachable host.
 #[test]
 fn a_connect_timeout_falls_back_to_the_other_route() {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(
-        &"127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    sock.listen(0).unwrap();
-    let addr = sock.local_addr().unwrap().as_socket().unwrap();
-    // Fill the queue; later connection attempts are left unanswered.
-    let _held: Vec<_> = (0..4)
-        .filter_map(|_| {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-        })
-        .collect();
-    let probe = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
-    assert!(
-        probe.is_err(),
-        "the full accept queue should leave new connections hanging"
-    );
+    let (addr, _held) = blackhole();
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the api"]));
     let mut cmd = sb.cmd();

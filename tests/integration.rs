@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod commands;
 mod context;
 mod fallback;
 mod faults;

@@ -108,8 +108,13 @@ async fn probe(settings: &Settings, online: bool) -> Probes {
             .map(|m| format!("{} models listed", m.len())),
             _ => match &settings.gemini.key {
                 Some(key) => {
-                    admin::gemini_model(&client, &settings.gemini.base_url, &settings.gemini.model, key)
-                        .await
+                    admin::gemini_model(
+                        &client,
+                        &settings.gemini.base_url,
+                        &settings.gemini.model,
+                        key,
+                    )
+                    .await
                 }
                 None => return None,
             },
@@ -125,9 +130,16 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
     let user = config::user_config_path(env);
     let project = root.join("profiles.toml");
     let mut layers = vec!["built-in".to_owned()];
-    for (what, path) in [("user", user.as_deref()), ("project", Some(project.as_path()))] {
+    for (what, path) in [
+        ("user", user.as_deref()),
+        ("project", Some(project.as_path())),
+    ] {
         if let Some(path) = path {
-            let found = if path.is_file() { "loaded" } else { "not found" };
+            let found = if path.is_file() {
+                "loaded"
+            } else {
+                "not found"
+            };
             layers.push(format!("{what} {} ({found})", path.display()));
         }
     }
@@ -139,7 +151,12 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
         Err(e) => {
             r.add("config", Status::Fail, e.to_string());
-            return finish(r, args.json, ExitStatus::Config, "the configuration does not load");
+            return finish(
+                r,
+                args.json,
+                ExitStatus::Config,
+                "the configuration does not load",
+            );
         }
     };
     context_checks(&mut r, &settings);
@@ -159,12 +176,24 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
     );
     log_check(&mut r, &settings);
 
-    let default_route = if settings.local_disabled { "api" } else { "local" };
-    let default_ok = if settings.local_disabled { api_ok } else { local_ok };
+    let default_route = if settings.local_disabled {
+        "api"
+    } else {
+        "local"
+    };
+    let default_ok = if settings.local_disabled {
+        api_ok
+    } else {
+        local_ok
+    };
     let verdict = match (default_ok, local_ok || api_ok) {
         (true, _) => format!(
             "the default route ({default_route}) is ready{}",
-            if local_ok && api_ok { ", with the other as fallback" } else { "" }
+            if local_ok && api_ok {
+                ", with the other as fallback"
+            } else {
+                ""
+            }
         ),
         (false, true) => format!(
             "the default route ({default_route}) cannot work; calls will only succeed through the fallback"
@@ -211,7 +240,11 @@ fn context_checks(r: &mut Report, settings: &Settings) {
     if !missing.is_empty() {
         detail.push_str(&format!("; missing: {}", missing.join(", ")));
     }
-    let status = if found.is_empty() { Status::Warn } else { Status::Ok };
+    let status = if found.is_empty() {
+        Status::Warn
+    } else {
+        Status::Ok
+    };
     r.add("context", status, detail);
 }
 
@@ -221,7 +254,11 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
         _ => settings.ollama_url.clone(),
     };
     if settings.local_disabled {
-        r.add("local", Status::Skip, format!("disabled by {}", names::DISABLE_LOCAL));
+        r.add(
+            "local",
+            Status::Skip,
+            format!("disabled by {}", names::DISABLE_LOCAL),
+        );
         return false;
     }
     let up = match &probes.local {
@@ -235,7 +272,11 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
             } else {
                 " (start the server, or set OPENAI_BASE_URL)"
             };
-            r.add("local", Status::Fail, format!("{endpoint} does not answer: {}{hint}", f.message));
+            r.add(
+                "local",
+                Status::Fail,
+                format!("{endpoint} does not answer: {}{hint}", f.message),
+            );
             false
         }
     };
@@ -252,7 +293,11 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
             false
         }
         Err(f) => {
-            r.add("models", Status::Fail, format!("cannot list them: {}", f.message));
+            r.add(
+                "models",
+                Status::Fail,
+                format!("cannot list them: {}", f.message),
+            );
             false
         }
         Ok(list) => {
@@ -283,7 +328,14 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
                 (true, false) => Status::Warn,
                 (true, true) => Status::Ok,
             };
-            let mut detail = format!("pulled: {}", if pulled.is_empty() { "none".to_owned() } else { pulled.join(", ") });
+            let mut detail = format!(
+                "pulled: {}",
+                if pulled.is_empty() {
+                    "none".to_owned()
+                } else {
+                    pulled.join(", ")
+                }
+            );
             if !missing.is_empty() {
                 detail.push_str(&format!("; missing: {}", missing.join("; ")));
             }
@@ -293,16 +345,30 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     }
 }
 
-fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes, online: bool) -> bool {
+fn api_checks(
+    r: &mut Report,
+    settings: &Settings,
+    env: &Env,
+    probes: &Probes,
+    online: bool,
+) -> bool {
     if settings.api_disabled {
-        r.add("api", Status::Skip, format!("disabled by {}", names::DISABLE_API));
+        r.add(
+            "api",
+            Status::Skip,
+            format!("disabled by {}", names::DISABLE_API),
+        );
         return false;
     }
     let (set, which, model) = match settings.api_backend {
         BackendKind::OpenAi => (
             settings.openai.key.is_some(),
             names::OPENAI_API_KEY,
-            settings.openai.model.clone().unwrap_or_else(|| settings.gemini.model.clone()),
+            settings
+                .openai
+                .model
+                .clone()
+                .unwrap_or_else(|| settings.gemini.model.clone()),
         ),
         _ => {
             let which = if env.get(names::GEMINI_API_KEY).is_some() {
@@ -310,25 +376,44 @@ fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes, o
             } else {
                 names::GOOGLE_API_KEY
             };
-            (settings.gemini.key.is_some(), which, settings.gemini.model.clone())
+            (
+                settings.gemini.key.is_some(),
+                which,
+                settings.gemini.model.clone(),
+            )
         }
     };
     if !set && settings.api_backend != BackendKind::OpenAi {
         r.add(
             "api",
             Status::Warn,
-            format!("no key: set {} to enable the {model} fallback", names::GEMINI_API_KEY),
+            format!(
+                "no key: set {} to enable the {model} fallback",
+                names::GEMINI_API_KEY
+            ),
         );
         return false;
     }
-    let key = if set { format!("key set ({which})") } else { "no key".to_owned() };
+    let key = if set {
+        format!("key set ({which})")
+    } else {
+        "no key".to_owned()
+    };
     match (&probes.api, online) {
         (Some(Ok(what)), _) => {
-            r.add("api", Status::Ok, format!("{key}; model {model}: {what} (checked online)"));
+            r.add(
+                "api",
+                Status::Ok,
+                format!("{key}; model {model}: {what} (checked online)"),
+            );
             true
         }
         (Some(Err(f)), _) => {
-            r.add("api", Status::Fail, format!("{key}; model {model}: {}", f.message));
+            r.add(
+                "api",
+                Status::Fail,
+                format!("{key}; model {model}: {}", f.message),
+            );
             false
         }
         (None, _) => {
@@ -344,7 +429,11 @@ fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes, o
 
 fn log_check(r: &mut Report, settings: &Settings) {
     match &settings.log.file {
-        None => r.add("run log", Status::Skip, format!("off ({}=0 or [log] enabled = false)", names::ENABLE_LOGGING)),
+        None => r.add(
+            "run log",
+            Status::Skip,
+            format!("off ({}=0 or [log] enabled = false)", names::ENABLE_LOGGING),
+        ),
         Some(path) => {
             let detail = match std::fs::read_to_string(path) {
                 Ok(text) => format!("{} ({} calls logged)", path.display(), text.lines().count()),
@@ -355,7 +444,12 @@ fn log_check(r: &mut Report, settings: &Settings) {
     }
 }
 
-fn finish(mut r: Report, json: bool, status: ExitStatus, verdict: &str) -> anyhow::Result<ExitStatus> {
+fn finish(
+    mut r: Report,
+    json: bool,
+    status: ExitStatus,
+    verdict: &str,
+) -> anyhow::Result<ExitStatus> {
     let doc = if json {
         json!({
             "ok": status == ExitStatus::Success,
@@ -367,13 +461,23 @@ fn finish(mut r: Report, json: bool, status: ExitStatus, verdict: &str) -> anyho
     } else {
         r.add(
             "verdict",
-            if status == ExitStatus::Success { Status::Ok } else { Status::Fail },
+            if status == ExitStatus::Success {
+                Status::Ok
+            } else {
+                Status::Fail
+            },
             verdict,
         );
         let rows: Vec<Vec<String>> = r
             .checks
             .iter()
-            .map(|c| vec![c.check.to_owned(), c.status.mark().to_owned(), c.detail.clone()])
+            .map(|c| {
+                vec![
+                    c.check.to_owned(),
+                    c.status.mark().to_owned(),
+                    c.detail.clone(),
+                ]
+            })
             .collect();
         super::table(&rows)
     };

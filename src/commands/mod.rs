@@ -10,7 +10,6 @@ pub(crate) mod stats;
 
 use std::time::Duration;
 
-
 /// Rows of cells as left-aligned columns, two spaces apart, no trailing spaces.
 pub(crate) fn table<S: AsRef<str>>(rows: &[Vec<S>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);

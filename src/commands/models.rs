@@ -23,7 +23,9 @@ fn local_failure(settings: &Settings, mut f: Failure) -> Error {
         BackendKind::OpenAi => format!("openai {}", settings.openai.base_url),
         _ => format!("ollama {}", settings.ollama_url),
     };
-    if f.kind == crate::error::FailureKind::Unreachable && settings.local_backend != BackendKind::OpenAi {
+    if f.kind == crate::error::FailureKind::Unreachable
+        && settings.local_backend != BackendKind::OpenAi
+    {
         f = f.with_hint(format!(
             "is Ollama running at {}? start it with `ollama serve`",
             settings.ollama_url
@@ -33,13 +35,21 @@ fn local_failure(settings: &Settings, mut f: Failure) -> Error {
 }
 
 /// `codex-wrap models`.
-pub(crate) fn models(settings: &Settings, json: bool, report: Reporter) -> anyhow::Result<ExitStatus> {
+pub(crate) fn models(
+    settings: &Settings,
+    json: bool,
+    report: Reporter,
+) -> anyhow::Result<ExitStatus> {
     let client = admin::client(LIST_LIMIT, settings.timeouts.connect);
     let listed = block_on(async {
         match settings.local_backend {
             BackendKind::OpenAi => {
-                admin::openai_models(&client, &settings.openai.base_url, settings.openai.key.as_ref())
-                    .await
+                admin::openai_models(
+                    &client,
+                    &settings.openai.base_url,
+                    settings.openai.key.as_ref(),
+                )
+                .await
             }
             _ => admin::ollama_models(&client, &settings.ollama_url).await,
         }
@@ -75,9 +85,22 @@ pub(crate) fn models(settings: &Settings, json: bool, report: Reporter) -> anyho
             "PROFILES".to_owned(),
         ]];
         for m in &models {
-            let modified = m.modified_at.get(..16).unwrap_or(&m.modified_at).replace('T', " ");
-            let size = if m.size > 0 { admin::human_size(m.size) } else { "-".to_owned() };
-            rows.push(vec![m.name.clone(), size, modified, used_by(&m.name).join(", ")]);
+            let modified = m
+                .modified_at
+                .get(..16)
+                .unwrap_or(&m.modified_at)
+                .replace('T', " ");
+            let size = if m.size > 0 {
+                admin::human_size(m.size)
+            } else {
+                "-".to_owned()
+            };
+            rows.push(vec![
+                m.name.clone(),
+                size,
+                modified,
+                used_by(&m.name).join(", "),
+            ]);
         }
         Output::print_document(&table(&rows))?;
     }
@@ -105,13 +128,18 @@ pub(crate) fn warm(settings: &Settings, args: &WarmArgs) -> anyhow::Result<ExitS
     let client = admin::client(limit, settings.timeouts.connect);
     if settings.local_backend == BackendKind::OpenAi {
         let base = &settings.openai.base_url;
-        block_on(admin::openai_models(&client, base, settings.openai.key.as_ref()))?
-            .map_err(|f| local_failure(settings, f))?;
+        block_on(admin::openai_models(
+            &client,
+            base,
+            settings.openai.key.as_ref(),
+        ))?
+        .map_err(|f| local_failure(settings, f))?;
         let text = format!(
             "the local route is an OpenAI-compatible server at {base}; it loads its model when it starts, so there is nothing to warm (it answers)"
         );
         let doc = if args.json {
-            json!({"backend": "openai", "endpoint": base, "warmed": false, "ready": true}).to_string()
+            json!({"backend": "openai", "endpoint": base, "warmed": false, "ready": true})
+                .to_string()
         } else {
             text
         };
@@ -139,12 +167,13 @@ pub(crate) fn warm(settings: &Settings, args: &WarmArgs) -> anyhow::Result<ExitS
         local_failure(settings, f)
     })?;
     let took = started.elapsed();
-    let keep = keep_alive
-        .as_ref()
-        .map_or_else(|| "Ollama's default (5m)".to_owned(), |v| match v {
+    let keep = keep_alive.as_ref().map_or_else(
+        || "Ollama's default (5m)".to_owned(),
+        |v| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
-        });
+        },
+    );
     let doc = if args.json {
         json!({
             "profile": profile.name,

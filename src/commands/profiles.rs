@@ -67,8 +67,10 @@ fn settings_of(
         (Some(_), _) => "flag --timeout".to_owned(),
         (None, Some(_)) => format!("environment {}", names::TIMEOUT),
         (None, None) => layer_of(layers, &["profiles", &p.name, "timeout"]).unwrap_or_else(|| {
-            layer_of(layers, &["timeouts", "deadline"])
-                .map_or_else(|| "default".to_owned(), |l| format!("{l} [timeouts] deadline"))
+            layer_of(layers, &["timeouts", "deadline"]).map_or_else(
+                || "default".to_owned(),
+                |l| format!("{l} [timeouts] deadline"),
+            )
         }),
     };
     push("timeout", deadline, timeout_source);
@@ -79,7 +81,11 @@ fn settings_of(
             .map_or_else(|| "(Ollama's default, 5m)".to_owned(), show),
         from("keep_alive", "default"),
     );
-    push("num_ctx_max", p.num_ctx_max.to_string(), from("num_ctx_max", "default"));
+    push(
+        "num_ctx_max",
+        p.num_ctx_max.to_string(),
+        from("num_ctx_max", "default"),
+    );
     push(
         "guardrails",
         if p.guardrails { "on" } else { "off" }.to_owned(),
@@ -87,8 +93,16 @@ fn settings_of(
     );
     if let Some(system) = &p.system {
         let short: String = system.chars().take(60).collect();
-        let more = if system.chars().count() > 60 { "…" } else { "" };
-        push("system", format!("{short}{more}"), from("system", "default"));
+        let more = if system.chars().count() > 60 {
+            "…"
+        } else {
+            ""
+        };
+        push(
+            "system",
+            format!("{short}{more}"),
+            from("system", "default"),
+        );
     }
     for (key, value) in &p.options {
         let source = layer_of(layers, &["profiles", &p.name, "options", key])
@@ -111,7 +125,9 @@ pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::R
     let default_source = match (&args.profile, env.get(names::OLLAMA_PROFILE)) {
         (Some(_), _) => "flag --profile".to_owned(),
         (None, Some(_)) => format!("environment {}", names::OLLAMA_PROFILE),
-        (None, None) => layer_of(&layers, &["default_profile"]).unwrap_or_else(|| "default".to_owned()),
+        (None, None) => {
+            layer_of(&layers, &["default_profile"]).unwrap_or_else(|| "default".to_owned())
+        }
     };
     let in_use = &settings.profile.name;
     let listed: Vec<(&Profile, Vec<Setting>)> = settings

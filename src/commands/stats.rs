@@ -116,6 +116,9 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| round(part as f64 * 100.0 / whole as f64, 1))
 }
 
+/// Calls answered, first-token times and generation speeds of one model.
+type Speeds = (u64, Vec<f64>, Vec<f64>);
+
 /// Summarises the records (already filtered by time).
 pub(crate) fn summarize(
     log: &Path,
@@ -126,7 +129,7 @@ pub(crate) fn summarize(
 ) -> Summary {
     let ok = records.iter().filter(|r| r.exit == 0).count() as u64;
     let mut routes: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-    let mut models: BTreeMap<(String, String), (u64, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut models: BTreeMap<(String, String), Speeds> = BTreeMap::new();
     let mut tokens = Tokens::default();
     let mut costs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut fell_back = 0;
@@ -250,7 +253,11 @@ pub(crate) fn render(s: &Summary) -> String {
     if s.calls == 0 {
         return out;
     }
-    let mut rows = vec![["ROUTE", "BACKEND", "CALLS", "OK", "SUCCESS"].map(str::to_owned).to_vec()];
+    let mut rows = vec![
+        ["ROUTE", "BACKEND", "CALLS", "OK", "SUCCESS"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
     for r in &s.routes {
         rows.push(vec![
             r.route.clone(),
@@ -263,9 +270,17 @@ pub(crate) fn render(s: &Summary) -> String {
     out.push('\n');
     out.push_str(&table(&rows));
     if !s.models.is_empty() {
-        let mut rows = vec![["MODEL", "BACKEND", "ANSWERED", "FIRST TOKEN p50", "TOK/S p50"]
+        let mut rows = vec![
+            [
+                "MODEL",
+                "BACKEND",
+                "ANSWERED",
+                "FIRST TOKEN p50",
+                "TOK/S p50",
+            ]
             .map(str::to_owned)
-            .to_vec()];
+            .to_vec(),
+        ];
         for m in &s.models {
             rows.push(vec![
                 m.model.clone(),
@@ -308,7 +323,8 @@ pub(crate) fn render(s: &Summary) -> String {
             .collect();
         out.push_str(&format!(
             "API cost: {} ({})\n",
-            s.api_cost.map_or_else(|| "-".to_owned(), |c| format!("{c:.4}")),
+            s.api_cost
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.4}")),
             priced.join(", ")
         ));
     }
@@ -359,9 +375,15 @@ mod tests {
     fn windows_and_dates() {
         let now = humantime::parse_rfc3339("2026-11-24T12:00:00Z").unwrap();
         let week = parse_since("7d", now).unwrap();
-        assert_eq!(humantime::format_rfc3339_seconds(week).to_string(), "2026-11-17T12:00:00Z");
+        assert_eq!(
+            humantime::format_rfc3339_seconds(week).to_string(),
+            "2026-11-17T12:00:00Z"
+        );
         let day = parse_since("2026-11-01", now).unwrap();
-        assert_eq!(humantime::format_rfc3339_seconds(day).to_string(), "2026-11-01T00:00:00Z");
+        assert_eq!(
+            humantime::format_rfc3339_seconds(day).to_string(),
+            "2026-11-01T00:00:00Z"
+        );
         assert!(parse_since("last tuesday", now).is_err());
     }
 

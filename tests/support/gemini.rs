@@ -50,3 +50,23 @@ pub fn rate_limited(conn: &mut Conn, retry_delay: &str) {
     );
     conn.respond(429, "application/json; charset=UTF-8", &[], body.as_bytes());
 }
+
+/// `GET /v1beta/models/{model}`: the Model resource.
+pub fn model_info(conn: &mut Conn) {
+    conn.respond(
+        200,
+        "application/json; charset=UTF-8",
+        &[],
+        br#"{"name": "models/gemini-flash-latest","version": "2.5","displayName": "Gemini Flash Latest","inputTokenLimit": 1048576,"outputTokenLimit": 65536,"supportedGenerationMethods": ["generateContent","countTokens"]}"#,
+    );
+}
+
+/// 400 for a key the API rejects.
+pub fn bad_key(conn: &mut Conn) {
+    conn.respond(
+        400,
+        "application/json; charset=UTF-8",
+        &[],
+        br#"{"error": {"code": 400,"message": "API key not valid. Please pass a valid API key.","status": "INVALID_ARGUMENT"}}"#,
+    );
+}

@@ -204,3 +204,35 @@ pub fn read_until(pipe: &mut impl Read, needle: &[u8], limit: Duration) -> Vec<u
     }
     got
 }
+
+/// A listener whose accept queue is full: connections to it neither succeed nor fail,
+/// like a host that drops SYNs. Keep the returned value alive while it is used.
+pub fn blackhole() -> (std::net::SocketAddr, impl Drop) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let held: Vec<_> = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let probe = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+    assert!(
+        probe.is_err(),
+        "the full accept queue should leave new connections hanging"
+    );
+    (addr, Held(sock, held))
+}
+
+struct Held(socket2::Socket, Vec<std::net::TcpStream>);
+
+impl Drop for Held {
+    fn drop(&mut self) {}
+}

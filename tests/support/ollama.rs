@@ -43,3 +43,52 @@ pub fn not_found(conn: &mut Conn, model: &str) {
     let body = format!("{{\"error\":\"model \\\"{model}\\\" not found, try pulling it first\"}}");
     conn.respond(404, "application/json; charset=utf-8", &[], body.as_bytes());
 }
+
+/// `GET /api/version`.
+pub fn version(conn: &mut Conn) {
+    conn.respond(
+        200,
+        "application/json; charset=utf-8",
+        &[],
+        br#"{"version":"0.12.6"}"#,
+    );
+}
+
+/// `GET /api/tags` listing these models, shaped as docs/api.md shows.
+pub fn tags(conn: &mut Conn, models: &[&str]) {
+    let list: Vec<String> = models
+        .iter()
+        .map(|name| {
+            format!(
+                r#"{{"name":"{name}","model":"{name}","modified_at":"2026-11-20T09:32:18.757212583-08:00","size":9001211363,"digest":"fe938a131f40e6f6d40083c9f0f430a515233eb2edaa6d72eb85c50d64f2300e","details":{{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"14.8B","quantization_level":"Q4_K_M"}}}}"#
+            )
+        })
+        .collect();
+    let body = format!(r#"{{"models":[{}]}}"#, list.join(","));
+    conn.respond(200, "application/json; charset=utf-8", &[], body.as_bytes());
+}
+
+/// `POST /api/chat` with no messages: the model is loaded (docs/api.md, "Load a model").
+pub fn loaded(conn: &mut Conn, model: &str) {
+    let body = format!(
+        r#"{{"model":"{model}","created_at":"2026-11-23T12:00:00.000000Z","message":{{"role":"assistant","content":""}},"done_reason":"load","done":true}}"#
+    );
+    conn.respond(200, "application/json; charset=utf-8", &[], body.as_bytes());
+}
+
+/// A fake Ollama for the management commands: version, tags (these models), load.
+pub fn admin(models: &'static [&'static str]) -> super::server::Server {
+    super::server::Server::start(move |_, req, conn| match req.path.as_str() {
+        "/api/version" => version(conn),
+        "/api/tags" => tags(conn, models),
+        "/api/chat" => {
+            let model = req.json()["model"].as_str().unwrap_or_default().to_owned();
+            if models.contains(&model.as_str()) {
+                loaded(conn, &model);
+            } else {
+                not_found(conn, &model);
+            }
+        }
+        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
+    })
+}
