@@ -224,3 +224,86 @@ fn json_mode_retries_a_broken_stream_on_the_other_route() {
         .arg("write a function that adds two numbers");
     run(cmd).assert_code(6).assert_stdout("half an ans");
 }
+
+/// A server whose first token comes after `delay`.
+fn slow_first_token(delay: std::time::Duration) -> Server {
+    Server::start(move |_, _, conn| {
+        ollama::start(conn);
+        std::thread::sleep(delay);
+        conn.chunk(ollama::token_line(ollama::MODEL, "late").as_bytes());
+        conn.chunk(ollama::done_line(ollama::MODEL, 1, "stop").as_bytes());
+        conn.end();
+    })
+}
+
+#[test]
+fn no_spinner_bytes_reach_a_stderr_that_is_not_a_terminal() {
+    let sb = Sandbox::new();
+    let server = slow_first_token(std::time::Duration::from_millis(600));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    let r = run(cmd);
+    r.assert_code(0).assert_stdout("late");
+    assert!(
+        !r.stderr.contains(['\r', '\x1b', '⠋', '⠙', '⠹']),
+        "spinner bytes in a pipe: {:?}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("waiting for the first token"));
+}
+
+/// Runs the binary with stderr on a pseudo-terminal; returns stdout and what the terminal
+/// received.
+fn with_terminal_stderr(mut cmd: std::process::Command) -> (String, String) {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    cmd.stderr(std::process::Stdio::from(pty.slave))
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = crate::support::wait_limited(&mut child, std::time::Duration::from_secs(20));
+    assert_eq!(status, Some(0));
+    drop(cmd); // the parent's copy of the terminal's other end
+    let mut terminal = Vec::new();
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = [0u8; 4096];
+    // The child is gone; read what it wrote until the terminal reports its end.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        terminal.extend_from_slice(&buf[..n]);
+    }
+    (stdout, String::from_utf8_lossy(&terminal).into_owned())
+}
+
+#[test]
+fn on_a_terminal_the_spinner_runs_and_is_erased_before_the_text() {
+    let sb = Sandbox::new();
+    let server = slow_first_token(std::time::Duration::from_millis(700));
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    let (stdout, terminal) = with_terminal_stderr(cmd);
+    assert_eq!(stdout, "late");
+    let last_frame = terminal
+        .rfind("waiting for the first token")
+        .unwrap_or_else(|| panic!("no spinner on the terminal: {terminal:?}"));
+    let erase = terminal
+        .rfind("\r\x1b[K")
+        .expect("the spinner line is erased");
+    let done = terminal.find("codex-wrap: done via").expect("end line");
+    assert!(last_frame < erase && erase < done, "{terminal:?}");
+
+    // -q: nothing at all on the terminal.
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "-q", "x"]);
+    let (stdout, terminal) = with_terminal_stderr(cmd);
+    assert_eq!(stdout, "late");
+    assert_eq!(terminal, "", "-q prints nothing");
+}
