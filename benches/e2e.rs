@@ -112,12 +112,16 @@ fn main() {
         ("codex-wrap --local", Vec::new()),
         ("codex-wrap (auto route)", Vec::new()),
         ("codex-wrap --version", Vec::new()),
+        ("codex-wrap --local, no log", Vec::new()),
     ];
     for _ in 0..runs {
         rows[0].1.push(measure(curl()));
         rows[1].1.push(measure(wrap(&["--local", "-q"])));
         rows[2].1.push(measure(wrap(&["-q"])));
         rows[3].1.push(measure(version()));
+        let mut no_log = wrap(&["--local", "-q"]);
+        no_log.env("CODEX_WRAP_ENABLE_LOGGING", "0");
+        rows[4].1.push(measure(no_log));
     }
     let real = real_engine_rows(bin, &work, runs.min(15));
     let mut big_runs = Vec::new();
@@ -158,6 +162,12 @@ fn main() {
     println!(
         "auto route vs --local: first byte {:+.2} ms (router compile and classify)",
         a.0 - w.0
+    );
+    let n = medians[4];
+    println!(
+        "run log on vs off (--local): total {:+.2} ms ({:.3}x)",
+        w.1 - n.1,
+        w.1 / n.1
     );
     if let Some((curl_s, wrap_s)) = &real {
         let fb =
