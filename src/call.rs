@@ -432,6 +432,19 @@ pub(crate) fn show_context(
 ) -> anyhow::Result<ExitStatus> {
     let p = prepare(run, env, root, report, false)?;
     let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
+    if run.json {
+        let doc = json!({
+            "route": p.route.as_str(),
+            "profile": p.settings.profile.name,
+            "budget": p.selection.budget,
+            "used": used,
+            "sections": p.selection.chosen,
+            "system": p.prompt.system,
+            "user": p.prompt.user,
+        });
+        Output::print_document(&doc.to_string())?;
+        return Ok(ExitStatus::Success);
+    }
     let mut doc = format!(
         "route: {} · profile {} · context budget {} tokens · {used} used\n",
         p.route.as_str(),

@@ -152,6 +152,24 @@ fn sections_flag_and_the_context_command() {
         "{out}"
     );
     assert!(out.contains("=== user ===\nrun the tests"));
+
+    let mut cmd = sb.cmd();
+    cmd.args([
+        "context",
+        "--json",
+        "--local",
+        "--sections",
+        "agents:testing",
+        "run the tests",
+    ]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["route"], "local");
+    assert_eq!(doc["budget"], 800);
+    assert_eq!(doc["sections"][0]["section"], "Testing Protocol");
+    assert_eq!(doc["sections"][0]["reason"], "named");
+    assert!(doc["user"].as_str().unwrap().ends_with("run the tests"));
 }
 
 #[test]

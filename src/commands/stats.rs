@@ -247,7 +247,15 @@ pub(crate) fn render(s: &Summary) -> String {
         s.fell_back
     ));
     if s.malformed_lines > 0 {
-        out.push_str(&format!("; {} malformed lines skipped", s.malformed_lines));
+        let lines = if s.malformed_lines == 1 {
+            "line"
+        } else {
+            "lines"
+        };
+        out.push_str(&format!(
+            "; {} malformed {lines} skipped",
+            s.malformed_lines
+        ));
     }
     out.push('\n');
     if s.calls == 0 {
