@@ -282,6 +282,9 @@ pub(crate) fn call(
             Reporter::error(e);
         }
         let truncated = result.as_ref().is_ok_and(|o| o.truncated);
+        if let Ok(outcome) = &result {
+            report.status(&end_line(outcome));
+        }
         Output::print_document(&json_document(&record, &text, error.as_deref(), truncated))?;
         return Ok(status);
     }

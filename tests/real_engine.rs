@@ -141,4 +141,32 @@ fn streams_from_llama_server_exactly_what_it_answers_unstreamed() {
             r.stderr
         );
     }
+
+    // The management commands against the same engine.
+    let local = |args: &[&str]| {
+        let mut cmd = sb.cmd();
+        cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", &engine.base)
+            .args(args);
+        run(cmd)
+    };
+    let r = local(&["models", "--json"]);
+    r.assert_code(0);
+    let models: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert!(!models["models"].as_array().unwrap().is_empty(), "{models}");
+    let r = local(&["doctor", "--json"]);
+    r.assert_code(0);
+    let doctor: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doctor["ok"], true, "{doctor}");
+    local(&["warm"])
+        .assert_code(0)
+        .assert_stdout_has("nothing to warm");
+    // The two calls above, as the run log and stats saw them: the server's own counts.
+    let r = local(&["stats", "--json"]);
+    r.assert_code(0);
+    let stats: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(stats["calls"], 2, "{stats}");
+    assert_eq!(stats["routes"][0]["backend"], "openai");
+    assert_eq!(stats["tokens"]["local_out"], 48 + 1500);
+    assert_eq!(stats["tokens"]["some_estimated"], false);
 }

@@ -436,7 +436,11 @@ fn log_check(r: &mut Report, settings: &Settings) {
         ),
         Some(path) => {
             let detail = match std::fs::read_to_string(path) {
-                Ok(text) => format!("{} ({} calls logged)", path.display(), text.lines().count()),
+                Ok(text) => {
+                    let n = text.lines().count();
+                    let calls = if n == 1 { "call" } else { "calls" };
+                    format!("{} ({n} {calls} logged)", path.display())
+                }
                 Err(_) => format!("{} (created on the first call)", path.display()),
             };
             r.add("run log", Status::Ok, detail);

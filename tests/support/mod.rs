@@ -98,6 +98,16 @@ impl Run {
     }
 
     #[track_caller]
+    pub fn assert_stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout().contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout()
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn assert_stderr_has(&self, needle: &str) -> &Self {
         assert!(
             self.stderr.contains(needle),
