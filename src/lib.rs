@@ -117,7 +117,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let spinner = !cli.global.quiet
                 && cli.global.verbose == 0
                 && std::io::stderr().is_terminal()
-                && env.get("TERM") != Some("dumb");
+                && env.get("TERM") != Some("dumb")
+                && env.get("RUST_LOG").is_none();
             call::call(&cli.run, &env, &root, report, spinner)
         }
     }

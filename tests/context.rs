@@ -132,17 +132,18 @@ fn unmatched_sections_send_the_first_lines_with_one_warning() {
 #[test]
 fn sections_flag_and_the_context_command() {
     let sb = project();
-    let mut cmd = sb.cmd();
-    cmd.args([
-        "context",
-        "--local",
-        "--sections",
-        "agents:testing",
-        "run the tests",
-    ]);
-    let r = run(cmd);
-    r.assert_code(0);
-    let out = r.stdout();
+    let context = |json: bool| {
+        let mut cmd = sb.cmd();
+        cmd.arg("context");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["--local", "--sections", "agents:testing", "run the tests"]);
+        let r = run(cmd);
+        r.assert_code(0);
+        r.stdout()
+    };
+    let out = context(false);
     assert!(
         out.starts_with("route: local · profile code · context budget 800 tokens"),
         "{out}"
@@ -153,18 +154,7 @@ fn sections_flag_and_the_context_command() {
     );
     assert!(out.contains("=== user ===\nrun the tests"));
 
-    let mut cmd = sb.cmd();
-    cmd.args([
-        "context",
-        "--json",
-        "--local",
-        "--sections",
-        "agents:testing",
-        "run the tests",
-    ]);
-    let r = run(cmd);
-    r.assert_code(0);
-    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&context(true)).unwrap();
     assert_eq!(doc["route"], "local");
     assert_eq!(doc["budget"], 800);
     assert_eq!(doc["sections"][0]["section"], "Testing Protocol");
