@@ -124,7 +124,8 @@ pub struct WarmArgs {
     /// keep_alive, else Ollama's own default).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub keep_alive: Option<String>,
-    /// Longest wait for the load, in seconds (default: the profile's deadline).
+    /// Longest wait for the load, in seconds (default 300: a cold load of a large model
+    /// from disk can take minutes).
     #[arg(short = 't', long, value_name = "SECS")]
     pub timeout: Option<Seconds>,
     /// Print one JSON object instead of text.

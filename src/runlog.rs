@@ -132,17 +132,27 @@ pub fn append(path: &Path, record: &Record) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads a log: the records that parse, and how many lines did not.
-pub fn read(text: &str) -> (Vec<Record>, usize) {
-    let mut records = Vec::new();
+/// Reads a log line by line, handing each record to `each`, which returns `None` when it
+/// finds the record malformed. Returns how many lines were malformed. The file is never
+/// held in memory whole.
+pub fn read(
+    reader: impl std::io::BufRead,
+    mut each: impl FnMut(Record) -> Option<()>,
+) -> std::io::Result<usize> {
     let mut malformed = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Record>(line) {
-            Ok(r) if !r.ts.is_empty() => records.push(r),
-            _ => malformed += 1,
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<Record>(&line)
+            .ok()
+            .filter(|r| !r.ts.is_empty());
+        if parsed.and_then(&mut each).is_none() {
+            malformed += 1;
         }
     }
-    (records, malformed)
+    Ok(malformed)
 }
 
 #[cfg(test)]
@@ -172,8 +182,14 @@ mod tests {
         let mut text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         text.push_str("{not json\n{\"v\":1}\n\n");
-        let (records, malformed) = read(&text);
+        let mut records = Vec::new();
+        let malformed = read(text.as_bytes(), |r| {
+            records.push(r);
+            Some(())
+        })
+        .unwrap();
         assert_eq!(records, vec![rec.clone(), rec]);
         assert_eq!(malformed, 2);
+        assert_eq!(read(text.as_bytes(), |_| None).unwrap(), 4);
     }
 }

@@ -119,53 +119,71 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
 /// Calls answered, first-token times and generation speeds of one model.
 type Speeds = (u64, Vec<f64>, Vec<f64>);
 
-/// Summarises the records (already filtered by time).
-pub(crate) fn summarize(
-    log: &Path,
-    since: Option<String>,
-    records: &[Record],
-    malformed: usize,
-    prices: &BTreeMap<String, PriceConfig>,
-) -> Summary {
-    let ok = records.iter().filter(|r| r.exit == 0).count() as u64;
-    let mut routes: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-    let mut models: BTreeMap<(String, String), Speeds> = BTreeMap::new();
-    let mut tokens = Tokens::default();
-    let mut costs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut fell_back = 0;
-    for r in records {
+/// Running totals, one record at a time: the log is never held in memory.
+#[derive(Default)]
+pub(crate) struct Tally {
+    calls: u64,
+    ok: u64,
+    fell_back: u64,
+    routes: BTreeMap<(String, String), (u64, u64)>,
+    models: BTreeMap<(String, String), Speeds>,
+    tokens: Tokens,
+    costs: BTreeMap<String, (u64, u64)>,
+}
+
+impl Tally {
+    /// Counts one call.
+    pub(crate) fn add(&mut self, r: Record) {
+        self.calls += 1;
+        self.ok += u64::from(r.exit == 0);
         let route = r
             .served_by
             .clone()
             .or_else(|| r.attempts.last().map(|a| a.route.clone()))
             .unwrap_or_else(|| r.route.clone());
-        let entry = routes.entry((route, r.backend.clone())).or_default();
+        let entry = self.routes.entry((route, r.backend.clone())).or_default();
         entry.0 += 1;
         entry.1 += u64::from(r.exit == 0);
-        if r.fallbacks > 0 && r.served_by.is_some() {
-            fell_back += 1;
-        }
         let Some(served) = r.served_by.as_deref() else {
-            continue;
+            return;
         };
-        let m = models
-            .entry((r.model.clone(), r.backend.clone()))
-            .or_default();
-        m.0 += 1;
-        m.1.extend(r.ttft_ms);
-        m.2.extend(r.tokens_per_sec);
+        self.fell_back += u64::from(r.fallbacks > 0);
+        let tokens = &mut self.tokens;
         tokens.some_estimated |= r.tokens_estimated;
         if served == "api" {
             tokens.api_in += r.tokens_in;
             tokens.api_out += r.tokens_out;
-            let c = costs.entry(r.model.clone()).or_default();
+            let c = self.costs.entry(r.model.clone()).or_default();
             c.0 += r.tokens_in;
             c.1 += r.tokens_out;
         } else {
             tokens.local_in += r.tokens_in;
             tokens.local_out += r.tokens_out;
         }
+        let m = self.models.entry((r.model, r.backend)).or_default();
+        m.0 += 1;
+        m.1.extend(r.ttft_ms);
+        m.2.extend(r.tokens_per_sec);
     }
+}
+
+/// Turns the totals into the report.
+pub(crate) fn summarize(
+    log: &Path,
+    since: Option<String>,
+    tally: Tally,
+    malformed: usize,
+    prices: &BTreeMap<String, PriceConfig>,
+) -> Summary {
+    let Tally {
+        calls,
+        ok,
+        fell_back,
+        routes,
+        models,
+        mut tokens,
+        costs,
+    } = tally;
     let local = tokens.local_in + tokens.local_out;
     let all = local + tokens.api_in + tokens.api_out;
     tokens.local_share = rate(local, all);
@@ -184,9 +202,9 @@ pub(crate) fn summarize(
     Summary {
         log: log.display().to_string(),
         since,
-        calls: records.len() as u64,
+        calls,
         ok,
-        success_rate: rate(ok, records.len() as u64),
+        success_rate: rate(ok, calls),
         fell_back,
         malformed_lines: malformed,
         routes: routes
@@ -348,24 +366,28 @@ pub(crate) fn stats(
     now: SystemTime,
 ) -> anyhow::Result<ExitStatus> {
     let cutoff = since.map(|s| parse_since(s, now)).transpose()?;
-    let text = match std::fs::read_to_string(log) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let file = match std::fs::File::open(log) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read {}", log.display())));
         }
     };
-    let (records, mut malformed) = runlog::read(&text);
-    let mut kept = Vec::with_capacity(records.len());
-    for r in records {
-        match humantime::parse_rfc3339_weak(r.ts.trim_end_matches('Z')) {
-            Ok(at) if cutoff.is_none_or(|c| at >= c) => kept.push(r),
-            Ok(_) => {}
-            Err(_) => malformed += 1,
-        }
-    }
+    let mut tally = Tally::default();
+    let malformed = match file {
+        // A record whose time does not parse counts as malformed.
+        Some(file) => runlog::read(std::io::BufReader::new(file), |r| {
+            let at = humantime::parse_rfc3339_weak(r.ts.trim_end_matches('Z')).ok()?;
+            if cutoff.is_none_or(|c| at >= c) {
+                tally.add(r);
+            }
+            Some(())
+        })
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", log.display())))?,
+        None => 0,
+    };
     let since = cutoff.map(|c| humantime::format_rfc3339_seconds(c).to_string());
-    let summary = summarize(log, since, &kept, malformed, prices);
+    let summary = summarize(log, since, tally, malformed, prices);
     let doc = if json {
         serde_json::to_string_pretty(&summary)?
     } else {
