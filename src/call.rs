@@ -232,7 +232,8 @@ pub(crate) fn call(
         .clone()
         .unwrap_or_else(|| stream::client(&settings.timeouts));
     if spinner {
-        crate::spinner::start("waiting for the first token".to_owned());
+        let model = p.attempts.first().map_or("", |a| a.backend.model());
+        crate::spinner::start(format!("{model}: waiting for the first token"));
     }
     let mut failures = Vec::new();
     let result = runtime.block_on(async {
