@@ -28,10 +28,8 @@ pub(crate) struct LocalModel {
 
 /// Makes a client whose every request ends within `limit`.
 pub(crate) fn client(limit: Duration, connect: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(connect.min(limit))
+    crate::stream::client_builder(connect.min(limit))
         .timeout(limit)
-        .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()
 }
@@ -73,11 +71,7 @@ fn failure(e: &reqwest::Error) -> Failure {
     let what = if e.is_timeout() {
         "timed out".to_owned()
     } else {
-        let mut cause: &dyn std::error::Error = e;
-        while let Some(next) = cause.source() {
-            cause = next;
-        }
-        cause.to_string()
+        crate::stream::root_cause(e)
     };
     let path = e
         .url()

@@ -93,12 +93,15 @@ impl Outcome {
 
 /// Makes the HTTP client. One per process; connection setup is bounded by `connect`.
 pub fn client(timeouts: &Timeouts) -> reqwest::Client {
+    client_builder(timeouts.connect).build().unwrap_or_default()
+}
+
+/// The client settings every request shares: connect timeout, no Nagle, our user agent.
+pub fn client_builder(connect: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .connect_timeout(timeouts.connect)
+        .connect_timeout(connect)
         .tcp_nodelay(true)
         .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }
 
 /// Tries the attempts in order until one answers; each failed attempt is pushed to
@@ -411,7 +414,7 @@ fn send_failure(err: &reqwest::Error, backend: &dyn Backend) -> Failure {
 }
 
 /// The innermost cause of an error, e.g. `Connection refused (os error 111)`.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(next) = cause.source() {
         cause = next;

@@ -144,11 +144,13 @@ impl Backend for Ollama {
     }
 
     fn unreachable_hint(&self) -> Option<String> {
-        Some(format!(
-            "is Ollama running at {}? start it with `ollama serve`",
-            self.url
-        ))
+        Some(unreachable_hint(&self.url))
     }
+}
+
+/// What to do when Ollama at `url` does not answer.
+pub fn unreachable_hint(url: &str) -> String {
+    format!("is Ollama running at {url}? start it with `ollama serve`")
 }
 
 #[cfg(test)]

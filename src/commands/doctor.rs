@@ -163,7 +163,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
 
     let probes = super::block_on(probe(&settings, args.online))?;
     let local_ok = local_checks(&mut r, &settings, &probes);
-    let api_ok = api_checks(&mut r, &settings, env, &probes, args.online);
+    let api_ok = api_checks(&mut r, &settings, env, &probes);
 
     r.add(
         "routes",
@@ -345,13 +345,7 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     }
 }
 
-fn api_checks(
-    r: &mut Report,
-    settings: &Settings,
-    env: &Env,
-    probes: &Probes,
-    online: bool,
-) -> bool {
+fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes) -> bool {
     if settings.api_disabled {
         r.add(
             "api",
@@ -399,8 +393,8 @@ fn api_checks(
     } else {
         "no key".to_owned()
     };
-    match (&probes.api, online) {
-        (Some(Ok(what)), _) => {
+    match &probes.api {
+        Some(Ok(what)) => {
             r.add(
                 "api",
                 Status::Ok,
@@ -408,7 +402,7 @@ fn api_checks(
             );
             true
         }
-        (Some(Err(f)), _) => {
+        Some(Err(f)) => {
             r.add(
                 "api",
                 Status::Fail,
@@ -416,7 +410,7 @@ fn api_checks(
             );
             false
         }
-        (None, _) => {
+        None => {
             r.add(
                 "api",
                 Status::Ok,

@@ -26,9 +26,8 @@ fn local_failure(settings: &Settings, mut f: Failure) -> Error {
     if f.kind == crate::error::FailureKind::Unreachable
         && settings.local_backend != BackendKind::OpenAi
     {
-        f = f.with_hint(format!(
-            "is Ollama running at {}? start it with `ollama serve`",
-            settings.ollama_url
+        f = f.with_hint(crate::backend::ollama::unreachable_hint(
+            &settings.ollama_url,
         ));
     }
     Error::NoRoute(vec![f])
