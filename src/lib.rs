@@ -82,36 +82,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Some(Command::Doctor(args)) => commands::doctor::doctor(args, &env, &root),
         Some(Command::Profiles(args)) => commands::profiles::profiles(args, &env, &root),
-        Some(Command::Models(args)) => {
-            let settings = config::resolve(&cli::RunArgs::default(), &env, &root)?;
-            commands::models::models(&settings, args.json, report)
-        }
-        Some(Command::Warm(args)) => {
-            let run = cli::RunArgs {
-                profile: args.profile.clone(),
-                local: true,
-                ..cli::RunArgs::default()
-            };
-            let settings = config::resolve(&run, &env, &root)?;
-            commands::models::warm(&settings, args)
-        }
-        Some(Command::Stats(args)) => {
-            let (cfg, _) = config::load(&env, &root)?;
-            let mut log = config::log_settings(&cfg, &env, &root);
-            if log.file.is_none() {
-                // Logging is off now; the log may still hold earlier calls.
-                let on = Env::from_pairs([(names::ENABLE_LOGGING, "1")]);
-                log = config::log_settings(&cfg, &on, &root);
-            }
-            let path = log.file.unwrap_or_default();
-            commands::stats::stats(
-                &path,
-                &cfg.prices,
-                args.since.as_deref(),
-                args.json,
-                std::time::SystemTime::now(),
-            )
-        }
+        Some(Command::Models(args)) => commands::models::models(args.json, &env, &root, report),
+        Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
+        Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         None => {
             use std::io::IsTerminal;
             let spinner = !cli.global.quiet

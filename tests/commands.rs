@@ -481,4 +481,10 @@ fn stats_counts_real_calls_end_to_end() {
     assert_eq!(d["ok"], 3);
     assert_eq!(d["tokens"]["local_out"], 6);
     assert_eq!(d["models"][0]["answered"], 3);
+
+    // Logging turned off later: the calls already logged still count.
+    let mut cmd = sb.cmd();
+    cmd.env("CODEX_WRAP_ENABLE_LOGGING", "0")
+        .args(["stats", "--json"]);
+    assert_eq!(doc(&run(cmd).stdout())["calls"], 4);
 }

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::admin;
-use crate::cli::WarmArgs;
-use crate::config::{BackendKind, Settings};
+use std::path::Path;
+
+use crate::cli::{RunArgs, WarmArgs};
+use crate::config::env::Env;
+use crate::config::{self, BackendKind, Settings};
 use crate::error::{Error, ExitStatus, Failure};
 use crate::output::{Output, Reporter};
 
@@ -35,10 +38,12 @@ fn local_failure(settings: &Settings, mut f: Failure) -> Error {
 
 /// `codex-wrap models`.
 pub(crate) fn models(
-    settings: &Settings,
     json: bool,
+    env: &Env,
+    root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
+    let settings = &config::resolve(&RunArgs::default(), env, root)?;
     let client = admin::client(LIST_LIMIT, settings.timeouts.connect);
     let listed = block_on(async {
         match settings.local_backend {
@@ -117,7 +122,13 @@ pub(crate) fn models(
 }
 
 /// `codex-wrap warm`.
-pub(crate) fn warm(settings: &Settings, args: &WarmArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn warm(args: &WarmArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
+    let run = RunArgs {
+        profile: args.profile.clone(),
+        local: true,
+        ..RunArgs::default()
+    };
+    let settings = &config::resolve(&run, env, root)?;
     let profile = &settings.profile;
     let model = settings
         .local_model_override

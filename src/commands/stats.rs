@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::file::PriceConfig;
+use crate::cli::StatsArgs;
+use crate::config::env::Env;
+use crate::config::{self, file::PriceConfig};
 use crate::error::{Error, ExitStatus};
 use crate::output::Output;
 use crate::runlog::{self, Record};
@@ -357,15 +359,17 @@ pub(crate) fn render(s: &Summary) -> String {
     out
 }
 
-/// `codex-wrap stats`.
-pub(crate) fn stats(
-    log: &Path,
-    prices: &BTreeMap<String, PriceConfig>,
-    since: Option<&str>,
-    json: bool,
-    now: SystemTime,
-) -> anyhow::Result<ExitStatus> {
-    let cutoff = since.map(|s| parse_since(s, now)).transpose()?;
+/// `codex-wrap stats`: reads the run log even when logging is now off.
+pub(crate) fn stats(args: &StatsArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
+    let (cfg, _) = config::load(env, root)?;
+    let log = &config::log_path(&cfg, env, root);
+    let prices = &cfg.prices;
+    let json = args.json;
+    let cutoff = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, SystemTime::now()))
+        .transpose()?;
     let file = match std::fs::File::open(log) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

@@ -198,8 +198,7 @@ pub struct LogSettings {
 }
 
 /// The run log's settings: `CODEX_WRAP_ENABLE_LOGGING=0` or `[log] enabled = false` turn it
-/// off; `CODEX_LOG_FILE` (relative to the working directory, as in codex_wrap.sh) beats
-/// `[log] file` (relative to the project root), default `logs/codex-wrap.jsonl`.
+/// off; the file is `log_path`.
 pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
     let log = cfg.log.clone().unwrap_or_default();
     let enabled = match env.get(names::ENABLE_LOGGING) {
@@ -209,15 +208,24 @@ pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
         ),
         None => log.enabled.unwrap_or(true),
     };
-    let file = enabled.then(
-        || match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
-            Some(path) => PathBuf::from(path),
-            None => root.join(log.file.as_deref().unwrap_or("logs/codex-wrap.jsonl")),
-        },
-    );
     LogSettings {
-        file,
+        file: enabled.then(|| log_path(cfg, env, root)),
         prompts: log.log_prompts.unwrap_or(false),
+    }
+}
+
+/// Where the run log is, whether or not logging is on: `CODEX_LOG_FILE` (relative to the
+/// working directory, as in codex_wrap.sh), else `[log] file` under the project root, default
+/// `logs/codex-wrap.jsonl`.
+pub fn log_path(cfg: &ConfigFile, env: &Env, root: &Path) -> PathBuf {
+    match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => root.join(
+            cfg.log
+                .as_ref()
+                .and_then(|l| l.file.as_deref())
+                .unwrap_or("logs/codex-wrap.jsonl"),
+        ),
     }
 }
 
