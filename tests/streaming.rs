@@ -164,6 +164,11 @@ fn ctrl_c_and_sigterm_close_the_connection_and_exit_130_143() {
             latency < Duration::from_millis(200),
             "closed after {latency:?}"
         );
+        // The interrupted call is in the run log with its exit code and the bytes shown.
+        let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
+        assert_eq!(record["exit"], want);
+        assert_eq!(record["bytes_out"], 7);
     }
 }
 
