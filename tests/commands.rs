@@ -46,6 +46,14 @@ fn doctor_with_nothing_up_fails_in_under_a_second() {
         out.contains("the default route (local) cannot work"),
         "{out}"
     );
+
+    // With a key the API fallback would answer, but the default route is still down.
+    let mut cmd = sb.cmd();
+    cmd.env("GEMINI_API_KEY", "k").arg("doctor");
+    let r = run(cmd);
+    r.assert_code(4).assert_stdout_has(
+        "the default route (local) cannot work; calls will only succeed through the fallback",
+    );
 }
 
 #[test]
