@@ -86,10 +86,14 @@ impl Output {
     /// Writes what is queued and flushes. A closed pipe is not an error: it marks the
     /// output closed, and the caller stops quietly.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() || self.closed || self.buffered {
+        if self.pending.is_empty() || self.closed {
             return Ok(());
         }
+        // The first token has come: the spinner's wait is over (with --json too).
         crate::spinner::stop();
+        if self.buffered {
+            return Ok(());
+        }
         let mut stdout = io::stdout().lock();
         let result = stdout
             .write_all(&self.pending)
