@@ -1,7 +1,7 @@
 //! The context slicer end to end: what the server receives for `--api` and `--local`, the
 //! old variables, and `codex-wrap context`.
 
-use crate::support::{Sandbox, Server, gemini, ollama, run};
+use crate::support::{GeminiCmd, Sandbox, Server, gemini, ollama, run};
 
 const CONTRACTS: &str = "# Contracts\n\nGeneral intro.\n\n## Error handling\n\nAll errors are problem+json.\n\n## Retry policy\n\nThe billing webhook retries 5 times with exponential backoff.\n\n## Logging\n\nStructured JSON logs with request ids.\n";
 const AGENTS: &str = "# 🤖 Codex Orchestration Template\n\nAgents run in order.\n\n## Testing Protocol\n\nRun cargo test before you stop.\n";
@@ -35,12 +35,10 @@ fn api_requests_carry_the_relevant_section_and_not_the_rest() {
     let sb = project();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["5 times"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .args([
-            "--api",
-            "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
-        ]);
+    cmd.gemini(&api).args([
+        "--api",
+        "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
+    ]);
     run(cmd).assert_code(0).assert_stdout("5 times");
     let system = system_of_gemini(&api.requests()[0]);
     assert!(
@@ -75,8 +73,7 @@ fn old_variables_name_sections_and_include_agents_0_drops_agents() {
     let sb = project();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+    cmd.gemini(&api)
         .env("CONTRACT_SECTIONS", "Logging")
         .env(
             "CONTEXT_HINTS",
@@ -93,8 +90,7 @@ fn old_variables_name_sections_and_include_agents_0_drops_agents() {
     assert!(system.contains("AGENTS.md § 🤖 Codex Orchestration Template"));
 
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+    cmd.gemini(&api)
         .env(
             "CONTEXT_HINTS",
             "contract:Error handling;agents:Testing Protocol",
@@ -112,8 +108,7 @@ fn unmatched_sections_send_the_first_lines_with_one_warning() {
     let sb = project();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+    cmd.gemini(&api)
         .env("CONTRACT_SECTIONS", "Nonexistent")
         .env("CONTRACT_SUMMARY_LINES", "3")
         .env("INCLUDE_AGENTS", "0")
@@ -167,9 +162,7 @@ fn a_missing_context_file_is_one_warning_on_the_api_route() {
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--api", "x"]);
+    cmd.gemini(&api).args(["--api", "x"]);
     let r = run(cmd);
     r.assert_code(0);
     assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);

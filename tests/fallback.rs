@@ -1,15 +1,13 @@
 //! Fallback between routes before the first byte, and never after it.
 
-use crate::support::{Sandbox, Server, gemini, ollama, run};
+use crate::support::{GeminiCmd, Sandbox, Server, gemini, ollama, run};
 
 #[test]
 fn local_refused_falls_back_to_the_api() {
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["from ", "gemini"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .arg("write a haiku");
+    cmd.gemini(&api).arg("write a haiku");
     run(cmd)
         .assert_code(0)
         .assert_stdout("from gemini")
@@ -26,10 +24,7 @@ fn local_model_not_found_falls_back_and_says_ollama_pull() {
     });
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["api answer"]));
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .arg("x");
+    cmd.env("OLLAMA_URL", local.url()).gemini(&api).arg("x");
     run(cmd)
         .assert_code(0)
         .assert_stdout("api answer")
@@ -41,9 +36,7 @@ fn forced_local_does_not_fall_back() {
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["nope"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--local", "x"]);
+    cmd.gemini(&api).args(["--local", "x"]);
     run(cmd)
         .assert_code(4)
         .assert_stdout("")
@@ -62,10 +55,7 @@ fn no_fallback_after_partial_output() {
     });
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["second answer"]));
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .arg("x");
+    cmd.env("OLLAMA_URL", local.url()).gemini(&api).arg("x");
     run(cmd)
         .assert_code(6)
         .assert_stdout("half an ans")
@@ -99,8 +89,7 @@ fn disabled_local_goes_straight_to_the_api() {
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+    cmd.gemini(&api)
         .env("LLM_GATEWAY_DISABLE_LOCAL", "1")
         .arg("x");
     run(cmd).assert_code(0).assert_stdout("api");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Sandbox, Server, blackhole, gemini, ollama, openai, run_with};
+use crate::support::{GeminiCmd, Sandbox, Server, blackhole, gemini, ollama, openai, run_with};
 
 const CANARY: &str = "canary-key-3b9f0c";
 
@@ -399,8 +399,7 @@ fn a_connect_timeout_falls_back_to_the_other_route() {
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the api"]));
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", format!("http://{addr}"))
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .args([
             "--connect-timeout",
             "0.5",
@@ -439,9 +438,7 @@ fn gemini_empty_completion_and_split_utf8_through_the_binary() {
         conn.end();
     });
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", empty.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--api", "x"]);
+    cmd.gemini(&empty).args(["--api", "x"]);
     let r = run_with(cmd, None, Duration::from_secs(20));
     r.assert_code(7)
         .assert_stdout("")
@@ -457,9 +454,7 @@ fn gemini_empty_completion_and_split_utf8_through_the_binary() {
         conn.end();
     });
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", split.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--api", "x"]);
+    cmd.gemini(&split).args(["--api", "x"]);
     run_with(cmd, None, Duration::from_secs(20))
         .assert_code(0)
         .assert_stdout("naïve 😀 ok");
@@ -478,8 +473,7 @@ fn a_server_that_accepts_and_never_reads_trips_the_first_byte_timeout() {
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"]));
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", format!("http://{addr}"))
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .args([
             "--first-byte-timeout",
             "0.5",

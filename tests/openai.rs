@@ -1,6 +1,6 @@
 //! The OpenAI-compatible backend against an in-process server speaking its SSE format.
 
-use crate::support::{Sandbox, Server, gemini, openai, run};
+use crate::support::{GeminiCmd, Sandbox, Server, gemini, openai, run};
 
 #[test]
 fn the_local_route_can_be_an_openai_server_with_a_bearer_key() {
@@ -93,9 +93,7 @@ fn length_is_reported_content_filter_blocks_and_errors_carry_their_message() {
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["fallback"]));
     let mut cmd = sb.cmd();
     env(&mut cmd, bad.url());
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
-        .arg("write a function");
+    cmd.gemini(&api).arg("write a function");
     run(cmd)
         .assert_code(0)
         .assert_stdout("fallback")

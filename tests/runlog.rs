@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Sandbox, Server, gemini, ollama, run, run_with};
+use crate::support::{GeminiCmd, Sandbox, Server, gemini, ollama, run, run_with};
 
 const LOG: &str = "logs/codex-wrap.jsonl";
 
@@ -116,8 +116,7 @@ fn a_fallback_is_logged_with_both_attempts_and_the_router_decision() {
     let sb = Sandbox::new();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the API"]));
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+    cmd.gemini(&api)
         .arg("write a function that adds two numbers");
     run(cmd).assert_code(0).assert_stdout("from the API");
     let r = &records(&sb, LOG)[0];
@@ -199,8 +198,7 @@ fn json_mode_retries_a_broken_stream_on_the_other_route() {
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["whole answer"]));
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .args(["--json", "write a function that adds two numbers"]);
     let r = run(cmd);
     r.assert_code(0);
@@ -219,8 +217,7 @@ fn json_mode_retries_a_broken_stream_on_the_other_route() {
     // Without --json the same fault is exit 6 with the partial text on stdout.
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .arg("write a function that adds two numbers");
     run(cmd).assert_code(6).assert_stdout("half an ans");
 }

@@ -5,7 +5,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Server, gemini, ollama, read_until, run, spawn_piped, wait_limited};
+use crate::support::{
+    GeminiCmd, Sandbox, Server, gemini, ollama, read_until, run, spawn_piped, wait_limited,
+};
 
 #[test]
 fn ollama_first_chunk_reaches_stdout_while_the_stream_is_held_open() {
@@ -202,9 +204,7 @@ fn gemini_prompt_block_exits_7() {
         conn.end();
     });
     let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", server.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--api", "x"]);
+    cmd.gemini(&server).args(["--api", "x"]);
     run(cmd)
         .assert_code(7)
         .assert_stderr_has("PROHIBITED_CONTENT");

@@ -246,3 +246,16 @@ struct Held(socket2::Socket, Vec<std::net::TcpStream>);
 impl Drop for Held {
     fn drop(&mut self) {}
 }
+
+/// Pointing a command at a fake Gemini server with a test key.
+pub trait GeminiCmd {
+    /// Sets `GEMINI_BASE_URL` to the server and `GEMINI_API_KEY` to `k`.
+    fn gemini(&mut self, server: &Server) -> &mut Self;
+}
+
+impl GeminiCmd for Command {
+    fn gemini(&mut self, server: &Server) -> &mut Self {
+        self.env("GEMINI_BASE_URL", server.url())
+            .env("GEMINI_API_KEY", "k")
+    }
+}
