@@ -1,7 +1,6 @@
 //! The default command: resolve, route, slice context, plan the attempts, stream.
 
 use std::path::Path;
-
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -359,9 +358,8 @@ fn log_record(
         model: last
             .map(|a| a.backend.model().to_owned())
             .unwrap_or_default(),
-        fallbacks: u32::try_from(failures.len())
-            .unwrap_or(u32::MAX)
-            .min(u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX)),
+        // Every attempt after the first was a fallback.
+        fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
         attempts,
         ttft_ms: outcome.and_then(|o| o.first_token).map(ms),
         total_ms: ms(elapsed),
