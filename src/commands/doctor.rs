@@ -170,8 +170,8 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         Status::Ok,
         format!(
             "local → {}, api → {}; an unflagged call falls back between them",
-            backend_name(settings.local_backend),
-            backend_name(settings.api_backend)
+            settings.local_backend.as_str(),
+            settings.api_backend.as_str()
         ),
     );
     log_check(&mut r, &settings);
@@ -208,37 +208,23 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
     finish(r, args.json, status, &verdict)
 }
 
-fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Ollama => "ollama",
-        BackendKind::Gemini => "gemini",
-        BackendKind::OpenAi => "openai",
-    }
-}
-
 fn context_checks(r: &mut Report, settings: &Settings) {
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for file in &settings.context.files {
-        let path = settings.root.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let sections = crate::context::markdown::parse(&text)
-                    .iter()
-                    .filter(|s| !s.title(&text).is_empty())
-                    .count();
-                found.push(format!("{} ({sections} sections)", file.display()));
-            }
-            Err(_) => missing.push(file.display().to_string()),
-        }
-    }
+    let mut warnings = Vec::new();
+    let docs = crate::context::load(&settings.root, &settings.context.files, &mut warnings);
+    let found: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            let sections = d.sections.iter().filter(|s| s.level > 0).count();
+            format!("{} ({sections} sections)", d.name)
+        })
+        .collect();
     let mut detail = if found.is_empty() {
         "none found".to_owned()
     } else {
         found.join(", ")
     };
-    if !missing.is_empty() {
-        detail.push_str(&format!("; missing: {}", missing.join(", ")));
+    for w in &warnings {
+        detail.push_str(&format!("; {w}"));
     }
     let status = if found.is_empty() {
         Status::Warn

@@ -107,6 +107,15 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// `ollama`, `gemini` or `openai`, as in the variables and `[routes]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "ollama",
+            BackendKind::Gemini => "gemini",
+            BackendKind::OpenAi => "openai",
+        }
+    }
+
     fn parse(value: &str, allowed: &[BackendKind], what: &str) -> Result<BackendKind, Error> {
         let kind = match value.trim().to_ascii_lowercase().as_str() {
             "ollama" => BackendKind::Ollama,
