@@ -340,6 +340,7 @@ fn log_record(
     let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     runlog::Record {
         v: runlog::VERSION,
+        event: None,
         ts: runlog::timestamp(started),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         route: p.route.as_str().to_owned(),

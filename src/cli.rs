@@ -76,6 +76,38 @@ pub enum Command {
     Warm(WarmArgs),
     /// Summarise the run log: calls, success, fallbacks, speed, tokens kept local, API cost.
     Stats(StatsArgs),
+    /// Copy the project to a remote (Google Drive or any rclone remote) with `rclone sync`,
+    /// leaving out .git/, target/, node_modules/, logs/, .env*, *.pem, *.key, [sync] exclude
+    /// and .gitignore. Runs in the background unless --wait or --dry-run; on success writes
+    /// .last_sync. Exits 3 without a remote, 4 without rclone, 5 at the deadline, 9 when the
+    /// sync fails or would delete more than --max-delete files.
+    Sync(SyncArgs),
+}
+
+/// Arguments of `codex-wrap sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The destination, `REMOTE:PATH` as rclone names it, e.g. `gdrive:projects/app`
+    /// (default: CODEX_WRAP_SYNC_REMOTE, else `[sync] remote` in profiles.toml).
+    #[arg(long, value_name = "REMOTE:PATH")]
+    pub remote: Option<String>,
+    /// Print what would be copied and deleted; change nothing (waits for the result).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run in the foreground and wait for the result (default: start it detached in the
+    /// background and return at once; its result goes to the run log).
+    #[arg(long)]
+    pub wait: bool,
+    /// Delete nothing and fail (exit 9) when the sync would delete more than N files on the
+    /// remote (default 50, or `[sync] max_delete`).
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+    /// Deadline for the whole sync, in seconds (default 600, or `[sync] timeout`).
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<Seconds>,
+    /// Set on the detached process a background sync starts (its run-log line says so).
+    #[arg(long, hide = true)]
+    pub detached: bool,
 }
 
 /// `--json` alone.

@@ -26,6 +26,8 @@ pub enum ExitStatus {
     Interrupted = 6,
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
+    /// `codex-wrap sync` failed: rclone's error, or the deletion guard refused.
+    SyncFailed = 9,
     /// Ctrl-C.
     Sigint = 130,
     /// SIGTERM.
@@ -44,6 +46,7 @@ impl ExitStatus {
             ExitStatus::Timeout => "timeout",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Blocked => "blocked",
+            ExitStatus::SyncFailed => "sync_failed",
             ExitStatus::Sigint => "sigint",
             ExitStatus::Sigterm => "sigterm",
         }
@@ -62,11 +65,12 @@ Exit codes:
   0    success (also: stdout closed early by the reader, LLM_DISABLED set)
   1    other error
   2    usage error (bad flags, empty prompt)
-  3    configuration error (profiles.toml, unknown profile, bad variable)
-  4    no route available: every attempt failed before any output
-  5    timeout: the last attempt hit its deadline before any output
+  3    configuration error (profiles.toml, unknown profile, bad variable, no sync remote)
+  4    no route available: every attempt failed before any output (sync: rclone missing)
+  5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, or an empty answer
+  9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
 
@@ -194,6 +198,15 @@ pub enum Error {
     /// Blocked or empty: final, no fallback.
     #[error("{0}")]
     Blocked(Failure),
+    /// A tool the command needs (rclone) is missing or unusable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A command's own deadline passed (`sync --timeout`).
+    #[error("{0}")]
+    Timeout(String),
+    /// A sync failed or was refused.
+    #[error("{0}")]
+    Sync(String),
     /// A signal arrived.
     #[error("interrupted by {}", if *.0 == ExitStatus::Sigint { "Ctrl-C" } else { "SIGTERM" })]
     Signal(ExitStatus),
@@ -210,6 +223,9 @@ impl Error {
                 .map_or(ExitStatus::Unavailable, |f| f.kind.exit_status()),
             Error::Interrupted { .. } => ExitStatus::Interrupted,
             Error::Blocked(_) => ExitStatus::Blocked,
+            Error::Unavailable(_) => ExitStatus::Unavailable,
+            Error::Timeout(_) => ExitStatus::Timeout,
+            Error::Sync(_) => ExitStatus::SyncFailed,
             Error::Signal(status) => *status,
         }
     }
@@ -277,6 +293,12 @@ mod tests {
             ExitStatus::Success,
         );
         case(anyhow::anyhow!("other"), ExitStatus::Failure);
+        case(
+            Error::Unavailable("x".into()).into(),
+            ExitStatus::Unavailable,
+        );
+        case(Error::Timeout("x".into()).into(), ExitStatus::Timeout);
+        case(Error::Sync("x".into()).into(), ExitStatus::SyncFailed);
         case(
             anyhow::Error::from(Error::Config("bad".into())).context("loading"),
             ExitStatus::Config,

@@ -26,6 +26,7 @@ pub mod route;
 pub mod runlog;
 mod spinner;
 pub mod stream;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Models(args)) => commands::models::models(args.json, &env, &root, report),
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
+        Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
         None => {
             use std::io::IsTerminal;
             let spinner = !cli.global.quiet

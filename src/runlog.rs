@@ -4,6 +4,9 @@
 //! parallel calls never interleave their lines. A record holds the prompt's length and a
 //! hash, never its text unless `[log] log_prompts = true`, and never a secret: keys live
 //! only in request headers. A log that cannot be written is a warning, not a failure.
+//!
+//! `codex-wrap sync` appends its own lines (`"event": "sync"`, see `SyncRecord`) to the same
+//! log; readers of calls skip them.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -22,6 +25,9 @@ pub const VERSION: u32 = 1;
 pub struct Record {
     /// Record format version.
     pub v: u32,
+    /// Absent for a call; `sync` on a sync's line (a `SyncRecord`), which is not a call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
     /// When the call started, RFC 3339 UTC.
     pub ts: String,
     /// codex-wrap's version.
@@ -92,6 +98,55 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// One `codex-wrap sync`, as the log keeps it (`"event": "sync"`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SyncRecord {
+    /// Record format version.
+    pub v: u32,
+    /// Always `sync`.
+    pub event: String,
+    /// When the sync ended, RFC 3339 UTC.
+    pub ts: String,
+    /// codex-wrap's version.
+    pub version: String,
+    /// The remote, as displayed (no connection-string parameters).
+    pub remote: String,
+    /// Whether it ran detached (after a write, or `sync` without `--wait`).
+    pub background: bool,
+    /// Files transferred.
+    pub transferred: u64,
+    /// Files deleted on the remote.
+    pub deleted: u64,
+    /// Bytes transferred.
+    pub bytes: u64,
+    /// Wall time, in milliseconds.
+    pub total_ms: f64,
+    /// The process exit code.
+    pub exit: u8,
+    /// `ok`, `sync_failed`, `timeout`, ...
+    pub outcome: String,
+    /// The one-line reason of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The last sync line in the log's final `window` bytes (a sync is rarely far from the
+/// end; the log is not read whole).
+pub fn last_sync(path: &Path, window: u64) -> Option<SyncRecord> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(window)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    tail.split(|b| *b == b'\n')
+        .rev()
+        .filter(|line| memchr::memmem::find(line, b"\"event\":\"sync\"").is_some())
+        .find_map(|line| serde_json::from_slice::<SyncRecord>(line).ok())
+}
+
 /// `2026-11-24T01:40:36.123Z`.
 pub fn timestamp(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
@@ -105,7 +160,7 @@ pub fn prompt_hash(prompt: &str) -> String {
 
 /// Appends one record as one line with a single write. Creates the folder and the file
 /// (mode 0600) when missing.
-pub fn append(path: &Path, record: &Record) -> std::io::Result<()> {
+pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -132,9 +187,9 @@ pub fn append(path: &Path, record: &Record) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads a log line by line, handing each record to `each`, which returns `None` when it
-/// finds the record malformed. Returns how many lines were malformed. The file is never
-/// held in memory whole.
+/// Reads a log line by line, handing each call's record to `each`, which returns `None`
+/// when it finds the record malformed; other events (syncs) are skipped. Returns how many
+/// lines were malformed. The file is never held in memory whole.
 pub fn read(
     reader: impl std::io::BufRead,
     mut each: impl FnMut(Record) -> Option<()>,
@@ -148,6 +203,9 @@ pub fn read(
         let parsed = serde_json::from_slice::<Record>(&line)
             .ok()
             .filter(|r| !r.ts.is_empty());
+        if parsed.as_ref().is_some_and(|r| r.event.is_some()) {
+            continue;
+        }
         if parsed.and_then(&mut each).is_none() {
             malformed += 1;
         }

@@ -24,6 +24,7 @@ pub mod names {
     pub const LOG_FILE: &str = "CODEX_LOG_FILE";
     pub const ENABLE_LOGGING: &str = "CODEX_WRAP_ENABLE_LOGGING";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
@@ -35,6 +36,7 @@ pub mod names {
     pub const INCLUDE_AGENTS: &str = "INCLUDE_AGENTS";
     pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
+    pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.

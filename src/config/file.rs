@@ -44,6 +44,26 @@ pub struct ConfigFile {
     /// API prices by model, in currency units per million tokens (for `stats`).
     #[serde(default)]
     pub prices: BTreeMap<String, PriceConfig>,
+    /// `codex-wrap sync`: the rclone remote and what to leave out.
+    pub sync: Option<SyncConfig>,
+}
+
+/// `[sync]`: copying the project to a remote with rclone.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The rclone destination, `REMOTE:PATH` (e.g. `gdrive:projects/app`).
+    pub remote: Option<String>,
+    /// More to leave out, gitignore syntax, on top of the defaults and `.gitignore`.
+    pub exclude: Option<Vec<String>>,
+    /// Sync after every call that wrote files (in the background).
+    pub after_write: Option<bool>,
+    /// Most files a sync may delete on the remote (default 50).
+    pub max_delete: Option<u64>,
+    /// Deadline of one sync, in seconds (default 600).
+    pub timeout: Option<f64>,
+    /// Also leave out what the root `.gitignore` ignores (default true).
+    pub gitignore: Option<bool>,
 }
 
 /// `[log]`: the run log, one JSON line per call.

@@ -265,6 +265,20 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
         .map(|s| s.config_dir().join("codex-wrap/profiles.toml"))
 }
 
+/// The state directory: `$XDG_STATE_HOME/codex-wrap` (usually `~/.local/state/codex-wrap`).
+pub fn state_dir(env: &Env) -> Option<PathBuf> {
+    if let Some(xdg) = env.get(names::XDG_STATE_HOME) {
+        return Some(Path::new(xdg).join("codex-wrap"));
+    }
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy().ok()?;
+    Some(
+        base.state_dir()
+            .unwrap_or_else(|| base.data_dir())
+            .join("codex-wrap"),
+    )
+}
+
 /// Loads and merges every configuration layer that applies to `root`: built-in, the
 /// user's file, the project's file. Returns the merged file and where its layers came from.
 pub fn load(env: &Env, root: &Path) -> Result<(ConfigFile, Vec<Source>), Error> {
@@ -548,7 +562,8 @@ fn context_settings(
     })
 }
 
-fn seconds(v: f64) -> Option<Duration> {
+/// A configured number of seconds, when positive, finite and at most a day.
+pub(crate) fn seconds(v: f64) -> Option<Duration> {
     (v.is_finite() && v > 0.0 && v <= 86_400.0).then(|| Duration::from_secs_f64(v))
 }
 
