@@ -175,6 +175,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         ),
     );
     log_check(&mut r, &settings);
+    sync_check(&mut r, env, &settings);
 
     let default_route = if settings.local_disabled {
         "api"
@@ -425,6 +426,18 @@ fn log_check(r: &mut Report, settings: &Settings) {
             };
             r.add("run log", Status::Ok, detail);
         }
+    }
+}
+
+/// Sync is optional: it never changes the verdict, only warns.
+fn sync_check(r: &mut Report, env: &Env, settings: &Settings) {
+    match crate::sync::doctor_row(env, &settings.root, settings.log.file.as_deref()) {
+        None => r.add(
+            "sync",
+            Status::Skip,
+            format!("no remote ([sync] remote or {})", names::SYNC_REMOTE),
+        ),
+        Some((ok, detail)) => r.add("sync", if ok { Status::Ok } else { Status::Warn }, detail),
     }
 }
 

@@ -76,6 +76,16 @@ pub(crate) struct Summary {
     tokens: Tokens,
     api_cost: Option<f64>,
     api_cost_by_model: Vec<CostRow>,
+    /// The last `codex-wrap sync`: its age and outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_sync: Option<LastSyncRow>,
+}
+
+/// The last sync, as `stats` reports it.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct LastSyncRow {
+    ok: bool,
+    text: String,
 }
 
 /// Parses `7d`, `24h`, `90m` (a window ending now) or a date / RFC 3339 time.
@@ -232,6 +242,7 @@ pub(crate) fn summarize(
         tokens,
         api_cost: (!priced.is_empty()).then(|| round(priced.iter().sum(), 6)),
         api_cost_by_model,
+        last_sync: None,
     }
 }
 
@@ -278,6 +289,9 @@ pub(crate) fn render(s: &Summary) -> String {
         ));
     }
     out.push('\n');
+    if let Some(sync) = &s.last_sync {
+        out.push_str(&format!("{}\n", sync.text));
+    }
     if s.calls == 0 {
         return out;
     }
@@ -391,7 +405,9 @@ pub(crate) fn stats(args: &StatsArgs, env: &Env, root: &Path) -> anyhow::Result<
         None => 0,
     };
     let since = cutoff.map(|c| humantime::format_rfc3339_seconds(c).to_string());
-    let summary = summarize(log, since, tally, malformed, prices);
+    let mut summary = summarize(log, since, tally, malformed, prices);
+    summary.last_sync = crate::sync::describe(root, Some(log), SystemTime::now())
+        .map(|(ok, text)| LastSyncRow { ok, text });
     let doc = if json {
         serde_json::to_string_pretty(&summary)?
     } else {

@@ -15,7 +15,7 @@
 //!   a directory and everything in it);
 //! - `a/**/b` also gets `a/b` (rclone's `**` needs at least one character there);
 //! - `[!x]` becomes `[^x]`; `{` and `}` (literal in gitignore, alternation in rclone) are
-//!   escaped.
+//!   escaped; an escaped space becomes `[ ]` (rclone trims a rule's trailing spaces).
 //!
 //! Known difference: git never re-includes a file whose parent directory is excluded
 //! (`build/` then `!build/keep.txt` keeps `keep.txt` ignored); rclone does, so such a file
@@ -80,8 +80,7 @@ pub(crate) fn rules_for(line: &str) -> Vec<String> {
     out
 }
 
-/// Drops trailing spaces unless the last one is escaped (`foo\ ` keeps one, escaped, as
-/// rclone takes it too).
+/// Drops trailing spaces unless the last one is escaped (`foo\ ` keeps one, escaped).
 fn trim_trailing_spaces(s: &str) -> String {
     let trimmed = s.trim_end_matches(' ');
     if trimmed.len() < s.len() && trimmed.ends_with('\\') {
@@ -97,6 +96,11 @@ fn escape(pat: &str) -> String {
     let mut chars = pat.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
+            // rclone trims a rule's trailing spaces, so an escaped space is a class.
+            '\\' if chars.peek() == Some(&' ') => {
+                chars.next();
+                out.push_str("[ ]");
+            }
             '\\' => {
                 out.push('\\');
                 if let Some(next) = chars.next() {
@@ -200,7 +204,8 @@ mod tests {
         case("\\!bang", &["- !bang", "- !bang/**"]);
         case("\\#hash", &["- #hash", "- #hash/**"]);
         case("trail   ", &["- trail", "- trail/**"]);
-        case("space\\ ", &["- space\\ ", "- space\\ /**"]);
+        case("space\\ ", &["- space[ ]", "- space[ ]/**"]);
+        case("a\\ b", &["- a[ ]b", "- a[ ]b/**"]);
         case("[!a]*.txt", &["- [^a]*.txt", "- [^a]*.txt/**"]);
         case("{x}", &["- \\{x\\}", "- \\{x\\}/**"]);
         case("/", &[]);

@@ -515,9 +515,10 @@ fn short_age(d: Duration) -> String {
     }
 }
 
-/// The doctor row: is a remote set, is rclone there, how did the last sync go. `false`
-/// (a warning) when rclone is missing or the last sync failed.
-pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> (bool, String) {
+/// The doctor row: where syncs go, the rclone version, how the last sync went.
+/// `None` when no remote is set up; `Some((false, _))` (a warning) when rclone is missing
+/// or the last sync failed.
+pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> Option<(bool, String)> {
     let args = SyncArgs {
         remote: None,
         dry_run: false,
@@ -526,25 +527,18 @@ pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> (bool, String) 
         timeout: None,
         detached: false,
     };
-    let settings = match SyncSettings::resolve(&args, env, root) {
-        Ok(s) => s,
-        Err(_) => {
-            return (
-                true,
-                format!("not set up ([sync] remote or {})", names::SYNC_REMOTE),
-            );
-        }
-    };
+    let settings = SyncSettings::resolve(&args, env, root).ok()?;
     let remote = display_remote(&settings.remote);
     let rclone = match find_rclone() {
         Ok(r) => r,
-        Err(e) => return (false, format!("{remote}: {e}")),
+        Err(e) => return Some((false, format!("{remote}: {e}"))),
     };
-    let last = describe(root, log, SystemTime::now()).unwrap_or((true, "no sync yet".to_owned()));
-    (
-        last.0,
-        format!("{remote} via rclone {}; {}", rclone.version, last.1),
-    )
+    let (ok, last) =
+        describe(root, log, SystemTime::now()).unwrap_or((true, "no sync yet".to_owned()));
+    Some((
+        ok,
+        format!("{remote} via rclone {}; {last}", rclone.version),
+    ))
 }
 
 #[cfg(test)]
