@@ -383,19 +383,23 @@ fn without_wait_the_caller_returns_and_the_detached_sync_finishes() {
     assert!(log.contains("\"outcome\":\"ok\""), "{log}");
 }
 
+/// The `sync` row of `codex-wrap doctor` with this remote.
+fn doctor_sync_row(rig: &Rig, remote: &str) -> String {
+    let mut cmd = rig.sb.cmd();
+    cmd.arg("doctor").env("CODEX_WRAP_SYNC_REMOTE", remote);
+    let out = run(cmd).stdout();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("sync"))
+        .expect("a sync row");
+    row.to_owned()
+}
+
 #[test]
 fn doctor_and_stats_show_the_last_sync() {
     let rig = Rig::new();
     let remote = rig.remote_arg();
-    let mut cmd = rig.sb.cmd();
-    cmd.arg("doctor").env("CODEX_WRAP_SYNC_REMOTE", &remote);
-    let r = run(cmd);
-    let row = r
-        .stdout()
-        .lines()
-        .find(|l| l.starts_with("sync"))
-        .unwrap()
-        .to_owned();
+    let row = doctor_sync_row(&rig, &remote);
     assert!(
         row.contains("no sync yet") && row.contains("rclone v"),
         "{row}"
@@ -415,15 +419,7 @@ fn doctor_and_stats_show_the_last_sync() {
     }
     rig.sync(&["--wait", "--max-delete", "1", "--remote", &remote])
         .assert_code(9);
-    let mut cmd = rig.sb.cmd();
-    cmd.arg("doctor").env("CODEX_WRAP_SYNC_REMOTE", &remote);
-    let r = run(cmd);
-    let row = r
-        .stdout()
-        .lines()
-        .find(|l| l.starts_with("sync"))
-        .unwrap()
-        .to_owned();
+    let row = doctor_sync_row(&rig, &remote);
     assert!(row.contains("warn"), "{row}");
     assert!(row.contains("last sync sync_failed"), "{row}");
     assert!(row.contains("last success"), "{row}");

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context;
+
+use crate::admin::human_size;
 use crate::cli::SyncArgs;
 use crate::config;
 use crate::config::env::{Env, names};
@@ -140,7 +143,7 @@ pub(crate) fn command(
             report,
         );
     }
-    if let Err(busy) = state::try_lock(root)? {
+    if let Err(busy) = state::try_lock(root).with_context(|| lock_error(root))? {
         report.status(&busy_message(&busy));
         return Ok(ExitStatus::Success);
     }
@@ -151,6 +154,10 @@ pub(crate) fn command(
         rclone.version
     ));
     Ok(ExitStatus::Success)
+}
+
+fn lock_error(root: &Path) -> String {
+    format!("cannot lock {}", root.join(state::LOCK).display())
 }
 
 fn busy_message(busy: &state::Busy) -> String {
@@ -217,7 +224,7 @@ pub fn run_foreground(
     background: bool,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let lock = match state::try_lock(root)? {
+    let lock = match state::try_lock(root).with_context(|| lock_error(root))? {
         Ok(lock) => lock,
         Err(busy) => {
             report.status(&busy_message(&busy));
@@ -240,7 +247,7 @@ pub fn run_foreground(
         Err((done, err)) => (done, Some(err)),
     };
     if dry_run && failure.is_none() {
-        Output::print_document(&dry_run_document(&done, &shown))?;
+        Output::print_document(&dry_run_document(&done, &shown, settings.max_delete))?;
         return Ok(ExitStatus::Success);
     }
     if !dry_run {
@@ -278,7 +285,7 @@ pub fn run_foreground(
         root.display(),
         done.transferred,
         done.deleted,
-        human_bytes(done.bytes),
+        human_size(done.bytes),
         elapsed.as_secs_f64()
     ))?;
     Ok(ExitStatus::Success)
@@ -383,12 +390,12 @@ fn finished(
 }
 
 /// The dry run's listing: one line per change, then the totals.
-fn dry_run_document(done: &Done, remote: &str) -> String {
+fn dry_run_document(done: &Done, remote: &str, max_delete: u64) -> String {
     let mut out = String::new();
     for c in &done.copies {
         let size = c
             .size
-            .map(|s| format!(" ({})", human_bytes(s)))
+            .map(|s| format!(" ({})", human_size(s)))
             .unwrap_or_default();
         out.push_str(&format!("copy    {}{size}\n", c.path));
     }
@@ -398,9 +405,14 @@ fn dry_run_document(done: &Done, remote: &str) -> String {
     out.push_str(&format!(
         "dry run: would copy {} files ({}) and delete {} on {remote}; nothing changed",
         done.transferred,
-        human_bytes(done.bytes),
+        human_size(done.bytes),
         done.deleted
     ));
+    if done.deleted > max_delete {
+        out.push_str(&format!(
+            "; a real sync would be refused (more than --max-delete {max_delete})"
+        ));
+    }
     out
 }
 
@@ -442,22 +454,6 @@ fn log_sync(
             "cannot append to the run log {}: {e}",
             path.display()
         ));
-    }
-}
-
-/// `1.2 KiB`.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -558,9 +554,7 @@ mod tests {
     }
 
     #[test]
-    fn sizes_and_ages_read_short() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(749_574), "732.0 KiB");
+    fn ages_read_short() {
         assert_eq!(short_age(Duration::from_secs(59)), "59s");
         assert_eq!(short_age(Duration::from_secs(7200)), "2h");
     }
