@@ -31,7 +31,7 @@ use crate::output::{Output, Reporter};
 use crate::runlog;
 
 pub use filter::DEFAULT_EXCLUDES;
-pub use rclone::{Rclone, locate as find_rclone};
+pub use rclone::Rclone;
 pub use state::{LAST_SYNC, LastSync};
 
 /// Most files a sync may delete unless told otherwise.
@@ -124,6 +124,12 @@ pub fn display_remote(remote: &str) -> String {
     }
 }
 
+/// rclone on the `PATH`, its version cached in the state directory.
+pub fn find_rclone(env: &Env) -> Result<Rclone, Error> {
+    let cache = config::state_dir(env).map(|d| d.join("rclone-version.json"));
+    rclone::locate(env.get(names::PATH), cache.as_deref())
+}
+
 /// `codex-wrap sync`.
 pub(crate) fn command(
     args: &SyncArgs,
@@ -132,7 +138,7 @@ pub(crate) fn command(
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
     let settings = SyncSettings::resolve(args, env, root)?;
-    let rclone = find_rclone()?;
+    let rclone = find_rclone(env)?;
     if args.wait || args.dry_run {
         return run_foreground(
             root,
@@ -525,7 +531,7 @@ pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> Option<(bool, S
     };
     let settings = SyncSettings::resolve(&args, env, root).ok()?;
     let remote = display_remote(&settings.remote);
-    let rclone = match find_rclone() {
+    let rclone = match find_rclone(env) {
         Ok(r) => r,
         Err(e) => return Some((false, format!("{remote}: {e}"))),
     };

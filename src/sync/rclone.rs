@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::Error;
@@ -30,31 +30,39 @@ pub struct Rclone {
     pub version: String,
 }
 
-/// Finds rclone and checks its version: exit 4 (`Error::Unavailable`) when it is missing
-/// or older than `MIN_VERSION`.
-pub fn locate() -> Result<Rclone, Error> {
-    let program = PathBuf::from("rclone");
-    let out = std::process::Command::new(&program)
-        .arg("version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Unavailable(format!(
-                    "rclone is not installed (not on PATH): {INSTALL_HINT}"
-                ))
-            } else {
-                Error::Unavailable(format!("cannot run rclone: {e}"))
-            }
-        })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = parse_version(&text).ok_or_else(|| {
+/// Finds rclone on `path` (the `PATH` value) and checks its version: exit 4
+/// (`Error::Unavailable`) when it is missing or older than `MIN_VERSION`.
+///
+/// `rclone version` costs about as much as a small sync (rclone is a large program to
+/// start), so the answer is kept in `cache` (a file in the state directory) keyed by the
+/// program's path, size and modification time; a changed or replaced rclone is asked again.
+pub(crate) fn locate(path: Option<&str>, cache: Option<&Path>) -> Result<Rclone, Error> {
+    let program = path.and_then(|p| on_path(p, "rclone")).ok_or_else(|| {
         Error::Unavailable(format!(
-            "`rclone version` did not print a version (exit {:?}): {INSTALL_HINT}",
-            out.status.code()
+            "rclone is not installed (not on PATH): {INSTALL_HINT}"
         ))
     })?;
+    let key = cache_key(&program);
+    let cached = cache
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .and_then(|t| serde_json::from_str::<CachedVersion>(&t).ok())
+        .filter(|c| key.as_ref() == Some(&c.key));
+    let version = match cached {
+        Some(c) => c.version,
+        None => {
+            let version = ask_version(&program)?;
+            if let (Some(cache), Some(key)) = (cache, key) {
+                store(
+                    cache,
+                    &CachedVersion {
+                        key,
+                        version: version.clone(),
+                    },
+                );
+            }
+            version
+        }
+    };
     let numbers = version_numbers(&version);
     if numbers.is_none_or(|n| n < MIN_VERSION) {
         return Err(Error::Unavailable(format!(
@@ -63,6 +71,78 @@ pub fn locate() -> Result<Rclone, Error> {
         )));
     }
     Ok(Rclone { program, version })
+}
+
+/// The first executable `name` in a `PATH` value.
+fn on_path(path: &str, name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// What identifies one rclone binary: its path, size and modification time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CacheKey {
+    program: PathBuf,
+    size: u64,
+    modified_ns: u128,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedVersion {
+    key: CacheKey,
+    version: String,
+}
+
+fn cache_key(program: &Path) -> Option<CacheKey> {
+    let meta = std::fs::metadata(program).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(CacheKey {
+        program: program.to_path_buf(),
+        size: meta.len(),
+        modified_ns: modified.as_nanos(),
+    })
+}
+
+/// Best effort: a unique temporary file renamed into place, so readers never see half.
+fn store(cache: &Path, value: &CachedVersion) {
+    let Some(dir) = cache.parent() else { return };
+    let temp = dir.join(format!(".rclone-version.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            &temp,
+            serde_json::to_vec(value).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&temp, cache)
+    };
+    if write().is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
+
+/// Runs `rclone version`.
+fn ask_version(program: &Path) -> Result<String, Error> {
+    let out = std::process::Command::new(program)
+        .arg("version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| Error::Unavailable(format!("cannot run {}: {e}", program.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_version(&text).ok_or_else(|| {
+        Error::Unavailable(format!(
+            "`rclone version` did not print a version (exit {:?}): {INSTALL_HINT}",
+            out.status.code()
+        ))
+    })
 }
 
 /// `rclone v1.60.1-DEV\n- os/...` → `v1.60.1-DEV`.
@@ -315,6 +395,42 @@ mod tests {
         assert_eq!(version_numbers("v1.9.0"), Some((1, 9)));
         assert!(version_numbers("v1.9.0").unwrap() < MIN_VERSION);
         assert_eq!(parse_version("something else"), None);
+    }
+
+    /// A stand-in `rclone` that prints `version`; the size changes with the text.
+    fn fake_rclone(dir: &Path, version: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("rclone");
+        std::fs::write(&path, format!("#!/bin/sh\necho 'rclone {version}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn the_version_is_cached_per_binary_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let path = format!("{}:{}", dir.path().join("none").display(), bin.display());
+        let cache = dir.path().join("state/rclone-version.json");
+        let missing = locate(Some(&path), Some(&cache)).unwrap_err();
+        assert!(missing.to_string().contains("not installed"), "{missing}");
+
+        fake_rclone(&bin, "v1.61.0");
+        let found = locate(Some(&path), Some(&cache)).unwrap();
+        assert_eq!(
+            (found.program, found.version.as_str()),
+            (bin.join("rclone"), "v1.61.0")
+        );
+        assert!(std::fs::read_to_string(&cache).unwrap().contains("v1.61.0"));
+
+        fake_rclone(&bin, "v1.62.10");
+        assert_eq!(
+            locate(Some(&path), Some(&cache)).unwrap().version,
+            "v1.62.10"
+        );
+        fake_rclone(&bin, "v1.40.0-x");
+        let old = locate(Some(&path), Some(&cache)).unwrap_err();
+        assert!(old.to_string().contains("too old"), "{old}");
     }
 
     #[test]
