@@ -214,7 +214,8 @@ fn excluded_files_never_arrive() {
     );
     rig.sb.write(
         "profiles.toml",
-        "[sync]\nexclude = [\"secret/\"]\nafter_write = false\n",
+        // [sync] exclude can re-include what .gitignore leaves out, never a default.
+        "[sync]\nexclude = [\"secret/\", \"!dist/\", \"!.env\", \"!*.key\"]\nafter_write = false\n",
     );
     let remote = rig.remote_arg();
     let mut cmd = rig.cmd(&["--wait", "--remote", &remote]);
@@ -225,6 +226,7 @@ fn excluded_files_never_arrive() {
         [
             ".gitignore",
             "README.md",
+            "dist/bundle.js",
             "keep.tmp",
             "profiles.toml",
             "src/main.rs"
