@@ -561,8 +561,11 @@ fn the_server_stopped_mid_sync_gives_a_clear_error_and_keeps_last_sync() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The dry run takes milliseconds on loopback; the transfer about five seconds.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Stopped once the upload is under way (the transfer takes about five seconds).
+    let partial = served.join("proj/big.bin");
+    wait_for(Duration::from_secs(20), "the upload to start", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
+    });
     dav.stop();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
