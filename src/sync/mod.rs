@@ -7,15 +7,20 @@
 //! replace `.last_sync`. Every sync that ran (not a dry run, not one stopped by the lock)
 //! appends a line to the run log.
 //!
+//! `settings` resolves the remote and limits once; `status` reads back the last sync for
+//! `doctor` and `stats`.
+//!
 //! Two ways to run it: `run_foreground` (`--wait`, `--dry-run`) and `start_background`,
 //! which starts `codex-wrap sync --wait --detached` in its own process group with no
 //! terminal and returns at once. `after_write` is the hook the write mode calls.
 
 mod filter;
 mod rclone;
+mod settings;
 mod state;
+mod status;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,110 +30,18 @@ use crate::admin::human_size;
 use crate::cli::SyncArgs;
 use crate::config;
 use crate::config::env::{Env, names};
-use crate::config::file::{ConfigFile, SyncConfig};
+use crate::config::file::SyncConfig;
 use crate::error::{Error, ExitStatus};
 use crate::output::{Output, Reporter};
 use crate::runlog;
 
 pub use filter::DEFAULT_EXCLUDES;
 pub use rclone::Rclone;
+pub use settings::{
+    DEFAULT_MAX_DELETE, DEFAULT_TIMEOUT, SyncSettings, display_remote, find_rclone,
+};
 pub use state::{LAST_SYNC, LastSync};
-
-/// Most files a sync may delete unless told otherwise.
-pub const DEFAULT_MAX_DELETE: u64 = 50;
-/// Deadline of one sync unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// A sync's settings: flags > environment > `[sync]` > defaults.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    /// The rclone destination.
-    pub remote: String,
-    /// Extra excludes, gitignore syntax.
-    pub exclude: Vec<String>,
-    /// Deletion guard.
-    pub max_delete: u64,
-    /// Deadline of the whole sync.
-    pub timeout: Duration,
-    /// Whether the root `.gitignore` is applied.
-    pub gitignore: bool,
-    /// Where the run log is (`None`: logging off).
-    pub log: Option<PathBuf>,
-    /// Files under the root to leave out besides the lists (state directory, run log).
-    pub extra_excludes: Vec<String>,
-}
-
-impl SyncSettings {
-    /// Resolves the settings; no remote anywhere is exit 3 naming the three places.
-    pub fn resolve(args: &SyncArgs, env: &Env, root: &Path) -> Result<SyncSettings, Error> {
-        let (cfg, _) = config::load(env, root)?;
-        let section = cfg.sync.clone().unwrap_or_default();
-        let remote = args
-            .remote
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .or_else(|| env.get(names::SYNC_REMOTE).map(str::to_owned))
-            .or_else(|| section.remote.clone().filter(|r| !r.trim().is_empty()))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "no sync remote: give --remote REMOTE:PATH, set {}, or set remote in the [sync] section of profiles.toml (e.g. remote = \"gdrive:projects/app\"; create the remote with `rclone config`)",
-                    names::SYNC_REMOTE
-                ))
-            })?;
-        let timeout = match (args.timeout, section.timeout) {
-            (Some(t), _) => t.0,
-            (None, Some(secs)) => config::seconds(secs).ok_or_else(|| {
-                Error::Config(format!(
-                    "[sync] timeout = {secs}: must be a positive number of seconds"
-                ))
-            })?,
-            (None, None) => DEFAULT_TIMEOUT,
-        };
-        Ok(SyncSettings {
-            remote: remote.trim().to_owned(),
-            exclude: section.exclude.clone().unwrap_or_default(),
-            max_delete: args
-                .max_delete
-                .or(section.max_delete)
-                .unwrap_or(DEFAULT_MAX_DELETE),
-            timeout,
-            gitignore: section.gitignore.unwrap_or(true),
-            log: config::log_settings(&cfg, env, root).file,
-            extra_excludes: extra_excludes(&cfg, env, root),
-        })
-    }
-}
-
-/// The state directory and the run log, when they lie inside the root.
-fn extra_excludes(cfg: &ConfigFile, env: &Env, root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(state) = config::state_dir(env) {
-        out.extend(filter::inside(root, &state));
-    }
-    out.extend(filter::inside(root, &config::log_path(cfg, env, root)));
-    out
-}
-
-/// `:webdav,url='…',pass='…':dir` → `:webdav:dir`; `name,opt=x:dir` → `name:dir`: a
-/// connection-string remote can carry credentials, so only its name is ever shown.
-pub fn display_remote(remote: &str) -> String {
-    let (lead, rest) = match remote.strip_prefix(':') {
-        Some(rest) => (":", rest),
-        None => ("", remote),
-    };
-    match (rest.find(','), rest.rfind(':')) {
-        (Some(comma), Some(colon)) if comma < colon => {
-            format!("{lead}{}{}", &rest[..comma], &rest[colon..])
-        }
-        _ => remote.to_owned(),
-    }
-}
-
-/// rclone on the `PATH`, its version cached in the state directory.
-pub fn find_rclone(env: &Env) -> Result<Rclone, Error> {
-    let cache = config::state_dir(env).map(|d| d.join("rclone-version.json"));
-    rclone::locate(env.get(names::PATH), cache.as_deref())
-}
+pub use status::{describe, doctor_row};
 
 /// `codex-wrap sync`.
 pub(crate) fn command(
@@ -460,108 +373,5 @@ fn log_sync(
             "cannot append to the run log {}: {e}",
             path.display()
         ));
-    }
-}
-
-/// The last sync's age and outcome, for `doctor` and `stats`: `(ok, text)`, `None` when
-/// no sync is on record.
-pub fn describe(root: &Path, log: Option<&Path>, now: SystemTime) -> Option<(bool, String)> {
-    let last_ok = state::read_last_sync(root);
-    let last_run = log.and_then(|l| runlog::last_sync(l, 256 * 1024));
-    let age = |ts: &str| {
-        humantime::parse_rfc3339_weak(ts.trim_end_matches('Z'))
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .map_or_else(
-                || "at an unknown time".to_owned(),
-                |d| format!("{} ago", short_age(d)),
-            )
-    };
-    let success = last_ok.as_ref().map(|l| {
-        format!(
-            "{} to {} ({} transferred, {} deleted)",
-            age(&l.ts),
-            l.remote,
-            l.transferred,
-            l.deleted
-        )
-    });
-    match (last_run, success) {
-        (Some(run), success) if run.exit != 0 => {
-            let mut text = format!(
-                "last sync {} {}: {}",
-                run.outcome,
-                age(&run.ts),
-                run.error.unwrap_or_default()
-            );
-            text.push_str(&match success {
-                Some(s) => format!("; last success {s}"),
-                None => "; no successful sync yet".to_owned(),
-            });
-            Some((false, text))
-        }
-        (_, Some(s)) => Some((true, format!("last sync ok {s}"))),
-        (Some(run), None) => Some((true, format!("last sync ok {}", age(&run.ts)))),
-        (None, None) => None,
-    }
-}
-
-/// `42s`, `5m`, `3h`, `2d`.
-fn short_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
-/// The doctor row: where syncs go, the rclone version, how the last sync went.
-/// `None` when no remote is set up; `Some((false, _))` (a warning) when rclone is missing
-/// or the last sync failed.
-pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> Option<(bool, String)> {
-    let args = SyncArgs {
-        remote: None,
-        dry_run: false,
-        wait: true,
-        max_delete: None,
-        timeout: None,
-        detached: false,
-    };
-    let settings = SyncSettings::resolve(&args, env, root).ok()?;
-    let remote = display_remote(&settings.remote);
-    let rclone = match find_rclone(env) {
-        Ok(r) => r,
-        Err(e) => return Some((false, format!("{remote}: {e}"))),
-    };
-    let (ok, last) =
-        describe(root, log, SystemTime::now()).unwrap_or((true, "no sync yet".to_owned()));
-    Some((
-        ok,
-        format!("{remote} via rclone {}; {last}", rclone.version),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_string_remotes_show_only_their_name() {
-        for (input, want) in [
-            ("gdrive:projects/app", "gdrive:projects/app"),
-            (":webdav,url='http://h',pass='x':dir", ":webdav:dir"),
-            ("dav,pass=x:dir", "dav:dir"),
-            ("/mnt/backup", "/mnt/backup"),
-        ] {
-            assert_eq!(display_remote(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn ages_read_short() {
-        assert_eq!(short_age(Duration::from_secs(59)), "59s");
-        assert_eq!(short_age(Duration::from_secs(7200)), "2h");
     }
 }
