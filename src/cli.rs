@@ -86,7 +86,7 @@ pub enum Command {
 }
 
 /// Arguments of `codex-wrap sync`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct SyncArgs {
     /// The destination, `REMOTE:PATH` as rclone names it, e.g. `gdrive:projects/app`
     /// (default: CODEX_WRAP_SYNC_REMOTE, else `[sync] remote` in profiles.toml).

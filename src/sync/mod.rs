@@ -97,12 +97,8 @@ pub fn after_write(env: &Env, root: &Path, wait: bool, report: Reporter) {
         return;
     }
     let args = SyncArgs {
-        remote: None,
-        dry_run: false,
         wait,
-        max_delete: None,
-        timeout: None,
-        detached: false,
+        ..SyncArgs::default()
     };
     if let Err(err) = command(&args, env, root, report) {
         report.warn(&format!("sync after write: {err:#}"));

@@ -68,15 +68,7 @@ fn short_age(d: Duration) -> String {
 /// `None` when no remote is set up; `Some((false, _))` (a warning) when rclone is missing
 /// or the last sync failed.
 pub fn doctor_row(env: &Env, root: &Path, log: Option<&Path>) -> Option<(bool, String)> {
-    let args = SyncArgs {
-        remote: None,
-        dry_run: false,
-        wait: true,
-        max_delete: None,
-        timeout: None,
-        detached: false,
-    };
-    let settings = SyncSettings::resolve(&args, env, root).ok()?;
+    let settings = SyncSettings::resolve(&SyncArgs::default(), env, root).ok()?;
     let remote = display_remote(&settings.remote);
     let rclone = match find_rclone(env) {
         Ok(r) => r,
