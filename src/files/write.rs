@@ -3,8 +3,10 @@
 //! `plan` is read-only: it checks each path (`path::check_relative`, `path::resolve`),
 //! normalises the text and decides the action: a new file is created; an existing one is
 //! updated only when it was an input (`-i`) or `force` is set, else skipped; a path that may
-//! not be written is rejected. `apply` writes the planned files: a temporary file in the
-//! target's directory, fsync, a re-check of the directory, rename, fsync of the directory.
+//! not be written is rejected. `apply` writes the planned files: an anonymous file
+//! (`O_TMPFILE`) in the target's directory, or a named temporary file where the file system
+//! has no anonymous files; fsync; a re-check of the directory; link or rename into place;
+//! fsync of the directory. A kill at any moment leaves the old file or the new one, whole.
 //! A failed write (full disk, file size limit) leaves the old file as it was and stops.
 //!
 //! Limits against hostile or runaway answers (`Limits::default`): at most 256 files per
@@ -302,7 +304,7 @@ pub fn apply(root: &Path, planned: &[Planned]) -> Result<Vec<FileResult>, WriteE
     Ok(done)
 }
 
-/// Prefix of the temporary files (in the target's directory) that become the new files.
+/// Prefix of the temporary names (in the target's directory) that become the new files.
 pub const TEMP_PREFIX: &str = ".codex-wrap-";
 
 fn write_atomic(
@@ -313,6 +315,78 @@ fn write_atomic(
     action: Action,
 ) -> io::Result<()> {
     target.create_dir(root)?;
+    if !write_anonymous(root, target, bytes, mode, action)? {
+        write_named(root, target, bytes, mode, action)?;
+    }
+    std::fs::File::open(&target.dir)?.sync_all()
+}
+
+/// Writes through an anonymous file (`O_TMPFILE`) that gets a name only once it is whole
+/// and synced, so a kill at any moment leaves no partial file. A new file is linked straight
+/// to its name (failing if one appeared since the plan); an update is linked to a temporary
+/// name and renamed over the old file. `Ok(false)` when the file system cannot do this.
+fn write_anonymous(
+    root: &Path,
+    target: &Target,
+    bytes: &[u8],
+    mode: u32,
+    action: Action,
+) -> io::Result<bool> {
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    use rustix::io::Errno;
+    use std::os::fd::AsRawFd;
+
+    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(CWD, &target.dir, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => fd,
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)?;
+    file.set_permissions(Permissions::from_mode(mode))?;
+    file.sync_all()?;
+    let anonymous = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let link = |to: &Path| rustix::fs::linkat(CWD, &anonymous, CWD, to, AtFlags::SYMLINK_FOLLOW);
+    target.recheck(root)?;
+    let dest = target.path();
+    let result = if action == Action::Created {
+        link(&dest).map(Ok)
+    } else {
+        let tmp = target.dir.join(temp_name());
+        link(&tmp).map(|()| {
+            if let Err(e) = std::fs::rename(&tmp, &dest) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            Ok(())
+        })
+    };
+    match result {
+        Ok(renamed) => renamed.map(|()| true),
+        // No /proc: fall back to a named temporary file.
+        Err(Errno::NOENT) if !Path::new("/proc/self/fd").is_dir() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A temporary name unlikely to be taken: prefix, process id, nanoseconds.
+fn temp_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{TEMP_PREFIX}{}-{nanos}.tmp", std::process::id())
+}
+
+/// The portable way: a named temporary file beside the target, renamed over it. A kill in
+/// the middle may leave a `.codex-wrap-*.tmp` file, never a partial target.
+fn write_named(
+    root: &Path,
+    target: &Target,
+    bytes: &[u8],
+    mode: u32,
+    action: Action,
+) -> io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(".tmp")
@@ -329,7 +403,7 @@ fn write_atomic(
     } else {
         tmp.persist(&dest).map_err(|e| e.error)?;
     }
-    std::fs::File::open(&target.dir)?.sync_all()
+    Ok(())
 }
 
 #[cfg(test)]

@@ -379,14 +379,48 @@ fn sigkill_in_the_middle_of_writing_leaves_a_whole_file() {
         assert_ne!(sb.read("victim.txt"), "original\n");
         assert_whole(&sb);
     }
-    // Only temporary files with our prefix may be left beside it by SIGKILL.
+    // Nothing else, unless SIGKILL fell between linking a whole new version to its
+    // temporary name and the rename: then that file is whole too.
     for entry in std::fs::read_dir(&sb.root).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(
-            name == "victim.txt" || name.starts_with(TEMP_PREFIX),
-            "{name}"
-        );
+        if name != "victim.txt" {
+            assert!(name.starts_with(TEMP_PREFIX), "{name}");
+            let text = std::fs::read_to_string(sb.root.join(&name)).unwrap();
+            assert_eq!(text.len(), 1 << 20, "a partial temporary file");
+        }
     }
+}
+
+#[test]
+fn the_named_fallback_writes_whole_files_and_does_not_clobber() {
+    let sb = Sandbox::new();
+    sb.put("a.txt", "old\n");
+    let files = blocks(&[("a.txt", "new"), ("b/c.txt", "c")]);
+    let planned = plan(
+        &sb.root,
+        &files,
+        &["a.txt".into()],
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    for p in &planned {
+        let t = p.target.as_ref().unwrap();
+        t.create_dir(&sb.root).unwrap();
+        write_named(&sb.root, t, p.new.as_bytes(), p.mode, p.result.action).unwrap();
+    }
+    assert_eq!(sb.read("a.txt"), "new\n");
+    assert_eq!(sb.read("b/c.txt"), "c\n");
+    let again = &planned[1];
+    let err = write_named(
+        &sb.root,
+        again.target.as_ref().unwrap(),
+        b"x",
+        0o644,
+        Action::Created,
+    );
+    assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(sb.read("b/c.txt"), "c\n");
+    assert_eq!(std::fs::read_dir(sb.root.join("b")).unwrap().count(), 1);
 }
 
 #[test]
