@@ -177,6 +177,19 @@ fn parsing(c: &mut Criterion) {
     c.bench_function("files/parse 1MB answer", |b| {
         b.iter(|| black_box(files::blocks::parse(black_box(&answer), &[]).files.len()))
     });
+    // Last answer byte to summary, without the writes (whose time is the disk's fsync):
+    // parse, check every path against a real root, normalise, hash, render.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let opts = files::write::WriteOptions::default();
+    c.bench_function("files/parse+plan+summary 1MB answer", |b| {
+        b.iter(|| {
+            let parsed = files::blocks::parse(black_box(&answer), &[]);
+            let planned = files::write::plan(&root, &parsed.files, &[], &opts).unwrap();
+            let results: Vec<_> = planned.into_iter().map(|p| p.result).collect();
+            black_box(files::report::summary(&results, &parsed.skipped, false).len())
+        })
+    });
 }
 
 criterion_group!(benches, routing, streaming, slicing, parsing);

@@ -2,6 +2,8 @@
 //!
 //! - `inputs`: `-i PATH` values resolved (globs expanded) inside the project root, read, and
 //!   rendered as context within a budget.
+//! - `answer`: one answer end to end (parse, plan, write or diff, report): the `--write` sink's
+//!   core.
 //! - `blocks`: the answer parsed into file blocks.
 //! - `path` and `write`: the safe writer (inside the root only, atomic, normalised, capped).
 //! - `report`: the summary, JSON and `--dry-run` diff renderers of the write results.
@@ -9,6 +11,7 @@
 //!   request built from its output.
 //! - `refusal`: telling a refusal from an answer.
 
+pub mod answer;
 pub mod blocks;
 pub mod check;
 pub mod inputs;

@@ -13,6 +13,27 @@ pub struct CurrentFile {
     pub text: String,
 }
 
+/// Reads the files written so far (root-relative paths) as they are now; a file that is
+/// gone or unreadable is left out.
+pub fn current_files<'a>(
+    root: &std::path::Path,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> Vec<CurrentFile> {
+    let mut files: Vec<CurrentFile> = Vec::new();
+    for rel in paths {
+        if files.iter().any(|f| f.rel == rel) {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(root.join(rel)) {
+            files.push(CurrentFile {
+                rel: rel.to_owned(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+    }
+    files
+}
+
 /// The user message of repair round `round` (2 for the first repair) of `rounds`.
 pub fn repair_request(
     task: &str,
@@ -90,6 +111,16 @@ mod tests {
         ));
         // The file survives a round trip through the parser, inner fences included.
         let parsed = blocks::parse(&req, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.rs"), "a\n").unwrap();
+        let now = current_files(dir.path(), ["a.rs", "gone.rs", "a.rs"]);
+        assert_eq!(
+            now,
+            [CurrentFile {
+                rel: "a.rs".into(),
+                text: "a\n".into()
+            }]
+        );
         assert_eq!(parsed.files.len(), 1);
         assert_eq!(parsed.files[0].path, "src/lib.rs");
         assert_eq!(parsed.files[0].content, files[0].text);
