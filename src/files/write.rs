@@ -170,7 +170,11 @@ impl std::error::Error for WriteError {
 /// Normalises text for writing: LF line endings (CRLF when `crlf`), a final newline. The
 /// empty text stays empty.
 pub fn normalize(text: &str, crlf: bool) -> String {
-    let mut out = text.replace("\r\n", "\n");
+    let mut out = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
+        text.replace("\r\n", "\n")
+    } else {
+        text.to_owned()
+    };
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
