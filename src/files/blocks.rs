@@ -21,6 +21,8 @@
 
 use serde::Serialize;
 
+use crate::context::markdown::{closes_fence, fence_start};
+
 /// How a block's path was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,32 +203,20 @@ struct Fence<'a> {
     info: &'a str,
 }
 
+/// An opening fence at any indent: models indent fences inside list items.
 fn open_fence(line: &str) -> Option<Fence<'_>> {
     let trimmed = line.trim_start_matches([' ', '\t']);
-    let ch = *trimmed.as_bytes().first()?;
-    if ch != b'`' && ch != b'~' {
-        return None;
-    }
-    let len = trimmed.bytes().take_while(|&b| b == ch).count();
-    if len < 3 {
-        return None;
-    }
-    let info = trimmed[len..].trim();
-    if ch == b'`' && info.contains('`') {
-        return None;
-    }
+    let (ch, len) = fence_start(trimmed)?;
     Some(Fence {
         ch,
         len,
         indent: line.len() - trimmed.len(),
-        info,
+        info: trimmed[len..].trim(),
     })
 }
 
 fn closes(line: &str, fence: &Fence<'_>) -> bool {
-    let trimmed = line.trim_start_matches([' ', '\t']);
-    let len = trimmed.bytes().take_while(|&b| b == fence.ch).count();
-    len >= fence.len && trimmed[len..].trim().is_empty()
+    closes_fence(line.trim_start_matches([' ', '\t']), fence.ch, fence.len)
 }
 
 /// Splits the answer into fenced blocks and names them from the info string, the line

@@ -295,7 +295,7 @@ pub fn apply(root: &Path, planned: &[Planned]) -> Result<Vec<FileResult>, WriteE
     for p in planned {
         let action = p.result.action;
         if let (Action::Created | Action::Updated, Some(target)) = (action, &p.target) {
-            if let Err(source) = write_atomic(root, target, p.new.as_bytes(), p.mode, action) {
+            if let Err(source) = write_atomic(root, target, p) {
                 return Err(WriteError {
                     path: p.result.path.clone(),
                     source,
@@ -311,16 +311,10 @@ pub fn apply(root: &Path, planned: &[Planned]) -> Result<Vec<FileResult>, WriteE
 /// Prefix of the temporary names (in the target's directory) that become the new files.
 pub const TEMP_PREFIX: &str = ".codex-wrap-";
 
-fn write_atomic(
-    root: &Path,
-    target: &Target,
-    bytes: &[u8],
-    mode: u32,
-    action: Action,
-) -> io::Result<()> {
+fn write_atomic(root: &Path, target: &Target, p: &Planned) -> io::Result<()> {
     target.create_dir(root)?;
-    if !write_anonymous(root, target, bytes, mode, action)? {
-        write_named(root, target, bytes, mode, action)?;
+    if !write_anonymous(root, target, p)? {
+        write_named(root, target, p)?;
     }
     std::fs::File::open(&target.dir)?.sync_all()
 }
@@ -329,13 +323,7 @@ fn write_atomic(
 /// and synced, so a kill at any moment leaves no partial file. A new file is linked straight
 /// to its name (failing if one appeared since the plan); an update is linked to a temporary
 /// name and renamed over the old file. `Ok(false)` when the file system cannot do this.
-fn write_anonymous(
-    root: &Path,
-    target: &Target,
-    bytes: &[u8],
-    mode: u32,
-    action: Action,
-) -> io::Result<bool> {
+fn write_anonymous(root: &Path, target: &Target, p: &Planned) -> io::Result<bool> {
     use rustix::fs::{AtFlags, CWD, Mode, OFlags};
     use rustix::io::Errno;
     use std::os::fd::AsRawFd;
@@ -347,14 +335,14 @@ fn write_anonymous(
         Err(e) => return Err(e.into()),
     };
     let mut file = std::fs::File::from(fd);
-    file.write_all(bytes)?;
-    file.set_permissions(Permissions::from_mode(mode))?;
+    file.write_all(p.new.as_bytes())?;
+    file.set_permissions(Permissions::from_mode(p.mode))?;
     file.sync_all()?;
     let anonymous = format!("/proc/self/fd/{}", file.as_raw_fd());
     let link = |to: &Path| rustix::fs::linkat(CWD, &anonymous, CWD, to, AtFlags::SYMLINK_FOLLOW);
     target.recheck(root)?;
     let dest = target.path();
-    let result = if action == Action::Created {
+    let result = if p.result.action == Action::Created {
         link(&dest).map(Ok)
     } else {
         let tmp = target.dir.join(temp_name());
@@ -384,24 +372,18 @@ fn temp_name() -> String {
 
 /// The portable way: a named temporary file beside the target, renamed over it. A kill in
 /// the middle may leave a `.codex-wrap-*.tmp` file, never a partial target.
-fn write_named(
-    root: &Path,
-    target: &Target,
-    bytes: &[u8],
-    mode: u32,
-    action: Action,
-) -> io::Result<()> {
+fn write_named(root: &Path, target: &Target, p: &Planned) -> io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(".tmp")
         .tempfile_in(&target.dir)?;
-    tmp.write_all(bytes)?;
+    tmp.write_all(p.new.as_bytes())?;
     tmp.as_file()
-        .set_permissions(Permissions::from_mode(mode))?;
+        .set_permissions(Permissions::from_mode(p.mode))?;
     tmp.as_file().sync_all()?;
     target.recheck(root)?;
     let dest: PathBuf = target.path();
-    if action == Action::Created {
+    if p.result.action == Action::Created {
         // A file that appeared since the plan is not clobbered.
         tmp.persist_noclobber(&dest).map_err(|e| e.error)?;
     } else {

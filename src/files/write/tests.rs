@@ -406,18 +406,12 @@ fn the_named_fallback_writes_whole_files_and_does_not_clobber() {
     for p in &planned {
         let t = p.target.as_ref().unwrap();
         t.create_dir(&sb.root).unwrap();
-        write_named(&sb.root, t, p.new.as_bytes(), p.mode, p.result.action).unwrap();
+        write_named(&sb.root, t, p).unwrap();
     }
     assert_eq!(sb.read("a.txt"), "new\n");
     assert_eq!(sb.read("b/c.txt"), "c\n");
     let again = &planned[1];
-    let err = write_named(
-        &sb.root,
-        again.target.as_ref().unwrap(),
-        b"x",
-        0o644,
-        Action::Created,
-    );
+    let err = write_named(&sb.root, again.target.as_ref().unwrap(), again);
     assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
     assert_eq!(sb.read("b/c.txt"), "c\n");
     assert_eq!(std::fs::read_dir(sb.root.join("b")).unwrap().count(), 1);
