@@ -9,6 +9,9 @@
 //! fsync of the directory. A kill at any moment leaves the old file or the new one, whole.
 //! A failed write (full disk, file size limit) leaves the old file as it was and stops.
 //!
+//! `.env.local` and the root's `profiles.toml` steer codex-wrap itself: they are written
+//! only when given with `-i` (`--force` is not enough).
+//!
 //! Limits against hostile or runaway answers (`Limits::default`): at most 256 files per
 //! answer and 16 MiB in all (beyond either, nothing is written), and 4 MiB per file (a
 //! larger file is rejected).
@@ -228,6 +231,10 @@ fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOption
         Ok(rel) => rel,
         Err(reason) => return rejected(&file.path, reason),
     };
+    if is_protected(&rel) && !inputs.contains(&rel) {
+        let reason = "codex-wrap's own configuration, or secrets: written only when given with -i";
+        return rejected(&rel, reason.to_owned());
+    }
     let target = match path::resolve(root, &rel) {
         Ok(t) => t,
         Err(reason) => return rejected(&rel, reason),
@@ -271,6 +278,14 @@ fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOption
         target: Some(target),
         mode,
     }
+}
+
+/// Files that steer codex-wrap itself (a model that rewrote them would choose the next
+/// call's endpoint and key): `.env.local` anywhere (read from the root and the working
+/// directory) and the project's `profiles.toml`.
+fn is_protected(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name == ".env.local" || rel == "profiles.toml"
 }
 
 fn result(path: &str, action: Action, text: &str, reason: Option<String>) -> FileResult {

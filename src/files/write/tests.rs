@@ -170,6 +170,19 @@ fn hostile_paths_are_rejected_and_nothing_leaves_the_root() {
 }
 
 #[test]
+fn codex_wraps_own_configuration_is_written_only_as_an_input() {
+    let sb = Sandbox::new();
+    rejected(&sb, ".env.local", "given with -i");
+    rejected(&sb, "web/.env.local", "given with -i");
+    rejected(&sb, "profiles.toml", "given with -i");
+    sb.put(".env.local", "A=1\n");
+    let r = sb.write(&[(".env.local", "A=2")], &[".env.local"], false);
+    assert_eq!(r[0].action, Action::Updated);
+    let r = sb.write(&[("config/profiles.toml", "x")], &[], false);
+    assert_eq!(r[0].action, Action::Created);
+}
+
+#[test]
 fn a_symlink_inside_the_root_may_be_written_through() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.root.join("real")).unwrap();
