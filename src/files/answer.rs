@@ -149,4 +149,21 @@ mod tests {
         assert!(err.to_string().contains("nothing written"), "{err}");
         assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
     }
+
+    #[test]
+    fn the_summary_of_a_300_line_file_is_under_5_percent_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let body: String = (0..300)
+            .map(|i| format!("def handler_{i}(request):\n"))
+            .collect();
+        let answer = format!("Here it is.\n\n```python app/handlers.py\n{body}```\n");
+        let r = write_answer(&root, &answer, &[], &WriteOptions::default(), false).unwrap();
+        let summary = r.summary();
+        assert_eq!(summary, "created app/handlers.py (300 lines)\n");
+        let written = r.files[0].bytes;
+        // 36 bytes for 7,690: 0.47%.
+        assert_eq!((summary.len(), written), (36, 7690));
+        assert!(summary.len() * 20 <= written);
+    }
 }
