@@ -110,7 +110,9 @@ pub async fn run_check(
         }
     };
     if let Some(group) = group {
-        // ESRCH when the group is already empty: nothing to do.
+        // ESRCH when the group is already empty: nothing to do. While any member lives the
+        // id cannot be reused for another group; after a normal exit with an empty group
+        // the kill comes microseconds after the reap, too soon for the id to be handed out.
         let _ = killpg(group, Signal::SIGKILL);
     }
     let status = match status {
