@@ -172,6 +172,7 @@ fn expand(spec: &str, bases: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
         .components()
         .take_while(|c| !is_glob(&c.as_os_str().to_string_lossy()))
         .collect();
+    let absolute = Path::new(spec).is_absolute();
     for base in bases {
         let start = base.join(&prefix);
         if !start.is_dir() {
@@ -184,10 +185,15 @@ fn expand(spec: &str, bases: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
             .flatten()
         {
             let is_file = entry.file_type().is_some_and(|t| t.is_file());
-            let Ok(rel) = entry.path().strip_prefix(base) else {
+            // An absolute glob matches whole paths; a relative one, paths below the base.
+            let Ok(candidate) =
+                entry
+                    .path()
+                    .strip_prefix(if absolute { Path::new("") } else { base })
+            else {
                 continue;
             };
-            if is_file && matcher.is_match(rel) {
+            if is_file && matcher.is_match(candidate) {
                 found.push(entry.into_path());
                 if found.len() > MAX_INPUTS {
                     return Err(usage(format!(
@@ -286,6 +292,14 @@ mod tests {
         assert_eq!(rels(&["**/*.rs"], &p, &p.root).unwrap().len(), 3);
         assert_eq!(rels(&["*.rs"], &p, &p.root.join("src")).unwrap().len(), 2);
         assert_eq!(rels(&["src/{lib,main}.rs"], &p, &p.root).unwrap().len(), 2);
+        let abs = format!("{}/src/*.rs", p.root.display());
+        assert_eq!(
+            rels(&[&abs], &p, &p.base).unwrap(),
+            ["src/lib.rs", "src/main.rs"]
+        );
+        let outside = format!("{}/*.txt", p.base.display());
+        let err = rels(&[&outside], &p, &p.root).unwrap_err();
+        assert!(err.contains("outside the project root"), "{err}");
     }
 
     #[test]

@@ -285,6 +285,7 @@ fn a_directory_swapped_for_an_outward_symlink_is_caught_before_the_rename() {
 /// Runs this test binary again as a child that writes a 1 MiB file over `victim.txt` in the
 /// root named by `CODEX_WRAP_TEST_WRITER`, once, or forever with `CODEX_WRAP_TEST_LOOP`.
 #[test]
+#[ignore = "the child process of the ulimit and SIGKILL tests, not a test on its own"]
 #[allow(clippy::print_stdout)] // the child's report to its parent
 fn child_writer() {
     let Ok(root) = std::env::var("CODEX_WRAP_TEST_WRITER") else {
@@ -333,6 +334,7 @@ fn child(root: &Path, shell_prefix: &str) -> Command {
             "--exact",
             "files::write::tests::child_writer",
             "--nocapture",
+            "--ignored",
             "--test-threads=1",
         ])
         .env("CODEX_WRAP_TEST_WRITER", root);
