@@ -289,7 +289,7 @@ mod tests {
         let marker = "1000.4242";
         let out = run(
             &format!("sleep {marker} & sleep {marker} & echo started; wait"),
-            Duration::from_millis(500),
+            Duration::from_secs(1),
         );
         assert_eq!(out.end, CheckEnd::TimedOut);
         assert_eq!(out.describe(), "timed out after 1 s");
