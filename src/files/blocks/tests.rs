@@ -315,3 +315,18 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// What codex-wrap sends (a file fenced by `fence_for` with its path) parses back to the
+    /// same text, whatever fences the text holds.
+    #[test]
+    fn a_fenced_file_round_trips(lines in proptest::collection::vec("[ a-z`~#/*:.-]{0,12}", 0..12)) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let fence = crate::files::fence_for(&text);
+        let answer = format!("Intro\n{fence}python src/app.py\n{text}{fence}\nOutro\n");
+        let parsed = parse(&answer, &[]);
+        proptest::prop_assert_eq!(parsed.files.len(), 1, "{}", answer);
+        proptest::prop_assert_eq!(&parsed.files[0].path, "src/app.py");
+        proptest::prop_assert_eq!(&parsed.files[0].content, &text);
+    }
+}
