@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the hot functions: routing a prompt, compiling the router,
-//! splitting and decoding a stream.
+//! splitting and decoding a stream, slicing context, parsing an answer into files.
 
 use std::hint::black_box;
 
@@ -8,6 +8,7 @@ use codex_wrap::backend::Framing;
 use codex_wrap::backend::ollama::Ollama;
 use codex_wrap::config::file;
 use codex_wrap::context::{self, ContextSettings, Doc};
+use codex_wrap::files;
 use codex_wrap::frame;
 use codex_wrap::route::Router;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -149,5 +150,47 @@ fn slicing(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, routing, streaming, slicing);
+/// A model's answer of about `size` bytes: prose, then files in the formats models use
+/// (info-string paths, `File:` lines, first-line comments), each about 300 lines.
+fn answer_with_files(size: usize) -> String {
+    let mut answer = String::from("Sure! Here are the files.\n\n");
+    let mut i = 0;
+    while answer.len() < size {
+        match i % 3 {
+            0 => answer.push_str(&format!("```python app/mod_{i}.py\n")),
+            1 => answer.push_str(&format!("File: `web/page_{i}.js`\n\n```javascript\n")),
+            _ => answer.push_str(&format!("```rust\n// src/part_{i}.rs\n")),
+        }
+        for line in 0..300 {
+            answer.push_str(&format!(
+                "    value_{line} = compute(items[{line}], factor={i}) # keep it {line}\n"
+            ));
+        }
+        answer.push_str("```\n\nThis file handles one part of the job.\n\n");
+        i += 1;
+    }
+    answer
+}
+
+fn parsing(c: &mut Criterion) {
+    let answer = answer_with_files(1 << 20);
+    c.bench_function("files/parse 1MB answer", |b| {
+        b.iter(|| black_box(files::blocks::parse(black_box(&answer), &[]).files.len()))
+    });
+    // Last answer byte to summary, without the writes (whose time is the disk's fsync):
+    // parse, check every path against a real root, normalise, hash, render.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let opts = files::write::WriteOptions::default();
+    c.bench_function("files/parse+plan+summary 1MB answer", |b| {
+        b.iter(|| {
+            let parsed = files::blocks::parse(black_box(&answer), &[]);
+            let planned = files::write::plan(&root, &parsed.files, &[], &opts).unwrap();
+            let results: Vec<_> = planned.into_iter().map(|p| p.result).collect();
+            black_box(files::report::summary(&results, &parsed.skipped, false).len())
+        })
+    });
+}
+
+criterion_group!(benches, routing, streaming, slicing, parsing);
 criterion_main!(benches);

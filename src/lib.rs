@@ -16,6 +16,7 @@ mod commands;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod input;
 pub mod logging;

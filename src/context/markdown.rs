@@ -152,6 +152,17 @@ fn fence_open(line: &str) -> Option<(u8, usize)> {
     if line.len() - t.len() > 3 {
         return None;
     }
+    fence_start(t)
+}
+
+fn is_fence_close(line: &str, ch: u8, len: usize) -> bool {
+    let t = line.trim_start_matches(' ');
+    line.len() - t.len() <= 3 && closes_fence(t, ch, len)
+}
+
+/// The fence character and length when `t` (a line without its indent) opens a CommonMark
+/// code fence: three or more backticks or tildes, no backtick in a backtick fence's info.
+pub(crate) fn fence_start(t: &str) -> Option<(u8, usize)> {
     let ch = *t.as_bytes().first()?;
     if ch != b'`' && ch != b'~' {
         return None;
@@ -167,11 +178,9 @@ fn fence_open(line: &str) -> Option<(u8, usize)> {
     Some((ch, len))
 }
 
-fn is_fence_close(line: &str, ch: u8, len: usize) -> bool {
-    let t = line.trim_start_matches(' ');
-    if line.len() - t.len() > 3 {
-        return false;
-    }
+/// Whether `t` (a line without its indent) closes a fence of `len` × `ch`: a run at least
+/// as long, then only white space.
+pub(crate) fn closes_fence(t: &str, ch: u8, len: usize) -> bool {
     let run = t.bytes().take_while(|&b| b == ch).count();
     run >= len && t[run..].trim().is_empty()
 }
