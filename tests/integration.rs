@@ -15,3 +15,4 @@ mod routing;
 mod runlog;
 mod secrets_load;
 mod streaming;
+mod usage;
