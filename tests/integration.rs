@@ -10,6 +10,7 @@ mod context;
 mod fallback;
 mod faults;
 mod openai;
+mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
