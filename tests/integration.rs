@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod commands;
 mod context;
+mod docs;
 mod fallback;
 mod faults;
 mod openai;

@@ -179,3 +179,37 @@ fn a_prompt_file_with_words_is_the_material_and_the_words_the_instruction() {
     );
     assert!(sent.ends_with("\n````"), "{sent}");
 }
+
+#[test]
+fn a_deadline_after_text_is_5_with_json_and_6_without_as_the_readme_says() {
+    let sb = Sandbox::new();
+    let server = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "half").as_bytes());
+        std::thread::sleep(std::time::Duration::from_secs(4));
+    });
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["--json", "-l", "--timeout", "1", "x"]);
+    let r = run(cmd);
+    r.assert_code(5);
+    let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["text"], "", "{doc}");
+    assert_eq!(doc["outcome"], "timeout", "{doc}");
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["-l", "--timeout", "1", "x"]);
+    run(cmd).assert_code(6).assert_stdout("half");
+
+    // README.md says so plainly, in the --json paragraph.
+    let readme = include_str!("../README.md");
+    let json = &readme[readme
+        .find("On failure: `\"ok\":false`")
+        .expect("--json paragraph")..];
+    let json = &json[..json.find("\n\n").unwrap()];
+    let said = json.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("a deadline after some text is exit 5 (`timeout`) with `--json` and exit 6 (`interrupted`) without"),
+        "{said}"
+    );
+}
