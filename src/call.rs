@@ -269,10 +269,10 @@ pub(crate) fn call(
         status,
         started,
     );
-    if let Some(path) = &settings.log.file {
-        if let Err(e) = runlog::append(path, &record) {
-            report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-        }
+    if let Some(path) = &settings.log.file
+        && let Err(e) = runlog::append(path, &record)
+    {
+        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
     }
 
     if run.json {
