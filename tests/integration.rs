@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod clients;
 mod commands;
 mod context;
 mod docs;
