@@ -1,7 +1,9 @@
 //! The in-process servers checked against the providers' own official clients: the `ollama`,
 //! `google-genai` and `openai` Python packages parse every non-fault response our fake
 //! Ollama, Gemini and OpenAI servers produce (tests/support/clients.py drives each client at
-//! each server). Where a client rejects our bytes, the server is wrong, not the client.
+//! each server), and read our error bodies (a model Ollama lacks, Gemini's 429 and bad key)
+//! as they read the real ones. Where a client rejects our bytes, the server is wrong, not
+//! the client.
 //!
 //! The clients are installed from PyPI into a cached venv (`$CODEX_WRAP_TEST_CACHE/py`,
 //! default `~/.cache/codex-wrap-test/py`; about 15 s the first time), so this runs in the
@@ -72,6 +74,7 @@ fn ollama_server() -> Server {
         "/api/chat" if req.json()["messages"].as_array().is_some_and(Vec::is_empty) => {
             ollama::loaded(conn, ollama::MODEL)
         }
+        "/api/chat" if req.json()["model"] == "missing" => ollama::not_found(conn, "missing"),
         "/api/chat" => ollama::stream(conn, TOKENS),
         _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
     })
@@ -80,7 +83,11 @@ fn ollama_server() -> Server {
 fn gemini_server() -> Server {
     Server::start(|_, req, conn| {
         let path = req.path.as_str();
-        if path.contains("gemini-blocked:streamGenerateContent") {
+        if path.contains("gemini-limited:") {
+            gemini::rate_limited(conn, "60s");
+        } else if path.contains("gemini-badkey:") {
+            gemini::bad_key(conn);
+        } else if path.contains("gemini-blocked:streamGenerateContent") {
             gemini::start(conn);
             conn.chunk(gemini::safety_event().as_bytes());
             conn.end();
@@ -132,6 +139,11 @@ fn the_official_clients_parse_every_answer_of_our_servers() {
     assert_eq!(o["tags_size"], 9001211363u64);
     assert_eq!(o["tags_family"], "qwen2");
     assert_eq!(o["load_done_reason"], "load");
+    assert_eq!(o["missing_status"], 404);
+    assert_eq!(
+        o["missing_error"],
+        "model \"missing\" not found, try pulling it first"
+    );
 
     let g = &got["gemini"];
     assert_eq!(g["stream_text"], text, "{g}");
@@ -140,6 +152,10 @@ fn the_official_clients_parse_every_answer_of_our_servers() {
     assert_eq!(g["stream_model_version"], "gemini-2.5-flash");
     assert_eq!(g["blocked_finish"], "SAFETY");
     assert_eq!(g["blocked_category"], "HARM_CATEGORY_DANGEROUS_CONTENT");
+    assert_eq!(g["limited_code"], 429, "{g}");
+    assert_eq!(g["limited_status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(g["badkey_code"], 400);
+    assert_eq!(g["badkey_status"], "INVALID_ARGUMENT");
     assert_eq!(g["model_name"], "models/gemini-flash-latest");
     assert_eq!(g["model_output_limit"], 65536);
 
@@ -149,7 +165,7 @@ fn the_official_clients_parse_every_answer_of_our_servers() {
     assert_eq!(a["stream_completion_tokens"], TOKENS.len());
 
     // Every request the clients made was answered by a route of ours (none fell to a 404).
-    assert_eq!(local.hits(), 3);
-    assert_eq!(api.hits(), 3);
+    assert_eq!(local.hits(), 4);
+    assert_eq!(api.hits(), 5);
     assert_eq!(compatible.hits(), 1);
 }

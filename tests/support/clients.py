@@ -14,6 +14,7 @@ import sys
 import ollama
 import openai
 from google import genai
+from google.genai import errors
 from google.genai import types
 
 
@@ -39,6 +40,12 @@ def run_ollama(url):
     out["tags_family"] = listed.models[0].details.family
     loaded = client.chat(model="qwen2.5:14b-instruct-q4_K_M", messages=[])
     out["load_done_reason"] = loaded.done_reason
+    # A fault, read the way the client reads Ollama's own error body.
+    try:
+        client.chat(model="missing", messages=[{"role": "user", "content": "hi"}])
+    except ollama.ResponseError as e:
+        out["missing_status"] = e.status_code
+        out["missing_error"] = e.error
     return out
 
 
@@ -66,6 +73,13 @@ def run_gemini(url):
     out["blocked_category"] = (
         blocked[-1].candidates[0].safety_ratings[0].category.value
     )
+    # Faults, read the way the client reads Google's error bodies.
+    for name, key in [("gemini-limited", "limited"), ("gemini-badkey", "badkey")]:
+        try:
+            list(client.models.generate_content_stream(model=name, contents="hi"))
+        except errors.APIError as e:
+            out[key + "_code"] = e.code
+            out[key + "_status"] = e.status
     model = client.models.get(model="gemini-flash-latest")
     out["model_name"] = model.name
     out["model_output_limit"] = model.output_token_limit
