@@ -163,7 +163,8 @@ pub struct RouteArgs {
 /// Flags shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Project root (default: nearest folder up with CONTRACTS.md, AGENTS.md or .git).
+    /// Project root, an existing folder (default: nearest folder up with CONTRACTS.md,
+    /// AGENTS.md or .git).
     #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
     /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
