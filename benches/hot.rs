@@ -141,7 +141,13 @@ fn slicing(c: &mut Criterion) {
                 || text.clone(),
                 |text| {
                     let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), text);
-                    let sel = context::select(std::slice::from_ref(&doc), &settings, prompt, 8000);
+                    let sel = context::select(
+                        std::slice::from_ref(&doc),
+                        &settings,
+                        prompt,
+                        8000,
+                        context::Depth::Full,
+                    );
                     black_box(sel.blocks.len())
                 },
                 criterion::BatchSize::LargeInput,

@@ -117,7 +117,11 @@ fn slice_and_fit(
     if route == Route::Local && ctx.named.is_empty() && !show_all_warnings {
         warnings.retain(|w| !w.starts_with("no "));
     }
-    let mut selection = context::select(&docs, ctx, prompt_text, budget);
+    let depth = match route {
+        Route::Local => context::Depth::Minimal,
+        Route::Api => context::Depth::Full,
+    };
+    let mut selection = context::select(&docs, ctx, prompt_text, budget, depth);
     for w in warnings.iter().chain(&selection.warnings) {
         report.warn(w);
     }
@@ -265,10 +269,10 @@ pub(crate) fn call(
         status,
         started,
     );
-    if let Some(path) = &settings.log.file {
-        if let Err(e) = runlog::append(path, &record) {
-            report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-        }
+    if let Some(path) = &settings.log.file
+        && let Err(e) = runlog::append(path, &record)
+    {
+        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
     }
 
     if run.json {
@@ -459,15 +463,10 @@ pub(crate) fn show_context(
     } else {
         doc.push_str("sections:\n");
         for c in &p.selection.chosen {
-            let what = if c.section.is_empty() {
-                "(first lines)"
-            } else {
-                &c.section
-            };
             doc.push_str(&format!(
                 "  {} § {}  [{}{}] score {:.2} · {} tokens\n",
                 c.file,
-                what,
+                c.what(),
                 c.reason,
                 if c.cut { ", cut" } else { "" },
                 c.score,

@@ -12,7 +12,8 @@ use crate::error::EXIT_CODES_HELP;
 
 const AFTER_HELP: &str = "\
 Prompt sources, in order: words on the command line; -f FILE; a lone word naming an existing
-file (read as the prompt, as codex_wrap.sh did); stdin when it is not a terminal.
+file (read as the prompt, as codex_wrap.sh did); stdin when it is not a terminal. Words and
+-f FILE together: the words are the instruction, the file the material (sent after them).
 
 Environment (the old scripts' names keep working):
   OLLAMA_PROFILE, OLLAMA_MODEL, OLLAMA_URL / OLLAMA_HOST, GEMINI_API_KEY / GOOGLE_API_KEY,
@@ -140,7 +141,7 @@ pub struct ProfilesArgs {
     #[arg(short = 'm', long, value_name = "NAME")]
     pub model: Option<String>,
     /// Show this deadline (as `--timeout` would).
-    #[arg(short = 't', long, value_name = "SECS")]
+    #[arg(short = 't', long, value_name = "SECS", allow_hyphen_values = true)]
     pub timeout: Option<Seconds>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -159,7 +160,7 @@ pub struct WarmArgs {
     pub keep_alive: Option<String>,
     /// Longest wait for the load, in seconds (default 300: a cold load of a large model
     /// from disk can take minutes).
-    #[arg(short = 't', long, value_name = "SECS")]
+    #[arg(short = 't', long, value_name = "SECS", allow_hyphen_values = true)]
     pub timeout: Option<Seconds>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -183,7 +184,8 @@ pub struct RouteArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Read the prompt from this file.
+    /// Read the prompt from this file; with words as well, the words are the instruction
+    /// and the file the material they apply to.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// The prompt (words are joined with spaces; stdin when omitted).
@@ -194,7 +196,8 @@ pub struct RouteArgs {
 /// Flags shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Project root (default: nearest folder up with CONTRACTS.md, AGENTS.md or .git).
+    /// Project root, an existing folder (default: nearest folder up with CONTRACTS.md,
+    /// AGENTS.md or .git).
     #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
     /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
@@ -221,16 +224,16 @@ pub struct RunArgs {
     #[arg(short = 'm', long, value_name = "NAME")]
     pub model: Option<String>,
     /// Deadline for each attempt, in seconds (default 60, or the profile's).
-    #[arg(short = 't', long, value_name = "SECS")]
+    #[arg(short = 't', long, value_name = "SECS", allow_hyphen_values = true)]
     pub timeout: Option<Seconds>,
     /// Longest wait for a TCP/TLS connection, in seconds (default 3).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
     pub connect_timeout: Option<Seconds>,
     /// Longest silence between chunks once text flows, in seconds (default 30).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
     pub idle_timeout: Option<Seconds>,
     /// Longest wait for the first byte, a cold model load included (default: the deadline).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
     pub first_byte_timeout: Option<Seconds>,
     /// Try only the first route: no fallback between local and API.
     #[arg(long)]
@@ -248,7 +251,8 @@ pub struct RunArgs {
     /// Context sections to send: `A,B` (any file) or `contract:A,B;agents:C`.
     #[arg(short = 's', long, value_name = "LIST")]
     pub sections: Option<String>,
-    /// Read the prompt from this file.
+    /// Read the prompt from this file; with words as well, the words are the instruction
+    /// and the file the material they apply to.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// The prompt. Words are joined with spaces; stdin is read when there are none.
@@ -256,7 +260,9 @@ pub struct RunArgs {
     pub prompt: Vec<String>,
 }
 
-/// A positive, finite number of seconds, checked when the flag is parsed.
+/// A positive, finite number of seconds, checked when the flag is parsed. A negative value
+/// reaches the check (`allow_hyphen_values`), so `-1` is told what is accepted rather than
+/// advised to write `-- -1`, which would make it part of the prompt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Seconds(pub Duration);
 
@@ -275,7 +281,8 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     match number.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
         _ => Err(format!(
-            "'{s}' is not a number of seconds between 0 and 86400"
+            "'{s}' is not accepted: give a number of seconds more than 0 and at most 86400 \
+             (e.g. 30, 2.5 or 90s)"
         )),
     }
 }

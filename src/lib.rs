@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     logging::init(cli.global.verbose, cli.global.quiet);
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let mut env = Env::from_process();
-    let root = project_root(&cli.global, &env, &cwd);
+    let root = project_root(&cli.global, &env, &cwd)?;
     env.load_dotenv(&root.join(".env.local"));
     if cwd != root {
         env.load_dotenv(&cwd.join(".env.local"));
@@ -119,13 +119,32 @@ fn router(env: &Env, root: &Path) -> anyhow::Result<route::Router> {
     Ok(route::Router::from_table(cfg.router.as_ref())?)
 }
 
-fn project_root(global: &GlobalArgs, env: &Env, cwd: &Path) -> PathBuf {
-    match global
-        .root
-        .clone()
-        .or_else(|| env.get(names::ROOT).map(PathBuf::from))
-    {
-        Some(root) => cwd.join(root),
-        None => config::root::find_root(cwd),
-    }
+/// The project root: `--root`, else `CODEX_WRAP_ROOT`, else the nearest folder up with a
+/// marker. A root given by name must be an existing folder (nothing is ever created outside
+/// one): a usage error for the flag, a configuration error for the variable.
+fn project_root(global: &GlobalArgs, env: &Env, cwd: &Path) -> Result<PathBuf, error::Error> {
+    let (given, from_flag) = match (&global.root, env.get(names::ROOT)) {
+        (Some(flag), _) => (flag.clone(), true),
+        (None, Some(var)) => (PathBuf::from(var), false),
+        (None, None) => return Ok(config::root::find_root(cwd)),
+    };
+    let root = cwd.join(&given);
+    let problem = match std::fs::metadata(&root) {
+        Ok(meta) if meta.is_dir() => return Ok(root),
+        Ok(_) => "is not a folder",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => "cannot be read",
+    };
+    Err(if from_flag {
+        error::Error::Usage(format!(
+            "--root {}: {problem}; give the project's folder",
+            given.display()
+        ))
+    } else {
+        error::Error::Config(format!(
+            "{}={}: {problem}; set it to the project's folder",
+            names::ROOT,
+            given.display()
+        ))
+    })
 }

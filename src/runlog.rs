@@ -187,6 +187,48 @@ pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether a record could be appended to `path`, found without writing to the log or
+/// creating anything that stays: `Ok(true)` when the log exists and opens for appending,
+/// `Ok(false)` when it does not exist yet and its nearest existing folder takes a new file
+/// (probed with a file that is removed at once), else the reason it cannot be written.
+pub fn writable(path: &Path) -> std::io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(std::io::Error::other("it is a folder"));
+        }
+        Ok(_) => {
+            OpenOptions::new().append(true).open(path)?;
+            return Ok(true);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    while let Some(d) = dir {
+        match std::fs::metadata(d) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a folder",
+                    d.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                dir = d.parent().filter(|p| !p.as_os_str().is_empty());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let dir = dir.unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".codex-wrap-probe-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)?;
+    Ok(false)
+}
+
 /// Reads a log line by line, handing each call's record to `each`, which returns `None`
 /// when it finds the record malformed; other events (syncs) are skipped. Returns how many
 /// lines were malformed. The file is never held in memory whole.

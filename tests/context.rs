@@ -30,9 +30,8 @@ fn system_of_ollama(req: &crate::support::server::Request) -> String {
     }
 }
 
-#[test]
-fn api_requests_carry_the_relevant_section_and_not_the_rest() {
-    let sb = project();
+/// The system message Gemini receives for the retry-policy question in `sb`.
+fn api_system_for_the_retry_question(sb: &Sandbox) -> String {
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["5 times"]));
     let mut cmd = sb.cmd();
     cmd.gemini(&api).args([
@@ -40,7 +39,27 @@ fn api_requests_carry_the_relevant_section_and_not_the_rest() {
         "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
     ]);
     run(cmd).assert_code(0).assert_stdout("5 times");
-    let system = system_of_gemini(&api.requests()[0]);
+    system_of_gemini(&api.requests()[0])
+}
+
+#[test]
+fn api_requests_carry_the_whole_docs_when_they_fit_the_most_relevant_first() {
+    let system = api_system_for_the_retry_question(&project());
+    let contracts = format!(
+        "<context source=\"CONTRACTS.md\">\n{}",
+        CONTRACTS.trim_end()
+    );
+    let agents = format!("<context source=\"AGENTS.md\">\n{}", AGENTS.trim_end());
+    assert!(system.contains(&contracts), "{system}");
+    assert!(system.contains(&agents), "{system}");
+    assert!(system.find(&contracts) < system.find(&agents), "{system}");
+}
+
+#[test]
+fn api_requests_over_budget_carry_the_relevant_section_and_not_the_rest() {
+    let sb = project();
+    sb.write("profiles.toml", "[context]\napi_budget = 60\n");
+    let system = api_system_for_the_retry_question(&sb);
     assert!(
         system.contains("<context source=\"CONTRACTS.md § Retry policy\">"),
         "{system}"

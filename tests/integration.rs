@@ -5,14 +5,18 @@
 mod support;
 
 mod cli;
+mod clients;
 mod commands;
 mod context;
+mod docs;
 mod fallback;
 mod faults;
 mod openai;
+mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
 mod secrets_load;
 mod streaming;
 mod sync;
+mod usage;

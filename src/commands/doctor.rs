@@ -415,17 +415,29 @@ fn log_check(r: &mut Report, settings: &Settings) {
             Status::Skip,
             format!("off ({}=0 or [log] enabled = false)", names::ENABLE_LOGGING),
         ),
-        Some(path) => {
-            let detail = match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    let n = text.lines().count();
-                    let calls = if n == 1 { "call" } else { "calls" };
-                    format!("{} ({n} {calls} logged)", path.display())
-                }
-                Err(_) => format!("{} (created on the first call)", path.display()),
-            };
-            r.add("run log", Status::Ok, detail);
-        }
+        Some(path) => match crate::runlog::writable(path) {
+            Err(e) => r.add(
+                "run log",
+                Status::Warn,
+                format!("{} cannot be written: {e}", path.display()),
+            ),
+            Ok(false) => r.add(
+                "run log",
+                Status::Ok,
+                format!("{} (created on the first call)", path.display()),
+            ),
+            Ok(true) => {
+                let n = std::fs::read(path)
+                    .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                    .unwrap_or(0);
+                let calls = if n == 1 { "call" } else { "calls" };
+                r.add(
+                    "run log",
+                    Status::Ok,
+                    format!("{} ({n} {calls} logged)", path.display()),
+                );
+            }
+        },
     }
 }
 

@@ -40,8 +40,16 @@ impl Section {
 
 /// Parses `text` into sections in document order. Never panics; any text parses.
 pub fn parse(text: &str) -> Vec<Section> {
+    parse_with_code(text).0
+}
+
+/// Parses `text` into sections, and also returns the byte ranges of its fenced code blocks
+/// (fence lines included; an unclosed fence runs to the end).
+pub fn parse_with_code(text: &str) -> (Vec<Section>, Vec<std::ops::Range<usize>>) {
     let mut sections: Vec<Section> = Vec::with_capacity(64);
+    let mut code: Vec<std::ops::Range<usize>> = Vec::new();
     let mut fence: Option<(u8, usize)> = None;
+    let mut fence_start = 0;
     let bytes = text.as_bytes();
     // Only a line whose first byte after at most three spaces is `#`, a backtick or `~` can
     // open or close a fence or be a heading: jump from one such byte to the next, and past
@@ -64,11 +72,13 @@ pub fn parse(text: &str) -> Vec<Section> {
         if let Some((ch, len)) = fence {
             if is_fence_close(line, ch, len) {
                 fence = None;
+                code.push(fence_start..line_end);
             }
             continue;
         }
         if let Some(open) = fence_open(line) {
             fence = Some(open);
+            fence_start = line_start;
             continue;
         }
         if let Some((level, title)) = atx_heading(line) {
@@ -114,7 +124,10 @@ pub fn parse(text: &str) -> Vec<Section> {
     for i in open {
         sections[i].end = text.len();
     }
-    sections
+    if fence.is_some() {
+        code.push(fence_start..text.len());
+    }
+    (sections, code)
 }
 
 /// `###  Title ##` → (3, range of "Title"). Up to three spaces of indent; a `#` run of
@@ -236,6 +249,16 @@ mod tests {
     fn setext_looking_lines_are_not_headings() {
         let doc = "# A\nTitle\n=====\n\nText\n---\n# B\n";
         assert_eq!(titles(doc), [(1, "A".into()), (1, "B".into())]);
+    }
+
+    #[test]
+    fn code_blocks_are_found_with_their_fences() {
+        let doc = "# A\n```bash\nls\n```\ntext\n~~~\nopen";
+        let (_, code) = parse_with_code(doc);
+        assert_eq!(
+            code.iter().map(|r| &doc[r.clone()]).collect::<Vec<_>>(),
+            ["```bash\nls\n```", "~~~\nopen"]
+        );
     }
 
     #[test]

@@ -3,8 +3,17 @@
 //!
 //! Order of what is sent: sections listed as `always`, then sections named explicitly
 //! (`--sections`, `CONTRACT_SECTIONS`, `AGENTS_SECTIONS`, `CONTEXT_HINTS`), then, when
-//! nothing was named, the best-scoring sections. A budget is never exceeded: a section too
-//! long for what is left is cut at a line boundary with a marker.
+//! nothing was named, what the route's depth asks for:
+//! - `Depth::Minimal` (the local route): only sections that clearly match the prompt (a
+//!   floor twice `min_score`, and at least half the best score); a self-contained request
+//!   ("write hello world in python") matches nothing and gets no context at all.
+//! - `Depth::Full` (the API route): every file whole, most relevant first, when they all
+//!   fit the budget; else each file's preamble (the text before its first heading) and the
+//!   best-scoring sections.
+//!
+//! A budget is never exceeded. A section too long for what is left gives way to its
+//! best-scoring subsections that fit; only when none does is it cut at a line boundary with
+//! a marker.
 
 pub mod markdown;
 mod score;
@@ -65,7 +74,8 @@ pub struct Chosen {
     pub file: String,
     /// Section title (empty for a file summary).
     pub section: String,
-    /// `always`, `named`, `summary` or `auto`.
+    /// `always`, `named`, `summary`, `auto`, `whole` (the file entire) or `preamble` (the
+    /// text before its first heading).
     pub reason: &'static str,
     /// The automatic score (0 for the others).
     pub score: f64,
@@ -73,6 +83,18 @@ pub struct Chosen {
     pub tokens: usize,
     /// Whether it was cut to fit the budget.
     pub cut: bool,
+}
+
+impl Chosen {
+    /// What was sent, for people: the section's title, or what part of the file.
+    pub fn what(&self) -> &str {
+        match self.reason {
+            "whole" => "(whole file)",
+            "preamble" => "(preamble)",
+            _ if self.section.is_empty() => "(first lines)",
+            _ => &self.section,
+        }
+    }
 }
 
 /// The slicer's result.
@@ -124,6 +146,15 @@ pub fn normalize(title: &str) -> String {
     words[skip..].join(" ")
 }
 
+/// How much context a route gets when nothing is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The local route: the few sections that clearly matter, or nothing.
+    Minimal,
+    /// The API route: the whole docs when they fit, else preambles and the best sections.
+    Full,
+}
+
 /// A parsed context file.
 #[derive(Debug, Clone)]
 pub struct Doc {
@@ -135,17 +166,20 @@ pub struct Doc {
     pub text: String,
     /// Its sections.
     pub sections: Vec<Section>,
+    /// Byte ranges of its fenced code blocks, in order.
+    pub code: Vec<std::ops::Range<usize>>,
 }
 
 impl Doc {
     /// Parses a document held in memory; `path` gives its name and label.
     pub fn new(path: &Path, text: String) -> Doc {
-        let sections = markdown::parse(&text);
+        let (sections, code) = markdown::parse_with_code(&text);
         Doc {
             name: path.display().to_string(),
             label: label_of(path),
             text,
             sections,
+            code,
         }
     }
 }
@@ -265,34 +299,46 @@ pub fn find_section(doc: &Doc, name: &str) -> Result<Option<usize>, Vec<String>>
     }
 }
 
-/// Chooses the context for a prompt on a route with `budget` tokens.
-pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: usize) -> Selection {
-    let mut sel = Selection {
-        budget,
-        ..Selection::default()
-    };
-    let mut used = 0usize;
-    // (doc, section) already sent, to skip overlaps.
-    let mut taken: Vec<(usize, usize, usize)> = Vec::new();
+/// What has been chosen so far, against one budget.
+struct Picker<'a> {
+    docs: &'a [Doc],
+    budget: usize,
+    used: usize,
+    /// (doc, start, end) already sent, to skip overlaps.
+    taken: Vec<(usize, usize, usize)>,
+    sel: Selection,
+}
 
-    let mut take = |sel: &mut Selection,
-                    d: usize,
-                    start: usize,
-                    end: usize,
-                    title: &str,
-                    reason: &'static str,
-                    score: f64,
-                    used: &mut usize|
-     -> bool {
-        let doc = &docs[d];
-        if taken
+impl Picker<'_> {
+    /// Tokens left.
+    fn left(&self) -> usize {
+        self.budget.saturating_sub(self.used)
+    }
+
+    /// Whether any text of `start..end` in doc `d` was sent already.
+    fn overlaps(&self, d: usize, start: usize, end: usize) -> bool {
+        self.taken
             .iter()
             .any(|&(td, ts, te)| td == d && start < te && ts < end)
-        {
+    }
+
+    /// Sends `start..end` of doc `d`, cut to `cap` tokens (and what is left) when longer.
+    /// Returns false when nothing was sent because too little is left.
+    fn take(
+        &mut self,
+        d: usize,
+        span: (usize, usize),
+        cap: usize,
+        why: (&str, &'static str, f64),
+    ) -> bool {
+        let (start, end) = span;
+        let (title, reason, score) = why;
+        let doc = &self.docs[d];
+        if self.overlaps(d, start, end) {
             return true;
         }
         let text = &doc.text[start..end];
-        let left = budget.saturating_sub(*used);
+        let left = self.left().min(cap);
         let (text, cut) = if estimate_tokens(text) <= left {
             (text.to_owned(), false)
         } else if left >= 32 {
@@ -301,15 +347,15 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
             return false;
         };
         let tokens = estimate_tokens(&text);
-        *used += tokens;
-        taken.push((d, start, end));
+        self.used += tokens;
+        self.taken.push((d, start, end));
         let label = if title.is_empty() {
             doc.name.clone()
         } else {
             format!("{} § {}", doc.name, title)
         };
-        sel.blocks.push(ContextBlock { label, text });
-        sel.chosen.push(Chosen {
+        self.sel.blocks.push(ContextBlock { label, text });
+        self.sel.chosen.push(Chosen {
             file: doc.name.clone(),
             section: title.to_owned(),
             reason,
@@ -317,7 +363,39 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
             tokens,
             cut,
         });
-        !cut
+        true
+    }
+
+    /// Sends section `i` of doc `d` whole or cut to what is left.
+    fn take_section(&mut self, d: usize, i: usize, reason: &'static str, score: f64) -> bool {
+        let docs = self.docs;
+        let sec = &docs[d].sections[i];
+        self.take(
+            d,
+            (sec.start, sec.end),
+            usize::MAX,
+            (sec.title(&docs[d].text), reason, score),
+        )
+    }
+}
+
+/// Chooses the context for a prompt on a route with `budget` tokens and `depth`.
+pub fn select(
+    docs: &[Doc],
+    settings: &ContextSettings,
+    prompt: &str,
+    budget: usize,
+    depth: Depth,
+) -> Selection {
+    let mut p = Picker {
+        docs,
+        budget,
+        used: 0,
+        taken: Vec::new(),
+        sel: Selection {
+            budget,
+            ..Selection::default()
+        },
     };
 
     // 1. `always`, then 2. named sections.
@@ -343,20 +421,10 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
                 match find_section(doc, name) {
                     Ok(Some(i)) => {
                         found += 1;
-                        let s = &doc.sections[i];
-                        take(
-                            &mut sel,
-                            d,
-                            s.start,
-                            s.end,
-                            s.title(&doc.text),
-                            reason,
-                            0.0,
-                            &mut used,
-                        );
+                        p.take_section(d, i, reason, 0.0);
                     }
                     Ok(None) => {}
-                    Err(candidates) => sel.warnings.push(format!(
+                    Err(candidates) => p.sel.warnings.push(format!(
                         "section '{name}' is ambiguous in {}: {}",
                         doc.name,
                         candidates.join(", ")
@@ -369,7 +437,7 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
                     .iter()
                     .find(|(l, _)| *l == doc.label)
                     .map_or(DEFAULT_SUMMARY_LINES, |(_, n)| *n);
-                sel.warnings.push(format!(
+                p.sel.warnings.push(format!(
                     "no section of {} matches {}; sending its first {lines} lines",
                     doc.name,
                     list.iter()
@@ -379,22 +447,55 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
                         .join(", ")
                 ));
                 let end = nth_line_end(&doc.text, lines);
-                take(&mut sel, d, 0, end, "", "summary", 0.0, &mut used);
+                p.take(d, (0, end), usize::MAX, ("", "summary", 0.0));
             }
         }
     }
     if named_any {
-        return sel;
+        return p.sel;
     }
 
-    // 3. Automatic: the best sections by score, no overlaps, within the budget.
+    // 3. Automatic.
     let terms = score::terms(prompt);
+    let scores: Vec<Vec<score::Score>> = docs
+        .iter()
+        .map(|doc| score::score(&doc.text, &doc.sections, &doc.code, &terms))
+        .collect();
+    let relevance = |d: usize| scores[d].iter().map(|s| s.total).fold(0.0, f64::max);
+
+    if depth == Depth::Full {
+        // The whole docs when they fit, most relevant file first.
+        let whole: usize = docs.iter().map(|doc| estimate_tokens(&doc.text)).sum();
+        if !docs.is_empty() && whole <= p.left() {
+            let mut order: Vec<usize> = (0..docs.len()).collect();
+            order.sort_by(|&a, &b| relevance(b).total_cmp(&relevance(a)));
+            for d in order {
+                let end = docs[d].text.len();
+                p.take(d, (0, end), usize::MAX, ("", "whole", relevance(d)));
+            }
+            return p.sel;
+        }
+        // Else each file's preamble first (at most a quarter of the budget each): it holds
+        // the rules that apply to every section.
+        for (d, doc) in docs.iter().enumerate() {
+            if let Some(pre) = doc.sections.first().filter(|s| s.level == 0)
+                && !doc.text[pre.start..pre.end].trim().is_empty()
+            {
+                p.take(d, (pre.start, pre.end), budget / 4, ("", "preamble", 0.0));
+            }
+        }
+    }
+
+    // The best sections by score, no overlaps, within the budget.
+    let floor = match depth {
+        Depth::Minimal => settings.min_score * 2.0,
+        Depth::Full => settings.min_score,
+    };
     let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
     for (d, doc) in docs.iter().enumerate() {
-        let scores = score::score(&doc.text, &doc.sections, &terms);
-        for (i, s) in scores.into_iter().enumerate() {
-            if s >= settings.min_score && doc.sections[i].level > 0 {
-                candidates.push((s, d, i));
+        for (i, sc) in scores[d].iter().enumerate() {
+            if sc.total >= floor && doc.sections[i].level > 0 {
+                candidates.push((sc.total, d, i));
             }
         }
     }
@@ -410,25 +511,32 @@ pub fn select(docs: &[Doc], settings: &ContextSettings, prompt: &str, budget: us
         candidates.truncate(KEEP);
     }
     candidates.sort_unstable_by_key(key);
+    if depth == Depth::Minimal {
+        // Only what clearly matters, never a tail of weak matches.
+        let best = candidates.first().map_or(0.0, |c| c.0);
+        candidates.retain(|c| c.0 >= best / 2.0);
+    }
+    // A section too long for what is left waits: its subsections that fit go first, and it
+    // is cut to fit only when nothing inside it was sent.
+    let mut waiting: Option<(f64, usize, usize)> = None;
     for (s, d, i) in candidates {
-        if used >= budget {
+        if p.left() == 0 {
             break;
         }
         let sec = &docs[d].sections[i];
-        if !take(
-            &mut sel,
-            d,
-            sec.start,
-            sec.end,
-            sec.title(&docs[d].text),
-            "auto",
-            s,
-            &mut used,
-        ) {
-            break;
+        if estimate_tokens(&docs[d].text[sec.start..sec.end]) > p.left() {
+            waiting = waiting.or(Some((s, d, i)));
+            continue;
+        }
+        p.take_section(d, i, "auto", s);
+    }
+    if let Some((s, d, i)) = waiting {
+        let sec = &docs[d].sections[i];
+        if !p.overlaps(d, sec.start, sec.end) {
+            p.take_section(d, i, "auto", s);
         }
     }
-    sel
+    p.sel
 }
 
 /// A total order on scores for sorting.

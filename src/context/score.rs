@@ -64,6 +64,10 @@ const STOPWORDS: &[&str] = &[
     "set",
     "per",
     "about",
+    "before",
+    "after",
+    "instead",
+    "must",
     "there",
     "their",
     "then",
@@ -94,6 +98,58 @@ const STOPWORDS: &[&str] = &[
     "project",
     "repo",
 ];
+
+/// Words common to coding requests that say nothing about which part of a project's docs
+/// applies ("write hello world in python"): their matches count a quarter.
+const GENERIC: &[&str] = &[
+    "hello",
+    "world",
+    "python",
+    "javascript",
+    "typescript",
+    "java",
+    "rust",
+    "golang",
+    "ruby",
+    "php",
+    "kotlin",
+    "swift",
+    "program",
+    "example",
+    "simple",
+    "quick",
+    "small",
+    "print",
+    "string",
+    "number",
+    "list",
+    "array",
+    "loop",
+    "class",
+    "method",
+    "snippet",
+    "script",
+];
+
+/// What a match inside a fenced code block counts: an example that quotes a word is weak
+/// evidence that the section is about it.
+const IN_CODE: f64 = 0.25;
+
+/// Endings a match may run on into (`retr` in "retries", `webhook` in "webhooks"), besides
+/// digits ("python3"). Any other letters make it part of another word ("local" in
+/// "Localhost").
+const ENDINGS: &[&str] = &[
+    "s", "es", "ed", "d", "ing", "ies", "ied", "y", "e", "er", "ers", "ion", "ions",
+];
+
+/// How much a term counts: a quarter for generic words, else 1.
+pub(super) fn weight(term: &str) -> f64 {
+    if GENERIC.iter().any(|g| stem(g) == term) {
+        0.25
+    } else {
+        1.0
+    }
+}
 
 /// Query terms: lower-case word stems of 3+ letters, no stop words, at most 32.
 pub(super) fn terms(prompt: &str) -> Vec<String> {
@@ -134,10 +190,25 @@ fn stem(word: &str) -> String {
     word.to_owned()
 }
 
-/// The scores of every section, in the order of `sections`.
-pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f64> {
+/// One section's score.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(super) struct Score {
+    /// The relevance, 0 when no term matched.
+    pub(super) total: f64,
+    /// Whether a term that is not generic matched the section's own heading.
+    pub(super) heading: bool,
+}
+
+/// The scores of every section, in the order of `sections`. Matches inside `code` (sorted
+/// byte ranges of fenced blocks) count `IN_CODE`; generic terms count a quarter.
+pub(super) fn score(
+    text: &str,
+    sections: &[Section],
+    code: &[std::ops::Range<usize>],
+    terms: &[String],
+) -> Vec<Score> {
     if terms.is_empty() || sections.is_empty() {
-        return vec![0.0; sections.len()];
+        return vec![Score::default(); sections.len()];
     }
     let t = terms.len();
     let s = sections.len();
@@ -163,31 +234,41 @@ pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f
         .match_kind(MatchKind::LeftmostLongest)
         .build(&patterns)
     else {
-        return vec![0.0; s];
+        return vec![Score::default(); s];
     };
+    let weights: Vec<f64> = terms.iter().map(|term| weight(term)).collect();
     let bytes = text.as_bytes();
-    // counts[seg * t + term]: matches of each term in each section's own text.
-    let mut counts = vec![0u32; s * t];
+    // counts[seg * t + term]: weighted matches of each term in each section's own text.
+    let mut counts = vec![0f64; s * t];
     let mut in_heading = vec![false; s * t];
     let starts: Vec<usize> = sections.iter().map(|x| x.start).collect();
-    // Matches come in text order, so the section they fall in only moves forward.
+    // Matches come in text order, so the section and the code block they fall in only
+    // move forward.
     let mut seg = 0;
+    let mut block = 0;
     for m in ac.find_iter(bytes) {
         let at = m.start();
         if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
             continue;
         }
+        if !ends_a_word(&text[m.end()..]) {
+            continue;
+        }
         while seg + 1 < s && starts[seg + 1] <= at {
             seg += 1;
         }
+        while block < code.len() && code[block].end <= at {
+            block += 1;
+        }
+        let in_code = code.get(block).is_some_and(|r| r.start <= at);
         let cell = seg * t + term_of[m.pattern().as_usize()];
-        counts[cell] += 1;
+        counts[cell] += if in_code { IN_CODE } else { 1.0 };
         if at < sections[seg].title.end {
             in_heading[cell] = true;
         }
     }
     let df: Vec<f64> = (0..t)
-        .map(|term| (0..s).filter(|&g| counts[g * t + term] > 0).count() as f64)
+        .map(|term| (0..s).filter(|&g| counts[g * t + term] > 0.0).count() as f64)
         .collect();
     let idf: Vec<f64> = df
         .iter()
@@ -208,19 +289,34 @@ pub(super) fn score(text: &str, sections: &[Section], terms: &[String]) -> Vec<f
         let len = (sec.end - sec.start).max(1) as f64;
         let k = 1.2 * (0.25 + 0.75 * len / avg_len);
         let mut total = 0.0;
+        let mut heading = false;
         for term in 0..t {
-            let tf: u32 = (i..last).map(|g| counts[g * t + term]).sum();
-            if tf > 0 {
-                let tf = f64::from(tf);
-                total += idf[term] * tf * 2.2 / (tf + k);
+            let tf: f64 = (i..last).map(|g| counts[g * t + term]).sum();
+            if tf > 0.0 {
+                total += weights[term] * idf[term] * tf * 2.2 / (tf + k);
             }
             if in_heading[i * t + term] {
-                total += 3.0 * idf[term].max(1.0);
+                total += weights[term] * 3.0 * idf[term].max(1.0);
+                heading |= weights[term] >= 1.0;
             }
         }
-        scores.push((total * 100.0).round() / 100.0);
+        scores.push(Score {
+            total: (total * 100.0).round() / 100.0,
+            heading,
+        });
     }
     scores
+}
+
+/// Whether the text after a match ends the word: nothing alphanumeric follows, or digits,
+/// or one of `ENDINGS`.
+fn ends_a_word(after: &str) -> bool {
+    let rest = after
+        .find(|c: char| !c.is_alphanumeric())
+        .map_or(after, |n| &after[..n]);
+    rest.is_empty()
+        || rest.bytes().all(|b| b.is_ascii_digit())
+        || ENDINGS.iter().any(|e| rest.eq_ignore_ascii_case(e))
 }
 
 #[cfg(test)]
@@ -242,11 +338,15 @@ mod tests {
                    # Retry policy\nBilling webhooks retry 5 times.\n\
                    # Errors\nUse problem+json.\n";
         let sections = parse(doc);
-        let scores = score(
+        let scores: Vec<f64> = score(
             doc,
             &sections,
+            &[],
             &terms("what is the retry policy for webhooks"),
-        );
+        )
+        .iter()
+        .map(|s| s.total)
+        .collect();
         let best = scores
             .iter()
             .enumerate()
@@ -255,5 +355,17 @@ mod tests {
             .0;
         assert_eq!(sections[best].title(doc), "Retry policy", "{scores:?}");
         assert_eq!(scores[2], 0.0);
+    }
+
+    #[test]
+    fn a_term_inside_another_word_does_not_match_and_code_counts_little() {
+        let doc = "# Localhost notes\nport 80\n# Local model\nruns here\n\
+                   # Flows\n```bash\npython3 -m tool\n```\n# Tools\npython3 -m tool\n";
+        let (sections, code) = crate::context::markdown::parse_with_code(doc);
+        let scores = score(doc, &sections, &code, &terms("local python"));
+        assert_eq!(scores[0].total, 0.0, "{scores:?}");
+        assert!(scores[1].heading);
+        assert!(scores[2].total > 0.0 && scores[2].total < scores[3].total);
+        assert!(!scores[2].heading && !scores[3].heading);
     }
 }

@@ -58,7 +58,7 @@ fn named_sections_include_subsections_and_skip_code_fences() {
     let d = docs();
     let mut s = settings();
     s.named = parse_hints("contract:Retry Policy;agents:Testing Protocol");
-    let sel = select(&d, &s, "anything", 8000);
+    let sel = select(&d, &s, "anything", 8000, Depth::Full);
     let labels: Vec<&str> = sel.blocks.iter().map(|b| b.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -80,7 +80,7 @@ fn unmatched_names_fall_back_to_the_first_lines_with_a_warning() {
     let mut s = settings();
     s.named = parse_hints("contract:Nope");
     s.summary_lines = vec![("contract".into(), 3)];
-    let sel = select(&d, &s, "x", 8000);
+    let sel = select(&d, &s, "x", 8000, Depth::Full);
     assert_eq!(sel.warnings.len(), 1, "{:?}", sel.warnings);
     assert!(sel.warnings[0].contains("first 3 lines"));
     assert_eq!(sel.chosen[0].reason, "summary");
@@ -106,7 +106,7 @@ fn automatic_selection_picks_the_obvious_section() {
             "Testing Protocol",
         ),
     ] {
-        let sel = select(&d, &s, prompt, 8000);
+        let sel = select(&d, &s, prompt, 800, Depth::Minimal);
         assert_eq!(
             sel.chosen.first().map(|c| c.section.as_str()),
             Some(want),
@@ -115,7 +115,7 @@ fn automatic_selection_picks_the_obvious_section() {
         );
     }
     assert!(
-        select(&d, &s, "write a haiku about cats", 8000)
+        select(&d, &s, "write a haiku about cats", 800, Depth::Minimal)
             .blocks
             .is_empty()
     );
@@ -134,7 +134,7 @@ fn the_budget_is_never_exceeded_and_long_sections_are_cut() {
     let mut w = Vec::new();
     let docs = load(dir.path(), &["CONTRACTS.md".into()], &mut w);
     for budget in [40, 100, 800] {
-        let sel = select(&docs, &settings(), "retry policy", budget);
+        let sel = select(&docs, &settings(), "retry policy", budget, Depth::Full);
         let total: usize = sel.blocks.iter().map(|b| estimate_tokens(&b.text)).sum();
         assert!(total <= budget, "{total} > {budget}");
         assert!(sel.chosen[0].cut);
@@ -192,4 +192,97 @@ fn hints_parse_like_the_old_script() {
             ("*".to_owned(), "B".to_owned())
         ]
     );
+}
+
+/// A big section whose 120-token subsection holds the answer (issue: the routing question
+/// got the parent's first 797 tokens, cut).
+fn big_parent_doc() -> String {
+    let mut doc = String::from("# Routing\n\n");
+    for i in 0..90 {
+        doc.push_str(&format!(
+            "Routing note {i}: the router reads the prompt and weighs its signals.\n"
+        ));
+    }
+    doc.push_str("\n## Thresholds\n\n");
+    doc.push_str(
+        "A request goes local when it is under 2,000 tokens, names no more than two files \
+         and asks for code, not a design. Everything else goes to the API route, unless \
+         --local is given. A local request that fails before any output falls back to the \
+         API; one that fails after output does not, so stdout never holds two answers. \
+         The router's confidence is logged with each call for later tuning.\n",
+    );
+    doc.push_str("\n# Deployment\n\nShip it.\n");
+    doc
+}
+
+#[test]
+fn a_subsection_that_fits_beats_its_parent_cut_to_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("CONTRACTS.md"), big_parent_doc()).unwrap();
+    let mut w = Vec::new();
+    let docs = load(dir.path(), &["CONTRACTS.md".into()], &mut w);
+    let prompt = "routing: when does a request go local?";
+    for depth in [Depth::Minimal, Depth::Full] {
+        let sel = select(&docs, &settings(), prompt, 800, depth);
+        assert_eq!(sel.chosen[0].section, "Thresholds", "{:?}", sel.chosen);
+        assert!(sel.chosen.iter().all(|c| !c.cut), "{:?}", sel.chosen);
+        assert!(sel.blocks[0].text.contains("under 2,000 tokens"));
+    }
+    // With nothing smaller inside it that matches, a long section is still cut to fit.
+    let sel = select(&docs, &settings(), "routing notes", 800, Depth::Minimal);
+    assert_eq!(sel.chosen[0].section, "Routing");
+    assert!(sel.chosen[0].cut);
+}
+
+#[test]
+fn minimal_depth_sends_nothing_for_a_self_contained_request_and_full_sends_all() {
+    let d = docs();
+    let s = settings();
+    for prompt in ["write hello world in python", "reverse a string in rust"] {
+        assert!(
+            select(&d, &s, prompt, 800, Depth::Minimal)
+                .blocks
+                .is_empty()
+        );
+        let full = select(&d, &s, prompt, 8000, Depth::Full);
+        assert_eq!(
+            full.chosen.iter().map(|c| c.reason).collect::<Vec<_>>(),
+            ["whole", "whole"]
+        );
+    }
+    // The most relevant file first.
+    let full = select(
+        &d,
+        &s,
+        "what must I run per the testing protocol",
+        8000,
+        Depth::Full,
+    );
+    assert_eq!(full.chosen[0].file, "AGENTS.md");
+    assert!(full.blocks[0].text.starts_with("# 🤖 Codex"));
+}
+
+#[test]
+fn full_depth_over_budget_sends_each_preamble_then_the_best_sections() {
+    let mut contracts = String::from("Key rule: never log secrets.\n\n");
+    for i in 0..40 {
+        contracts.push_str(&format!("# Part {i}\n\nfiller text for part {i}.\n\n"));
+    }
+    contracts.push_str("# Retry policy\n\nRetry 5 times.\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("CONTRACTS.md"), &contracts).unwrap();
+    let mut w = Vec::new();
+    let docs = load(dir.path(), &["CONTRACTS.md".into()], &mut w);
+    let sel = select(&docs, &settings(), "retry policy", 100, Depth::Full);
+    assert_eq!(
+        sel.chosen
+            .iter()
+            .map(|c| (c.reason, c.section.as_str()))
+            .collect::<Vec<_>>(),
+        [("preamble", ""), ("auto", "Retry policy")]
+    );
+    assert_eq!(sel.blocks[0].text, "Key rule: never log secrets.\n\n");
+    // The local route never gets the preamble.
+    let sel = select(&docs, &settings(), "retry policy", 100, Depth::Minimal);
+    assert_eq!(sel.chosen.len(), 1);
 }

@@ -258,12 +258,12 @@ fn scan(answer: &str) -> Vec<RawBlock> {
             content.push('\n');
             count += 1;
         }
-        if path.is_none() {
-            if let Some((p, without)) = first_line_path(&content) {
-                path = Some((p, NamedBy::FirstLine));
-                content = without;
-                count -= 1;
-            }
+        if path.is_none()
+            && let Some((p, without)) = first_line_path(&content)
+        {
+            path = Some((p, NamedBy::FirstLine));
+            content = without;
+            count -= 1;
         }
         blocks.push(RawBlock {
             line: n + 1,

@@ -199,11 +199,11 @@ impl Tail {
         let mut start = self.buf.len().saturating_sub(TAIL_BYTES);
         let mut truncated = self.dropped || start > 0;
         let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
-        if let Some(pos) = memchr::memrchr_iter(b'\n', body).nth(TAIL_LINES - 1) {
-            if pos + 1 > start {
-                start = pos + 1;
-                truncated = true;
-            }
+        if let Some(pos) = memchr::memrchr_iter(b'\n', body).nth(TAIL_LINES - 1)
+            && pos + 1 > start
+        {
+            start = pos + 1;
+            truncated = true;
         }
         let text = String::from_utf8_lossy(&self.buf[start..]);
         (text.trim_start_matches('\u{fffd}').to_owned(), truncated)

@@ -309,14 +309,14 @@ pub fn apply(root: &Path, planned: &[Planned]) -> Result<Vec<FileResult>, WriteE
     let mut done = Vec::with_capacity(planned.len());
     for p in planned {
         let action = p.result.action;
-        if let (Action::Created | Action::Updated, Some(target)) = (action, &p.target) {
-            if let Err(source) = write_atomic(root, target, p) {
-                return Err(WriteError {
-                    path: p.result.path.clone(),
-                    source,
-                    done,
-                });
-            }
+        if let (Action::Created | Action::Updated, Some(target)) = (action, &p.target)
+            && let Err(source) = write_atomic(root, target, p)
+        {
+            return Err(WriteError {
+                path: p.result.path.clone(),
+                source,
+                done,
+            });
         }
         done.push(p.result.clone());
     }

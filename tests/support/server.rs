@@ -41,7 +41,10 @@ impl Request {
     }
 }
 
-/// The connection a handler writes its answer on.
+/// The connection a handler writes its answer on. It serves one request and is closed
+/// when the handler returns, so the answers say `Connection: close`: without it a client
+/// that keeps connections alive (httpx, as the official Python clients use) sends its next
+/// request on a socket we are closing and gets a reset, which no real server causes.
 pub struct Conn {
     stream: TcpStream,
 }
@@ -56,7 +59,7 @@ impl Conn {
     /// Status line and headers of a chunked response.
     pub fn start_chunked(&mut self, status: u16, content_type: &str) {
         let head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nDate: Mon, 23 Nov 2026 12:00:00 GMT\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nDate: Mon, 23 Nov 2026 12:00:00 GMT\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
             reason(status)
         );
         self.raw(head.as_bytes());
@@ -87,7 +90,7 @@ impl Conn {
         body: &[u8],
     ) {
         let mut head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
             reason(status),
             body.len()
         );

@@ -88,21 +88,20 @@ pub(super) fn header_path(line: &str) -> Option<String> {
     s = s.trim_end_matches(':').trim();
     s = strip_label(s);
     // `1. app/main.py`, `app/main.py (new file)`
-    if let Some((num, rest)) = s.split_once(' ') {
-        if num
+    if let Some((num, rest)) = s.split_once(' ')
+        && num
             .trim_end_matches(['.', ')'])
             .bytes()
             .all(|b| b.is_ascii_digit())
-            && num.len() > 1
-            && num.ends_with(['.', ')'])
-        {
-            s = rest.trim();
-        }
+        && num.len() > 1
+        && num.ends_with(['.', ')'])
+    {
+        s = rest.trim();
     }
-    if s.ends_with(')') {
-        if let Some(open) = s.rfind(" (") {
-            s = s[..open].trim();
-        }
+    if s.ends_with(')')
+        && let Some(open) = s.rfind(" (")
+    {
+        s = s[..open].trim();
     }
     let s = s.trim_end_matches(':').trim();
     let s = s.trim_matches(['_', '"']);
