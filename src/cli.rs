@@ -76,6 +76,45 @@ pub enum Command {
     Warm(WarmArgs),
     /// Summarise the run log: calls, success, fallbacks, speed, tokens kept local, API cost.
     Stats(StatsArgs),
+    /// Serve the Model Context Protocol on stdin/stdout, for coding assistants (tools:
+    /// route, context, status). Logs go to stderr.
+    Mcp,
+    /// Register `codex-wrap mcp` in an assistant's MCP configuration and write a guidance
+    /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
+    /// nothing, when a file to edit does not parse.
+    Install(InstallArgs),
+}
+
+/// The coding assistants `install` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Assistant {
+    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md.
+    Claude,
+    /// Codex: `~/.codex/config.toml` (user, the default) or `.codex/config.toml`; AGENTS.md.
+    Codex,
+    /// Cursor: `.cursor/mcp.json` (project) or `~/.cursor/mcp.json` (user); AGENTS.md.
+    Cursor,
+    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md.
+    Gemini,
+}
+
+/// Arguments of `codex-wrap install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The assistant to wire codex-wrap into.
+    pub assistant: Assistant,
+    /// Register in the project's config (default, except for Codex).
+    #[arg(long, conflicts_with = "user")]
+    pub project: bool,
+    /// Register in the user's config, for every project (the default for Codex).
+    #[arg(long)]
+    pub user: bool,
+    /// Print the changes as a diff and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove what `install` added (the server entry and the guidance block).
+    #[arg(long)]
+    pub uninstall: bool,
 }
 
 /// `--json` alone.

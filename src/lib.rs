@@ -7,6 +7,7 @@
 //! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
+//! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
 mod admin;
 pub mod backend;
@@ -18,7 +19,9 @@ pub mod context;
 pub mod error;
 pub mod frame;
 pub mod input;
+mod install;
 pub mod logging;
+mod mcp;
 pub mod output;
 mod plan;
 pub mod prompt;
@@ -85,6 +88,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Models(args)) => commands::models::models(args.json, &env, &root, report),
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
+        Some(Command::Install(args)) => install::install(args, &env, &root),
+        Some(Command::Mcp) => mcp::serve(env, root),
         None => {
             use std::io::IsTerminal;
             let spinner = !cli.global.quiet
