@@ -9,6 +9,7 @@ mod commands;
 mod context;
 mod fallback;
 mod faults;
+mod install;
 mod openai;
 mod real_engine;
 mod routing;

@@ -200,16 +200,14 @@ fn edit(
 fn diff(change: &Change, name: &str) -> String {
     let before = change.before.as_deref().unwrap_or("");
     let after = change.after.as_deref().unwrap_or("");
-    let old = if change.before.is_some() {
-        format!("a/{name}")
-    } else {
-        "/dev/null".to_owned()
+    // `a/` and `b/` prefix paths inside the project, as git prints them.
+    let side = |present: bool, prefix: &str| match (present, name.starts_with('/')) {
+        (false, _) => "/dev/null".to_owned(),
+        (true, true) => name.to_owned(),
+        (true, false) => format!("{prefix}{name}"),
     };
-    let new = if change.after.is_some() {
-        format!("b/{name}")
-    } else {
-        "/dev/null".to_owned()
-    };
+    let old = side(change.before.is_some(), "a/");
+    let new = side(change.after.is_some(), "b/");
     similar::TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(3)
