@@ -10,6 +10,7 @@ mod context;
 mod fallback;
 mod faults;
 mod install;
+mod mcp;
 mod openai;
 mod real_engine;
 mod routing;
