@@ -67,7 +67,7 @@ fn session(mut cmd: Command, lines: &[String], want: &[Value]) -> Vec<Value> {
     got
 }
 
-fn answer<'a>(got: &'a [Value], id: u64) -> &'a Value {
+fn answer(got: &[Value], id: u64) -> &Value {
     got.iter().find(|m| m["id"] == json!(id)).unwrap()
 }
 

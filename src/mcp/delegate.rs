@@ -277,12 +277,13 @@ pub(crate) fn tool_result(outcome: Result<Outcome, String>) -> CallToolResult {
     }
 }
 
+/// What a progress sender returns.
+pub(crate) type Sent = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A progress sender for a request, when its client asked for progress (`_meta.progressToken`).
 pub(crate) fn notifier(
     ctx: &RequestContext<RoleServer>,
-) -> Option<
-    impl FnMut(f64, String) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + use<>,
-> {
+) -> Option<impl FnMut(f64, String) -> Sent + Send + use<>> {
     let token = ctx.meta.get_progress_token()?;
     let peer = ctx.peer.clone();
     Some(move |progress: f64, message: String| {
@@ -292,7 +293,7 @@ pub(crate) fn notifier(
             if let Err(e) = peer.notify_progress(param).await {
                 tracing::debug!("progress notification not sent: {e}");
             }
-        }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        }) as Sent
     })
 }
 
