@@ -259,3 +259,71 @@ fn the_official_python_sdk_drives_the_server() {
     assert_eq!(report["unknown_method"]["code"], -32601);
     assert_eq!(report["still_up"], true);
 }
+
+#[test]
+fn a_cancelled_call_closes_its_backend_connection_at_once() {
+    // The doctor behind `status` asks Ollama for its version; this server never answers
+    // and reports when the client hangs up.
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path == "/api/version" {
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+        }
+    });
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    writeln!(stdin, "{INIT}").unwrap();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(stdin, "{INITIALIZED}").unwrap();
+    writeln!(stdin, "{}", call(1, "status", json!({}))).unwrap();
+    let waited = std::time::Instant::now();
+    while server.hits() == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the doctor never asked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cancelled = std::time::Instant::now();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"user"}}}}"#
+    )
+    .unwrap();
+    let closed = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    let after = closed.saturating_duration_since(cancelled);
+    assert!(
+        after < Duration::from_millis(500),
+        "closed {after:?} after the cancel"
+    );
+
+    // The session goes on.
+    writeln!(
+        stdin,
+        "{}",
+        call(2, "route", json!({"prompt": "a regex for dates"}))
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server ended");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["id"] == 2 {
+            assert_eq!(tool_doc(&message)["route"], "local");
+            break;
+        }
+    }
+    drop(stdin);
+    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+}

@@ -13,6 +13,7 @@ use rmcp::model::{CallToolResult, ContentBlock as Content};
 use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::env::Env;
 use crate::route::Router;
@@ -103,6 +104,7 @@ impl Server {
     async fn context(
         &self,
         Parameters(p): Parameters<ContextParams>,
+        cancel: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
         let mut args = vec!["context".to_owned(), "--json".to_owned()];
         match p.route.unwrap_or_default() {
@@ -113,7 +115,7 @@ impl Server {
         if let Some(profile) = p.profile {
             args.extend(["--profile".to_owned(), profile]);
         }
-        Ok(match self.run_self(&args, Some(&p.prompt)).await {
+        Ok(match self.run_self(&args, Some(&p.prompt), &cancel).await {
             Ok(doc) => json_result(&doc),
             Err(e) => CallToolResult::error(vec![Content::text(e)]),
         })
@@ -126,14 +128,17 @@ impl Server {
     async fn status(
         &self,
         Parameters(p): Parameters<StatusParams>,
+        cancel: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
         let mut stats = vec!["stats".to_owned(), "--json".to_owned()];
         if let Some(since) = p.since {
             stats.extend(["--since".to_owned(), since]);
         }
         let doctor = ["doctor".to_owned(), "--json".to_owned()];
-        let (doctor, stats) =
-            tokio::join!(self.run_self(&doctor, None), self.run_self(&stats, None));
+        let (doctor, stats) = tokio::join!(
+            self.run_self(&doctor, None, &cancel),
+            self.run_self(&stats, None, &cancel)
+        );
         let part = |r: Result<serde_json::Value, String>| {
             r.unwrap_or_else(|e| serde_json::json!({"error": e}))
         };
@@ -148,10 +153,12 @@ impl Server {
     /// Runs this binary with `args` (and `stdin`) for the server's project, and reads the
     /// JSON document it prints. A document is read whatever the exit code (`doctor` exits
     /// 4 when the default route cannot work); without one, the error line is the answer.
+    /// A `notifications/cancelled` for the call kills the child at once.
     async fn run_self(
         &self,
         args: &[String],
         stdin: Option<&str>,
+        cancel: &CancellationToken,
     ) -> Result<serde_json::Value, String> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find codex-wrap itself: {e}"))?;
@@ -175,10 +182,11 @@ impl Server {
                 .await
                 .map_err(|e| format!("cannot pass the prompt: {e}"))?;
         }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| format!("codex-wrap {} failed: {e}", args[0]))?;
+        // Dropping the child (on cancel) kills it: `kill_on_drop`.
+        let out = tokio::select! {
+            out = child.wait_with_output() => out.map_err(|e| format!("codex-wrap {} failed: {e}", args[0]))?,
+            () = cancel.cancelled() => return Err("cancelled".to_owned()),
+        };
         let stderr = String::from_utf8_lossy(&out.stderr);
         for line in stderr.lines() {
             tracing::debug!("{}: {line}", args[0]);
