@@ -145,37 +145,41 @@ async fn cancelling_drops_the_engine_at_once() {
     assert!(!open.load(Ordering::SeqCst), "the connection was closed");
 }
 
+/// One call without progress or cancellation.
+async fn quietly(
+    engine: &Scripted,
+    request: DelegateRequest,
+    settings: &McpSettings,
+    dir: &Path,
+) -> Result<Outcome, String> {
+    let none = None::<fn(f64, String) -> std::future::Ready<()>>;
+    run(
+        engine,
+        request,
+        none,
+        CancellationToken::new(),
+        settings,
+        dir,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_continuation_sends_the_earlier_exchange_first() {
     let dir = tempfile::tempdir().unwrap();
-    let none = None::<fn(f64, String) -> std::future::Ready<()>>;
     let settings = McpSettings::default();
     let first = Scripted::new(0, "def slugify(s): return s.lower()");
-    let out = run(
-        &first,
-        request("write slugify"),
-        none,
-        CancellationToken::new(),
-        &settings,
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let out = quietly(&first, request("write slugify"), &settings, dir.path())
+        .await
+        .unwrap();
     let id = out.continuation_id.expect("an id");
 
     let second = Scripted::new(0, "tests");
     let mut follow = request("now add tests");
     follow.continuation_id = Some(id);
-    run(
-        &second,
-        follow,
-        none,
-        CancellationToken::new(),
-        &settings,
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    quietly(&second, follow, &settings, dir.path())
+        .await
+        .unwrap();
     let sent = second.seen.lock().unwrap()[0].clone();
     assert!(sent.contains("write slugify"), "{sent}");
     assert!(sent.contains("def slugify(s): return s.lower()"), "{sent}");
@@ -183,16 +187,9 @@ async fn a_continuation_sends_the_earlier_exchange_first() {
 
     let mut unknown = request("more");
     unknown.continuation_id = Some("0".repeat(32));
-    let err = run(
-        &second,
-        unknown,
-        none,
-        CancellationToken::new(),
-        &settings,
-        dir.path(),
-    )
-    .await
-    .unwrap_err();
+    let err = quietly(&second, unknown, &settings, dir.path())
+        .await
+        .unwrap_err();
     assert!(err.contains("unknown or expired"), "{err}");
 }
 
@@ -207,16 +204,9 @@ async fn a_long_reply_is_capped_and_saved_whole() {
         max_reply_tokens: 1_000,
         ..McpSettings::default()
     };
-    let out = run(
-        &engine,
-        request("big"),
-        None::<fn(f64, String) -> std::future::Ready<()>>,
-        CancellationToken::new(),
-        &settings,
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let out = quietly(&engine, request("big"), &settings, dir.path())
+        .await
+        .unwrap();
     let path = out.full_text.clone().expect("saved");
     assert!(path.starts_with(dir.path().join("replies")));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), long);
