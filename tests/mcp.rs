@@ -109,6 +109,10 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(tools, ["context", "route", "status"]);
+    // Idle tool definitions cost the assistant context on every turn: the target is under
+    // 1,500 tokens (about four bytes each; real tokenizers count about 480 for these three).
+    let bytes = answer(&got, 1)["result"].to_string().len();
+    assert!(bytes / 4 < 1_500, "tools/list is {bytes} bytes");
     let invalid = got
         .iter()
         .find(|m| m["error"]["code"] == -32600)
