@@ -190,9 +190,18 @@ fn calls_run_concurrently_and_each_answers_for_itself() {
     assert!(text.contains("no-such-profile"), "{text}");
 }
 
-#[test]
-#[ignore = "real engine: cargo test -- --ignored"]
-fn the_official_python_sdk_drives_the_server() {
+/// Runs tests/support/mcp_client.py (the official MCP Python SDK, installed once into a
+/// cached venv) against `codex-wrap mcp` in the sandbox, Ollama at `ollama`; its report.
+fn python_client(sb: &Sandbox, ollama: &str, scenario: &[&str]) -> Value {
+    python_client_with(sb, ollama, scenario, &[])
+}
+
+fn python_client_with(
+    sb: &Sandbox,
+    ollama: &str,
+    scenario: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> Value {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let setup = Command::new("bash")
         .arg(root.join("scripts/mcp-client.sh"))
@@ -205,13 +214,6 @@ fn the_official_python_sdk_drives_the_server() {
         String::from_utf8_lossy(&setup.stderr)
     );
     let python = String::from_utf8(setup.stdout).unwrap().trim().to_owned();
-
-    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
-    let sb = Sandbox::new();
-    sb.write(
-        "CONTRACTS.md",
-        "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
-    );
     let cmd = sb.cmd();
     // The same clean environment, with Python as the program.
     let mut py = Command::new(&python);
@@ -221,10 +223,12 @@ fn the_official_python_sdk_drives_the_server() {
         }
     }
     py.env_remove("PYTHONPATH")
-        .env("OLLAMA_URL", server.url())
+        .env("OLLAMA_URL", ollama)
         .arg(root.join("tests/support/mcp_client.py"))
         .arg(cmd.get_program())
         .arg(sb.project())
+        .args(scenario)
+        .envs(env.iter().copied())
         .current_dir(sb.project());
     let out = py.output().expect("python");
     assert!(
@@ -232,7 +236,19 @@ fn the_official_python_sdk_drives_the_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_python_sdk_drives_the_server() {
+    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
+    let sb = Sandbox::new();
+    sb.write(
+        "CONTRACTS.md",
+        "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
+    );
+    let report = python_client(&sb, &server.url(), &[]);
 
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(report["tools"], json!(["context", "route", "status"]));
@@ -330,4 +346,39 @@ fn a_cancelled_call_closes_its_backend_connection_at_once() {
     }
     drop(stdin);
     assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
+    // The doctor behind `status` gives up on Ollama after 800 ms by itself; the client
+    // cancels as soon as the request is here, so only the cancel closes it sooner.
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().join("asked");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let flag = marker.clone();
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path == "/api/version" {
+            std::fs::write(&flag, "").unwrap();
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
+        }
+    });
+    let report = python_client_with(
+        &sb,
+        &server.url(),
+        &["cancel"],
+        &[("MCP_TEST_MARKER", &marker)],
+    );
+    assert_eq!(report["abandoned"], true, "{report}");
+    assert_eq!(report["still_up"], true, "{report}");
+    let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
+    let abandoned =
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(report["abandoned_at"].as_f64().unwrap());
+    let after = closed.duration_since(abandoned).unwrap_or_default();
+    assert!(
+        after < Duration::from_millis(500),
+        "closed {after:?} after the cancel"
+    );
 }

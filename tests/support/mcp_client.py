@@ -1,14 +1,18 @@
 """Drives `codex-wrap mcp` with the official MCP Python SDK and prints one JSON report.
 
-    python mcp_client.py BINARY PROJECT_DIR
+    python mcp_client.py BINARY PROJECT_DIR [cancel]
 
 The server's environment is this process's (the Rust test sets it). The report holds what
 the test asserts: the tools and their size, each tool's answer, four concurrent calls, and
-the JSON-RPC error for an unknown method.
+the JSON-RPC error for an unknown method. With `cancel`: one `status` call abandoned as soon
+as the model server has its request (the SDK then sends `notifications/cancelled`), and the
+wall-clock time it was.
 """
 
 import asyncio
 import json
+
+import anyio
 import os
 import sys
 import time
@@ -20,6 +24,32 @@ import mcp.types as types
 
 def text_of(result):
     return [c.text for c in result.content if getattr(c, "type", "") == "text"]
+
+
+async def cancel(binary, project):
+    params = StdioServerParameters(
+        command=binary, args=["mcp"], cwd=project, env=dict(os.environ)
+    )
+    # The test's model server creates this file when the request reaches it.
+    marker = os.environ["MCP_TEST_MARKER"]
+    async with stdio_client(params) as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            abandoned = None
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(session.call_tool, "status", {})
+                    while not os.path.exists(marker):
+                        await anyio.sleep(0.005)
+                    abandoned = time.time()
+                    # Abandoning the call makes the SDK send notifications/cancelled.
+                    tg.cancel_scope.cancel()
+            again = await session.call_tool("route", {"prompt": "a regex for dates"})
+    print(json.dumps({
+        "abandoned": abandoned is not None,
+        "abandoned_at": abandoned,
+        "still_up": not again.is_error,
+    }))
 
 
 async def main(binary, project):
@@ -82,4 +112,5 @@ async def main(binary, project):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    scenario = cancel if sys.argv[3:] == ["cancel"] else main
+    asyncio.run(scenario(sys.argv[1], sys.argv[2]))
