@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The official MCP Python SDK (PyPI `mcp`) in a cached virtual environment, for the tests
-# that drive `codex-wrap mcp` with a real, independent client.
+# The official MCP SDKs for the tests that drive `codex-wrap mcp` with real, independent
+# clients: Python (PyPI `mcp`) in a cached virtual environment, TypeScript (npm
+# `@modelcontextprotocol/sdk`) in a cached node_modules.
 #
 #   scripts/mcp-client.sh python     # install once if needed; print the venv's python
+#   scripts/mcp-client.sh node       # install once if needed; print the node_modules path
 #
-# Cache: $CODEX_WRAP_TEST_CACHE (default ~/.cache/codex-wrap-test)/mcp-venv.
+# Cache: $CODEX_WRAP_TEST_CACHE (default ~/.cache/codex-wrap-test)/mcp-venv and /mcp-ts.
 set -euo pipefail
 
 cache="${CODEX_WRAP_TEST_CACHE:-$HOME/.cache/codex-wrap-test}"
 venv="$cache/mcp-venv"
 version="2.3.0"
+ts_dir="$cache/mcp-ts"
+ts_version="1.32.2"
 
 case "${1:-python}" in
   python)
@@ -20,8 +24,17 @@ case "${1:-python}" in
     fi
     echo "$venv/bin/python"
     ;;
+  node)
+    if [ ! -f "$ts_dir/node_modules/@modelcontextprotocol/sdk/package.json" ] ||
+      ! grep -q "\"version\": \"$ts_version\"" "$ts_dir/node_modules/@modelcontextprotocol/sdk/package.json"; then
+      mkdir -p "$ts_dir"
+      (cd "$ts_dir" && [ -f package.json ] || echo '{"private": true}' > package.json)
+      npm install --prefix "$ts_dir" --silent --no-audit --no-fund "@modelcontextprotocol/sdk@$ts_version" >&2
+    fi
+    echo "$ts_dir/node_modules"
+    ;;
   *)
-    echo "usage: $0 python" >&2
+    echo "usage: $0 python|node" >&2
     exit 2
     ;;
 esac

@@ -190,6 +190,34 @@ fn calls_run_concurrently_and_each_answers_for_itself() {
     assert!(text.contains("no-such-profile"), "{text}");
 }
 
+/// Installs an official SDK once (scripts/mcp-client.sh, cached) and returns what it prints:
+/// the venv's python, or the node_modules folder.
+fn sdk(which: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let setup = Command::new("bash")
+        .arg(root.join("scripts/mcp-client.sh"))
+        .arg(which)
+        .output()
+        .expect("bash");
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    String::from_utf8(setup.stdout).unwrap().trim().to_owned()
+}
+
+/// `program` with the sandbox's clean environment (the one `sb.cmd()` gives the binary).
+fn with_sandbox_env(sb: &Sandbox, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, v) in sb.cmd().get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
 /// Runs tests/support/mcp_client.py (the official MCP Python SDK, installed once into a
 /// cached venv) against `codex-wrap mcp` in the sandbox, Ollama at `ollama`; its report.
 fn python_client(sb: &Sandbox, ollama: &str, scenario: &[&str]) -> Value {
@@ -203,25 +231,9 @@ fn python_client_with(
     env: &[(&str, &std::path::Path)],
 ) -> Value {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let setup = Command::new("bash")
-        .arg(root.join("scripts/mcp-client.sh"))
-        .arg("python")
-        .output()
-        .expect("bash");
-    assert!(
-        setup.status.success(),
-        "{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let python = String::from_utf8(setup.stdout).unwrap().trim().to_owned();
+    let python = sdk("python");
     let cmd = sb.cmd();
-    // The same clean environment, with Python as the program.
-    let mut py = Command::new(&python);
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            py.env(k, v);
-        }
-    }
+    let mut py = with_sandbox_env(sb, &python);
     py.env_remove("PYTHONPATH")
         .env("OLLAMA_URL", ollama)
         .arg(root.join("tests/support/mcp_client.py"))
@@ -381,4 +393,43 @@ fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
         after < Duration::from_millis(500),
         "closed {after:?} after the cancel"
     );
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_typescript_sdk_drives_the_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = sdk("node");
+
+    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
+    let sb = Sandbox::new();
+    sb.write(
+        "CONTRACTS.md",
+        "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
+    );
+    let cmd = sb.cmd();
+    let mut node = with_sandbox_env(&sb, "node");
+    node.env("OLLAMA_URL", server.url())
+        .env("MCP_TS_MODULES", &modules)
+        .arg(root.join("tests/support/mcp_client.mjs"))
+        .arg(cmd.get_program())
+        .arg(sb.project())
+        .current_dir(sb.project());
+    let out = node.output().expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["server"], "codex-wrap");
+    assert_eq!(report["tools"], json!(["context", "route", "status"]));
+    assert_eq!(report["route"]["error"], false);
+    let decision: Value =
+        serde_json::from_str(report["route"]["text"][0].as_str().unwrap()).unwrap();
+    assert_eq!(decision["route"], "local");
+    assert_eq!(report["concurrent"], json!([false, false, false, false]));
+    let context: Value = serde_json::from_str(report["context"][0].as_str().unwrap()).unwrap();
+    assert_eq!(context["sections"][0]["section"], "Billing");
+    assert_eq!(report["unknown_method"]["code"], -32601);
 }
