@@ -84,6 +84,13 @@ pub enum Command {
     /// .last_sync. Exits 3 without a remote, 4 without rclone, 5 at the deadline, 9 when the
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
+    /// Serve the Model Context Protocol on stdin/stdout, for coding assistants (tools:
+    /// route, context, status). Logs go to stderr.
+    Mcp,
+    /// Register `codex-wrap mcp` in an assistant's MCP configuration and write a guidance
+    /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
+    /// nothing, when a file to edit does not parse.
+    Install(InstallArgs),
 }
 
 /// Arguments of `codex-wrap sync`.
@@ -110,6 +117,38 @@ pub struct SyncArgs {
     /// Set on the detached process a background sync starts (its run-log line says so).
     #[arg(long, hide = true)]
     pub detached: bool,
+}
+
+/// The coding assistants `install` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Assistant {
+    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md.
+    Claude,
+    /// Codex: `~/.codex/config.toml` (user, the default) or `.codex/config.toml`; AGENTS.md.
+    Codex,
+    /// Cursor: `.cursor/mcp.json` (project) or `~/.cursor/mcp.json` (user); AGENTS.md.
+    Cursor,
+    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md.
+    Gemini,
+}
+
+/// Arguments of `codex-wrap install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The assistant to wire codex-wrap into.
+    pub assistant: Assistant,
+    /// Register in the project's config (default, except for Codex).
+    #[arg(long, conflicts_with = "user")]
+    pub project: bool,
+    /// Register in the user's config, for every project (the default for Codex).
+    #[arg(long)]
+    pub user: bool,
+    /// Print the changes as a diff and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove what `install` added (the server entry and the guidance block).
+    #[arg(long)]
+    pub uninstall: bool,
 }
 
 /// `--json` alone.

@@ -7,6 +7,7 @@
 //! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
+//! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
 mod admin;
 pub mod backend;
@@ -19,7 +20,9 @@ pub mod error;
 pub mod files;
 pub mod frame;
 pub mod input;
+mod install;
 pub mod logging;
+mod mcp;
 pub mod output;
 mod plan;
 pub mod prompt;
@@ -88,6 +91,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
+        Some(Command::Install(args)) => install::install(args, &env, &root),
+        Some(Command::Mcp) => mcp::serve(env, root),
         None => {
             use std::io::IsTerminal;
             let spinner = !cli.global.quiet

@@ -405,7 +405,7 @@ fn stats_on_a_fixture_log() {
     sb.write("logs/codex-wrap.jsonl", &text);
     sb.write(
         "profiles.toml",
-        "[prices.\"gemini-flash-latest\"]\ninput = 1.0\noutput = 2.0\n",
+        "[prices.\"gemini-flash-latest\"]\ninput = 1.0\noutput = 2.0\n[prices.cloud]\ninput = 3.0\noutput = 15.0\n",
     );
 
     let mut cmd = sb.cmd();
@@ -440,6 +440,8 @@ fn stats_on_a_fixture_log() {
     assert_eq!(d["api_cost"], 0.005);
     assert_eq!(d["api_cost_by_model"][0]["cost"], Value::Null);
     assert_eq!(d["api_cost_by_model"][1]["cost"], 0.005);
+    // 150 in × 3 + 450 out × 15, per million.
+    assert_eq!(d["local_at_cloud_prices"], 0.0072);
 
     // The text report; without --since the old record counts too.
     let mut cmd = sb.cmd();
@@ -459,6 +461,10 @@ fn stats_on_a_fixture_log() {
         out.contains(
             "API cost: 0.0050 (gemini-exp (no price in [prices]), gemini-flash-latest 0.0050)"
         ),
+        "{out}"
+    );
+    assert!(
+        out.contains("the local tokens at cloud prices ([prices.cloud]): 1.8072\n"),
         "{out}"
     );
 

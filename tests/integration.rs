@@ -11,6 +11,8 @@ mod context;
 mod docs;
 mod fallback;
 mod faults;
+mod install;
+mod mcp;
 mod openai;
 mod real_docs;
 mod real_engine;

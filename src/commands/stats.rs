@@ -2,7 +2,8 @@
 //!
 //! Calls and success per route and backend, fallbacks, median time to first token and
 //! tokens/s per model, tokens served locally versus sent to the API (the rate-limit relief
-//! the tool exists for), and the API cost at the prices in profiles.toml.
+//! the tool exists for), the API cost at the prices in profiles.toml, and what the tokens
+//! served locally would have cost at the cloud assistant's prices (`[prices.cloud]`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,6 +77,8 @@ pub(crate) struct Summary {
     tokens: Tokens,
     api_cost: Option<f64>,
     api_cost_by_model: Vec<CostRow>,
+    /// The tokens served locally, priced at `[prices.cloud]`.
+    local_at_cloud_prices: Option<f64>,
     /// The last `codex-wrap sync`: its age and outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_sync: Option<LastSyncRow>,
@@ -211,6 +214,12 @@ pub(crate) fn summarize(
         })
         .collect();
     let priced: Vec<f64> = api_cost_by_model.iter().filter_map(|c| c.cost).collect();
+    let local_at_cloud_prices = prices.get("cloud").map(|p| {
+        round(
+            (tokens.local_in as f64 * p.input + tokens.local_out as f64 * p.output) / 1e6,
+            6,
+        )
+    });
     Summary {
         log: log.display().to_string(),
         since,
@@ -243,6 +252,7 @@ pub(crate) fn summarize(
         api_cost: (!priced.is_empty()).then(|| round(priced.iter().sum(), 6)),
         api_cost_by_model,
         last_sync: None,
+        local_at_cloud_prices,
     }
 }
 
@@ -353,6 +363,11 @@ pub(crate) fn render(s: &Summary) -> String {
     ));
     if t.some_estimated {
         out.push_str("(some counts are estimates: the server reported none)\n");
+    }
+    if let Some(saved) = s.local_at_cloud_prices {
+        out.push_str(&format!(
+            "the local tokens at cloud prices ([prices.cloud]): {saved:.4}\n"
+        ));
     }
     if !s.api_cost_by_model.is_empty() {
         let priced: Vec<String> = s

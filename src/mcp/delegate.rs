@@ -1,0 +1,301 @@
+//! The `delegate` tool, engine side left open: its request schema, the `Delegate` trait the
+//! call engine implements, and everything around a call that is the MCP face's own job —
+//! continuation, progress notifications, cancellation, and capping the reply.
+//!
+//! Wiring (once the engine exists): implement `Delegate` for the engine (prepare from the
+//! request, execute with a sink that calls `Progress::add_tokens` per delta and stops when
+//! `cancel` fires), keep a `Store` and `McpSettings` in `tools::Server`, and add a
+//! `#[tool]` method that calls `run` with `ctx.ct` and `notifier(&ctx)`, then returns
+//! `tool_result(..)`. `DESCRIPTION` is the tool's description.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, schemars};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::continuation::{self, Store};
+use super::tools::RouteChoice;
+
+/// The tool's description.
+pub(crate) const DESCRIPTION: &str = "Hand a bounded coding task to a local model or Gemini \
+and get the answer. Give a self-contained prompt; `files` are sent as input; `write` saves the \
+files of the answer inside the project and `check` runs a command on them. Replies over the cap \
+are cut, the full text saved to a file whose path is returned. Pass a reply's \
+`continuation_id` to follow up without resending the code.";
+
+/// Default cap on the text of a reply, in tokens.
+pub(crate) const DEFAULT_MAX_REPLY_TOKENS: usize = 8_000;
+
+/// Longest gap between progress notifications.
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// `delegate` arguments.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DelegateRequest {
+    /// The task, self-contained: paste the code it works on.
+    pub(crate) prompt: String,
+    /// Project files sent as input, by path relative to the project root.
+    #[serde(default)]
+    pub(crate) files: Vec<String>,
+    /// Write the files the answer contains (inside the project root only).
+    #[serde(default)]
+    pub(crate) write: bool,
+    /// A command run after writing, e.g. `cargo test`; its result is returned.
+    #[serde(default)]
+    pub(crate) check: Option<String>,
+    /// `auto` (default), `local` or `api`.
+    #[serde(default)]
+    pub(crate) route: Option<RouteChoice>,
+    /// A profile from profiles.toml (default: the router's suggestion).
+    #[serde(default)]
+    pub(crate) profile: Option<String>,
+    /// Continue an earlier exchange: the id a previous reply returned.
+    #[serde(default)]
+    pub(crate) continuation_id: Option<String>,
+}
+
+/// What the engine reports for one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct Reply {
+    /// The answer.
+    #[serde(skip)]
+    pub(crate) text: String,
+    /// `local` or `api`.
+    pub(crate) route: String,
+    /// The endpoint that answered (`ollama qwen2.5-coder:14b`), never with a key.
+    pub(crate) endpoint: String,
+    /// Files written, relative to the project root.
+    pub(crate) files_written: Vec<String>,
+    /// The check's outcome, when one ran.
+    pub(crate) check: Option<CheckOutcome>,
+    /// Tokens generated.
+    pub(crate) tokens: u64,
+    /// Wall time of the call.
+    pub(crate) seconds: f64,
+}
+
+/// A check command's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct CheckOutcome {
+    /// The command.
+    pub(crate) command: String,
+    /// Whether it exited 0.
+    pub(crate) passed: bool,
+    /// Its last lines of output.
+    pub(crate) tail: String,
+}
+
+/// Tokens generated so far, shared between the engine's sink and the progress ticker.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// Counts `n` more generated tokens.
+    pub(crate) fn add_tokens(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Tokens so far.
+    pub(crate) fn tokens(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The call engine, as the MCP face sees it. Dropping the future must close the backend
+/// connection at once (the same guarantee Ctrl-C has); `cancel` fires first, so an engine
+/// that holds other resources can release them in order.
+pub(crate) trait Delegate: Send + Sync {
+    /// Runs one request (its prompt already carries any continued exchange).
+    fn run(
+        &self,
+        request: DelegateRequest,
+        progress: Progress,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = Result<Reply, String>> + Send;
+}
+
+/// `[mcp]` in profiles.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct McpSettings {
+    /// Cap on a reply's text, in tokens.
+    pub(crate) max_reply_tokens: usize,
+    /// How long a continuation is kept, in seconds.
+    pub(crate) continuation_ttl_secs: u64,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            max_reply_tokens: DEFAULT_MAX_REPLY_TOKENS,
+            continuation_ttl_secs: continuation::DEFAULT_TTL.as_secs(),
+        }
+    }
+}
+
+impl McpSettings {
+    /// Reads the `[mcp]` table (absent: the defaults); an unknown key is a config error.
+    pub(crate) fn from_table(table: Option<&toml::Table>) -> Result<McpSettings, String> {
+        match table {
+            None => Ok(McpSettings::default()),
+            Some(t) => McpSettings::deserialize(toml::Value::Table(t.clone()))
+                .map_err(|e| format!("[mcp]: {}", e.message())),
+        }
+    }
+}
+
+/// The outcome of one `delegate` call, ready to render.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Outcome {
+    /// The engine's report.
+    #[serde(flatten)]
+    pub(crate) reply: Reply,
+    /// Id for a follow-up call.
+    pub(crate) continuation_id: Option<String>,
+    /// Where the full text is, when the reply was cut.
+    pub(crate) full_text: Option<PathBuf>,
+    /// The text sent back (the whole answer, or its start).
+    #[serde(skip)]
+    pub(crate) text: String,
+}
+
+/// Runs one `delegate` call: the continued exchange first, a progress ticker while the
+/// engine works (when the client asked for progress), the engine dropped the moment
+/// `cancel` fires, then the reply kept for continuation and capped.
+pub(crate) async fn run<D, N, F>(
+    engine: &D,
+    mut request: DelegateRequest,
+    notify: Option<N>,
+    cancel: CancellationToken,
+    settings: &McpSettings,
+    state_dir: &Path,
+) -> Result<Outcome, String>
+where
+    D: Delegate,
+    N: FnMut(f64, String) -> F + Send,
+    F: Future<Output = ()> + Send,
+{
+    let store = Store::new(
+        state_dir,
+        Duration::from_secs(settings.continuation_ttl_secs),
+    );
+    if let Some(id) = request.continuation_id.as_deref() {
+        let earlier = store.load(id, SystemTime::now()).ok_or_else(|| {
+            format!("continuation_id {id} is unknown or expired; send the full request")
+        })?;
+        request.prompt = continuation::continued_prompt(&earlier, &request.prompt);
+    }
+    let sent = request.prompt.clone();
+    let progress = Progress::default();
+    let ticker = async {
+        match notify {
+            Some(notify) => tick(progress.clone(), PROGRESS_EVERY, notify).await,
+            None => std::future::pending().await,
+        }
+    };
+    let work = engine.run(request, progress.clone(), cancel.clone());
+    let reply = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Err("cancelled".to_owned()),
+        reply = work => reply?,
+        () = ticker => unreachable!("the ticker never ends"),
+    };
+    let continuation_id = store.save(&sent, &reply.text, SystemTime::now()).ok();
+    let (text, full_text) = cap(&reply.text, settings.max_reply_tokens, state_dir)
+        .map_err(|e| format!("cannot save the full reply: {e}"))?;
+    Ok(Outcome {
+        reply,
+        continuation_id,
+        full_text,
+        text,
+    })
+}
+
+/// Sends progress at once, then every `every`: elapsed seconds as the progress (it must
+/// grow with each notification) and the tokens so far in the message. Never returns.
+pub(crate) async fn tick<N, F>(progress: Progress, every: Duration, mut notify: N)
+where
+    N: FnMut(f64, String) -> F,
+    F: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut n = 0u64;
+    loop {
+        let elapsed = start.elapsed().as_secs_f64();
+        // Strictly increasing even when two ticks fall in the same instant.
+        let value = elapsed.max(n as f64 * 1e-3);
+        notify(value, format!("{} tokens so far", progress.tokens())).await;
+        n += 1;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The reply's text within `max_tokens` (about four characters each). A longer text is
+/// cut at a line boundary, saved whole under `STATE_DIR/replies/`, and its path returned.
+pub(crate) fn cap(
+    text: &str,
+    max_tokens: usize,
+    state_dir: &Path,
+) -> std::io::Result<(String, Option<PathBuf>)> {
+    let tokens = crate::context::estimate_tokens(text);
+    if tokens <= max_tokens {
+        return Ok((text.to_owned(), None));
+    }
+    let dir = state_dir.join("replies");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.md", uuid::Uuid::new_v4().simple()));
+    continuation::write_private(&path, text.as_bytes())?;
+    let head = continuation::head(text, max_tokens * 4);
+    let head = match head.rfind('\n') {
+        Some(i) if i > head.len() / 2 => &head[..=i],
+        _ => head,
+    };
+    let shown = format!(
+        "{head}\n[cut at {max_tokens} of about {tokens} tokens; the full text is in {}]\n",
+        path.display()
+    );
+    Ok((shown, Some(path)))
+}
+
+/// The tool result: one line of JSON (route, endpoint, files, check, tokens, seconds,
+/// continuation id, full-text path), then the text.
+pub(crate) fn tool_result(outcome: Result<Outcome, String>) -> CallToolResult {
+    match outcome {
+        Ok(o) => CallToolResult::success(vec![
+            ContentBlock::text(serde_json::to_string(&o).unwrap_or_default()),
+            ContentBlock::text(o.text),
+        ]),
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+    }
+}
+
+/// What a progress sender returns.
+pub(crate) type Sent = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A progress sender for a request, when its client asked for progress (`_meta.progressToken`).
+pub(crate) fn notifier(
+    ctx: &RequestContext<RoleServer>,
+) -> Option<impl FnMut(f64, String) -> Sent + Send + use<>> {
+    let token = ctx.meta.get_progress_token()?;
+    let peer = ctx.peer.clone();
+    Some(move |progress: f64, message: String| {
+        let peer = peer.clone();
+        let param = ProgressNotificationParam::new(token.clone(), progress).with_message(message);
+        Box::pin(async move {
+            if let Err(e) = peer.notify_progress(param).await {
+                tracing::debug!("progress notification not sent: {e}");
+            }
+        }) as Sent
+    })
+}
+
+#[cfg(test)]
+mod tests;

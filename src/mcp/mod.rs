@@ -1,0 +1,63 @@
+//! `codex-wrap mcp`: the Model Context Protocol face, on stdin/stdout, built on the
+//! official Rust SDK (`rmcp`). stdout carries protocol messages only; logs go to stderr.
+//!
+//! - `tools`: the server and its tools (`route`, `context`, `status`).
+//! - `delegate`: the `delegate` tool's request schema, reply capping, progress ticker and
+//!   cancellation, behind the `Delegate` trait the call engine implements.
+//! - `continuation`: the store of earlier exchanges behind `continuation_id`.
+//!
+//! Several calls run at once on one session, each in its own task; a failing call is a
+//! tool error and the server stays up; a message that is not JSON-RPC gets a JSON-RPC
+//! error from the SDK.
+
+// The `delegate` tool is registered when the call engine lands (see `delegate`'s module
+// doc); until then its tested parts have no caller outside the tests.
+#[allow(dead_code)]
+pub(crate) mod continuation;
+#[allow(dead_code)]
+pub(crate) mod delegate;
+mod tools;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rmcp::ServiceExt;
+
+use crate::config::env::Env;
+use crate::error::ExitStatus;
+
+#[allow(dead_code)]
+/// Where codex-wrap keeps state between calls (continuations, full replies):
+/// `CODEX_WRAP_STATE_DIR`, else `$XDG_STATE_HOME/codex-wrap`, else the platform's state
+/// (or data) folder.
+pub(crate) fn state_dir(env: &Env) -> Option<PathBuf> {
+    if let Some(dir) = env.get("CODEX_WRAP_STATE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(xdg) = env.get("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(xdg).join("codex-wrap"));
+    }
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy().ok()?;
+    Some(
+        base.state_dir()
+            .unwrap_or_else(|| base.data_dir())
+            .join("codex-wrap"),
+    )
+}
+
+/// Serves MCP on stdin/stdout until the client closes stdin.
+pub(crate) fn serve(env: Env, root: PathBuf) -> anyhow::Result<ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = tools::Server::new(env, root);
+        let service = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("the MCP session did not start")?;
+        service.waiting().await.context("the MCP session failed")?;
+        Ok(ExitStatus::Success)
+    })
+}

@@ -1,0 +1,435 @@
+//! `codex-wrap mcp`, run as an assistant runs it: a child process speaking JSON-RPC on
+//! stdin/stdout. The quick loop writes the protocol's bytes itself; the slow step drives
+//! the server with the official MCP Python SDK (an independent implementation).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Sandbox, ollama, wait_limited};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+fn call(id: u64, tool: &str, arguments: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": arguments}})
+    .to_string()
+}
+
+/// Starts `codex-wrap mcp`, sends `lines`, and collects the responses until every id in
+/// `want` has one (or 20 s pass). Then closes stdin and checks the server exits 0.
+fn session(mut cmd: Command, lines: &[String], want: &[Value]) -> Vec<Value> {
+    cmd.arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !want
+        .iter()
+        .all(|id| got.iter().any(|m: &Value| &m["id"] == id))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no answer for all of {want:?}; got {got:?}"));
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        got.push(message);
+    }
+    drop(stdin);
+    assert_eq!(
+        wait_limited(&mut child, Duration::from_secs(10)),
+        Some(0),
+        "the server ends when stdin closes"
+    );
+    got
+}
+
+fn answer(got: &[Value], id: u64) -> &Value {
+    got.iter().find(|m| m["id"] == json!(id)).unwrap()
+}
+
+/// The JSON document a tool returned as text.
+fn tool_doc(message: &Value) -> Value {
+    assert_eq!(message["result"]["isError"], false, "{message}");
+    let text = message["result"]["content"][0]["text"].as_str().unwrap();
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
+    let sb = Sandbox::new();
+    let lines = [
+        INIT.to_owned(),
+        INITIALIZED.to_owned(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_owned(),
+        // Well-formed JSON, not a JSON-RPC message: Invalid Request (no id to answer to).
+        r#"{"jsonrpc":"2.0","id":2,"method":42}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#.to_owned(),
+        call(4, "route", json!({"prompt": 5})),
+        call(5, "nope", json!({})),
+        call(
+            6,
+            "route",
+            json!({"prompt": "write a function that reverses a string"}),
+        ),
+    ];
+    let got = session(
+        sb.cmd(),
+        &lines,
+        &[json!(1), json!(3), json!(4), json!(5), json!(6)],
+    );
+
+    let tools: Vec<&str> = answer(&got, 1)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["context", "route", "status"]);
+    // Idle tool definitions cost the assistant context on every turn: the target is under
+    // 1,500 tokens (about four bytes each; real tokenizers count about 480 for these three).
+    let bytes = answer(&got, 1)["result"].to_string().len();
+    assert!(bytes / 4 < 1_500, "tools/list is {bytes} bytes");
+    let invalid = got
+        .iter()
+        .find(|m| m["error"]["code"] == -32600)
+        .expect("an Invalid Request error");
+    assert_eq!(invalid["id"], Value::Null);
+    assert_eq!(answer(&got, 3)["error"]["code"], -32601);
+    assert_eq!(
+        answer(&got, 4)["result"]["isError"],
+        true,
+        "bad arguments are a tool error"
+    );
+    assert!(
+        answer(&got, 5)["error"]["code"].is_i64(),
+        "an unknown tool is an error"
+    );
+    let decision = tool_doc(answer(&got, 6));
+    assert_eq!(decision["route"], "local");
+    assert_eq!(decision["profile"], "code");
+}
+
+#[test]
+fn calls_run_concurrently_and_each_answers_for_itself() {
+    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
+    let sb = Sandbox::new();
+    sb.write(
+        "CONTRACTS.md",
+        "# Contracts\n## Billing\nInvoices go out on the 1st.\n",
+    );
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url());
+    let lines = [
+        INIT.to_owned(),
+        INITIALIZED.to_owned(),
+        call(1, "status", json!({})),
+        call(
+            2,
+            "context",
+            json!({"prompt": "explain the billing flow", "route": "api"}),
+        ),
+        call(
+            3,
+            "route",
+            json!({"prompt": "migrate the whole app from REST to gRPC"}),
+        ),
+        call(
+            4,
+            "context",
+            json!({"prompt": "x", "profile": "no-such-profile"}),
+        ),
+    ];
+    let got = session(cmd, &lines, &[json!(1), json!(2), json!(3), json!(4)]);
+
+    let status = tool_doc(answer(&got, 1));
+    let checks = status["doctor"]["checks"].as_array().unwrap();
+    let local = checks.iter().find(|c| c["check"] == "local").unwrap();
+    assert_eq!(local["status"], "ok", "{local}");
+    assert_eq!(status["stats"]["calls"], 0, "{}", status["stats"]);
+
+    let context = tool_doc(answer(&got, 2));
+    assert_eq!(context["route"], "api");
+    assert_eq!(context["sections"][0]["section"], "Billing");
+    assert!(
+        context["system"]
+            .as_str()
+            .unwrap()
+            .contains("Invoices go out on the 1st.")
+    );
+
+    assert_eq!(tool_doc(answer(&got, 3))["route"], "api");
+
+    // One failing call is its own tool error; the others were answered.
+    let failed = answer(&got, 4);
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let text = failed["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("no-such-profile"), "{text}");
+}
+
+/// Installs an official SDK once (scripts/mcp-client.sh, cached) and returns what it prints:
+/// the venv's python, or the node_modules folder.
+fn sdk(which: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let setup = Command::new("bash")
+        .arg(root.join("scripts/mcp-client.sh"))
+        .arg(which)
+        .output()
+        .expect("bash");
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    String::from_utf8(setup.stdout).unwrap().trim().to_owned()
+}
+
+/// `program` with the sandbox's clean environment (the one `sb.cmd()` gives the binary).
+fn with_sandbox_env(sb: &Sandbox, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, v) in sb.cmd().get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
+/// Runs tests/support/mcp_client.py (the official MCP Python SDK, installed once into a
+/// cached venv) against `codex-wrap mcp` in the sandbox, Ollama at `ollama`; its report.
+fn python_client(sb: &Sandbox, ollama: &str, scenario: &[&str]) -> Value {
+    python_client_with(sb, ollama, scenario, &[])
+}
+
+fn python_client_with(
+    sb: &Sandbox,
+    ollama: &str,
+    scenario: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = sdk("python");
+    let cmd = sb.cmd();
+    let mut py = with_sandbox_env(sb, &python);
+    py.env_remove("PYTHONPATH")
+        .env("OLLAMA_URL", ollama)
+        .arg(root.join("tests/support/mcp_client.py"))
+        .arg(cmd.get_program())
+        .arg(sb.project())
+        .args(scenario)
+        .envs(env.iter().copied())
+        .current_dir(sb.project());
+    let out = py.output().expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_python_sdk_drives_the_server() {
+    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
+    let sb = Sandbox::new();
+    sb.write(
+        "CONTRACTS.md",
+        "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
+    );
+    let report = python_client(&sb, &server.url(), &[]);
+
+    assert_eq!(report["server"], "codex-wrap");
+    assert_eq!(report["tools"], json!(["context", "route", "status"]));
+    let tokens = report["tools_chars"].as_u64().unwrap() / 4;
+    eprintln!(
+        "tools/list: {} characters, about {tokens} tokens",
+        report["tools_chars"]
+    );
+    assert!(tokens < 1_500, "the tool list is about {tokens} tokens");
+
+    let doc = |key: &str| -> Value {
+        assert_eq!(report[key]["error"], false, "{key}: {}", report[key]);
+        serde_json::from_str(report[key]["text"][0].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(doc("route_local")["route"], "local");
+    assert_eq!(doc("route_api")["route"], "api");
+    let context = doc("context");
+    assert_eq!(context["sections"][0]["section"], "Billing");
+    let status = doc("status");
+    assert!(status["doctor"]["checks"].is_array());
+    assert_eq!(status["stats"]["calls"], 0);
+
+    assert_eq!(
+        report["concurrent"]["errors"],
+        json!([false, false, false, false])
+    );
+    assert_eq!(report["bad_arguments"]["error"], true);
+    assert_eq!(report["unknown_method"]["code"], -32601);
+    assert_eq!(report["still_up"], true);
+}
+
+#[test]
+fn a_cancelled_call_closes_its_backend_connection_at_once() {
+    // The doctor behind `status` asks Ollama for its version; this server never answers
+    // and reports when the client hangs up.
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path == "/api/version" {
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+        }
+    });
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    writeln!(stdin, "{INIT}").unwrap();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(stdin, "{INITIALIZED}").unwrap();
+    writeln!(stdin, "{}", call(1, "status", json!({}))).unwrap();
+    let waited = std::time::Instant::now();
+    while server.hits() == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the doctor never asked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cancelled = std::time::Instant::now();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"user"}}}}"#
+    )
+    .unwrap();
+    let closed = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    let after = closed.saturating_duration_since(cancelled);
+    assert!(
+        after < Duration::from_millis(500),
+        "closed {after:?} after the cancel"
+    );
+
+    // The session goes on.
+    writeln!(
+        stdin,
+        "{}",
+        call(2, "route", json!({"prompt": "a regex for dates"}))
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server ended");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["id"] == 2 {
+            assert_eq!(tool_doc(&message)["route"], "local");
+            break;
+        }
+    }
+    drop(stdin);
+    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
+    // The doctor behind `status` gives up on Ollama after 800 ms by itself; the client
+    // cancels as soon as the request is here, so only the cancel closes it sooner.
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().join("asked");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let flag = marker.clone();
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path == "/api/version" {
+            std::fs::write(&flag, "").unwrap();
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
+        }
+    });
+    let report = python_client_with(
+        &sb,
+        &server.url(),
+        &["cancel"],
+        &[("MCP_TEST_MARKER", &marker)],
+    );
+    assert_eq!(report["abandoned"], true, "{report}");
+    assert_eq!(report["still_up"], true, "{report}");
+    let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
+    let abandoned =
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(report["abandoned_at"].as_f64().unwrap());
+    let after = closed.duration_since(abandoned).unwrap_or_default();
+    assert!(
+        after < Duration::from_millis(500),
+        "closed {after:?} after the cancel"
+    );
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_typescript_sdk_drives_the_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = sdk("node");
+
+    let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
+    let sb = Sandbox::new();
+    sb.write(
+        "CONTRACTS.md",
+        "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
+    );
+    let cmd = sb.cmd();
+    let mut node = with_sandbox_env(&sb, "node");
+    node.env("OLLAMA_URL", server.url())
+        .env("MCP_TS_MODULES", &modules)
+        .arg(root.join("tests/support/mcp_client.mjs"))
+        .arg(cmd.get_program())
+        .arg(sb.project())
+        .current_dir(sb.project());
+    let out = node.output().expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["server"], "codex-wrap");
+    assert_eq!(report["tools"], json!(["context", "route", "status"]));
+    assert_eq!(report["route"]["error"], false);
+    let decision: Value =
+        serde_json::from_str(report["route"]["text"][0].as_str().unwrap()).unwrap();
+    assert_eq!(decision["route"], "local");
+    assert_eq!(report["concurrent"], json!([false, false, false, false]));
+    let context: Value = serde_json::from_str(report["context"][0].as_str().unwrap()).unwrap();
+    assert_eq!(context["sections"][0]["section"], "Billing");
+    assert_eq!(report["unknown_method"]["code"], -32601);
+}

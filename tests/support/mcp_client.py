@@ -1,0 +1,116 @@
+"""Drives `codex-wrap mcp` with the official MCP Python SDK and prints one JSON report.
+
+    python mcp_client.py BINARY PROJECT_DIR [cancel]
+
+The server's environment is this process's (the Rust test sets it). The report holds what
+the test asserts: the tools and their size, each tool's answer, four concurrent calls, and
+the JSON-RPC error for an unknown method. With `cancel`: one `status` call abandoned as soon
+as the model server has its request (the SDK then sends `notifications/cancelled`), and the
+wall-clock time it was.
+"""
+
+import asyncio
+import json
+
+import anyio
+import os
+import sys
+import time
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+import mcp.types as types
+
+
+def text_of(result):
+    return [c.text for c in result.content if getattr(c, "type", "") == "text"]
+
+
+async def cancel(binary, project):
+    params = StdioServerParameters(
+        command=binary, args=["mcp"], cwd=project, env=dict(os.environ)
+    )
+    # The test's model server creates this file when the request reaches it.
+    marker = os.environ["MCP_TEST_MARKER"]
+    async with stdio_client(params) as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            abandoned = None
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(session.call_tool, "status", {})
+                    while not os.path.exists(marker):
+                        await anyio.sleep(0.005)
+                    abandoned = time.time()
+                    # Abandoning the call makes the SDK send notifications/cancelled.
+                    tg.cancel_scope.cancel()
+            again = await session.call_tool("route", {"prompt": "a regex for dates"})
+    print(json.dumps({
+        "abandoned": abandoned is not None,
+        "abandoned_at": abandoned,
+        "still_up": not again.is_error,
+    }))
+
+
+async def main(binary, project):
+    # The whole environment the test set (by default the SDK passes only a few variables).
+    params = StdioServerParameters(
+        command=binary, args=["mcp"], cwd=project, env=dict(os.environ)
+    )
+    report = {}
+    async with stdio_client(params) as streams:
+        read, write = streams[0], streams[1]
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            report["server"] = init.server_info.name
+            report["protocol"] = init.protocol_version
+
+            tools = await session.list_tools()
+            listed = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools.tools]
+            report["tools"] = sorted(t["name"] for t in listed)
+            # The tools/list result as the client's model sees it, compact JSON.
+            report["tools_chars"] = len(json.dumps({"tools": listed}, separators=(",", ":")))
+
+            calls = {
+                "route_local": ("route", {"prompt": "write a python function that reverses a string"}),
+                "route_api": ("route", {"prompt": "refactor every service across the whole codebase to use our logger"}),
+                "context": ("context", {"prompt": "explain the billing flow", "route": "api"}),
+                "status": ("status", {}),
+            }
+            for key, (name, args) in calls.items():
+                result = await session.call_tool(name, args)
+                report[key] = {"error": bool(result.is_error), "text": text_of(result)}
+
+            started = time.monotonic()
+            together = await asyncio.gather(
+                *(session.call_tool(name, args) for name, args in calls.values())
+            )
+            report["concurrent"] = {
+                "errors": [bool(r.is_error) for r in together],
+                "seconds": time.monotonic() - started,
+            }
+
+            bad = await session.call_tool("route", {"prompt": 5})
+            report["bad_arguments"] = {"error": bool(bad.is_error), "text": text_of(bad)}
+
+            try:
+                await session.send_request(
+                    types.Request(method="no/such/method", params=None), types.EmptyResult
+                )
+                report["unknown_method"] = None
+            except Exception as e:  # the SDK raises MCPError carrying the JSON-RPC error
+                error = getattr(e, "error", None)
+                report["unknown_method"] = {
+                    "code": getattr(error, "code", None),
+                    "message": str(e),
+                }
+
+            # The session still answers after the failures above.
+            again = await session.call_tool("route", {"prompt": "a regex for dates"})
+            report["still_up"] = not again.is_error
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    scenario = cancel if sys.argv[3:] == ["cancel"] else main
+    asyncio.run(scenario(sys.argv[1], sys.argv[2]))
