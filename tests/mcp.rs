@@ -173,7 +173,9 @@ fn calls_run_concurrently_and_each_answers_for_itself() {
 
     let context = tool_doc(answer(&got, 2));
     assert_eq!(context["route"], "api");
-    assert_eq!(context["sections"][0]["section"], "Billing");
+    // Docs that fit the API budget go whole (the "full context" of the API route).
+    assert_eq!(context["sections"][0]["file"], "CONTRACTS.md");
+    assert_eq!(context["sections"][0]["reason"], "whole");
     assert!(
         context["system"]
             .as_str()
@@ -278,7 +280,9 @@ fn the_official_python_sdk_drives_the_server() {
     assert_eq!(doc("route_local")["route"], "local");
     assert_eq!(doc("route_api")["route"], "api");
     let context = doc("context");
-    assert_eq!(context["sections"][0]["section"], "Billing");
+    // Docs that fit the API budget go whole (the "full context" of the API route).
+    assert_eq!(context["sections"][0]["file"], "CONTRACTS.md");
+    assert_eq!(context["sections"][0]["reason"], "whole");
     let status = doc("status");
     assert!(status["doctor"]["checks"].is_array());
     assert_eq!(status["stats"]["calls"], 0);
@@ -430,6 +434,8 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(decision["route"], "local");
     assert_eq!(report["concurrent"], json!([false, false, false, false]));
     let context: Value = serde_json::from_str(report["context"][0].as_str().unwrap()).unwrap();
-    assert_eq!(context["sections"][0]["section"], "Billing");
+    // Docs that fit the API budget go whole (the "full context" of the API route).
+    assert_eq!(context["sections"][0]["file"], "CONTRACTS.md");
+    assert_eq!(context["sections"][0]["reason"], "whole");
     assert_eq!(report["unknown_method"]["code"], -32601);
 }
