@@ -14,6 +14,7 @@ use crate::context::{self, Selection};
 use crate::error::{Error, ExitStatus, Failure};
 use crate::output::{Output, Reporter};
 use crate::plan::{dry_run, end_line, plan, start_line};
+use crate::pool::Pool;
 use crate::stream::Attempt;
 use crate::stream::{self, Outcome, Route};
 use crate::{input, prompt, route, runlog};
@@ -25,6 +26,7 @@ struct Prepared {
     prompt: prompt::Prompt,
     selection: Selection,
     attempts: Vec<Attempt>,
+    pool: Pool,
     client: Option<reqwest::Client>,
     /// The user's prompt as read.
     prompt_text: String,
@@ -55,6 +57,7 @@ fn prepare(
     let route = match settings.mode {
         RouteMode::Local => Route::Local,
         RouteMode::Api => Route::Api,
+        RouteMode::Codex => Route::Codex,
         RouteMode::Auto => {
             let router = router
                 .map(|handle| handle.join())
@@ -81,13 +84,18 @@ fn prepare(
     };
 
     let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
-    let attempts = plan(&settings, route)?;
+    let mut pool = Pool::load(settings.pool.state_file.as_deref());
+    let attempts = plan(&settings, route, &mut pool)?;
+    if let Some(w) = pool.take_warning() {
+        report.warn(&w);
+    }
     Ok(Prepared {
         settings,
         route,
         prompt,
         selection,
         attempts,
+        pool,
         client,
         prompt_text,
         confidence,
@@ -108,7 +116,7 @@ fn slice_and_fit(
     let ctx = &settings.context;
     let budget = match route {
         Route::Local => ctx.local_budget,
-        Route::Api => ctx.api_budget,
+        Route::Api | Route::Codex => ctx.api_budget,
     };
     let mut warnings = Vec::new();
     let docs = context::load(&settings.root, &ctx.files, &mut warnings);
@@ -147,7 +155,7 @@ fn slice_and_fit(
         if need <= current {
             return (assembled, selection);
         }
-        if need <= ceiling || selection.blocks.is_empty() || route == Route::Api {
+        if need <= ceiling || selection.blocks.is_empty() || route != Route::Local {
             let raised = need.div_ceil(1024) * 1024;
             let raised = raised.min(ceiling);
             if need > ceiling {
@@ -193,7 +201,7 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let p = prepare(run, env, root, report, !run.dry_run)?;
+    let mut p = prepare(run, env, root, report, !run.dry_run)?;
     let messages = Messages {
         system: &p.prompt.system,
         user: &p.prompt.user,
@@ -205,6 +213,7 @@ pub(crate) fn call(
             &p.attempts,
             messages,
             &p.selection,
+            &p.pool,
         ))?;
         return Ok(ExitStatus::Success);
     }
@@ -244,6 +253,8 @@ pub(crate) fn call(
             &mut out,
             report,
             &mut failures,
+            &mut p.pool,
+            settings.pool.cooldown,
         );
         with_signals(work).await
     });
@@ -319,6 +330,7 @@ fn log_record(
         .map(|(a, f)| runlog::AttemptRecord {
             route: a.route.as_str().to_owned(),
             backend: a.backend.name().to_owned(),
+            endpoint: a.endpoint.clone(),
             model: a.backend.model().to_owned(),
             result: f.kind.as_str().to_owned(),
             error: Some(f.message.clone()),
@@ -329,6 +341,7 @@ fn log_record(
         attempts.push(runlog::AttemptRecord {
             route: a.route.as_str().to_owned(),
             backend: a.backend.name().to_owned(),
+            endpoint: a.endpoint.clone(),
             model: a.backend.model().to_owned(),
             result: "ok".to_owned(),
             error: None,
@@ -352,6 +365,7 @@ fn log_record(
         confidence: p.confidence.map(|c| (c * 100.0).round() / 100.0),
         profile: p.settings.profile.name.clone(),
         served_by: answered.map(|a| a.route.as_str().to_owned()),
+        endpoint: answered.map(|a| a.endpoint.clone()),
         backend: last
             .map(|a| a.backend.name().to_owned())
             .unwrap_or_default(),

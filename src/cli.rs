@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// Force the API route (Gemini); no fallback to local.
     #[arg(short, long)]
     pub api: bool,
+    /// Hand the prompt to the `codex` route: `codex exec -C {root} -` unless profiles.toml
+    /// says otherwise (also FORCE_CODEX=1); no fallback to other routes.
+    #[arg(short = 'c', long, conflicts_with_all = ["local", "api"])]
+    pub codex: bool,
     /// Profile from profiles.toml: code (default), fast, uncensored, or your own.
     #[arg(short = 'p', long, value_name = "NAME")]
     pub profile: Option<String>,

@@ -21,6 +21,7 @@ pub mod input;
 pub mod logging;
 pub mod output;
 mod plan;
+pub mod pool;
 pub mod prompt;
 pub mod route;
 pub mod runlog;

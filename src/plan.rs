@@ -3,25 +3,24 @@
 
 use serde_json::json;
 
-use crate::backend::gemini::Gemini;
-use crate::backend::ollama::Ollama;
-use crate::backend::openai::OpenAi;
-use crate::backend::{Backend, Messages};
+use crate::backend::{Endpoint, Messages, Provider};
 use crate::config::env::names;
-use crate::config::{BackendKind, Settings};
+use crate::config::{EndpointSpec, Settings};
 use crate::context::Selection;
 use crate::error::{Error, Failure, FailureKind};
+use crate::pool::Pool;
 use crate::stream::{Attempt, Outcome, Route};
 
-/// The attempts for a route, in order: the route itself, then the other one when fallback
-/// is allowed. Disabled routes are left out; a route with nothing left is an error.
-pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Error> {
-    let other = match route {
-        Route::Local => Route::Api,
-        Route::Api => Route::Local,
-    };
+/// The attempts for a route, in order: the route's endpoints (healthy ones first, as the
+/// pool orders them), then the other route's when fallback is allowed. Disabled routes are
+/// left out; a route with nothing left is an error.
+pub(crate) fn plan(
+    settings: &Settings,
+    route: Route,
+    pool: &mut Pool,
+) -> Result<Vec<Attempt>, Error> {
     let mut order = vec![route];
-    if settings.fallback {
+    if let (true, Some(other)) = (settings.fallback, other_route(route)) {
         order.push(other);
     }
     let mut skipped = Vec::new();
@@ -30,6 +29,7 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
         let disabled = match r {
             Route::Local => settings.local_disabled.then_some(names::DISABLE_LOCAL),
             Route::Api => settings.api_disabled.then_some(names::DISABLE_API),
+            Route::Codex => None,
         };
         if let Some(var) = disabled {
             skipped.push(Failure::new(
@@ -38,16 +38,28 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
             ));
             continue;
         }
-        let backend = backend_for(settings, r);
-        // A fallback to the API needs a key; without one it is not worth an attempt.
-        if i > 0 && backend.check_ready().is_err() {
-            continue;
+        let endpoints: Vec<Endpoint> = settings
+            .routes
+            .get(r)
+            .iter()
+            .map(|spec| endpoint(settings, r, spec))
+            .collect();
+        let keys: Vec<String> = endpoints.iter().map(Endpoint::health_key).collect();
+        for index in pool.order(r.as_str(), &keys, settings.pool.strategy) {
+            let endpoint = &endpoints[index];
+            let backend = endpoint.backend(&settings.root);
+            // A fallback to the API needs a key; without one it is not worth an attempt.
+            if i > 0 && backend.check_ready().is_err() {
+                continue;
+            }
+            attempts.push(Attempt {
+                route: r,
+                endpoint: endpoint.name.clone(),
+                health_key: keys[index].clone(),
+                backend,
+                deadline: settings.deadline(&settings.profile),
+            });
         }
-        attempts.push(Attempt {
-            route: r,
-            backend,
-            deadline: settings.deadline(&settings.profile),
-        });
     }
     if attempts.is_empty() {
         return Err(Error::NoRoute(skipped));
@@ -55,48 +67,48 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
     Ok(attempts)
 }
 
-fn backend_for(settings: &Settings, route: Route) -> Box<dyn Backend> {
-    let profile = &settings.profile;
-    let kind = match route {
-        Route::Local => settings.local_backend,
-        Route::Api => settings.api_backend,
-    };
-    if kind == BackendKind::OpenAi {
-        let model = match route {
-            Route::Local => settings
-                .local_model_override
-                .clone()
-                .or_else(|| settings.openai.model.clone())
-                .unwrap_or_else(|| profile.model.clone()),
-            Route::Api => settings
-                .openai
-                .model
-                .clone()
-                .unwrap_or_else(|| settings.gemini.model.clone()),
-        };
-        return Box::new(OpenAi {
-            base_url: settings.openai.base_url.clone(),
-            model,
-            key: settings.openai.key.clone(),
-            options: profile.options.clone(),
-        });
-    }
+/// The route tried after this one when fallback is allowed.
+fn other_route(route: Route) -> Option<Route> {
     match route {
-        Route::Local => Box::new(Ollama {
-            url: settings.ollama_url.clone(),
-            model: settings
-                .local_model_override
-                .clone()
-                .unwrap_or_else(|| profile.model.clone()),
-            options: profile.options.clone(),
-            keep_alive: profile.keep_alive.clone(),
-        }),
-        Route::Api => Box::new(Gemini {
-            base_url: settings.gemini.base_url.clone(),
-            model: settings.gemini.model.clone(),
-            key: settings.gemini.key.clone(),
-            options: profile.options.clone(),
-        }),
+        Route::Local => Some(Route::Api),
+        Route::Api => Some(Route::Local),
+        Route::Codex => None,
+    }
+}
+
+/// An endpoint with its model and the profile's options: `--model` for the route taken
+/// (or `OLLAMA_MODEL` on the local route) > the endpoint's own model > the profile's model
+/// (local and codex routes) or the Gemini model (API route).
+pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpoint {
+    let profile = &settings.profile;
+    let model = match route {
+        Route::Local => settings
+            .local_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_else(|| profile.model.clone()),
+        Route::Api => settings
+            .api_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_else(|| settings.gemini.model.clone()),
+        Route::Codex => settings
+            .codex_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_else(|| profile.model.clone()),
+    };
+    Endpoint {
+        name: spec.name.clone(),
+        provider: spec.provider,
+        url: spec.url.clone(),
+        command: spec.command.clone(),
+        model,
+        key: spec.key.clone(),
+        options: profile.options.clone(),
+        keep_alive: (spec.provider == Provider::Ollama)
+            .then(|| profile.keep_alive.clone())
+            .flatten(),
     }
 }
 
@@ -106,6 +118,7 @@ pub(crate) fn dry_run(
     attempts: &[Attempt],
     m: Messages<'_>,
     context: &Selection,
+    pool: &Pool,
 ) -> String {
     let attempts: Vec<_> = attempts
         .iter()
@@ -125,6 +138,8 @@ pub(crate) fn dry_run(
                 .collect();
             json!({
                 "route": a.route.as_str(),
+                "endpoint_name": a.endpoint,
+                "health": pool.health(&a.health_key).describe(),
                 "backend": a.backend.name(),
                 "model": a.backend.model(),
                 "endpoint": a.backend.endpoint(),
@@ -144,6 +159,7 @@ pub(crate) fn dry_run(
             "budget": context.budget,
             "sections": context.chosen,
         },
+        "pool": settings.pool.strategy.as_str(),
         "attempts": attempts,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -165,12 +181,16 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
         line.push_str(&format!(" (fallback: {})", next.label()));
     } else if let (true, Some(first)) = (settings.fallback, attempts.first()) {
         // The fallback was planned out because it cannot work: say why, once, up front.
-        let other = match first.route {
-            Route::Local => Route::Api,
-            Route::Api => Route::Local,
-        };
-        if let Err(f) = backend_for(settings, other).check_ready() {
-            line.push_str(&format!(" (no {} fallback: {f})", other.as_str()));
+        if let Some(other) = other_route(first.route) {
+            let why = settings.routes.get(other).iter().find_map(|spec| {
+                endpoint(settings, other, spec)
+                    .backend(&settings.root)
+                    .check_ready()
+                    .err()
+            });
+            if let Some(f) = why {
+                line.push_str(&format!(" (no {} fallback: {f})", other.as_str()));
+            }
         }
     }
     line

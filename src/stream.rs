@@ -17,6 +17,7 @@ use crate::config::Timeouts;
 use crate::error::{Error, Failure, FailureKind};
 use crate::frame::{error_chain, frames};
 use crate::output::{Output, Reporter};
+use crate::pool::Pool;
 
 /// Which route an attempt belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,22 +26,29 @@ pub enum Route {
     Local,
     /// The remote API.
     Api,
+    /// A coding agent's command line (`--codex`).
+    Codex,
 }
 
 impl Route {
-    /// `local` or `api`.
+    /// `local`, `api` or `codex`.
     pub fn as_str(self) -> &'static str {
         match self {
             Route::Local => "local",
             Route::Api => "api",
+            Route::Codex => "codex",
         }
     }
 }
 
-/// One planned attempt: a route, a backend and its deadline.
+/// One planned attempt: a route, an endpoint, its backend and its deadline.
 pub struct Attempt {
     /// The route this attempt serves.
     pub route: Route,
+    /// The endpoint's name in profiles.toml.
+    pub endpoint: String,
+    /// The endpoint's key in the shared health state.
+    pub health_key: String,
     /// The endpoint to call.
     pub backend: Box<dyn Backend>,
     /// Deadline for the whole attempt.
@@ -48,13 +56,105 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// `local (ollama qwen2.5:14b)`.
+    /// `local (ollama qwen2.5:14b)`; a named endpoint adds its name: `local box2 (ollama m)`.
     pub fn label(&self) -> String {
+        let name = if self.endpoint == self.backend.name() {
+            String::new()
+        } else {
+            format!(" {}", self.endpoint)
+        };
         format!(
-            "{} ({} {})",
+            "{}{name} ({} {})",
             self.route.as_str(),
             self.backend.name(),
             self.backend.model()
+        )
+    }
+}
+
+/// The three limits of one attempt: the first byte, the silence between chunks once text
+/// flows, and the whole attempt. A value, so the rule is tested on tokio's paused clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    start: Instant,
+    deadline: Instant,
+    first_byte: Instant,
+    idle: Duration,
+    budget: Duration,
+    first_byte_wait: Option<Duration>,
+}
+
+impl Deadlines {
+    /// Limits for an attempt starting at `start` with `budget` for the whole of it.
+    pub fn new(start: Instant, budget: Duration, timeouts: &Timeouts) -> Self {
+        let deadline = start + budget;
+        Deadlines {
+            start,
+            deadline,
+            first_byte: timeouts
+                .first_byte
+                .map_or(deadline, |d| (start + d).min(deadline)),
+            idle: timeouts.idle,
+            budget,
+            first_byte_wait: timeouts.first_byte,
+        }
+    }
+
+    /// The same attempt sending again at `now` (the 429 retry): a new first-byte limit,
+    /// the same deadline.
+    pub fn resend(&self, now: Instant) -> Self {
+        Deadlines {
+            first_byte: self
+                .first_byte_wait
+                .map_or(self.deadline, |d| (now + d).min(self.deadline)),
+            ..*self
+        }
+    }
+
+    /// When the attempt started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The end of the whole attempt.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Until when to wait for the next bytes: the first-byte limit until text flows, then
+    /// the idle limit counted from the last bytes seen (`last`), never past the deadline.
+    pub fn limit(&self, flowing: bool, last: Instant) -> Instant {
+        if flowing {
+            let recent = Instant::now() - self.idle.min(Duration::from_secs(1));
+            (last.max(recent) + self.idle).min(self.deadline)
+        } else {
+            self.first_byte
+        }
+    }
+
+    /// What a passed `limit` means: the failure to report, or `None` when bytes arrived
+    /// meanwhile (`last` moved) and the wait goes on.
+    pub fn on_elapsed(&self, limit: Instant, flowing: bool, last: Instant) -> Option<Failure> {
+        if limit >= self.deadline {
+            return Some(self.expired("the answer did not finish in time"));
+        }
+        if !flowing {
+            return Some(self.expired("no text from the model in time"));
+        }
+        if Instant::now() < last + self.idle {
+            return None;
+        }
+        Some(Failure::new(
+            FailureKind::Timeout,
+            format!("no data for {:.1}s (idle timeout)", self.idle.as_secs_f64()),
+        ))
+    }
+
+    /// A timeout failure naming the attempt's deadline.
+    pub fn expired(&self, what: &str) -> Failure {
+        Failure::new(
+            FailureKind::Timeout,
+            format!("{what} (deadline {:.0}s)", self.budget.as_secs_f64()),
         )
     }
 }
@@ -108,6 +208,7 @@ pub fn client_builder(connect: Duration) -> reqwest::ClientBuilder {
 /// `failures`, in order. A failure after output has reached stdout is final; with buffered
 /// output (`--json`) nothing has been shown yet, so the text is dropped and the next attempt
 /// runs as if the failure had come before any output.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_attempts(
     client: &reqwest::Client,
     attempts: &[Attempt],
@@ -116,6 +217,8 @@ pub async fn run_attempts(
     out: &mut Output,
     report: Reporter,
     failures: &mut Vec<Failure>,
+    pool: &mut Pool,
+    cooldown: Duration,
 ) -> Result<Outcome, Error> {
     for (index, attempt) in attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
@@ -130,10 +233,14 @@ pub async fn run_attempts(
         };
         match result {
             Ok(mut outcome) => {
+                pool.record(&attempt.health_key, Ok(()), cooldown);
                 outcome.index = index;
                 return Ok(outcome);
             }
             Err(mut failure) => {
+                if out.delivered() == 0 {
+                    pool.record(&attempt.health_key, Err(&failure), cooldown);
+                }
                 failure.attempt = attempt.label();
                 failures.push(failure.clone());
                 if failure.kind == FailureKind::Blocked {
@@ -168,15 +275,29 @@ async fn attempt_with_retry(
     out: &mut Output,
     report: Reporter,
 ) -> Result<Outcome, Failure> {
-    let request = attempt.backend.build(messages);
     let start = Instant::now();
-    let deadline = start + attempt.deadline;
-    match stream_once(client, attempt, &request, timeouts, deadline, out).await {
+    let deadlines = Deadlines::new(start, attempt.deadline, timeouts);
+    if let Some(argv) = attempt.backend.argv() {
+        let written_before = out.delivered();
+        let input = crate::backend::command::stdin_text(messages);
+        let first_token = crate::backend::command::stream(argv, input, &deadlines, out).await?;
+        return Ok(Outcome {
+            index: 0,
+            attempt: attempt.label(),
+            usage: Usage::default(),
+            first_token,
+            total: start.elapsed(),
+            bytes: out.delivered() - written_before,
+            truncated: false,
+        });
+    }
+    let request = attempt.backend.build(messages);
+    match stream_once(client, attempt, &request, &deadlines, out).await {
         Err(f) if f.kind == FailureKind::RateLimited && out.delivered() == 0 => {
             let Some(wait) = f.retry_after.map(Duration::from_secs_f64) else {
                 return Err(f);
             };
-            let fits = Instant::now() + wait < deadline;
+            let fits = Instant::now() + wait < deadlines.deadline();
             if wait > timeouts.retry_cap || !fits {
                 return Err(f);
             }
@@ -186,7 +307,14 @@ async fn attempt_with_retry(
                 wait.as_secs_f64()
             ));
             sleep(wait).await;
-            stream_once(client, attempt, &request, timeouts, deadline, out).await
+            stream_once(
+                client,
+                attempt,
+                &request,
+                &deadlines.resend(Instant::now()),
+                out,
+            )
+            .await
         }
         other => other,
     }
@@ -197,21 +325,12 @@ async fn stream_once(
     client: &reqwest::Client,
     attempt: &Attempt,
     request: &HttpRequest,
-    timeouts: &Timeouts,
-    deadline: Instant,
+    deadlines: &Deadlines,
     out: &mut Output,
 ) -> Result<Outcome, Failure> {
     let backend = attempt.backend.as_ref();
     let start = Instant::now();
-    let first_byte_deadline = timeouts
-        .first_byte
-        .map_or(deadline, |d| (start + d).min(deadline));
-    let timed_out = |what: &str| {
-        Failure::new(
-            FailureKind::Timeout,
-            format!("{what} (deadline {:.0}s)", attempt.deadline.as_secs_f64()),
-        )
-    };
+    let deadline = deadlines.deadline();
 
     let mut builder = client
         .post(&request.url)
@@ -229,8 +348,8 @@ async fn stream_once(
     }
     tracing::debug!(url = %request.url, backend = backend.name(), "sending");
 
-    let response = match timeout_at(first_byte_deadline, builder.send()).await {
-        Err(_) => return Err(timed_out("no answer from the server in time")),
+    let response = match timeout_at(deadlines.limit(false, start), builder.send()).await {
+        Err(_) => return Err(deadlines.expired("no answer from the server in time")),
         Ok(Err(e)) => return Err(send_failure(&e, backend)),
         Ok(Ok(r)) => r,
     };
@@ -245,6 +364,7 @@ async fn stream_once(
             .await
             .unwrap_or_default();
         let mut failure = backend.http_error(status.as_u16(), &body);
+        failure.status = Some(status.as_u16());
         if failure.retry_after.is_none() {
             failure.retry_after = header_hint;
         }
@@ -266,33 +386,16 @@ async fn stream_once(
     loop {
         let next = loop {
             let flowing = out.delivered() > written_before;
-            let limit = if flowing {
-                let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                (last.max(Instant::now() - timeouts.idle.min(Duration::from_secs(1)))
-                    + timeouts.idle)
-                    .min(deadline)
-            } else {
-                first_byte_deadline
-            };
+            let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
+            let limit = deadlines.limit(flowing, last);
             match timeout_at(limit, frames.next()).await {
                 Ok(next) => break next,
-                Err(_) if limit >= deadline => {
-                    return Err(timed_out("the answer did not finish in time"));
-                }
-                Err(_) if flowing => {
+                Err(_) => {
                     let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                    if Instant::now() < last + timeouts.idle {
-                        continue; // bytes arrived meanwhile: still alive
+                    if let Some(failure) = deadlines.on_elapsed(limit, flowing, last) {
+                        return Err(failure);
                     }
-                    return Err(Failure::new(
-                        FailureKind::Timeout,
-                        format!(
-                            "no data for {:.1}s (idle timeout)",
-                            timeouts.idle.as_secs_f64()
-                        ),
-                    ));
                 }
-                Err(_) => return Err(timed_out("no text from the model in time")),
             }
         };
         let mut ended = next.is_none();

@@ -5,13 +5,113 @@
 //! in `stream.rs`, so a new provider (or a second endpoint of the same provider) is one
 //! more value of this trait, not another copy of the loop.
 
+pub mod command;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
 
 use std::borrow::Cow;
+use std::path::Path;
 
-use crate::error::Failure;
+use serde_json::{Map, Value};
+
+use crate::config::Secret;
+use crate::error::{Error, Failure};
+
+/// Which protocol an endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Ollama's native API.
+    Ollama,
+    /// Gemini.
+    Gemini,
+    /// An OpenAI-compatible server.
+    OpenAi,
+    /// A local command line: the prompt on stdin, the answer on stdout.
+    Command,
+}
+
+impl Provider {
+    /// `ollama`, `gemini`, `openai` or `command`, as in profiles.toml and the variables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Ollama => "ollama",
+            Provider::Gemini => "gemini",
+            Provider::OpenAi => "openai",
+            Provider::Command => "command",
+        }
+    }
+
+    /// Parses a provider name; `what` names the setting in the error.
+    pub fn parse(value: &str, what: &str) -> Result<Provider, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "ollama" => Ok(Provider::Ollama),
+            "gemini" => Ok(Provider::Gemini),
+            "openai" => Ok(Provider::OpenAi),
+            "command" => Ok(Provider::Command),
+            _ => Err(Error::Config(format!(
+                "{what} = '{value}': the provider is ollama, gemini, openai or command"
+            ))),
+        }
+    }
+}
+
+/// One endpoint, ready to call: a provider at a URL (or a command line) with a model, an
+/// optional key and the profile's options. The one unit a route is made of.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its name in profiles.toml (`ollama`, `box2`); built-in ones carry the provider's name.
+    pub name: String,
+    /// The protocol.
+    pub provider: Provider,
+    /// Base URL without trailing slash; for a command, the command line as shown.
+    pub url: String,
+    /// For `command`: the argv, `{root}` and `{model}` not yet substituted.
+    pub command: Vec<String>,
+    /// The model asked for.
+    pub model: String,
+    /// The key, when the provider takes one.
+    pub key: Option<Secret>,
+    /// The profile's options (temperature, num_ctx, ...).
+    pub options: Map<String, Value>,
+    /// Ollama's keep_alive, only when the profile sets it.
+    pub keep_alive: Option<Value>,
+}
+
+impl Endpoint {
+    /// The backend that speaks this endpoint's protocol: the one place a provider is chosen.
+    pub fn backend(&self, root: &Path) -> Box<dyn Backend> {
+        match self.provider {
+            Provider::Ollama => Box::new(ollama::Ollama {
+                url: self.url.clone(),
+                model: self.model.clone(),
+                options: self.options.clone(),
+                keep_alive: self.keep_alive.clone(),
+            }),
+            Provider::Gemini => Box::new(gemini::Gemini {
+                base_url: self.url.clone(),
+                model: self.model.clone(),
+                key: self.key.clone(),
+                options: self.options.clone(),
+            }),
+            Provider::OpenAi => Box::new(openai::OpenAi {
+                base_url: self.url.clone(),
+                model: self.model.clone(),
+                key: self.key.clone(),
+                options: self.options.clone(),
+            }),
+            Provider::Command => {
+                Box::new(command::CommandLine::new(&self.command, root, &self.model))
+            }
+        }
+    }
+
+    /// What identifies the server for the shared health state: provider and URL (a model
+    /// does not make a dead host alive).
+    pub fn health_key(&self) -> String {
+        format!("{} {}", self.provider.as_str(), self.url)
+    }
+}
 
 /// How the response body is cut into frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +212,10 @@ pub trait Backend: Send + Sync {
     fn http_error(&self, status: u16, body: &str) -> Failure;
     /// Advice when the server cannot be reached.
     fn unreachable_hint(&self) -> Option<String> {
+        None
+    }
+    /// For a local command instead of an HTTP server: the argv to run (no shell).
+    fn argv(&self) -> Option<&[String]> {
         None
     }
 }

@@ -11,9 +11,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::admin::{self, LocalModel};
+use crate::backend::Provider as BackendKind;
 use crate::cli::{DoctorArgs, RunArgs};
 use crate::config::env::{Env, names};
-use crate::config::{self, BackendKind, Settings};
+use crate::config::{self, Settings};
 use crate::error::{ExitStatus, Failure};
 use crate::output::Output;
 

@@ -8,9 +8,10 @@ use serde_json::json;
 use crate::admin;
 use std::path::Path;
 
+use crate::backend::Provider as BackendKind;
 use crate::cli::{RunArgs, WarmArgs};
 use crate::config::env::Env;
-use crate::config::{self, BackendKind, Settings};
+use crate::config::{self, Settings};
 use crate::error::{Error, ExitStatus, Failure};
 use crate::output::{Output, Reporter};
 

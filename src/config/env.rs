@@ -24,6 +24,8 @@ pub mod names {
     pub const LOG_FILE: &str = "CODEX_LOG_FILE";
     pub const ENABLE_LOGGING: &str = "CODEX_WRAP_ENABLE_LOGGING";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+    pub const FORCE_CODEX: &str = "FORCE_CODEX";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";

@@ -12,9 +12,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::backend::Provider;
 use crate::cli::{RunArgs, parse_seconds};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 use crate::error::Error;
+use crate::pool::{PoolSettings, Strategy};
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
 
@@ -27,6 +29,8 @@ pub enum RouteMode {
     Local,
     /// `--api`: Gemini only.
     Api,
+    /// `--codex` or `FORCE_CODEX=1`: the codex route only.
+    Codex,
 }
 
 /// A string that never shows itself in `Debug` or `Display`.
@@ -40,7 +44,20 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// Wraps a value read from the environment.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+}
+
 impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(redacted)")
     }
@@ -95,45 +112,44 @@ pub struct GeminiSettings {
     pub key: Option<Secret>,
 }
 
-/// Which provider serves a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// Ollama's native API.
-    Ollama,
-    /// Gemini.
-    Gemini,
-    /// An OpenAI-compatible server.
-    OpenAi,
+/// One endpoint as configured: its model may still come from the profile in use, which
+/// is known only once the router has spoken (see `plan`).
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    /// Its name: `ollama`, `box2`; `ollama-2` for the second URL of a comma list.
+    pub name: String,
+    /// The protocol.
+    pub provider: Provider,
+    /// Base URL without trailing slash; for a command, the command line as shown.
+    pub url: String,
+    /// For `command`: the argv template.
+    pub command: Vec<String>,
+    /// A model named for this endpoint, if any.
+    pub model: Option<String>,
+    /// Its key, if any.
+    pub key: Option<Secret>,
 }
 
-impl BackendKind {
-    /// `ollama`, `gemini` or `openai`, as in the variables and `[routes]`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Ollama => "ollama",
-            BackendKind::Gemini => "gemini",
-            BackendKind::OpenAi => "openai",
-        }
-    }
+/// The endpoints of each route, in the order they are listed.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// `local`.
+    pub local: Vec<EndpointSpec>,
+    /// `api`.
+    pub api: Vec<EndpointSpec>,
+    /// `codex`.
+    pub codex: Vec<EndpointSpec>,
+}
 
-    fn parse(value: &str, allowed: &[BackendKind], what: &str) -> Result<BackendKind, Error> {
-        let kind = match value.trim().to_ascii_lowercase().as_str() {
-            "ollama" => BackendKind::Ollama,
-            "gemini" => BackendKind::Gemini,
-            "openai" => BackendKind::OpenAi,
-            _ => BackendKind::OpenAi.bad(value, what)?,
-        };
-        if allowed.contains(&kind) {
-            Ok(kind)
-        } else {
-            kind.bad(value, what)
+impl Routes {
+    /// The endpoints of a route.
+    pub fn get(&self, route: crate::stream::Route) -> &[EndpointSpec] {
+        use crate::stream::Route;
+        match route {
+            Route::Local => &self.local,
+            Route::Api => &self.api,
+            Route::Codex => &self.codex,
         }
-    }
-
-    fn bad(self, value: &str, what: &str) -> Result<BackendKind, Error> {
-        Err(Error::Config(format!(
-            "{what} = '{value}': the local route takes ollama or openai, the api route gemini or openai"
-        )))
     }
 }
 
@@ -187,10 +203,18 @@ pub struct Settings {
     pub context: ContextSettings,
     /// The OpenAI-compatible server.
     pub openai: OpenAiSettings,
-    /// Backend of the local route.
-    pub local_backend: BackendKind,
-    /// Backend of the API route.
-    pub api_backend: BackendKind,
+    /// Provider of the local route's first endpoint.
+    pub local_backend: Provider,
+    /// Provider of the API route's first endpoint.
+    pub api_backend: Provider,
+    /// The endpoints of each route, in order.
+    pub routes: Routes,
+    /// `[pool]`: strategy, cooldown, the shared health state.
+    pub pool: PoolSettings,
+    /// `--model` with `--api`: replaces the model of every API endpoint.
+    pub api_model_override: Option<String>,
+    /// `--model` with `--codex`.
+    pub codex_model_override: Option<String>,
     /// The run log.
     pub log: LogSettings,
     /// API prices by model.
@@ -312,9 +336,11 @@ fn resolve_from(
         ))
     })?;
 
-    let mode = match (run.local, run.api) {
-        (true, _) => RouteMode::Local,
-        (_, true) => RouteMode::Api,
+    let mode = match (run.local, run.api, run.codex) {
+        (true, _, _) => RouteMode::Local,
+        (_, true, _) => RouteMode::Api,
+        (_, _, true) => RouteMode::Codex,
+        _ if env.flag(names::FORCE_CODEX) => RouteMode::Codex,
         _ => RouteMode::Auto,
     };
 
@@ -327,37 +353,6 @@ fn resolve_from(
 
     let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
     let openai_cfg = cfg.openai.clone().unwrap_or_default();
-    let routes = cfg.routes.clone().unwrap_or_default();
-    let local_backend = match env.get(names::LOCAL_BACKEND) {
-        Some(v) => BackendKind::parse(
-            v,
-            &[BackendKind::Ollama, BackendKind::OpenAi],
-            names::LOCAL_BACKEND,
-        )?,
-        None => match routes.local.as_deref() {
-            Some(v) => BackendKind::parse(
-                v,
-                &[BackendKind::Ollama, BackendKind::OpenAi],
-                "[routes] local",
-            )?,
-            None => BackendKind::Ollama,
-        },
-    };
-    let api_backend = match env.get(names::API_BACKEND) {
-        Some(v) => BackendKind::parse(
-            v,
-            &[BackendKind::Gemini, BackendKind::OpenAi],
-            names::API_BACKEND,
-        )?,
-        None => match routes.api.as_deref() {
-            Some(v) => BackendKind::parse(
-                v,
-                &[BackendKind::Gemini, BackendKind::OpenAi],
-                "[routes] api",
-            )?,
-            None => BackendKind::Gemini,
-        },
-    };
     let mut openai_model = openai_cfg.model.clone();
     let mut gemini_model = env
         .get(names::GEMINI_MODEL)
@@ -365,12 +360,16 @@ fn resolve_from(
         .or(gemini_cfg.model)
         .unwrap_or_else(|| "gemini-flash-latest".to_owned());
     let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
+    let (mut api_model_override, mut codex_model_override) = (None, None);
     if let Some(model) = &run.model {
-        if mode == RouteMode::Api {
-            gemini_model = model.clone();
-            openai_model = Some(model.clone());
-        } else {
-            local_model_override = Some(model.clone());
+        match mode {
+            RouteMode::Api => {
+                gemini_model = model.clone();
+                openai_model = Some(model.clone());
+                api_model_override = Some(model.clone());
+            }
+            RouteMode::Codex => codex_model_override = Some(model.clone()),
+            _ => local_model_override = Some(model.clone()),
         }
     }
     let gemini = GeminiSettings {
@@ -424,7 +423,35 @@ fn resolve_from(
         (None, None) => None,
     };
 
+    let openai = OpenAiSettings {
+        base_url: env
+            .get(names::OPENAI_BASE_URL)
+            .map(str::to_owned)
+            .or(openai_cfg.base_url)
+            .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+        model: openai_model,
+        key: env
+            .get(
+                openai_cfg
+                    .key_env
+                    .as_deref()
+                    .unwrap_or(names::OPENAI_API_KEY),
+            )
+            .map(|k| Secret(k.to_owned())),
+    };
+    let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai)?;
+    let routes = route_table(&cfg, env, &endpoints)?;
+    let first_of = |list: &[EndpointSpec], default| list.first().map_or(default, |e| e.provider);
+    let local_backend = first_of(&routes.local, Provider::Ollama);
+    let api_backend = first_of(&routes.api, Provider::Gemini);
+    let ollama_url = first_url(&ollama_url);
+    let openai = OpenAiSettings {
+        base_url: first_url(&openai.base_url),
+        ..openai
+    };
+
     let log = log_settings(&cfg, env, root);
+    let pool = pool_settings(&cfg, env)?;
     Ok(Settings {
         root: root.to_path_buf(),
         sources,
@@ -434,7 +461,7 @@ fn resolve_from(
         profiles,
         local_model_override,
         directive: cfg.directive.unwrap_or_default(),
-        ollama_url: ollama_url.trim_end_matches('/').to_owned(),
+        ollama_url,
         gemini,
         timeouts,
         deadline_override,
@@ -443,28 +470,244 @@ fn resolve_from(
         api_disabled: env.flag(names::DISABLE_API),
         router: cfg.router,
         context: context_settings(cfg.context.clone().unwrap_or_default(), run, env)?,
-        openai: OpenAiSettings {
-            base_url: env
-                .get(names::OPENAI_BASE_URL)
-                .map(str::to_owned)
-                .or(openai_cfg.base_url)
-                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            model: openai_model,
-            key: env
-                .get(
-                    openai_cfg
-                        .key_env
-                        .as_deref()
-                        .unwrap_or(names::OPENAI_API_KEY),
-                )
-                .map(|k| Secret(k.to_owned())),
-        },
+        openai,
+        routes,
+        pool,
+        api_model_override,
+        codex_model_override,
         local_backend,
         api_backend,
         log,
         prices: cfg.prices,
+    })
+}
+
+/// The first URL of a comma-separated list, without trailing slash.
+fn first_url(list: &str) -> String {
+    urls(list).next().unwrap_or_default()
+}
+
+/// The URLs of a comma-separated list (`OLLAMA_URL=http://a:11434,http://b:11434`).
+fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
+/// Every endpoint by name: the built-in `ollama`, `gemini`, `openai` and `codex` (from
+/// their sections and variables; a comma list of URLs makes `ollama`, `ollama-2`, ...),
+/// then `[endpoints.NAME]`, which may replace a built-in one.
+fn endpoint_table(
+    cfg: &ConfigFile,
+    env: &Env,
+    ollama_url: &str,
+    gemini: &GeminiSettings,
+    openai: &OpenAiSettings,
+) -> Result<BTreeMap<String, Vec<EndpointSpec>>, Error> {
+    let group = |name: &str, provider, list: &str, key: Option<Secret>| -> Vec<EndpointSpec> {
+        urls(list)
+            .enumerate()
+            .map(|(i, url)| EndpointSpec {
+                name: if i == 0 {
+                    name.to_owned()
+                } else {
+                    format!("{name}-{}", i + 1)
+                },
+                provider,
+                url,
+                command: Vec::new(),
+                model: None,
+                key: key.clone(),
+            })
+            .collect()
+    };
+    let mut table = BTreeMap::new();
+    let ollama_urls = ollama_url
+        .split(',')
+        .map(env::ollama_base_url)
+        .collect::<Vec<_>>()
+        .join(",");
+    table.insert(
+        "ollama".to_owned(),
+        group("ollama", Provider::Ollama, &ollama_urls, None),
+    );
+    let mut gemini_group = group(
+        "gemini",
+        Provider::Gemini,
+        &gemini.base_url,
+        gemini.key.clone(),
+    );
+    gemini_group
+        .iter_mut()
+        .for_each(|e| e.model = Some(gemini.model.clone()));
+    table.insert("gemini".to_owned(), gemini_group);
+    let mut openai_group = group(
+        "openai",
+        Provider::OpenAi,
+        &openai.base_url,
+        openai.key.clone(),
+    );
+    openai_group
+        .iter_mut()
+        .for_each(|e| e.model.clone_from(&openai.model));
+    table.insert("openai".to_owned(), openai_group);
+    let codex = ["codex", "exec", "-C", "{root}", "-"]
+        .map(str::to_owned)
+        .to_vec();
+    table.insert(
+        "codex".to_owned(),
+        vec![EndpointSpec {
+            name: "codex".to_owned(),
+            provider: Provider::Command,
+            url: codex.join(" "),
+            command: codex,
+            model: None,
+            key: None,
+        }],
+    );
+    for (name, e) in &cfg.endpoints {
+        let what = format!("[endpoints.{name}]");
+        let provider = Provider::parse(&e.provider, &format!("{what} provider"))?;
+        let command = e.command.clone().unwrap_or_default();
+        let url = match provider {
+            Provider::Command if command.is_empty() => {
+                return Err(Error::Config(format!(
+                    "{what}: a command endpoint needs `command = [\"program\", \"arg\", ...]`"
+                )));
+            }
+            Provider::Command => command.join(" "),
+            Provider::Ollama => {
+                env::ollama_base_url(e.url.as_deref().unwrap_or("http://localhost:11434"))
+            }
+            Provider::OpenAi => e
+                .url
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+            Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
+        };
+        let key = match (&e.key_env, provider) {
+            (Some(var), _) => env.get(var).map(Secret::new),
+            (None, Provider::Gemini) => gemini.key.clone(),
+            (None, Provider::OpenAi) => env.get(names::OPENAI_API_KEY).map(Secret::new),
+            (None, _) => None,
+        };
+        let model = match provider {
+            Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
+            _ => e.model.clone(),
+        };
+        table.insert(
+            name.clone(),
+            vec![EndpointSpec {
+                name: name.clone(),
+                provider,
+                url: url.trim_end_matches('/').to_owned(),
+                command,
+                model,
+                key,
+            }],
+        );
+    }
+    Ok(table)
+}
+
+/// The endpoints of each route: `CODEX_WRAP_LOCAL_BACKEND` / `CODEX_WRAP_API_BACKEND` (a
+/// name or a comma list) > `[routes]` > `ollama`, `gemini`, `codex`.
+fn route_table(
+    cfg: &ConfigFile,
+    env: &Env,
+    endpoints: &BTreeMap<String, Vec<EndpointSpec>>,
+) -> Result<Routes, Error> {
+    let routes = cfg.routes.clone().unwrap_or_default();
+    let pick = |var: Option<&str>,
+                key: &str,
+                file: Option<&file::RouteList>,
+                default: &str,
+                wrong: &str| {
+        let (names, what) = match (var.and_then(|v| env.get(v)), file) {
+            (Some(v), _) => (
+                v.split(',')
+                    .map(|n| n.trim().to_owned())
+                    .collect::<Vec<_>>(),
+                var.unwrap_or_default().to_owned(),
+            ),
+            (None, Some(list)) => (list.names(), format!("[routes] {key}")),
+            (None, None) => (vec![default.to_owned()], format!("[routes] {key}")),
+        };
+        let mut list = Vec::new();
+        for name in names.iter().filter(|n| !n.is_empty()) {
+            let lower = name.to_ascii_lowercase();
+            if lower == wrong && !cfg.endpoints.contains_key(&lower) {
+                return Err(Error::Config(format!(
+                    "{what} = '{name}': the local route takes ollama or openai, the api route gemini or openai (or endpoints named in [endpoints])"
+                )));
+            }
+            let found = endpoints.get(name).or_else(|| endpoints.get(&lower));
+            let Some(group) = found else {
+                let known: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+                return Err(Error::Config(format!(
+                    "{what} = '{name}': no endpoint of that name; known: {}",
+                    known.join(", ")
+                )));
+            };
+            list.extend(group.iter().cloned());
+        }
+        if list.is_empty() {
+            return Err(Error::Config(format!(
+                "{what}: the route lists no endpoint"
+            )));
+        }
+        Ok(list)
+    };
+    Ok(Routes {
+        local: pick(
+            Some(names::LOCAL_BACKEND),
+            "local",
+            routes.local.as_ref(),
+            "ollama",
+            "gemini",
+        )?,
+        api: pick(
+            Some(names::API_BACKEND),
+            "api",
+            routes.api.as_ref(),
+            "gemini",
+            "ollama",
+        )?,
+        codex: pick(None, "codex", routes.codex.as_ref(), "codex", "")?,
+    })
+}
+
+/// `[pool]`, and the health state under `$XDG_STATE_HOME/codex-wrap/` (else
+/// `~/.local/state/codex-wrap/`).
+fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
+    let pool = cfg.pool.clone().unwrap_or_default();
+    let strategy = match pool.strategy.as_deref().map(str::trim) {
+        None | Some("order") => Strategy::Order,
+        Some("spread") => Strategy::Spread,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "[pool] strategy = '{other}': order or spread"
+            )));
+        }
+    };
+    let cooldown = pool.cooldown.unwrap_or(30.0);
+    let cooldown = (cooldown.is_finite() && (0.0..=86_400.0).contains(&cooldown))
+        .then(|| Duration::from_secs_f64(cooldown))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "[pool] cooldown = {cooldown}: must be 0 to 86400 seconds"
+            ))
+        })?;
+    let state_dir = env
+        .get(names::XDG_STATE_HOME)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")));
+    Ok(PoolSettings {
+        strategy,
+        cooldown,
+        state_file: state_dir.map(|d| d.join("codex-wrap/health.json")),
     })
 }
 
