@@ -10,6 +10,7 @@ mod context;
 mod fallback;
 mod faults;
 mod openai;
+mod pool;
 mod real_engine;
 mod routing;
 mod runlog;
