@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod command;
 mod commands;
 mod context;
 mod fallback;
