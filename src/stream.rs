@@ -538,3 +538,91 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> String {
     }
     String::from_utf8_lossy(&body).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts(first_byte: Option<u64>, idle: u64) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            deadline: Duration::from_secs(60),
+            idle: Duration::from_secs(idle),
+            first_byte: first_byte.map(Duration::from_secs),
+            retry_cap: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_text_the_first_byte_limit_applies_then_the_deadline() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(10), &timeouts(Some(4), 2));
+        assert_eq!(d.limit(false, start), start + Duration::from_secs(4));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let f = d.on_elapsed(d.limit(false, start), false, start).unwrap();
+        assert_eq!(f.kind, FailureKind::Timeout);
+        assert!(
+            f.message
+                .starts_with("no text from the model in time (deadline 10s)"),
+            "{}",
+            f.message
+        );
+        let no_first_byte = Deadlines::new(start, Duration::from_secs(10), &timeouts(None, 2));
+        assert_eq!(
+            no_first_byte.limit(false, start),
+            start + Duration::from_secs(10)
+        );
+        let capped = Deadlines::new(start, Duration::from_secs(3), &timeouts(Some(4), 2));
+        assert_eq!(capped.limit(false, start), capped.deadline());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_text_flows_silence_is_measured_from_the_last_bytes() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(60), &timeouts(None, 5));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let last = Instant::now();
+        assert_eq!(d.limit(true, last), last + Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // Bytes arrived meanwhile: the wait goes on.
+        let later = Instant::now() - Duration::from_secs(1);
+        assert!(
+            d.on_elapsed(last + Duration::from_secs(5), true, later)
+                .is_none()
+        );
+        // Nothing since `last`: the idle timeout.
+        let f = d
+            .on_elapsed(last + Duration::from_secs(5), true, last)
+            .unwrap();
+        assert_eq!(f.message, "no data for 5.0s (idle timeout)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_caps_every_limit() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(6), &timeouts(None, 5));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let limit = d.limit(true, Instant::now());
+        assert_eq!(limit, d.deadline());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let f = d.on_elapsed(limit, true, Instant::now()).unwrap();
+        assert!(
+            f.message.starts_with("the answer did not finish in time"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resend_gets_a_new_first_byte_limit_but_keeps_the_deadline() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(10), &timeouts(Some(4), 2));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let again = d.resend(Instant::now());
+        assert_eq!(again.limit(false, start), start + Duration::from_secs(7));
+        assert_eq!(again.deadline(), d.deadline());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let late = d.resend(Instant::now());
+        assert_eq!(late.limit(false, start), d.deadline());
+    }
+}
