@@ -51,7 +51,9 @@ fn prepare(
         std::thread::spawn(move || route::Router::from_table(table.as_ref()))
     });
     let prompt_text = input::read_prompt(&run.prompt, run.file.as_deref())?;
-    let client = send.then(|| stream::client(&settings.timeouts));
+    let client = send
+        .then(|| crate::http::client(settings.timeouts.connect, None))
+        .transpose()?;
 
     let mut confidence = None;
     let route = match settings.mode {
@@ -235,10 +237,10 @@ pub(crate) fn call(
     } else {
         Output::new()
     };
-    let client = p
-        .client
-        .clone()
-        .unwrap_or_else(|| stream::client(&settings.timeouts));
+    let client = match p.client.clone() {
+        Some(client) => client,
+        None => crate::http::client(settings.timeouts.connect, None)?,
+    };
     if spinner {
         let model = p.attempts.first().map_or("", |a| a.backend.model());
         crate::spinner::start(format!("{model}: waiting for the first token"));

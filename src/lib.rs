@@ -8,7 +8,6 @@
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
 
-mod admin;
 pub mod backend;
 mod call;
 pub mod cli;
@@ -17,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod frame;
+pub mod http;
 pub mod input;
 pub mod logging;
 pub mod output;

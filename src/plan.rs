@@ -67,6 +67,17 @@ pub(crate) fn plan(
     Ok(attempts)
 }
 
+/// The endpoints of a route with their models, in the listed order (management commands
+/// talk to the first).
+pub(crate) fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
+    settings
+        .routes
+        .get(route)
+        .iter()
+        .map(|spec| endpoint(settings, route, spec))
+        .collect()
+}
+
 /// The route tried after this one when fallback is allowed.
 fn other_route(route: Route) -> Option<Route> {
     match route {

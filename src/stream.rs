@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep, timeout_at};
 use crate::backend::{Backend, Finish, HttpRequest, Messages, Usage};
 use crate::config::Timeouts;
 use crate::error::{Error, Failure, FailureKind};
-use crate::frame::{error_chain, frames};
+use crate::frame::frames;
 use crate::output::{Output, Reporter};
 use crate::pool::Pool;
 
@@ -189,19 +189,6 @@ impl Outcome {
             .unwrap_or_else(|| (self.total - self.first_token.unwrap_or_default()).as_secs_f64());
         (secs > 0.0).then(|| out as f64 / secs)
     }
-}
-
-/// Makes the HTTP client. One per process; connection setup is bounded by `connect`.
-pub fn client(timeouts: &Timeouts) -> reqwest::Client {
-    client_builder(timeouts.connect).build().unwrap_or_default()
-}
-
-/// The client settings every request shares: connect timeout, no Nagle, our user agent.
-pub fn client_builder(connect: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(connect)
-        .tcp_nodelay(true)
-        .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")))
 }
 
 /// Tries the attempts in order until one answers; each failed attempt is pushed to
@@ -488,41 +475,14 @@ fn micros_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Classifies an error from sending the request, in one short line.
+/// The failure for an error sending the request, with the provider's advice when the
+/// server could not be reached.
 fn send_failure(err: &reqwest::Error, backend: &dyn Backend) -> Failure {
-    let root = root_cause(err);
-    let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
-    let failure = if err.is_connect() && err.is_timeout() {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("connect to{url} timed out"),
-        )
-    } else if err.is_connect() {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("cannot connect to{url}: {root}"),
-        )
-    } else if err.is_timeout() {
-        Failure::new(FailureKind::Timeout, format!("request to{url} timed out"))
-    } else {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("request to{url} failed: {}", error_chain(err)),
-        )
-    };
+    let failure = crate::http::classify(err);
     match backend.unreachable_hint() {
         Some(hint) if err.is_connect() => failure.with_hint(hint),
         _ => failure,
     }
-}
-
-/// The innermost cause of an error, e.g. `Connection refused (os error 111)`.
-pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Reads at most `limit` bytes of an error body, lossily decoded.

@@ -111,6 +111,13 @@ fn a_refused_endpoint_cools_down_and_the_next_call_skips_it() {
     let dry = run(cmd);
     dry.assert_code(0).assert_stdout_has("cooling down");
     assert!(state_file(&sb).exists());
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", format!("{REFUSED},{}", live.url()))
+        .arg("doctor");
+    let doctor = run(cmd);
+    doctor
+        .assert_stdout_has("ollama (ollama http://127.0.0.1:9): cooling down")
+        .assert_stdout_has("ollama-2 (ollama http://127.0.0.1:");
 }
 
 #[test]

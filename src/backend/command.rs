@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
@@ -95,6 +96,34 @@ impl Backend for CommandLine {
     fn argv(&self) -> Option<&[String]> {
         Some(&self.argv)
     }
+
+    /// The executable is found on PATH (or at the path given); nothing is run.
+    fn probe<'a>(&'a self, _client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
+        Box::pin(async move {
+            self.check_ready()?;
+            let program = &self.argv[0];
+            find_program(program)
+                .map(|p| format!("runs {}", p.display()))
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::NotConfigured,
+                        format!("command not found: {program}"),
+                    )
+                })
+        })
+    }
+}
+
+/// Where `program` would be run from: itself when it names a path, else the first match on
+/// PATH that is a file.
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return p.is_file().then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// The prompt as one text: the context and directive, a blank line, the request.

@@ -13,10 +13,11 @@ pub mod openai;
 use std::borrow::Cow;
 use std::path::Path;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::config::Secret;
-use crate::error::{Error, Failure};
+use crate::error::{Error, Failure, FailureKind};
 
 /// Which protocol an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +219,68 @@ pub trait Backend: Send + Sync {
     fn argv(&self) -> Option<&[String]> {
         None
     }
+
+    // Management (`doctor`, `models`, `warm`): short requests under the client's limit.
+
+    /// Checks that the endpoint answers; one line saying what it is (`Ollama 0.12.6`).
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>>;
+    /// The models the server offers.
+    fn list_models<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, Failure>> {
+        let what = format!("{} endpoints list no models", self.name());
+        Box::pin(async move { Err(Failure::new(FailureKind::NotConfigured, what)) })
+    }
+    /// Loads the model now so the next call has no cold start; `None` when the server has
+    /// nothing to load on request (it answers, and that is all there is to check).
+    fn warm<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        _keep_alive: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<Option<Warmed>, Failure>> {
+        Box::pin(async move { self.probe(client).await.map(|_| None) })
+    }
+    /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
+    fn pull_hint(&self, _model: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A model a server offers.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct ModelInfo {
+    /// `qwen2.5:14b-instruct-q4_K_M`.
+    pub name: String,
+    /// Bytes on disk, when the server says.
+    #[serde(default)]
+    pub size: u64,
+    /// RFC 3339, as the server wrote it.
+    #[serde(default)]
+    pub modified_at: String,
+}
+
+/// What loading a model reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warmed {
+    /// The server's load time, when it reports one, in seconds.
+    pub load_seconds: Option<f64>,
+    /// The server's reason (`load`).
+    pub done_reason: Option<String>,
+}
+
+/// Whether a listed model is the one asked for: names without a tag mean `:latest`.
+pub fn same_model(listed: &str, wanted: &str) -> bool {
+    listed == wanted
+        || (!wanted.contains(':')
+            && listed
+                .strip_suffix(":latest")
+                .is_some_and(|base| base == wanted))
+}
+
+/// Whether a list holds `model`.
+pub fn has_model(models: &[ModelInfo], model: &str) -> bool {
+    models.iter().any(|m| same_model(&m.name, model))
 }
 
 /// Chat messages in the shape Ollama's `/api/chat` and OpenAI's chat completions share:
@@ -232,8 +295,7 @@ pub fn chat_messages(m: Messages<'_>) -> Vec<serde_json::Value> {
 }
 
 /// The kind of failure for an HTTP status.
-pub fn status_kind(status: u16) -> crate::error::FailureKind {
-    use crate::error::FailureKind;
+pub fn status_kind(status: u16) -> FailureKind {
     match status {
         429 => FailureKind::RateLimited,
         408 | 504 => FailureKind::Timeout,
@@ -249,5 +311,28 @@ pub fn one_line(text: &str) -> String {
         format!("{cut}…")
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untagged_names_mean_latest() {
+        let models = vec![ModelInfo {
+            name: "llama3:latest".into(),
+            size: 1,
+            modified_at: String::new(),
+        }];
+        assert!(has_model(&models, "llama3"));
+        assert!(has_model(&models, "llama3:latest"));
+        assert!(!has_model(&models, "llama3:8b"));
+    }
+
+    #[test]
+    fn a_secret_never_shows_itself() {
+        let key = Secret::new("sekrit");
+        assert_eq!(format!("{key} {key:?}"), "(redacted) (redacted)");
     }
 }

@@ -10,11 +10,14 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use futures_util::future::BoxFuture;
+
 use super::{
-    Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, chat_messages, one_line,
-    status_kind,
+    Backend, Decoded, Finish, Framing, HttpRequest, Messages, ModelInfo, Usage, Warmed,
+    chat_messages, one_line, status_kind,
 };
 use crate::error::{Failure, FailureKind};
+use crate::http;
 
 /// One Ollama server and model.
 #[derive(Debug, Clone)]
@@ -145,6 +148,66 @@ impl Backend for Ollama {
 
     fn unreachable_hint(&self) -> Option<String> {
         Some(unreachable_hint(&self.url))
+    }
+
+    /// `GET /api/version`.
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
+        Box::pin(async move {
+            let v = http::json(client.get(format!("{}/api/version", self.url))).await?;
+            Ok(format!(
+                "Ollama {}",
+                v["version"].as_str().unwrap_or("unknown")
+            ))
+        })
+    }
+
+    /// `GET /api/tags`: the models pulled.
+    fn list_models<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, Failure>> {
+        #[derive(Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            models: Vec<ModelInfo>,
+        }
+        Box::pin(async move {
+            let v = http::json(client.get(format!("{}/api/tags", self.url))).await?;
+            serde_json::from_value::<Tags>(v)
+                .map(|t| t.models)
+                .map_err(|e| Failure::new(FailureKind::Protocol, format!("/api/tags: {e}")))
+        })
+    }
+
+    /// Loads the model: `POST /api/chat` with no messages (docs/api.md, "Load a model"),
+    /// with `keep_alive` when given.
+    fn warm<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        keep_alive: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<Option<Warmed>, Failure>> {
+        Box::pin(async move {
+            let mut body = json!({"model": self.model, "messages": [], "stream": false});
+            if let (Some(ka), Some(map)) = (keep_alive, body.as_object_mut()) {
+                map.insert("keep_alive".to_owned(), ka.clone());
+            }
+            let request = client
+                .post(format!("{}/api/chat", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+            let v = http::json(request).await.map_err(|f| match f.status {
+                Some(404) => f.with_hint(format!("run: ollama pull {}", self.model)),
+                _ => f,
+            })?;
+            Ok(Some(Warmed {
+                load_seconds: v["load_duration"].as_f64().map(|ns| ns / 1e9),
+                done_reason: v["done_reason"].as_str().map(str::to_owned),
+            }))
+        })
+    }
+
+    fn pull_hint(&self, model: &str) -> Option<String> {
+        Some(format!("ollama pull {model}"))
     }
 }
 

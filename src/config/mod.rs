@@ -128,6 +128,8 @@ pub struct EndpointSpec {
     pub model: Option<String>,
     /// Its key, if any.
     pub key: Option<Secret>,
+    /// The variable the key is read from (where it came from, for `doctor`).
+    pub key_env: Option<String>,
 }
 
 /// The endpoints of each route, in the order they are listed.
@@ -505,7 +507,12 @@ fn endpoint_table(
     gemini: &GeminiSettings,
     openai: &OpenAiSettings,
 ) -> Result<BTreeMap<String, Vec<EndpointSpec>>, Error> {
-    let group = |name: &str, provider, list: &str, key: Option<Secret>| -> Vec<EndpointSpec> {
+    let group = |name: &str,
+                 provider,
+                 list: &str,
+                 key: Option<Secret>,
+                 key_env: Option<&str>|
+     -> Vec<EndpointSpec> {
         urls(list)
             .enumerate()
             .map(|(i, url)| EndpointSpec {
@@ -519,6 +526,7 @@ fn endpoint_table(
                 command: Vec::new(),
                 model: None,
                 key: key.clone(),
+                key_env: key_env.map(str::to_owned),
             })
             .collect()
     };
@@ -530,23 +538,35 @@ fn endpoint_table(
         .join(",");
     table.insert(
         "ollama".to_owned(),
-        group("ollama", Provider::Ollama, &ollama_urls, None),
+        group("ollama", Provider::Ollama, &ollama_urls, None, None),
     );
+    let gemini_env = if env.get(names::GEMINI_API_KEY).is_some() {
+        names::GEMINI_API_KEY
+    } else {
+        names::GOOGLE_API_KEY
+    };
     let mut gemini_group = group(
         "gemini",
         Provider::Gemini,
         &gemini.base_url,
         gemini.key.clone(),
+        Some(gemini_env),
     );
     gemini_group
         .iter_mut()
         .for_each(|e| e.model = Some(gemini.model.clone()));
     table.insert("gemini".to_owned(), gemini_group);
+    let openai_env = cfg
+        .openai
+        .as_ref()
+        .and_then(|o| o.key_env.as_deref())
+        .unwrap_or(names::OPENAI_API_KEY);
     let mut openai_group = group(
         "openai",
         Provider::OpenAi,
         &openai.base_url,
         openai.key.clone(),
+        Some(openai_env),
     );
     openai_group
         .iter_mut()
@@ -564,6 +584,7 @@ fn endpoint_table(
             command: codex,
             model: None,
             key: None,
+            key_env: None,
         }],
     );
     for (name, e) in &cfg.endpoints {
@@ -586,11 +607,15 @@ fn endpoint_table(
                 .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
             Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
         };
-        let key = match (&e.key_env, provider) {
-            (Some(var), _) => env.get(var).map(Secret::new),
-            (None, Provider::Gemini) => gemini.key.clone(),
-            (None, Provider::OpenAi) => env.get(names::OPENAI_API_KEY).map(Secret::new),
+        let key_env = match (&e.key_env, provider) {
+            (Some(var), _) => Some(var.clone()),
+            (None, Provider::Gemini) => Some(gemini_env.to_owned()),
+            (None, Provider::OpenAi) => Some(names::OPENAI_API_KEY.to_owned()),
             (None, _) => None,
+        };
+        let key = match (&e.key_env, provider) {
+            (None, Provider::Gemini) => gemini.key.clone(),
+            _ => key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new),
         };
         let model = match provider {
             Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
@@ -605,6 +630,7 @@ fn endpoint_table(
                 command,
                 model,
                 key,
+                key_env,
             }],
         );
     }
