@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::backend::{Endpoint, Messages, Provider};
+use crate::backend::{Endpoint, Messages};
 use crate::config::env::names;
 use crate::config::{EndpointSpec, Settings};
 use crate::context::Selection;
@@ -117,9 +117,7 @@ pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -
         model,
         key: spec.key.clone(),
         options: profile.options.clone(),
-        keep_alive: (spec.provider == Provider::Ollama)
-            .then(|| profile.keep_alive.clone())
-            .flatten(),
+        keep_alive: profile.keep_alive.clone(),
     }
 }
 
