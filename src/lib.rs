@@ -14,6 +14,7 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod context;
+pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod http;

@@ -149,6 +149,44 @@ impl Output {
     }
 }
 
+/// Where an answer's text goes. The engine writes through this and nothing else, so a new
+/// face (a file writer, an MCP response) is a new sink, not a new pipeline.
+///
+/// Text is pushed as it is decoded and delivered by `flush` once per network read. Text
+/// counts as shown once pushed: a failure after that is final unless `rollback` can take
+/// it back (a buffer can, stdout cannot).
+pub trait Sink {
+    /// Queues text of the current attempt.
+    fn push(&mut self, text: &str);
+    /// Delivers what is queued.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Bytes taken so far, queued ones included.
+    fn delivered(&self) -> u64;
+    /// Drops a failed attempt's text if nothing has been shown; whether it could.
+    fn rollback(&mut self) -> bool;
+    /// Whether the reader went away (stdout closed): the engine stops quietly.
+    fn is_closed(&self) -> bool;
+}
+
+/// stdout (streamed) and the `--json` buffer.
+impl Sink for Output {
+    fn push(&mut self, text: &str) {
+        Output::push(self, text);
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Output::flush(self)
+    }
+    fn delivered(&self) -> u64 {
+        Output::delivered(self)
+    }
+    fn rollback(&mut self) -> bool {
+        Output::rollback(self)
+    }
+    fn is_closed(&self) -> bool {
+        Output::is_closed(self)
+    }
+}
+
 /// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {

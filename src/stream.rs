@@ -14,10 +14,9 @@ use tokio::time::{Instant, sleep, timeout_at};
 
 use crate::backend::{Backend, Finish, HttpRequest, Messages, Usage};
 use crate::config::Timeouts;
-use crate::error::{Error, Failure, FailureKind};
+use crate::error::{Failure, FailureKind};
 use crate::frame::frames;
-use crate::output::{Output, Reporter};
-use crate::pool::Pool;
+use crate::output::{Reporter, Sink};
 
 /// Which route an attempt belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,75 +190,14 @@ impl Outcome {
     }
 }
 
-/// Tries the attempts in order until one answers; each failed attempt is pushed to
-/// `failures`, in order. A failure after output has reached stdout is final; with buffered
-/// output (`--json`) nothing has been shown yet, so the text is dropped and the next attempt
-/// runs as if the failure had come before any output.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_attempts(
-    client: &reqwest::Client,
-    attempts: &[Attempt],
-    messages: Messages<'_>,
-    timeouts: &Timeouts,
-    out: &mut Output,
-    report: Reporter,
-    failures: &mut Vec<Failure>,
-    pool: &mut Pool,
-    cooldown: Duration,
-) -> Result<Outcome, Error> {
-    for (index, attempt) in attempts.iter().enumerate() {
-        if let Some(last) = failures.last() {
-            report.status(&format!(
-                "falling back to {} after: {last}",
-                attempt.label()
-            ));
-        }
-        let result = match attempt.backend.check_ready() {
-            Ok(()) => attempt_with_retry(client, attempt, messages, timeouts, out, report).await,
-            Err(f) => Err(f),
-        };
-        match result {
-            Ok(mut outcome) => {
-                pool.record(&attempt.health_key, Ok(()), cooldown);
-                outcome.index = index;
-                return Ok(outcome);
-            }
-            Err(mut failure) => {
-                if out.delivered() == 0 {
-                    pool.record(&attempt.health_key, Err(&failure), cooldown);
-                }
-                failure.attempt = attempt.label();
-                failures.push(failure.clone());
-                if failure.kind == FailureKind::Blocked {
-                    return Err(Error::Blocked(failure));
-                }
-                if out.delivered() > 0 {
-                    let delivered = out.delivered();
-                    if !out.rollback() {
-                        return Err(Error::Interrupted {
-                            delivered,
-                            cause: failure,
-                        });
-                    }
-                    failures.last_mut().into_iter().for_each(|f| {
-                        f.message = format!("{} (after {delivered} bytes, discarded)", f.message);
-                    });
-                }
-                if !failure.kind.may_fall_back() {
-                    break;
-                }
-            }
-        }
-    }
-    Err(Error::NoRoute(failures.clone()))
-}
-
-async fn attempt_with_retry(
+/// Runs one attempt (with its one 429 retry) into `out`: a command's stdout, or an HTTP
+/// stream.
+pub(crate) async fn attempt(
     client: &reqwest::Client,
     attempt: &Attempt,
     messages: Messages<'_>,
     timeouts: &Timeouts,
-    out: &mut Output,
+    out: &mut dyn Sink,
     report: Reporter,
 ) -> Result<Outcome, Failure> {
     let start = Instant::now();
@@ -313,7 +251,7 @@ async fn stream_once(
     attempt: &Attempt,
     request: &HttpRequest,
     deadlines: &Deadlines,
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<Outcome, Failure> {
     let backend = attempt.backend.as_ref();
     let start = Instant::now();

@@ -19,7 +19,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{Backend, Decoded, Framing, HttpRequest, Messages};
 use crate::error::{Failure, FailureKind};
-use crate::output::Output;
+use crate::output::Sink;
 use crate::stream::Deadlines;
 
 /// A command line with its placeholders filled in.
@@ -152,7 +152,7 @@ pub(crate) async fn stream(
     argv: &[String],
     input: String,
     deadlines: &Deadlines,
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<Option<Duration>, Failure> {
     let (program, args) = argv
         .split_first()
