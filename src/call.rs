@@ -13,7 +13,7 @@ use crate::engine::{self, Plan, Transcript};
 use crate::error::ExitStatus;
 use crate::output::{Output, Reporter};
 use crate::plan::{dry_run, end_line, start_line};
-use crate::stream::Outcome;
+use crate::stream::{Attempt, Outcome};
 use crate::{input, route, runlog};
 
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
@@ -105,7 +105,7 @@ pub(crate) fn call(
         None => crate::http::client(settings.timeouts.connect, None)?,
     };
     if spinner {
-        let model = p.attempts.first().map_or("", |a| a.backend.model());
+        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
         crate::spinner::start(format!("{model}: waiting for the first token"));
     }
     let transcript = runtime.block_on(engine::execute(

@@ -89,7 +89,7 @@ fn other_route(route: Route) -> Option<Route> {
 
 /// An endpoint with its model and the profile's options: `--model` for the route taken
 /// (or `OLLAMA_MODEL` on the local route) > the endpoint's own model > the profile's model
-/// (local and codex routes) or the Gemini model (API route).
+/// (local route), the Gemini model (API route) or none (codex route: `{model}` is empty).
 pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpoint {
     let profile = &settings.profile;
     let model = match route {
@@ -103,11 +103,12 @@ pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -
             .clone()
             .or_else(|| spec.model.clone())
             .unwrap_or_else(|| settings.gemini.model.clone()),
+        // A coding agent picks its own model unless one is named.
         Route::Codex => settings
             .codex_model_override
             .clone()
             .or_else(|| spec.model.clone())
-            .unwrap_or_else(|| profile.model.clone()),
+            .unwrap_or_default(),
     };
     Endpoint {
         name: spec.name.clone(),
@@ -178,11 +179,10 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
     let mut line = String::new();
     if let Some(first) = attempts.first() {
         line = format!(
-            "{} · profile {} · {} {} · {}",
+            "{} · profile {} · {} · {}",
             first.route.as_str(),
             settings.profile.name,
-            first.backend.name(),
-            first.backend.model(),
+            first.what(),
             first.backend.endpoint()
         );
     }

@@ -62,12 +62,15 @@ impl Attempt {
         } else {
             format!(" {}", self.endpoint)
         };
-        format!(
-            "{}{name} ({} {})",
-            self.route.as_str(),
-            self.backend.name(),
-            self.backend.model()
-        )
+        format!("{}{name} ({})", self.route.as_str(), self.what())
+    }
+
+    /// `ollama qwen2.5:14b`, or the provider alone when no model is named (a command).
+    pub fn what(&self) -> String {
+        match self.backend.model() {
+            "" => self.backend.name().to_owned(),
+            model => format!("{} {model}", self.backend.name()),
+        }
     }
 }
 
