@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
-use crate::config::{self, RouteMode};
+use crate::config::{self, Overrides, RouteMode};
 use crate::engine::{self, Plan, Transcript};
 use crate::error::ExitStatus;
 use crate::output::{Output, Reporter};
@@ -26,26 +26,30 @@ fn prepare(
     report: Reporter,
     send: bool,
 ) -> anyhow::Result<(Plan, Option<reqwest::Client>)> {
-    let settings = config::resolve(run, env, root)?;
-    let router = (settings.mode == RouteMode::Auto).then(|| {
-        let table = settings.router.clone();
+    let mut overrides = Overrides::from(run);
+    let (cfg, sources) = config::load(env, root)?;
+    let router = (config::route_mode(&overrides, env) == RouteMode::Auto).then(|| {
+        let table = cfg.router.clone();
         std::thread::spawn(move || route::Router::from_table(table.as_ref()))
     });
     let prompt = input::read_prompt(&run.prompt, run.file.as_deref())?;
-    let client = send
-        .then(|| crate::http::client(settings.timeouts.connect, None))
-        .transpose()?;
     let router = router
         .map(|handle| handle.join())
         .transpose()
         .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
+        .transpose()?;
+    let decision = router.map(|r| r.decide(&prompt));
+    overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
+    let settings = config::resolve_from(cfg, sources, &overrides, env, root)?;
+    let client = send
+        .then(|| crate::http::client(settings.timeouts.connect, None))
         .transpose()?;
     let request = engine::Request {
         prompt,
         explain: run.explain,
         dry_run: !send,
     };
-    let plan = engine::prepare(settings, router.as_ref(), &request, report)?;
+    let plan = engine::prepare(settings, decision.as_ref(), &request, report)?;
     Ok((plan, client))
 }
 

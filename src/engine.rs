@@ -9,7 +9,7 @@
 //! and next the file-writing and MCP faces, none of which runs its own pipeline.
 //!
 //! ```text
-//! let plan = engine::prepare(settings, router, &request, report)?;
+//! let plan = engine::prepare(settings, decision.as_ref(), &request, report)?;
 //! let transcript = engine::execute(&mut plan, &client, &mut sink, report, engine::signals()).await;
 //! ```
 
@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::backend::Messages;
+use crate::backend::ollama::{self, Fit};
 use crate::config::{RouteMode, Settings};
 use crate::context::{self, Selection};
 use crate::error::{Error, ExitStatus, Failure, FailureKind};
@@ -26,7 +27,7 @@ use crate::output::{Reporter, Sink};
 use crate::plan::plan;
 use crate::pool::Pool;
 use crate::prompt;
-use crate::route::Router;
+use crate::route::Decision;
 use crate::stream::{self, Attempt, Outcome, Route};
 
 /// What a face asks for.
@@ -70,48 +71,41 @@ impl Plan {
     }
 }
 
-/// Routes the prompt (with `router` when the route is not forced), applies the router's
-/// profile suggestion, slices the context, fits it to the model's window and plans the
-/// attempts.
+/// Takes the route (the router's decision when no flag forced one), slices the context,
+/// fits it to the model's window and plans the attempts. The settings are not changed: the
+/// router's profile suggestion was applied when they were resolved
+/// (`Overrides::suggested_profile`), and a raised `num_ctx` lives in the plan's attempts.
 pub fn prepare(
-    mut settings: Settings,
-    router: Option<&Router>,
+    settings: Settings,
+    decision: Option<&Decision>,
     request: &Request,
     report: Reporter,
 ) -> Result<Plan, Error> {
-    let mut confidence = None;
-    let route = match (settings.mode, router) {
-        (RouteMode::Local, _) => Route::Local,
+    let route = match (settings.mode, decision) {
+        (RouteMode::Local, _) | (RouteMode::Auto, None) => Route::Local,
         (RouteMode::Api, _) => Route::Api,
         (RouteMode::Codex, _) => Route::Codex,
-        (RouteMode::Auto, None) => Route::Local,
-        (RouteMode::Auto, Some(router)) => {
-            let decision = router.decide(&request.prompt);
+        (RouteMode::Auto, Some(d)) => d.route(),
+    };
+    let confidence = match (settings.mode, decision) {
+        (RouteMode::Auto, Some(d)) => {
             if request.explain {
                 report.status(&format!(
                     "router: {} (confidence {:.2}, profile {}; rules: {})",
-                    decision.route,
-                    decision.confidence,
-                    decision.profile,
-                    decision.rules.join(", ")
+                    d.route,
+                    d.confidence,
+                    d.profile,
+                    d.rules.join(", ")
                 ));
             }
-            if !settings.profile_explicit {
-                settings.use_profile(decision.profile);
-            }
-            confidence = Some(decision.confidence);
-            decision.route()
+            Some(d.confidence)
         }
+        _ => None,
     };
-    let (prompt, selection) = slice_and_fit(
-        &mut settings,
-        route,
-        &request.prompt,
-        report,
-        request.dry_run,
-    );
+    let (prompt, selection, num_ctx) =
+        slice_and_fit(&settings, route, &request.prompt, report, request.dry_run);
     let mut pool = Pool::load(settings.pool.state_file.as_deref());
-    let attempts = plan(&settings, route, &mut pool)?;
+    let attempts = plan(&settings, route, &mut pool, num_ctx)?;
     if let Some(w) = pool.take_warning() {
         report.warn(&w);
     }
@@ -304,12 +298,12 @@ pub async fn signals() -> ExitStatus {
 /// this call up to the profile's `num_ctx_max`, and past that context sections are dropped
 /// (never the user's prompt), each with a stderr line.
 fn slice_and_fit(
-    settings: &mut Settings,
+    settings: &Settings,
     route: Route,
     prompt_text: &str,
     report: Reporter,
     show_all_warnings: bool,
-) -> (prompt::Prompt, Selection) {
+) -> (prompt::Prompt, Selection, Option<u64>) {
     let ctx = &settings.context;
     let budget = match route {
         Route::Local => ctx.local_budget,
@@ -327,16 +321,7 @@ fn slice_and_fit(
         report.warn(w);
     }
 
-    let options = &settings.profile.options;
-    let current = options
-        .get("num_ctx")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(2048);
-    let reserve = options
-        .get("num_predict")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|n| *n > 0)
-        .unwrap_or(1024);
+    let (current, reserve) = ollama::window(&settings.profile.options);
     let ceiling = settings.profile.num_ctx_max.max(current);
     loop {
         let assembled = prompt::assemble(
@@ -349,31 +334,27 @@ fn slice_and_fit(
             + context::estimate_tokens(&assembled.user)) as u64
             + reserve
             + 32;
-        if need <= current {
-            return (assembled, selection);
-        }
-        if need <= ceiling || selection.blocks.is_empty() || route != Route::Local {
-            let raised = need.div_ceil(1024) * 1024;
-            let raised = raised.min(ceiling);
-            if need > ceiling {
+        match ollama::fit(current, ceiling, need) {
+            Fit::Fits => return (assembled, selection, None),
+            Fit::Raise(raised) => {
+                tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
+                return (assembled, selection, Some(raised));
+            }
+            Fit::Over(_) if selection.blocks.is_empty() || route != Route::Local => {
                 report.warn(&format!(
                     "the request needs about {need} tokens, more than num_ctx_max {ceiling}; the model may cut it"
                 ));
-            } else {
-                tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
+                return (assembled, selection, Some(ceiling));
             }
-            settings
-                .profile
-                .options
-                .insert("num_ctx".to_owned(), serde_json::json!(raised));
-            return (assembled, selection);
-        }
-        if let Some(dropped) = selection.blocks.pop() {
-            selection.chosen.pop();
-            report.warn(&format!(
-                "dropped context '{}' to fit num_ctx_max {ceiling}",
-                dropped.label
-            ));
+            Fit::Over(_) => {
+                if let Some(dropped) = selection.blocks.pop() {
+                    selection.chosen.pop();
+                    report.warn(&format!(
+                        "dropped context '{}' to fit num_ctx_max {ceiling}",
+                        dropped.label
+                    ));
+                }
+            }
         }
     }
 }

@@ -13,11 +13,13 @@ use crate::stream::{Attempt, Outcome, Route};
 
 /// The attempts for a route, in order: the route's endpoints (healthy ones first, as the
 /// pool orders them), then the other route's when fallback is allowed. Disabled routes are
-/// left out; a route with nothing left is an error.
+/// left out; a route with nothing left is an error. `num_ctx`: the window this request
+/// needs, when larger than the profile's.
 pub(crate) fn plan(
     settings: &Settings,
     route: Route,
     pool: &mut Pool,
+    num_ctx: Option<u64>,
 ) -> Result<Vec<Attempt>, Error> {
     let mut order = vec![route];
     if let (true, Some(other)) = (settings.fallback, other_route(route)) {
@@ -38,12 +40,13 @@ pub(crate) fn plan(
             ));
             continue;
         }
-        let endpoints: Vec<Endpoint> = settings
-            .routes
-            .get(r)
-            .iter()
-            .map(|spec| endpoint(settings, r, spec))
-            .collect();
+        let mut endpoints = endpoints(settings, r);
+        if let Some(n) = num_ctx {
+            // The window this request needs (see `ollama::fit`), for this call only.
+            for e in &mut endpoints {
+                e.options.insert("num_ctx".to_owned(), serde_json::json!(n));
+            }
+        }
         let keys: Vec<String> = endpoints.iter().map(Endpoint::health_key).collect();
         for index in pool.order(r.as_str(), &keys, settings.pool.strategy) {
             let endpoint = &endpoints[index];

@@ -211,6 +211,46 @@ impl Backend for Ollama {
     }
 }
 
+/// Ollama's window for a request: the profile's `num_ctx` (Ollama's own default 2048) and
+/// the room the answer needs (`num_predict`, else 1024).
+pub fn window(options: &Map<String, Value>) -> (u64, u64) {
+    let current = options
+        .get("num_ctx")
+        .and_then(Value::as_u64)
+        .unwrap_or(2048);
+    let reserve = options
+        .get("num_predict")
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
+        .unwrap_or(1024);
+    (current, reserve)
+}
+
+/// How a request of `need` tokens fits a window of `current` that may grow to `ceiling`.
+/// Ollama silently cuts a prompt longer than `num_ctx`, so the window is raised for the call
+/// (to a multiple of 1024) rather than left to cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// It fits as configured.
+    Fits,
+    /// Raise `num_ctx` to this for the call.
+    Raise(u64),
+    /// Even the ceiling is too small; raise to the ceiling anyway.
+    Over(u64),
+}
+
+/// See [`Fit`].
+pub fn fit(current: u64, ceiling: u64, need: u64) -> Fit {
+    let ceiling = ceiling.max(current);
+    if need <= current {
+        Fit::Fits
+    } else if need <= ceiling {
+        Fit::Raise((need.div_ceil(1024) * 1024).min(ceiling))
+    } else {
+        Fit::Over(ceiling)
+    }
+}
+
 /// What to do when Ollama at `url` does not answer.
 pub fn unreachable_hint(url: &str) -> String {
     format!("is Ollama running at {url}? start it with `ollama serve`")
@@ -227,6 +267,15 @@ mod tests {
             options: Map::new(),
             keep_alive: None,
         }
+    }
+
+    #[test]
+    fn a_request_too_big_for_num_ctx_raises_it_up_to_the_ceiling() {
+        assert_eq!(fit(8192, 32768, 8000), Fit::Fits);
+        assert_eq!(fit(8192, 32768, 9000), Fit::Raise(9216));
+        assert_eq!(fit(8192, 32768, 40000), Fit::Over(32768));
+        assert_eq!(fit(8192, 4096, 9000), Fit::Over(8192));
+        assert_eq!(window(&Map::new()), (2048, 1024));
     }
 
     #[test]

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::backend::{Backend, ModelInfo, has_model};
-use crate::cli::{DoctorArgs, RunArgs};
+use crate::cli::DoctorArgs;
 use crate::config::env::{Env, names};
-use crate::config::{self, Settings};
+use crate::config::{self, Overrides, Settings};
 use crate::error::{ExitStatus, Failure, FailureKind};
 use crate::output::Output;
 use crate::plan::endpoints;
@@ -122,7 +122,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
     }
     r.add("root", Status::Ok, root.display().to_string());
-    let settings = match config::resolve(&RunArgs::default(), env, root) {
+    let settings = match config::resolve(Overrides::default(), env, root) {
         Ok(s) => {
             r.add("config", Status::Ok, layers.join(" < "));
             s

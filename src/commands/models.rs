@@ -8,9 +8,9 @@ use serde_json::json;
 use std::path::Path;
 
 use crate::backend::{Backend, has_model, same_model};
-use crate::cli::{RunArgs, WarmArgs};
+use crate::cli::WarmArgs;
 use crate::config::env::Env;
-use crate::config::{self, Settings};
+use crate::config::{self, Overrides, Settings};
 use crate::error::{Error, ExitStatus, Failure};
 use crate::output::{Output, Reporter};
 
@@ -62,7 +62,7 @@ pub(crate) fn models(
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let settings = &config::resolve(&RunArgs::default(), env, root)?;
+    let settings = &config::resolve(Overrides::default(), env, root)?;
     let client = crate::http::client(settings.timeouts.connect, Some(LIST_LIMIT))?;
     let backend = local_backend(settings)?;
     let listed = block_on(backend.list_models(&client))?;
@@ -129,12 +129,12 @@ pub(crate) fn models(
 
 /// `codex-wrap warm`.
 pub(crate) fn warm(args: &WarmArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
-    let run = RunArgs {
+    let overrides = Overrides {
         profile: args.profile.clone(),
         local: true,
-        ..RunArgs::default()
+        ..Overrides::default()
     };
-    let settings = &config::resolve(&run, env, root)?;
+    let settings = &config::resolve(&overrides, env, root)?;
     let profile = &settings.profile;
     let model = settings
         .local_model_override

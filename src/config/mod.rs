@@ -221,6 +221,10 @@ pub struct Settings {
     pub log: LogSettings,
     /// API prices by model.
     pub prices: BTreeMap<String, file::PriceConfig>,
+    /// Where the values a flag or variable can set came from (`profile`, `model`,
+    /// `timeout`): `flag --model`, `environment OLLAMA_MODEL`, `router`. A key that is
+    /// absent came from the files (`profiles` reads which layer) or a default.
+    pub origins: BTreeMap<&'static str, String>,
 }
 
 /// Where and what the run log records.
@@ -271,13 +275,6 @@ impl Settings {
             .or(profile.timeout)
             .unwrap_or(self.timeouts.deadline)
     }
-
-    /// Switches to another profile by name (used by the router's suggestion).
-    pub fn use_profile(&mut self, name: &str) {
-        if let Some(p) = self.profiles.get(name) {
-            self.profile = p.clone();
-        }
-    }
 }
 
 /// Where the user's own profiles.toml lives: `$XDG_CONFIG_HOME/codex-wrap/profiles.toml`.
@@ -306,16 +303,84 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
     file::load_layers(user.as_deref(), Some(&project))
 }
 
-/// Resolves the settings from the command line, the environment and the files.
-pub fn resolve(run: &RunArgs, env: &Env, root: &Path) -> Result<Settings, Error> {
-    let (cfg, sources) = load(env, root)?;
-    resolve_from(cfg, sources, run, env, root)
+/// What a command line overrides: a call's flags, or the few a subcommand takes. Every
+/// command resolves its settings from one of these (`Overrides::default()` for none).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--local`.
+    pub local: bool,
+    /// `--api`.
+    pub api: bool,
+    /// `--codex`.
+    pub codex: bool,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--connect-timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `--first-byte-timeout`.
+    pub first_byte_timeout: Option<Duration>,
+    /// `--no-fallback`.
+    pub no_fallback: bool,
+    /// `--sections`.
+    pub sections: Option<String>,
+    /// The router's profile suggestion: used when neither flag nor environment names one.
+    pub suggested_profile: Option<String>,
 }
 
-fn resolve_from(
+impl From<&RunArgs> for Overrides {
+    fn from(run: &RunArgs) -> Self {
+        Overrides {
+            local: run.local,
+            api: run.api,
+            codex: run.codex,
+            profile: run.profile.clone(),
+            model: run.model.clone(),
+            timeout: run.timeout.map(|t| t.0),
+            connect_timeout: run.connect_timeout.map(|t| t.0),
+            idle_timeout: run.idle_timeout.map(|t| t.0),
+            first_byte_timeout: run.first_byte_timeout.map(|t| t.0),
+            no_fallback: run.no_fallback,
+            sections: run.sections.clone(),
+            suggested_profile: None,
+        }
+    }
+}
+
+impl From<&Overrides> for Overrides {
+    fn from(o: &Overrides) -> Self {
+        o.clone()
+    }
+}
+
+/// Which route a command line asks for, before any setting is read: flags, then
+/// `FORCE_CODEX`. `Auto` means the router decides.
+pub fn route_mode(o: &Overrides, env: &Env) -> RouteMode {
+    match (o.local, o.api, o.codex) {
+        (true, _, _) => RouteMode::Local,
+        (_, true, _) => RouteMode::Api,
+        (_, _, true) => RouteMode::Codex,
+        _ if env.flag(names::FORCE_CODEX) => RouteMode::Codex,
+        _ => RouteMode::Auto,
+    }
+}
+
+/// Resolves the settings from the command line, the environment and the files.
+pub fn resolve(overrides: impl Into<Overrides>, env: &Env, root: &Path) -> Result<Settings, Error> {
+    let (cfg, sources) = load(env, root)?;
+    resolve_from(cfg, sources, &overrides.into(), env, root)
+}
+
+/// Resolves from configuration files already loaded (`load`).
+pub fn resolve_from(
     cfg: ConfigFile,
     sources: Vec<Source>,
-    run: &RunArgs,
+    run: &Overrides,
     env: &Env,
     root: &Path,
 ) -> Result<Settings, Error> {
@@ -325,11 +390,24 @@ fn resolve_from(
         .map(|(name, p)| Ok((name.clone(), profile(name, p)?)))
         .collect::<Result<BTreeMap<_, _>, Error>>()?;
 
-    let requested = run.profile.as_deref().or(env.get(names::OLLAMA_PROFILE));
-    let profile_explicit = requested.is_some();
-    let name = requested
-        .or(cfg.default_profile.as_deref())
-        .unwrap_or("code");
+    let mut origins = BTreeMap::new();
+    let requested = match (&run.profile, env.get(names::OLLAMA_PROFILE)) {
+        (Some(p), _) => Some((p.as_str(), "flag --profile".to_owned())),
+        (None, Some(p)) => Some((p, format!("environment {}", names::OLLAMA_PROFILE))),
+        (None, None) => run
+            .suggested_profile
+            .as_deref()
+            .filter(|p| profiles.contains_key(*p))
+            .map(|p| (p, "router".to_owned())),
+    };
+    let profile_explicit = run.profile.is_some() || env.get(names::OLLAMA_PROFILE).is_some();
+    let name = match requested {
+        Some((name, origin)) => {
+            origins.insert("profile", origin);
+            name
+        }
+        None => cfg.default_profile.as_deref().unwrap_or("code"),
+    };
     let profile = profiles.get(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
         Error::Config(format!(
@@ -338,13 +416,7 @@ fn resolve_from(
         ))
     })?;
 
-    let mode = match (run.local, run.api, run.codex) {
-        (true, _, _) => RouteMode::Local,
-        (_, true, _) => RouteMode::Api,
-        (_, _, true) => RouteMode::Codex,
-        _ if env.flag(names::FORCE_CODEX) => RouteMode::Codex,
-        _ => RouteMode::Auto,
-    };
+    let mode = route_mode(run, env);
 
     let ollama_url = env
         .get(names::OLLAMA_URL)
@@ -362,6 +434,12 @@ fn resolve_from(
         .or(gemini_cfg.model)
         .unwrap_or_else(|| "gemini-flash-latest".to_owned());
     let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
+    if local_model_override.is_some() {
+        origins.insert("model", format!("environment {}", names::OLLAMA_MODEL));
+    }
+    if run.model.is_some() {
+        origins.insert("model", "flag --model".to_owned());
+    }
     let (mut api_model_override, mut codex_model_override) = (None, None);
     if let Some(model) = &run.model {
         match mode {
@@ -400,16 +478,16 @@ fn resolve_from(
     };
     let timeouts = Timeouts {
         connect: match run.connect_timeout {
-            Some(flag) => flag.0,
+            Some(flag) => flag,
             None => secs(t.connect, "connect", 3.0)?,
         },
         deadline: secs(t.deadline, "deadline", 60.0)?,
         idle: match run.idle_timeout {
-            Some(flag) => flag.0,
+            Some(flag) => flag,
             None => secs(t.idle, "idle", 30.0)?,
         },
         first_byte: match run.first_byte_timeout {
-            Some(flag) => Some(flag.0),
+            Some(flag) => Some(flag),
             None => t
                 .first_byte
                 .map(|v| secs(Some(v), "first_byte", v))
@@ -418,10 +496,17 @@ fn resolve_from(
         retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
     };
     let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
-        (Some(flag), _) => Some(flag.0),
-        (None, Some(value)) => Some(
-            parse_seconds(value).map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
-        ),
+        (Some(flag), _) => {
+            origins.insert("timeout", "flag --timeout".to_owned());
+            Some(flag)
+        }
+        (None, Some(value)) => {
+            origins.insert("timeout", format!("environment {}", names::TIMEOUT));
+            Some(
+                parse_seconds(value)
+                    .map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
+            )
+        }
         (None, None) => None,
     };
 
@@ -455,6 +540,7 @@ fn resolve_from(
     let log = log_settings(&cfg, env, root);
     let pool = pool_settings(&cfg, env)?;
     Ok(Settings {
+        origins,
         root: root.to_path_buf(),
         sources,
         mode,
@@ -740,7 +826,7 @@ fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
 /// Context files, budgets and the sections named by flag or by the old variables.
 fn context_settings(
     cfg: file::ContextConfig,
-    run: &RunArgs,
+    run: &Overrides,
     env: &Env,
 ) -> Result<ContextSettings, Error> {
     let defaults = ContextSettings::default();
@@ -878,7 +964,13 @@ mod tests {
         let layers = file::load_layers(None, None).unwrap();
         let cfg = file::merge(&layers).unwrap();
         let env = Env::from_pairs(env.iter().copied());
-        resolve_from(cfg, vec![Source::Builtin], &cli.run, &env, Path::new("."))
+        resolve_from(
+            cfg,
+            vec![Source::Builtin],
+            &Overrides::from(&cli.run),
+            &env,
+            Path::new("."),
+        )
     }
 
     #[test]
