@@ -18,27 +18,7 @@ use crate::error::{Failure, FailureKind};
 use crate::frame::frames;
 use crate::output::{Reporter, Sink};
 
-/// Which route an attempt belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// The local model.
-    Local,
-    /// The remote API.
-    Api,
-    /// A coding agent's command line (`--codex`).
-    Codex,
-}
-
-impl Route {
-    /// `local`, `api` or `codex`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Local => "local",
-            Route::Api => "api",
-            Route::Codex => "codex",
-        }
-    }
-}
+pub use crate::route::Route;
 
 /// One planned attempt: a route, an endpoint, its backend and its deadline.
 pub struct Attempt {

@@ -6,6 +6,7 @@
 //! matching the request in a single scan. Structural signals (project paths, pasted logs,
 //! diffs, layers named) are computed beside them.
 
+mod kind;
 mod mask;
 mod signals;
 
@@ -20,7 +21,7 @@ use regex_automata::{Input, MatchKind, PatternSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::stream::Route;
+pub use kind::Route;
 
 /// Which route a rule votes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
