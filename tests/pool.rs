@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{GeminiCmd, Sandbox, Server, blackhole, gemini, ollama, run};
+use crate::support::{Calls, Sandbox, Server, Test, blackhole, gemini, ollama, run};
 
 const REFUSED: &str = "http://127.0.0.1:9";
 
@@ -19,8 +19,9 @@ fn state_file(sb: &Sandbox) -> std::path::PathBuf {
 #[test]
 fn a_route_tries_its_endpoints_in_order_before_the_other_route() {
     let sb = Sandbox::new();
-    let box2 = answering("from box2");
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"]));
+    let box2 = answering("from box2").expect(Calls::Exactly(1));
+    // The other route waits until this one is exhausted.
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"])).expect(Calls::Never);
     sb.write(
         "profiles.toml",
         &format!(
@@ -28,19 +29,14 @@ fn a_route_tries_its_endpoints_in_order_before_the_other_route() {
             box2.url()
         ),
     );
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", REFUSED)
-        .gemini(&api)
-        .arg("write a function");
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("from box2")
-        .assert_stderr_has("falling back to local box2 (ollama qwen2.5:14b-instruct-q4_K_M)");
-    assert_eq!(
-        api.hits(),
-        0,
-        "the other route waits until this one is exhausted"
-    );
+    Test::new(&sb)
+        .env("OLLAMA_URL", REFUSED)
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["write a function"])
+        .stdout("from box2")
+        .stderr_has("falling back to local box2 (ollama qwen2.5:14b-instruct-q4_K_M)")
+        .run();
     let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
     assert!(log.contains(r#""endpoint":"box2""#), "{log}");
 }
@@ -48,14 +44,13 @@ fn a_route_tries_its_endpoints_in_order_before_the_other_route() {
 #[test]
 fn a_comma_list_in_ollama_url_is_one_route() {
     let sb = Sandbox::new();
-    let second = answering("second");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", format!("{REFUSED},{}", second.url()))
-        .args(["--local", "x"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("second")
-        .assert_stderr_has("falling back to local ollama-2");
+    let second = answering("second").expect(Calls::Exactly(1));
+    Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{}", second.url()))
+        .args(["--local", "x"])
+        .stdout("second")
+        .stderr_has("falling back to local ollama-2")
+        .run();
 }
 
 #[test]
@@ -190,13 +185,17 @@ fn when_every_endpoint_is_cooling_they_are_still_tried() {
         } else {
             ollama::stream(conn, &["back"]);
         }
-    });
+    })
+    .expect(Calls::Exactly(2));
     let call = || {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", format!("{},{REFUSED}", flaky.url()))
-            .args(["--local", "x"]);
-        run(cmd)
+        Test::new(&sb)
+            .env("OLLAMA_URL", format!("{},{REFUSED}", flaky.url()))
+            .args(["--local", "x"])
     };
-    call().assert_code(4).assert_stderr_has("HTTP 503");
-    call().assert_code(0).assert_stdout("back");
+    call()
+        .code(4)
+        .stderr_has("HTTP 503")
+        .stderr_has("Connection refused")
+        .run();
+    call().stdout("back").run();
 }
