@@ -338,12 +338,7 @@ async fn stream_once(
                 None => None,
             };
         }
-        out.flush().map_err(|e| {
-            Failure::new(
-                FailureKind::Protocol,
-                format!("cannot write to stdout: {e}"),
-            )
-        })?;
+        deliver(out)?;
         if out.is_closed() {
             break;
         }
@@ -389,6 +384,16 @@ async fn stream_once(
         total: start.elapsed(),
         bytes,
         truncated: finish == Some(Finish::Length),
+    })
+}
+
+/// Delivers what the sink has queued; a write error ends the attempt.
+pub(crate) fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
+    out.flush().map_err(|e| {
+        Failure::new(
+            FailureKind::Protocol,
+            format!("cannot write to stdout: {e}"),
+        )
     })
 }
 

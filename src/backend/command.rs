@@ -231,12 +231,7 @@ pub(crate) async fn stream(
         if !text.is_empty() {
             first_token.get_or_insert_with(|| deadlines.start().elapsed());
             out.push(&text);
-            out.flush().map_err(|e| {
-                Failure::new(
-                    FailureKind::Protocol,
-                    format!("cannot write to stdout: {e}"),
-                )
-            })?;
+            crate::stream::deliver(out)?;
             if out.is_closed() {
                 return Ok(first_token);
             }
