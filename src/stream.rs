@@ -12,7 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::time::{Instant, sleep, timeout_at};
 
-use crate::backend::{Backend, Finish, HttpRequest, Messages, Usage};
+use crate::backend::{Backend, Decoded, Finish, HttpRequest, Messages, Usage};
 use crate::config::Timeouts;
 use crate::error::{Failure, FailureKind};
 use crate::frame::frames;
@@ -287,9 +287,7 @@ async fn stream_once(
         seen.store(micros_since(start), Ordering::Relaxed);
     });
     let mut frames = frames(body, backend.framing());
-    let mut usage = Usage::default();
-    let mut finish: Option<Finish> = None;
-    let mut first_token = None;
+    let mut answer = Answer::default();
     let written_before = out.delivered();
     loop {
         let next = loop {
@@ -310,22 +308,10 @@ async fn stream_once(
         // Decode this frame and every frame already buffered, then write once.
         let mut item = next;
         while let Some(frame) = item {
-            let decoded_done = {
-                let frame = frame?;
-                let decoded = backend.decode(&frame)?;
-                if !decoded.text.is_empty() {
-                    first_token.get_or_insert_with(|| start.elapsed());
-                    out.push(&decoded.text);
-                }
-                if let Some(u) = decoded.usage {
-                    usage = u;
-                }
-                if decoded.finish.is_some() {
-                    finish = decoded.finish;
-                }
-                decoded.done
-            };
-            if decoded_done {
+            let frame = frame?;
+            let decoded = backend.decode(&frame)?;
+            out.push(&decoded.text);
+            if answer.take(&decoded, start.elapsed()) {
                 ended = true;
                 break;
             }
@@ -342,49 +328,81 @@ async fn stream_once(
         if out.is_closed() {
             break;
         }
-        if let Some(Finish::Blocked(reason)) = &finish {
-            return Err(Failure::new(
-                FailureKind::Blocked,
-                format!("blocked by the model's safety filter: {reason}"),
-            ));
-        }
+        answer.check_blocked()?;
         if ended {
             break;
         }
     }
     let bytes = out.delivered() - written_before;
     if !out.is_closed() {
-        match &finish {
-            None => {
-                return Err(Failure::new(
-                    FailureKind::Protocol,
-                    "the stream ended before the model finished (no final message)",
-                ));
-            }
-            Some(Finish::Length) if bytes == 0 => {
-                return Err(Failure::new(
-                    FailureKind::Empty,
-                    "the model hit its token limit before writing any text",
-                ));
-            }
-            _ if bytes == 0 => {
-                return Err(Failure::new(
-                    FailureKind::Empty,
-                    "the model returned an empty answer",
-                ));
-            }
-            _ => {}
-        }
+        answer.check_end(bytes)?;
     }
     Ok(Outcome {
         index: 0,
         attempt: attempt.label(),
-        usage,
-        first_token,
+        usage: answer.usage,
+        first_token: answer.first_token,
         total: start.elapsed(),
         bytes,
-        truncated: finish == Some(Finish::Length),
+        truncated: answer.finish == Some(Finish::Length),
     })
+}
+
+/// What the decoded frames of one answer said, apart from its text: pure, no I/O.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Answer {
+    /// The last usage a frame reported.
+    pub usage: Usage,
+    /// Why the model stopped, once a frame said so.
+    pub finish: Option<Finish>,
+    /// When the first text arrived, from the start of the attempt.
+    pub first_token: Option<Duration>,
+}
+
+impl Answer {
+    /// Takes one decoded frame that arrived `at`; returns whether it was the protocol's last.
+    pub fn take(&mut self, d: &Decoded<'_>, at: Duration) -> bool {
+        if !d.text.is_empty() {
+            self.first_token.get_or_insert(at);
+        }
+        if let Some(u) = d.usage {
+            self.usage = u;
+        }
+        if d.finish.is_some() {
+            self.finish.clone_from(&d.finish);
+        }
+        d.done
+    }
+
+    /// A safety block ends the answer at once.
+    pub fn check_blocked(&self) -> Result<(), Failure> {
+        match &self.finish {
+            Some(Finish::Blocked(reason)) => Err(Failure::new(
+                FailureKind::Blocked,
+                format!("blocked by the model's safety filter: {reason}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a stream that ended after `bytes` of text is a whole answer.
+    pub fn check_end(&self, bytes: u64) -> Result<(), Failure> {
+        match &self.finish {
+            None => Err(Failure::new(
+                FailureKind::Protocol,
+                "the stream ended before the model finished (no final message)",
+            )),
+            Some(Finish::Length) if bytes == 0 => Err(Failure::new(
+                FailureKind::Empty,
+                "the model hit its token limit before writing any text",
+            )),
+            _ if bytes == 0 => Err(Failure::new(
+                FailureKind::Empty,
+                "the model returned an empty answer",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Delivers what the sink has queued; a write error ends the attempt.
@@ -437,6 +455,35 @@ mod tests {
             first_byte: first_byte.map(Duration::from_secs),
             retry_cap: Duration::from_secs(5),
         }
+    }
+
+    #[test]
+    fn an_answer_keeps_the_first_text_time_the_last_usage_and_the_finish() {
+        let mut a = Answer::default();
+        let text = |t: &'static str| Decoded {
+            text: t.into(),
+            ..Decoded::default()
+        };
+        assert!(!a.take(&text(""), Duration::from_millis(5)));
+        assert!(!a.take(&text("hi"), Duration::from_millis(9)));
+        assert!(!a.take(&text("more"), Duration::from_millis(12)));
+        assert_eq!(a.first_token, Some(Duration::from_millis(9)));
+        assert_eq!(a.check_end(6).unwrap_err().kind, FailureKind::Protocol);
+        let last = Decoded {
+            finish: Some(Finish::Length),
+            usage: Some(Usage {
+                completion_tokens: Some(2),
+                ..Usage::default()
+            }),
+            done: true,
+            ..Decoded::default()
+        };
+        assert!(a.take(&last, Duration::from_millis(20)));
+        assert_eq!(a.usage.completion_tokens, Some(2));
+        assert!(a.check_end(6).is_ok());
+        assert_eq!(a.check_end(0).unwrap_err().kind, FailureKind::Empty);
+        a.finish = Some(Finish::Blocked("SAFETY".into()));
+        assert_eq!(a.check_blocked().unwrap_err().kind, FailureKind::Blocked);
     }
 
     #[tokio::test(start_paused = true)]
