@@ -418,10 +418,19 @@ pub fn resolve_from(
 
     let mode = route_mode(run, env);
 
+    // The variables may hold a comma list; each entry is read the way Ollama reads
+    // OLLAMA_HOST (scheme and port optional).
     let ollama_url = env
         .get(names::OLLAMA_URL)
         .or(env.get(names::OLLAMA_HOST))
-        .map(env::ollama_base_url)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(env::ollama_base_url)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
         .unwrap_or_else(|| "http://localhost:11434".to_owned());
 
@@ -617,14 +626,9 @@ fn endpoint_table(
             .collect()
     };
     let mut table = BTreeMap::new();
-    let ollama_urls = ollama_url
-        .split(',')
-        .map(env::ollama_base_url)
-        .collect::<Vec<_>>()
-        .join(",");
     table.insert(
         "ollama".to_owned(),
-        group("ollama", Provider::Ollama, &ollama_urls, None, None),
+        group("ollama", Provider::Ollama, ollama_url, None, None),
     );
     let gemini_env = if env.get(names::GEMINI_API_KEY).is_some() {
         names::GEMINI_API_KEY
@@ -684,9 +688,10 @@ fn endpoint_table(
                 )));
             }
             Provider::Command => command.join(" "),
-            Provider::Ollama => {
-                env::ollama_base_url(e.url.as_deref().unwrap_or("http://localhost:11434"))
-            }
+            Provider::Ollama => e
+                .url
+                .clone()
+                .unwrap_or_else(|| "http://localhost:11434".to_owned()),
             Provider::OpenAi => e
                 .url
                 .clone()
@@ -1027,6 +1032,42 @@ mod tests {
         assert_eq!(s.ollama_url, "http://127.0.0.1:9");
         assert!(!format!("{s:?}").contains("sekrit"));
         assert_eq!(s.gemini.key.as_ref().unwrap().expose(), "sekrit");
+    }
+
+    #[test]
+    fn a_comma_list_of_hosts_is_one_route_of_several_endpoints() {
+        let s = settings(&["x"], &[("OLLAMA_HOST", "a, b:1234,https://c/")]).unwrap();
+        let urls: Vec<(&str, &str)> = s
+            .routes
+            .local
+            .iter()
+            .map(|e| (e.name.as_str(), e.url.as_str()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("ollama", "http://a:11434"),
+                ("ollama-2", "http://b:1234"),
+                ("ollama-3", "https://c:443")
+            ]
+        );
+        assert_eq!(s.ollama_url, "http://a:11434");
+    }
+
+    #[test]
+    fn routes_name_endpoints_and_unknown_names_are_config_errors() {
+        let s = settings(&["x"], &[("CODEX_WRAP_LOCAL_BACKEND", "openai,ollama")]).unwrap();
+        let names: Vec<&str> = s.routes.local.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["openai", "ollama"]);
+        let err = settings(&["x"], &[("CODEX_WRAP_LOCAL_BACKEND", "box9")]).unwrap_err();
+        assert!(
+            err.to_string().contains("no endpoint of that name"),
+            "{err}"
+        );
+        assert_eq!(
+            s.routes.codex[0].command,
+            ["codex", "exec", "-C", "{root}", "-"]
+        );
     }
 
     #[test]
