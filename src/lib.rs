@@ -3,10 +3,15 @@
 //! # Layout
 //! - `cli`: the command line as typed; `config`: resolved `Settings` (flags > environment >
 //!   project file > user file > built-in); `input`: where the prompt comes from.
-//! - `route`: the keyword classifier; `prompt`: message assembly.
-//! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
-//!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
-//! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
+//! - `route`: the keyword classifier and the `Route` type; `prompt`: message assembly.
+//! - `engine`: `prepare` → `Plan`, `execute(plan, sink, shutdown)` → `Transcript`: the one
+//!   pipeline that every face (stdout and `--json` in `call`, next files and MCP) drives.
+//! - `backend`: `Endpoint`, `Provider` and the `Backend` trait, one file per provider
+//!   (streaming and management); `http`: the client and the one error classifier; `frame`:
+//!   NDJSON and SSE framing; `stream`: one attempt (deadlines, 429 retry, the pump);
+//!   `pool`: endpoint order and the health state shared between processes.
+//! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
+//!   `error`: exit codes.
 
 pub mod backend;
 mod call;
