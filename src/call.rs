@@ -49,7 +49,32 @@ fn prepare(
         explain: run.explain,
         dry_run: !send,
     };
-    let plan = engine::prepare(settings, decision.as_ref(), &request, report)?;
+    // The local model's context length, asked only when a request outgrows the profile's
+    // window and the profile sets no ceiling; bounded so a dead server costs little.
+    let local = crate::plan::endpoints(&settings, crate::stream::Route::Local)
+        .into_iter()
+        .next()
+        .map(|e| e.backend(&settings.root));
+    let limit = settings
+        .timeouts
+        .connect
+        .min(std::time::Duration::from_secs(1));
+    let context_length = move || {
+        let backend = local.as_ref()?;
+        let client = crate::http::client(limit, Some(limit)).ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(backend.context_length(&client))
+    };
+    let plan = engine::prepare(
+        settings,
+        decision.as_ref(),
+        &request,
+        report,
+        &context_length,
+    )?;
     Ok((plan, client))
 }
 

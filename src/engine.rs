@@ -9,7 +9,7 @@
 //! and next the file-writing and MCP faces, none of which runs its own pipeline.
 //!
 //! ```text
-//! let plan = engine::prepare(settings, decision.as_ref(), &request, report)?;
+//! let plan = engine::prepare(settings, decision.as_ref(), &request, report, &|| None)?;
 //! let transcript = engine::execute(&mut plan, &client, &mut sink, report, engine::signals()).await;
 //! ```
 
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::backend::Messages;
 use crate::backend::ollama::{self, Fit};
-use crate::config::{RouteMode, Settings};
+use crate::config::{DEFAULT_NUM_CTX_MAX, RouteMode, Settings};
 use crate::context::{self, Selection};
 use crate::error::{Error, ExitStatus, Failure, FailureKind};
 use crate::output::{Reporter, Sink};
@@ -75,11 +75,16 @@ impl Plan {
 /// fits it to the model's window and plans the attempts. The settings are not changed: the
 /// router's profile suggestion was applied when they were resolved
 /// (`Overrides::suggested_profile`), and a raised `num_ctx` lives in the plan's attempts.
+///
+/// `context_length` is asked, at most once and only when a local request does not fit the
+/// profile's `num_ctx` and the profile sets no `num_ctx_max`, for the model's own context
+/// length (the face asks the server; `&|| None` for none).
 pub fn prepare(
     settings: Settings,
     decision: Option<&Decision>,
     request: &Request,
     report: Reporter,
+    context_length: &dyn Fn() -> Option<u64>,
 ) -> Result<Plan, Error> {
     let route = match (settings.mode, decision) {
         (RouteMode::Local, _) | (RouteMode::Auto, None) => Route::Local,
@@ -102,8 +107,14 @@ pub fn prepare(
         }
         _ => None,
     };
-    let (prompt, selection, num_ctx) =
-        slice_and_fit(&settings, route, &request.prompt, report, request.dry_run);
+    let (prompt, selection, num_ctx) = slice_and_fit(
+        &settings,
+        route,
+        &request.prompt,
+        report,
+        request.dry_run,
+        context_length,
+    );
     let mut pool = Pool::load(settings.pool.state_file.as_deref());
     let attempts = plan(&settings, route, &mut pool, num_ctx)?;
     if let Some(w) = pool.take_warning() {
@@ -303,6 +314,7 @@ fn slice_and_fit(
     prompt_text: &str,
     report: Reporter,
     show_all_warnings: bool,
+    context_length: &dyn Fn() -> Option<u64>,
 ) -> (prompt::Prompt, Selection, Option<u64>) {
     let ctx = &settings.context;
     let budget = match route {
@@ -322,7 +334,7 @@ fn slice_and_fit(
     }
 
     let (current, reserve) = ollama::window(&settings.profile.options);
-    let ceiling = settings.profile.num_ctx_max.max(current);
+    let mut max = settings.profile.num_ctx_max;
     loop {
         let assembled = prompt::assemble(
             &selection.blocks,
@@ -334,6 +346,10 @@ fn slice_and_fit(
             + context::estimate_tokens(&assembled.user)) as u64
             + reserve
             + 32;
+        if need > current && max.is_none() && route == Route::Local {
+            max = Some(context_length().unwrap_or(DEFAULT_NUM_CTX_MAX));
+        }
+        let ceiling = max.unwrap_or(DEFAULT_NUM_CTX_MAX).max(current);
         match ollama::fit(current, ceiling, need) {
             Fit::Fits => return (assembled, selection, None),
             Fit::Raise(raised) => {
@@ -384,7 +400,7 @@ mod tests {
             prompt: "say hi".into(),
             ..Request::default()
         };
-        prepare(settings, None, &request, Reporter::new(true)).unwrap()
+        prepare(settings, None, &request, Reporter::new(true), &|| None).unwrap()
     }
 
     #[tokio::test]

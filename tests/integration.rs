@@ -17,3 +17,4 @@ mod routing;
 mod runlog;
 mod secrets_load;
 mod streaming;
+mod window;

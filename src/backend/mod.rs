@@ -241,6 +241,10 @@ pub trait Backend: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<Warmed>, Failure>> {
         Box::pin(async move { self.probe(client).await.map(|_| None) })
     }
+    /// The model's own context length, when the server reports one (Ollama `/api/show`).
+    fn context_length<'a>(&'a self, _client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
+        Box::pin(async { None })
+    }
     /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
     fn pull_hint(&self, _model: &str) -> Option<String> {
         None

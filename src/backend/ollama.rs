@@ -206,6 +206,22 @@ impl Backend for Ollama {
         })
     }
 
+    /// `POST /api/show`: `model_info` holds `<architecture>.context_length`.
+    fn context_length<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            let request = client
+                .post(format!("{}/api/show", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json!({"model": self.model}).to_string());
+            let v = http::json(request).await.ok()?;
+            v["model_info"]
+                .as_object()?
+                .iter()
+                .find(|(k, _)| k.ends_with(".context_length"))
+                .and_then(|(_, n)| n.as_u64())
+        })
+    }
+
     fn pull_hint(&self, model: &str) -> Option<String> {
         Some(format!("ollama pull {model}"))
     }

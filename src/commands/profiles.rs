@@ -85,7 +85,10 @@ fn settings_of(
     );
     push(
         "num_ctx_max",
-        p.num_ctx_max.to_string(),
+        p.num_ctx_max.map_or_else(
+            || "(the model's context length)".to_owned(),
+            |n| n.to_string(),
+        ),
         from("num_ctx_max", "default"),
     );
     push(

@@ -82,9 +82,13 @@ pub struct Profile {
     pub system: Option<String>,
     /// `false`: warn that guardrails are off.
     pub guardrails: bool,
-    /// Ceiling for raising `num_ctx`.
-    pub num_ctx_max: u64,
+    /// Ceiling for raising `num_ctx`; `None`: the model's own context length, as the
+    /// local server reports it (Ollama `/api/show`), else `DEFAULT_NUM_CTX_MAX`.
+    pub num_ctx_max: Option<u64>,
 }
+
+/// The `num_ctx` ceiling when neither the profile nor the server says.
+pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
 
 /// Timeouts that apply to every attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -953,7 +957,7 @@ fn profile(name: &str, p: &ProfileConfig) -> Result<Profile, Error> {
         timeout,
         system: p.system.clone(),
         guardrails: p.guardrails.unwrap_or(true),
-        num_ctx_max: p.num_ctx_max.unwrap_or(32_768),
+        num_ctx_max: p.num_ctx_max,
     })
 }
 
