@@ -23,15 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 pub use kind::Route;
 
-/// Which route a rule votes for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// Votes for the local model.
-    Local,
-    /// Votes for the API.
-    Api,
-}
+/// Which route a rule votes for: `local` or `api`.
+pub type Side = Route;
 
 /// `[router.rules.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,7 +125,7 @@ pub struct Router {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// `local` or `api`.
-    pub route: &'static str,
+    pub route: Route,
     /// How sure, 0.5..1.
     pub confidence: f64,
     /// Suggested profile: `fast` or `code`.
@@ -146,11 +139,7 @@ pub struct Decision {
 impl Decision {
     /// The route as the streaming layer knows it.
     pub fn route(&self) -> Route {
-        if self.route == "api" {
-            Route::Api
-        } else {
-            Route::Local
-        }
+        self.route
     }
 }
 
@@ -191,6 +180,11 @@ impl Router {
             let signed = match side {
                 Side::Api => weight,
                 Side::Local => -weight,
+                Side::Codex => {
+                    return Err(Error::Config(format!(
+                        "router rule '{name}': side is local or api"
+                    )));
+                }
             };
             patterns.push(pattern);
             rules.push(Rule {
@@ -293,7 +287,7 @@ impl Router {
             "code"
         };
         Decision {
-            route: if is_api { "api" } else { "local" },
+            route: if is_api { Route::Api } else { Route::Local },
             confidence: (confidence * 100.0).round() / 100.0,
             profile,
             rules: fired,
