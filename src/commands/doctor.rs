@@ -138,6 +138,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
     };
     context_checks(&mut r, &settings);
+    profile_check(&mut r, &settings);
 
     let client = crate::http::client(PROBE_CONNECT, Some(PROBE_LIMIT))?;
     let probes = super::block_on(probe(&settings, &client, args.online))?;
@@ -220,6 +221,33 @@ fn context_checks(r: &mut Report, settings: &Settings) {
         Status::Ok
     };
     r.add("context", status, detail);
+}
+
+/// The profile, model and deadline a call would use, and where each came from (as
+/// resolution recorded it; no origin means the configuration files or a default).
+fn profile_check(r: &mut Report, settings: &Settings) {
+    let origin = |key| {
+        settings
+            .origins
+            .get(key)
+            .map_or_else(|| "profiles.toml".to_owned(), Clone::clone)
+    };
+    let model = settings
+        .local_model_override
+        .clone()
+        .unwrap_or_else(|| settings.profile.model.clone());
+    r.add(
+        "profile",
+        Status::Ok,
+        format!(
+            "{} ({}); model {model} ({}); deadline {}s ({})",
+            settings.profile.name,
+            origin("profile"),
+            origin("model"),
+            settings.deadline(&settings.profile).as_secs_f64(),
+            origin("timeout"),
+        ),
+    );
 }
 
 /// Each endpoint of every route and its health in the shared state.
