@@ -323,9 +323,10 @@ fn slice_and_fit(
     };
     let mut warnings = Vec::new();
     let docs = context::load(&settings.root, &ctx.files, &mut warnings);
-    // A project without CONTRACTS.md is normal for quick local calls: say so only when
-    // context was asked for or the API route expects it.
-    if route == Route::Local && ctx.named.is_empty() && !show_all_warnings {
+    // A project without CONTRACTS.md is normal for quick local calls and for a coding
+    // agent that reads the project itself: say so only when context was asked for or the
+    // API route expects it.
+    if route != Route::Api && ctx.named.is_empty() && !show_all_warnings {
         warnings.retain(|w| !w.starts_with("no "));
     }
     let mut selection = context::select(&docs, ctx, prompt_text, budget);

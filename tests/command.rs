@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, read_until, run, run_with, spawn_piped, wait_limited};
+use crate::support::{Sandbox, Test, read_until, run, run_with, spawn_piped, wait_limited};
 
 /// Puts an executable script named `name` on the sandbox's PATH.
 fn script(sb: &Sandbox, name: &str, body: &str) -> PathBuf {
@@ -104,35 +104,37 @@ fn a_command_that_fails_after_output_is_exit_6() {
         "profiles.toml",
         "[endpoints.half]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"printf partial; exit 2\"]\n[routes]\ncodex = [\"half\", \"codex\"]\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.args(["--codex", "x"]);
-    run(cmd)
-        .assert_code(6)
-        .assert_stdout("partial")
-        .assert_stderr_has("stream interrupted after 7 bytes");
+    Test::new(&sb)
+        .args(["--codex", "x"])
+        .code(6)
+        .stdout("partial")
+        .stderr_has("stream interrupted after 7 bytes")
+        .run();
 }
 
 #[test]
 fn a_missing_executable_is_named_and_exit_4() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("PATH", sb.dir.path()).args(["--codex", "x"]);
-    run(cmd)
-        .assert_code(4)
-        .assert_stdout("")
-        .assert_stderr_has("command not found: codex");
+    Test::new(&sb)
+        .env("PATH", sb.dir.path())
+        .args(["--codex", "x"])
+        .code(4)
+        .stdout("")
+        .stderr_has("command not found: codex")
+        .run();
 }
 
 #[test]
-fn a_command_in_the_local_route_falls_back_to_the_api_only_before_output() {
+fn a_command_endpoint_can_serve_the_local_route() {
     let sb = Sandbox::new();
     sb.write(
         "profiles.toml",
         "[endpoints.llm]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; printf 'local says hi'\"]\n[routes]\nlocal = \"llm\"\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.args(["--local", "x"]);
-    run(cmd).assert_code(0).assert_stdout("local says hi");
+    Test::new(&sb)
+        .args(["--local", "x"])
+        .stdout("local says hi")
+        .run();
 }
 
 #[test]
