@@ -187,6 +187,22 @@ impl Sink for Output {
     }
 }
 
+/// `9.0 GB`, as `ollama list` prints sizes (powers of 1000).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
@@ -217,5 +233,17 @@ impl Reporter {
     pub fn error(line: &str) {
         crate::spinner::stop();
         eprintln!("codex-wrap: error: {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_ollama_list() {
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(3_825_819_519), "3.8 GB");
+        assert_eq!(human_size(522_000_000), "522.0 MB");
     }
 }

@@ -12,7 +12,7 @@ use crate::cli::WarmArgs;
 use crate::config::env::Env;
 use crate::config::{self, Overrides, Settings};
 use crate::error::{Error, ExitStatus, Failure};
-use crate::output::{Output, Reporter};
+use crate::output::{Output, Reporter, human_size};
 
 use super::{block_on, secs, table};
 
@@ -37,22 +37,6 @@ fn local_failure(backend: &dyn Backend, mut f: Failure) -> Error {
         }
     }
     Error::NoRoute(vec![f])
-}
-
-/// `9.0 GB`, as `ollama list` prints sizes (powers of 1000).
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// `codex-wrap models`.
