@@ -155,10 +155,10 @@ pub(crate) fn call(
         None => transcript.exit_status(),
     };
     let record = log_record(&p, &transcript, clock.elapsed(), status, started);
-    if let Some(path) = &settings.log.file {
-        if let Err(e) = runlog::append(path, &record) {
-            report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-        }
+    if let Some(path) = &settings.log.file
+        && let Err(e) = runlog::append(path, &record)
+    {
+        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
     }
 
     if run.json {

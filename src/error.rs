@@ -235,10 +235,10 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return e.exit_status();
         }
-        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return ExitStatus::Success;
-            }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>()
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return ExitStatus::Success;
         }
     }
     ExitStatus::Failure

@@ -32,7 +32,7 @@ fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() 
     assert_eq!(requests[0].json()["model"], "m");
     let num_ctx = requests[1].json()["options"]["num_ctx"].as_u64().unwrap();
     assert!(
-        num_ctx > 32_768 && num_ctx <= 131_072 && num_ctx % 1024 == 0,
+        num_ctx > 32_768 && num_ctx <= 131_072 && num_ctx.is_multiple_of(1024),
         "{num_ctx}"
     );
 

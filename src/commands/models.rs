@@ -31,10 +31,10 @@ fn local_backend(settings: &Settings) -> Result<Box<dyn Backend>, Error> {
 
 fn local_failure(backend: &dyn Backend, mut f: Failure) -> Error {
     f.attempt = format!("{} {}", backend.name(), backend.endpoint());
-    if f.kind == crate::error::FailureKind::Unreachable {
-        if let Some(hint) = backend.unreachable_hint().filter(|_| f.hint.is_none()) {
-            f = f.with_hint(hint);
-        }
+    if f.kind == crate::error::FailureKind::Unreachable
+        && let Some(hint) = backend.unreachable_hint().filter(|_| f.hint.is_none())
+    {
+        f = f.with_hint(hint);
     }
     Error::NoRoute(vec![f])
 }
