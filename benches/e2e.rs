@@ -91,15 +91,32 @@ fn main() {
     std::fs::write(&body_path, plan["attempts"][0]["body"].to_string()).unwrap();
     let url = format!("{}/api/chat", server.url());
 
+    // The shared health state lives in the work dir; a cooled endpoint stays cooled for
+    // the whole run.
+    std::fs::write(work.join("profiles.toml"), "[pool]\ncooldown = 3600\n").unwrap();
     let wrap = |extra: &[&str]| {
         let mut c = Command::new(bin);
         c.args(extra)
             .arg("write a function")
             .env("OLLAMA_URL", server.url())
             .env("GEMINI_BASE_URL", "http://127.0.0.1:9")
+            .env("XDG_STATE_HOME", work.join("state"))
             .current_dir(&work);
         c
     };
+    // A black-holed address at the head of the local route, cooled down by one call that
+    // pays its connect timeout before the measured runs.
+    let (hole, _held) = blackhole();
+    let dead_head = || {
+        let mut c = wrap(&["--local", "-q", "--connect-timeout", "1"]);
+        c.env("OLLAMA_URL", format!("http://{hole},{}", server.url()));
+        c
+    };
+    let first = measure(dead_head());
+    assert!(
+        first.total >= Duration::from_secs(1),
+        "the first call pays the connect timeout"
+    );
     let curl = || curl_post(&body_path, &url);
     let version = || {
         let mut c = Command::new(bin);
@@ -113,6 +130,7 @@ fn main() {
         ("codex-wrap (auto route)", Vec::new()),
         ("codex-wrap --version", Vec::new()),
         ("codex-wrap --local, no log", Vec::new()),
+        ("--local, cooled dead head", Vec::new()),
     ];
     for _ in 0..runs {
         rows[0].1.push(measure(curl()));
@@ -122,6 +140,7 @@ fn main() {
         let mut no_log = wrap(&["--local", "-q"]);
         no_log.env("CODEX_WRAP_ENABLE_LOGGING", "0");
         rows[4].1.push(measure(no_log));
+        rows[5].1.push(measure(dead_head()));
     }
     let real = real_engine_rows(bin, &work, runs.min(15));
     let mut big_runs = Vec::new();
@@ -169,6 +188,13 @@ fn main() {
         w.1 - n.1,
         w.1 / n.1
     );
+    let d = medians[5];
+    println!(
+        "cooled-down black-holed endpoint at the head of the route vs none: first byte {:+.2} ms, total {:+.2} ms (the first, uncooled call took {:.0} ms)",
+        d.0 - w.0,
+        d.1 - w.1,
+        first.total.as_secs_f64() * 1e3
+    );
     if let Some((curl_s, wrap_s)) = &real {
         let fb =
             |s: &[Sample]| median(s.iter().map(|x| x.first_byte.as_secs_f64() * 1e3).collect());
@@ -208,6 +234,29 @@ fn main() {
         "throughput: {BIG_TOKENS} tokens, {mb:.1} MB of text to stdout in {secs:.2} s = {:.0} MB/s, peak RSS {rss:.1} MB (median of 5)",
         mb / secs
     );
+}
+
+/// A listener whose accept queue is full: connections neither succeed nor fail, like a
+/// host that drops SYNs. Keep the returned value alive while it is used.
+fn blackhole() -> (std::net::SocketAddr, impl Drop) {
+    struct Held(
+        #[allow(dead_code)] socket2::Socket,
+        #[allow(dead_code)] Vec<std::net::TcpStream>,
+    );
+    impl Drop for Held {
+        fn drop(&mut self) {}
+    }
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    sock.bind(&any.into()).unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let held = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    (addr, Held(sock, held))
 }
 
 /// codex-wrap's OpenAI backend and curl against a real llama-server with the tiny model,

@@ -6,175 +6,76 @@ use std::time::SystemTime;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::backend::Messages;
 use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
-use crate::config::{self, RouteMode, Settings};
-use crate::context::{self, Selection};
-use crate::error::{Error, ExitStatus, Failure};
+use crate::config::{self, Overrides, RouteMode};
+use crate::engine::{self, Plan, Transcript};
+use crate::error::ExitStatus;
 use crate::output::{Output, Reporter};
-use crate::plan::{dry_run, end_line, plan, start_line};
-use crate::stream::Attempt;
-use crate::stream::{self, Outcome, Route};
-use crate::{input, prompt, route, runlog};
+use crate::plan::{dry_run, end_line, start_line};
+use crate::stream::{Attempt, Outcome};
+use crate::{input, route, runlog};
 
-/// Everything decided before the first byte is sent.
-struct Prepared {
-    settings: Settings,
-    route: Route,
-    prompt: prompt::Prompt,
-    selection: Selection,
-    attempts: Vec<Attempt>,
-    client: Option<reqwest::Client>,
-    /// The user's prompt as read.
-    prompt_text: String,
-    /// The router's confidence when it chose the route (`None`: a flag did).
-    confidence: Option<f64>,
-}
-
-/// Resolves settings, routes the prompt, slices the context, fits it to the model's
-/// window and plans the attempts. `send` says whether a request will follow.
+/// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
+/// on the second core while the prompt is read and the HTTP client built: it is the
+/// largest fixed cost of an auto-routed call.
 fn prepare(
     run: &RunArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
     send: bool,
-) -> anyhow::Result<Prepared> {
-    let mut settings = config::resolve(run, env, root)?;
-    // Compile the router on the second core while the prompt is read and the HTTP client
-    // is built: it is the largest fixed cost of an auto-routed call.
-    let router = (settings.mode == RouteMode::Auto).then(|| {
-        let table = settings.router.clone();
+) -> anyhow::Result<(Plan, Option<reqwest::Client>)> {
+    let mut overrides = Overrides::from(run);
+    let (cfg, sources) = config::load(env, root)?;
+    let router = (config::route_mode(&overrides, env) == RouteMode::Auto).then(|| {
+        let table = cfg.router.clone();
         std::thread::spawn(move || route::Router::from_table(table.as_ref()))
     });
-    let prompt_text = input::read_prompt(&run.prompt, run.file.as_deref())?;
-    let client = send.then(|| stream::client(&settings.timeouts));
-
-    let mut confidence = None;
-    let route = match settings.mode {
-        RouteMode::Local => Route::Local,
-        RouteMode::Api => Route::Api,
-        RouteMode::Auto => {
-            let router = router
-                .map(|handle| handle.join())
-                .transpose()
-                .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
-                .transpose()?
-                .context("the router was not started")?;
-            let decision = router.decide(&prompt_text);
-            if run.explain {
-                report.status(&format!(
-                    "router: {} (confidence {:.2}, profile {}; rules: {})",
-                    decision.route,
-                    decision.confidence,
-                    decision.profile,
-                    decision.rules.join(", ")
-                ));
-            }
-            if !settings.profile_explicit {
-                settings.use_profile(decision.profile);
-            }
-            confidence = Some(decision.confidence);
-            decision.route()
-        }
-    };
-
-    let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
-    let attempts = plan(&settings, route)?;
-    Ok(Prepared {
-        settings,
-        route,
+    let prompt = input::read_prompt(&run.prompt, run.file.as_deref())?;
+    let router = router
+        .map(|handle| handle.join())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
+        .transpose()?;
+    let decision = router.map(|r| r.decide(&prompt));
+    overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
+    let settings = config::resolve_from(cfg, sources, &overrides, env, root)?;
+    let client = send
+        .then(|| crate::http::client(settings.timeouts.connect, None))
+        .transpose()?;
+    let request = engine::Request {
         prompt,
-        selection,
-        attempts,
-        client,
-        prompt_text,
-        confidence,
-    })
-}
-
-/// Chooses the context for the route, then makes the request fit the local model's
-/// window: Ollama silently cuts a prompt longer than `num_ctx`, so `num_ctx` is raised for
-/// this call up to the profile's `num_ctx_max`, and past that context sections are dropped
-/// (never the user's prompt), each with a stderr line.
-fn slice_and_fit(
-    settings: &mut Settings,
-    route: Route,
-    prompt_text: &str,
-    report: Reporter,
-    show_all_warnings: bool,
-) -> (prompt::Prompt, Selection) {
-    let ctx = &settings.context;
-    let budget = match route {
-        Route::Local => ctx.local_budget,
-        Route::Api => ctx.api_budget,
+        explain: run.explain,
+        dry_run: !send,
     };
-    let mut warnings = Vec::new();
-    let docs = context::load(&settings.root, &ctx.files, &mut warnings);
-    // A project without CONTRACTS.md is normal for quick local calls: say so only when
-    // context was asked for or the API route expects it.
-    if route == Route::Local && ctx.named.is_empty() && !show_all_warnings {
-        warnings.retain(|w| !w.starts_with("no "));
-    }
-    let depth = match route {
-        Route::Local => context::Depth::Minimal,
-        Route::Api => context::Depth::Full,
+    // The local model's context length, asked only when a request outgrows the profile's
+    // window and the profile sets no ceiling; bounded so a dead server costs little.
+    let local = crate::plan::endpoints(&settings, crate::stream::Route::Local)
+        .into_iter()
+        .next()
+        .map(|e| e.backend(&settings.root));
+    let limit = settings
+        .timeouts
+        .connect
+        .min(std::time::Duration::from_secs(1));
+    let context_length = move || {
+        let backend = local.as_ref()?;
+        let client = crate::http::client(limit, Some(limit)).ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(backend.context_length(&client))
     };
-    let mut selection = context::select(&docs, ctx, prompt_text, budget, depth);
-    for w in warnings.iter().chain(&selection.warnings) {
-        report.warn(w);
-    }
-
-    let options = &settings.profile.options;
-    let current = options
-        .get("num_ctx")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(2048);
-    let reserve = options
-        .get("num_predict")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|n| *n > 0)
-        .unwrap_or(1024);
-    let ceiling = settings.profile.num_ctx_max.max(current);
-    loop {
-        let assembled = prompt::assemble(
-            &selection.blocks,
-            settings.profile.system.as_deref(),
-            &settings.directive,
-            prompt_text,
-        );
-        let need = (context::estimate_tokens(&assembled.system)
-            + context::estimate_tokens(&assembled.user)) as u64
-            + reserve
-            + 32;
-        if need <= current {
-            return (assembled, selection);
-        }
-        if need <= ceiling || selection.blocks.is_empty() || route == Route::Api {
-            let raised = need.div_ceil(1024) * 1024;
-            let raised = raised.min(ceiling);
-            if need > ceiling {
-                report.warn(&format!(
-                    "the request needs about {need} tokens, more than num_ctx_max {ceiling}; the model may cut it"
-                ));
-            } else {
-                tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
-            }
-            settings
-                .profile
-                .options
-                .insert("num_ctx".to_owned(), serde_json::json!(raised));
-            return (assembled, selection);
-        }
-        if let Some(dropped) = selection.blocks.pop() {
-            selection.chosen.pop();
-            report.warn(&format!(
-                "dropped context '{}' to fit num_ctx_max {ceiling}",
-                dropped.label
-            ));
-        }
-    }
+    let plan = engine::prepare(
+        settings,
+        decision.as_ref(),
+        &request,
+        report,
+        &context_length,
+    )?;
+    Ok((plan, client))
 }
 
 /// The default command: send the prompt and stream the answer (or, with `--json`, print
@@ -197,11 +98,8 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let p = prepare(run, env, root, report, !run.dry_run)?;
-    let messages = Messages {
-        system: &p.prompt.system,
-        user: &p.prompt.user,
-    };
+    let (mut p, client) = prepare(run, env, root, report, !run.dry_run)?;
+    let messages = p.messages();
     if run.dry_run {
         Output::print_document(&dry_run(
             &p.settings,
@@ -209,6 +107,7 @@ pub(crate) fn call(
             &p.attempts,
             messages,
             &p.selection,
+            &p.pool,
         ))?;
         return Ok(ExitStatus::Success);
     }
@@ -230,45 +129,32 @@ pub(crate) fn call(
     } else {
         Output::new()
     };
-    let client = p
-        .client
-        .clone()
-        .unwrap_or_else(|| stream::client(&settings.timeouts));
+    let client = match client {
+        Some(client) => client,
+        None => crate::http::client(settings.timeouts.connect, None)?,
+    };
     if spinner {
-        let model = p.attempts.first().map_or("", |a| a.backend.model());
+        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
         crate::spinner::start(format!("{model}: waiting for the first token"));
     }
-    let mut failures = Vec::new();
-    let result = runtime.block_on(async {
-        let work = stream::run_attempts(
-            &client,
-            &p.attempts,
-            messages,
-            &settings.timeouts,
-            &mut out,
-            report,
-            &mut failures,
-        );
-        with_signals(work).await
-    });
+    let transcript = runtime.block_on(engine::execute(
+        &mut p,
+        &client,
+        &mut out,
+        report,
+        engine::signals(),
+    ));
     crate::spinner::stop();
     runtime.shutdown_background();
+    let result = &transcript.result;
+    let settings = &p.settings;
 
     let write_error = out.take_error();
-    let status = match (&write_error, &result) {
-        (Some(_), _) => ExitStatus::Failure,
-        (None, Ok(_)) => ExitStatus::Success,
-        (None, Err(e)) => e.exit_status(),
+    let status = match &write_error {
+        Some(_) => ExitStatus::Failure,
+        None => transcript.exit_status(),
     };
-    let record = log_record(
-        &p,
-        result.as_ref().ok(),
-        &failures,
-        out.delivered(),
-        clock.elapsed(),
-        status,
-        started,
-    );
+    let record = log_record(&p, &transcript, clock.elapsed(), status, started);
     if let Some(path) = &settings.log.file
         && let Err(e) = runlog::append(path, &record)
     {
@@ -295,7 +181,7 @@ pub(crate) fn call(
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("cannot write the answer to stdout"));
     }
-    let outcome = result?;
+    let outcome = transcript.result?;
     out.finish()?;
     if !out.is_closed() {
         report.status(&end_line(&outcome));
@@ -306,39 +192,34 @@ pub(crate) fn call(
     Ok(ExitStatus::Success)
 }
 
-/// The run-log record of a call that was sent.
+/// The run-log record of a call that was sent, from its transcript.
 fn log_record(
-    p: &Prepared,
-    outcome: Option<&Outcome>,
-    failures: &[Failure],
-    delivered: u64,
+    p: &Plan,
+    t: &Transcript,
     elapsed: std::time::Duration,
     status: ExitStatus,
     started: SystemTime,
 ) -> runlog::Record {
-    let mut attempts: Vec<runlog::AttemptRecord> = p
-        .attempts
+    let attempts: Vec<runlog::AttemptRecord> = t
+        .tried
         .iter()
-        .zip(failures)
-        .map(|(a, f)| runlog::AttemptRecord {
+        .map(|a| runlog::AttemptRecord {
             route: a.route.as_str().to_owned(),
-            backend: a.backend.name().to_owned(),
-            model: a.backend.model().to_owned(),
-            result: f.kind.as_str().to_owned(),
-            error: Some(f.message.clone()),
+            backend: a.backend.to_owned(),
+            endpoint: a.endpoint.clone(),
+            model: a.model.clone(),
+            result: a
+                .failure
+                .as_ref()
+                .map_or("ok", |f| f.kind.as_str())
+                .to_owned(),
+            error: a.failure.as_ref().map(|f| f.message.clone()),
         })
         .collect();
-    let answered = outcome.and_then(|o| p.attempts.get(o.index));
-    if let Some(a) = answered {
-        attempts.push(runlog::AttemptRecord {
-            route: a.route.as_str().to_owned(),
-            backend: a.backend.name().to_owned(),
-            model: a.backend.model().to_owned(),
-            result: "ok".to_owned(),
-            error: None,
-        });
-    }
-    let last = answered.or_else(|| p.attempts.get(failures.len().saturating_sub(1)));
+    let outcome = t.result.as_ref().ok();
+    let delivered = t.delivered;
+    let answered = t.answered();
+    let last = answered.or(t.tried.last());
     let usage = outcome.map(|o| o.usage).unwrap_or_default();
     let estimate_in = (p.prompt.system.chars().count() + p.prompt.user.chars().count()) as u64 / 4;
     let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
@@ -357,12 +238,9 @@ fn log_record(
         confidence: p.confidence.map(|c| (c * 100.0).round() / 100.0),
         profile: p.settings.profile.name.clone(),
         served_by: answered.map(|a| a.route.as_str().to_owned()),
-        backend: last
-            .map(|a| a.backend.name().to_owned())
-            .unwrap_or_default(),
-        model: last
-            .map(|a| a.backend.model().to_owned())
-            .unwrap_or_default(),
+        endpoint: answered.map(|a| a.endpoint.clone()),
+        backend: last.map(|a| a.backend.to_owned()).unwrap_or_default(),
+        model: last.map(|a| a.model.clone()).unwrap_or_default(),
         // Every attempt after the first was a fallback.
         fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
         attempts,
@@ -437,7 +315,7 @@ pub(crate) fn show_context(
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let p = prepare(run, env, root, report, false)?;
+    let (p, _) = prepare(run, env, root, report, false)?;
     let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
     if run.json {
         let doc = json!({
@@ -480,34 +358,4 @@ pub(crate) fn show_context(
     doc.push_str(&p.prompt.user);
     Output::print_document(&doc)?;
     Ok(ExitStatus::Success)
-}
-
-/// Runs `work` until it ends or a SIGINT / SIGTERM arrives; dropping `work` closes the
-/// connection at once.
-async fn with_signals<F>(work: F) -> Result<Outcome, Error>
-where
-    F: std::future::Future<Output = Result<Outcome, Error>>,
-{
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return work.await;
-        };
-        tokio::select! {
-            r = work => r,
-            _ = int.recv() => Err(Error::Signal(ExitStatus::Sigint)),
-            _ = term.recv() => Err(Error::Signal(ExitStatus::Sigterm)),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::select! {
-            r = work => r,
-            _ = tokio::signal::ctrl_c() => Err(Error::Signal(ExitStatus::Sigint)),
-        }
-    }
 }

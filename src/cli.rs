@@ -21,9 +21,10 @@ Environment (the old scripts' names keep working):
   LLM_DISABLED (truthy: do nothing, exit 0), CODEX_WRAP_ROOT, CODEX_WRAP_TIMEOUT,
   CONTRACT_SECTIONS, AGENTS_SECTIONS, CONTEXT_HINTS, INCLUDE_AGENTS, CONTRACT_SUMMARY_LINES,
   AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
-  openai), CODEX_WRAP_API_BACKEND (gemini | openai), CODEX_LOG_FILE (the run log),
-  CODEX_WRAP_ENABLE_LOGGING (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination),
-  RUST_LOG, NO_COLOR.
+  openai | endpoint names), CODEX_WRAP_API_BACKEND (gemini | openai | endpoint names),
+  FORCE_CODEX (truthy: like --codex), CODEX_LOG_FILE (the run log), CODEX_WRAP_ENABLE_LOGGING
+  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), XDG_STATE_HOME (endpoint health state), RUST_LOG, NO_COLOR.
+  OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
   .env.local in the project root and the working directory is read without overriding.
 ";
 
@@ -256,6 +257,10 @@ pub struct RunArgs {
     /// Force the API route (Gemini); no fallback to local.
     #[arg(short, long)]
     pub api: bool,
+    /// Hand the prompt to the `codex` route: `codex exec -C {root} -` unless profiles.toml
+    /// says otherwise (also FORCE_CODEX=1); no fallback to other routes.
+    #[arg(short = 'c', long, conflicts_with_all = ["local", "api"])]
+    pub codex: bool,
     /// Profile from profiles.toml: code (default), fast, uncensored, or your own.
     #[arg(short = 'p', long, value_name = "NAME")]
     pub profile: Option<String>,

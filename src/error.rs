@@ -141,6 +141,8 @@ pub struct Failure {
     pub hint: Option<String>,
     /// A server retry hint (429), in seconds.
     pub retry_after: Option<f64>,
+    /// The HTTP status, when the server answered with one.
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -152,6 +154,7 @@ impl Failure {
             message: message.into(),
             hint: None,
             retry_after: None,
+            status: None,
         }
     }
 

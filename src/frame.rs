@@ -73,23 +73,9 @@ fn transport_failure(err: &reqwest::Error) -> Failure {
         FailureKind::Unreachable,
         format!(
             "connection broke while reading the answer: {}",
-            error_chain(err)
+            crate::http::error_chain(err)
         ),
     )
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 fn utf8(line: &[u8]) -> Result<String, Failure> {

@@ -3,28 +3,35 @@
 //! # Layout
 //! - `cli`: the command line as typed; `config`: resolved `Settings` (flags > environment >
 //!   project file > user file > built-in); `input`: where the prompt comes from.
-//! - `route`: the keyword classifier; `prompt`: message assembly.
-//! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
-//!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
-//! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
+//! - `route`: the keyword classifier and the `Route` type; `prompt`: message assembly.
+//! - `engine`: `prepare` → `Plan`, `execute(plan, sink, shutdown)` → `Transcript`: the one
+//!   pipeline that every face (stdout and `--json` in `call`, next files and MCP) drives.
+//! - `backend`: `Endpoint`, `Provider` and the `Backend` trait, one file per provider
+//!   (streaming and management); `http`: the client and the one error classifier; `frame`:
+//!   NDJSON and SSE framing; `stream`: one attempt (deadlines, 429 retry, the pump);
+//!   `pool`: endpoint order and the health state shared between processes.
+//! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
+//!   `error`: exit codes.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
-mod admin;
 pub mod backend;
 mod call;
 pub mod cli;
 mod commands;
 pub mod config;
 pub mod context;
+pub mod engine;
 pub mod error;
 pub mod files;
 pub mod frame;
+pub mod http;
 pub mod input;
 mod install;
 pub mod logging;
 mod mcp;
 pub mod output;
 mod plan;
+pub mod pool;
 pub mod prompt;
 pub mod route;
 pub mod runlog;

@@ -149,6 +149,60 @@ impl Output {
     }
 }
 
+/// Where an answer's text goes. The engine writes through this and nothing else, so a new
+/// face (a file writer, an MCP response) is a new sink, not a new pipeline.
+///
+/// Text is pushed as it is decoded and delivered by `flush` once per network read. Text
+/// counts as shown once pushed: a failure after that is final unless `rollback` can take
+/// it back (a buffer can, stdout cannot).
+pub trait Sink {
+    /// Queues text of the current attempt.
+    fn push(&mut self, text: &str);
+    /// Delivers what is queued.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Bytes taken so far, queued ones included.
+    fn delivered(&self) -> u64;
+    /// Drops a failed attempt's text if nothing has been shown; whether it could.
+    fn rollback(&mut self) -> bool;
+    /// Whether the reader went away (stdout closed): the engine stops quietly.
+    fn is_closed(&self) -> bool;
+}
+
+/// stdout (streamed) and the `--json` buffer.
+impl Sink for Output {
+    fn push(&mut self, text: &str) {
+        Output::push(self, text);
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Output::flush(self)
+    }
+    fn delivered(&self) -> u64 {
+        Output::delivered(self)
+    }
+    fn rollback(&mut self) -> bool {
+        Output::rollback(self)
+    }
+    fn is_closed(&self) -> bool {
+        Output::is_closed(self)
+    }
+}
+
+/// `9.0 GB`, as `ollama list` prints sizes (powers of 1000).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
@@ -179,5 +233,17 @@ impl Reporter {
     pub fn error(line: &str) {
         crate::spinner::stop();
         eprintln!("codex-wrap: error: {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_ollama_list() {
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(3_825_819_519), "3.8 GB");
+        assert_eq!(human_size(522_000_000), "522.0 MB");
     }
 }

@@ -3,25 +3,26 @@
 
 use serde_json::json;
 
-use crate::backend::gemini::Gemini;
-use crate::backend::ollama::Ollama;
-use crate::backend::openai::OpenAi;
-use crate::backend::{Backend, Messages};
+use crate::backend::{Endpoint, Messages};
 use crate::config::env::names;
-use crate::config::{BackendKind, Settings};
+use crate::config::{EndpointSpec, Settings};
 use crate::context::Selection;
 use crate::error::{Error, Failure, FailureKind};
+use crate::pool::Pool;
 use crate::stream::{Attempt, Outcome, Route};
 
-/// The attempts for a route, in order: the route itself, then the other one when fallback
-/// is allowed. Disabled routes are left out; a route with nothing left is an error.
-pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Error> {
-    let other = match route {
-        Route::Local => Route::Api,
-        Route::Api => Route::Local,
-    };
+/// The attempts for a route, in order: the route's endpoints (healthy ones first, as the
+/// pool orders them), then the other route's when fallback is allowed. Disabled routes are
+/// left out; a route with nothing left is an error. `num_ctx`: the window this request
+/// needs, when larger than the profile's.
+pub(crate) fn plan(
+    settings: &Settings,
+    route: Route,
+    pool: &mut Pool,
+    num_ctx: Option<u64>,
+) -> Result<Vec<Attempt>, Error> {
     let mut order = vec![route];
-    if settings.fallback {
+    if let (true, Some(other)) = (settings.fallback, other_route(route)) {
         order.push(other);
     }
     let mut skipped = Vec::new();
@@ -30,6 +31,7 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
         let disabled = match r {
             Route::Local => settings.local_disabled.then_some(names::DISABLE_LOCAL),
             Route::Api => settings.api_disabled.then_some(names::DISABLE_API),
+            Route::Codex => None,
         };
         if let Some(var) = disabled {
             skipped.push(Failure::new(
@@ -38,16 +40,29 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
             ));
             continue;
         }
-        let backend = backend_for(settings, r);
-        // A fallback to the API needs a key; without one it is not worth an attempt.
-        if i > 0 && backend.check_ready().is_err() {
-            continue;
+        let mut endpoints = endpoints(settings, r);
+        if let Some(n) = num_ctx {
+            // The window this request needs (see `ollama::fit`), for this call only.
+            for e in &mut endpoints {
+                e.options.insert("num_ctx".to_owned(), serde_json::json!(n));
+            }
         }
-        attempts.push(Attempt {
-            route: r,
-            backend,
-            deadline: settings.deadline(&settings.profile),
-        });
+        let keys: Vec<String> = endpoints.iter().map(Endpoint::health_key).collect();
+        for index in pool.order(r.as_str(), &keys, settings.pool.strategy) {
+            let endpoint = &endpoints[index];
+            let backend = endpoint.backend(&settings.root);
+            // A fallback to the API needs a key; without one it is not worth an attempt.
+            if i > 0 && backend.check_ready().is_err() {
+                continue;
+            }
+            attempts.push(Attempt {
+                route: r,
+                endpoint: endpoint.name.clone(),
+                health_key: keys[index].clone(),
+                backend,
+                deadline: settings.deadline(&settings.profile),
+            });
+        }
     }
     if attempts.is_empty() {
         return Err(Error::NoRoute(skipped));
@@ -55,48 +70,58 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
     Ok(attempts)
 }
 
-fn backend_for(settings: &Settings, route: Route) -> Box<dyn Backend> {
-    let profile = &settings.profile;
-    let kind = match route {
-        Route::Local => settings.local_backend,
-        Route::Api => settings.api_backend,
-    };
-    if kind == BackendKind::OpenAi {
-        let model = match route {
-            Route::Local => settings
-                .local_model_override
-                .clone()
-                .or_else(|| settings.openai.model.clone())
-                .unwrap_or_else(|| profile.model.clone()),
-            Route::Api => settings
-                .openai
-                .model
-                .clone()
-                .unwrap_or_else(|| settings.gemini.model.clone()),
-        };
-        return Box::new(OpenAi {
-            base_url: settings.openai.base_url.clone(),
-            model,
-            key: settings.openai.key.clone(),
-            options: profile.options.clone(),
-        });
-    }
+/// The endpoints of a route with their models, in the listed order (management commands
+/// talk to the first).
+pub(crate) fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
+    settings
+        .routes
+        .get(route)
+        .iter()
+        .map(|spec| endpoint(settings, route, spec))
+        .collect()
+}
+
+/// The route tried after this one when fallback is allowed.
+fn other_route(route: Route) -> Option<Route> {
     match route {
-        Route::Local => Box::new(Ollama {
-            url: settings.ollama_url.clone(),
-            model: settings
-                .local_model_override
-                .clone()
-                .unwrap_or_else(|| profile.model.clone()),
-            options: profile.options.clone(),
-            keep_alive: profile.keep_alive.clone(),
-        }),
-        Route::Api => Box::new(Gemini {
-            base_url: settings.gemini.base_url.clone(),
-            model: settings.gemini.model.clone(),
-            key: settings.gemini.key.clone(),
-            options: profile.options.clone(),
-        }),
+        Route::Local => Some(Route::Api),
+        Route::Api => Some(Route::Local),
+        Route::Codex => None,
+    }
+}
+
+/// An endpoint with its model and the profile's options: `--model` for the route taken
+/// (or `OLLAMA_MODEL` on the local route) > the endpoint's own model > the profile's model
+/// (local route), the Gemini model (API route) or none (codex route: `{model}` is empty).
+pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpoint {
+    let profile = &settings.profile;
+    let model = match route {
+        Route::Local => settings
+            .local_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_else(|| profile.model.clone()),
+        Route::Api => settings
+            .api_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_else(|| settings.gemini.model.clone()),
+        // A coding agent picks its own model unless one is named.
+        Route::Codex => settings
+            .codex_model_override
+            .clone()
+            .or_else(|| spec.model.clone())
+            .unwrap_or_default(),
+    };
+    Endpoint {
+        name: spec.name.clone(),
+        provider: spec.provider,
+        url: spec.url.clone(),
+        command: spec.command.clone(),
+        model,
+        key: spec.key.clone(),
+        options: profile.options.clone(),
+        keep_alive: profile.keep_alive.clone(),
     }
 }
 
@@ -106,6 +131,7 @@ pub(crate) fn dry_run(
     attempts: &[Attempt],
     m: Messages<'_>,
     context: &Selection,
+    pool: &Pool,
 ) -> String {
     let attempts: Vec<_> = attempts
         .iter()
@@ -125,6 +151,8 @@ pub(crate) fn dry_run(
                 .collect();
             json!({
                 "route": a.route.as_str(),
+                "endpoint_name": a.endpoint,
+                "health": pool.health(&a.health_key).describe(),
                 "backend": a.backend.name(),
                 "model": a.backend.model(),
                 "endpoint": a.backend.endpoint(),
@@ -144,6 +172,7 @@ pub(crate) fn dry_run(
             "budget": context.budget,
             "sections": context.chosen,
         },
+        "pool": settings.pool.strategy.as_str(),
         "attempts": attempts,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -153,11 +182,10 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
     let mut line = String::new();
     if let Some(first) = attempts.first() {
         line = format!(
-            "{} · profile {} · {} {} · {}",
+            "{} · profile {} · {} · {}",
             first.route.as_str(),
             settings.profile.name,
-            first.backend.name(),
-            first.backend.model(),
+            first.what(),
             first.backend.endpoint()
         );
     }
@@ -165,12 +193,16 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
         line.push_str(&format!(" (fallback: {})", next.label()));
     } else if let (true, Some(first)) = (settings.fallback, attempts.first()) {
         // The fallback was planned out because it cannot work: say why, once, up front.
-        let other = match first.route {
-            Route::Local => Route::Api,
-            Route::Api => Route::Local,
-        };
-        if let Err(f) = backend_for(settings, other).check_ready() {
-            line.push_str(&format!(" (no {} fallback: {f})", other.as_str()));
+        if let Some(other) = other_route(first.route) {
+            let why = settings.routes.get(other).iter().find_map(|spec| {
+                endpoint(settings, other, spec)
+                    .backend(&settings.root)
+                    .check_ready()
+                    .err()
+            });
+            if let Some(f) = why {
+                line.push_str(&format!(" (no {} fallback: {f})", other.as_str()));
+            }
         }
     }
     line

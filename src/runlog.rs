@@ -44,6 +44,9 @@ pub struct Record {
     /// The route that answered (`local` / `api`), if any did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served_by: Option<String>,
+    /// The endpoint that answered (its name in profiles.toml), if any did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// Backend of the answering (or last tried) attempt: `ollama`, `gemini`, `openai`.
     pub backend: String,
     /// Model of the answering (or last tried) attempt.
@@ -89,6 +92,9 @@ pub struct AttemptRecord {
     pub route: String,
     /// Backend name.
     pub backend: String,
+    /// The endpoint's name in profiles.toml.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
     /// Model asked for.
     pub model: String,
     /// `ok`, or the failure kind (`unreachable`, `http`, `rate_limited`, ...).

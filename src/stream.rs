@@ -12,35 +12,22 @@ use futures_util::{FutureExt, StreamExt};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::time::{Instant, sleep, timeout_at};
 
-use crate::backend::{Backend, Finish, HttpRequest, Messages, Usage};
+use crate::backend::{Backend, Decoded, Finish, HttpRequest, Messages, Usage};
 use crate::config::Timeouts;
-use crate::error::{Error, Failure, FailureKind};
-use crate::frame::{error_chain, frames};
-use crate::output::{Output, Reporter};
+use crate::error::{Failure, FailureKind};
+use crate::frame::frames;
+use crate::output::{Reporter, Sink};
 
-/// Which route an attempt belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// The local model.
-    Local,
-    /// The remote API.
-    Api,
-}
+pub use crate::route::Route;
 
-impl Route {
-    /// `local` or `api`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Local => "local",
-            Route::Api => "api",
-        }
-    }
-}
-
-/// One planned attempt: a route, a backend and its deadline.
+/// One planned attempt: a route, an endpoint, its backend and its deadline.
 pub struct Attempt {
     /// The route this attempt serves.
     pub route: Route,
+    /// The endpoint's name in profiles.toml.
+    pub endpoint: String,
+    /// The endpoint's key in the shared health state.
+    pub health_key: String,
     /// The endpoint to call.
     pub backend: Box<dyn Backend>,
     /// Deadline for the whole attempt.
@@ -48,13 +35,108 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// `local (ollama qwen2.5:14b)`.
+    /// `local (ollama qwen2.5:14b)`; a named endpoint adds its name: `local box2 (ollama m)`.
     pub fn label(&self) -> String {
-        format!(
-            "{} ({} {})",
-            self.route.as_str(),
-            self.backend.name(),
-            self.backend.model()
+        let name = if self.endpoint == self.backend.name() {
+            String::new()
+        } else {
+            format!(" {}", self.endpoint)
+        };
+        format!("{}{name} ({})", self.route.as_str(), self.what())
+    }
+
+    /// `ollama qwen2.5:14b`, or the provider alone when no model is named (a command).
+    pub fn what(&self) -> String {
+        match self.backend.model() {
+            "" => self.backend.name().to_owned(),
+            model => format!("{} {model}", self.backend.name()),
+        }
+    }
+}
+
+/// The three limits of one attempt: the first byte, the silence between chunks once text
+/// flows, and the whole attempt. A value, so the rule is tested on tokio's paused clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    start: Instant,
+    deadline: Instant,
+    first_byte: Instant,
+    idle: Duration,
+    budget: Duration,
+    first_byte_wait: Option<Duration>,
+}
+
+impl Deadlines {
+    /// Limits for an attempt starting at `start` with `budget` for the whole of it.
+    pub fn new(start: Instant, budget: Duration, timeouts: &Timeouts) -> Self {
+        let deadline = start + budget;
+        Deadlines {
+            start,
+            deadline,
+            first_byte: timeouts
+                .first_byte
+                .map_or(deadline, |d| (start + d).min(deadline)),
+            idle: timeouts.idle,
+            budget,
+            first_byte_wait: timeouts.first_byte,
+        }
+    }
+
+    /// The same attempt sending again at `now` (the 429 retry): a new first-byte limit,
+    /// the same deadline.
+    pub fn resend(&self, now: Instant) -> Self {
+        Deadlines {
+            first_byte: self
+                .first_byte_wait
+                .map_or(self.deadline, |d| (now + d).min(self.deadline)),
+            ..*self
+        }
+    }
+
+    /// When the attempt started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The end of the whole attempt.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Until when to wait for the next bytes: the first-byte limit until text flows, then
+    /// the idle limit counted from the last bytes seen (`last`), never past the deadline.
+    pub fn limit(&self, flowing: bool, last: Instant) -> Instant {
+        if flowing {
+            let recent = Instant::now() - self.idle.min(Duration::from_secs(1));
+            (last.max(recent) + self.idle).min(self.deadline)
+        } else {
+            self.first_byte
+        }
+    }
+
+    /// What a passed `limit` means: the failure to report, or `None` when bytes arrived
+    /// meanwhile (`last` moved) and the wait goes on.
+    pub fn on_elapsed(&self, limit: Instant, flowing: bool, last: Instant) -> Option<Failure> {
+        if limit >= self.deadline {
+            return Some(self.expired("the answer did not finish in time"));
+        }
+        if !flowing {
+            return Some(self.expired("no text from the model in time"));
+        }
+        if Instant::now() < last + self.idle {
+            return None;
+        }
+        Some(Failure::new(
+            FailureKind::Timeout,
+            format!("no data for {:.1}s (idle timeout)", self.idle.as_secs_f64()),
+        ))
+    }
+
+    /// A timeout failure naming the attempt's deadline.
+    pub fn expired(&self, what: &str) -> Failure {
+        Failure::new(
+            FailureKind::Timeout,
+            format!("{what} (deadline {:.0}s)", self.budget.as_secs_f64()),
         )
     }
 }
@@ -91,92 +173,39 @@ impl Outcome {
     }
 }
 
-/// Makes the HTTP client. One per process; connection setup is bounded by `connect`.
-pub fn client(timeouts: &Timeouts) -> reqwest::Client {
-    client_builder(timeouts.connect).build().unwrap_or_default()
-}
-
-/// The client settings every request shares: connect timeout, no Nagle, our user agent.
-pub fn client_builder(connect: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(connect)
-        .tcp_nodelay(true)
-        .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")))
-}
-
-/// Tries the attempts in order until one answers; each failed attempt is pushed to
-/// `failures`, in order. A failure after output has reached stdout is final; with buffered
-/// output (`--json`) nothing has been shown yet, so the text is dropped and the next attempt
-/// runs as if the failure had come before any output.
-pub async fn run_attempts(
-    client: &reqwest::Client,
-    attempts: &[Attempt],
-    messages: Messages<'_>,
-    timeouts: &Timeouts,
-    out: &mut Output,
-    report: Reporter,
-    failures: &mut Vec<Failure>,
-) -> Result<Outcome, Error> {
-    for (index, attempt) in attempts.iter().enumerate() {
-        if let Some(last) = failures.last() {
-            report.status(&format!(
-                "falling back to {} after: {last}",
-                attempt.label()
-            ));
-        }
-        let result = match attempt.backend.check_ready() {
-            Ok(()) => attempt_with_retry(client, attempt, messages, timeouts, out, report).await,
-            Err(f) => Err(f),
-        };
-        match result {
-            Ok(mut outcome) => {
-                outcome.index = index;
-                return Ok(outcome);
-            }
-            Err(mut failure) => {
-                failure.attempt = attempt.label();
-                failures.push(failure.clone());
-                if failure.kind == FailureKind::Blocked {
-                    return Err(Error::Blocked(failure));
-                }
-                if out.delivered() > 0 {
-                    let delivered = out.delivered();
-                    if !out.rollback() {
-                        return Err(Error::Interrupted {
-                            delivered,
-                            cause: failure,
-                        });
-                    }
-                    failures.last_mut().into_iter().for_each(|f| {
-                        f.message = format!("{} (after {delivered} bytes, discarded)", f.message);
-                    });
-                }
-                if !failure.kind.may_fall_back() {
-                    break;
-                }
-            }
-        }
-    }
-    Err(Error::NoRoute(failures.clone()))
-}
-
-async fn attempt_with_retry(
+/// Runs one attempt (with its one 429 retry) into `out`: a command's stdout, or an HTTP
+/// stream.
+pub(crate) async fn attempt(
     client: &reqwest::Client,
     attempt: &Attempt,
     messages: Messages<'_>,
     timeouts: &Timeouts,
-    out: &mut Output,
+    out: &mut dyn Sink,
     report: Reporter,
 ) -> Result<Outcome, Failure> {
-    let request = attempt.backend.build(messages);
     let start = Instant::now();
-    let deadline = start + attempt.deadline;
-    match stream_once(client, attempt, &request, timeouts, deadline, out).await {
+    let deadlines = Deadlines::new(start, attempt.deadline, timeouts);
+    if let Some(argv) = attempt.backend.argv() {
+        let written_before = out.delivered();
+        let input = crate::backend::command::stdin_text(messages);
+        let first_token = crate::backend::command::stream(argv, input, &deadlines, out).await?;
+        return Ok(Outcome {
+            index: 0,
+            attempt: attempt.label(),
+            usage: Usage::default(),
+            first_token,
+            total: start.elapsed(),
+            bytes: out.delivered() - written_before,
+            truncated: false,
+        });
+    }
+    let request = attempt.backend.build(messages);
+    match stream_once(client, attempt, &request, &deadlines, out).await {
         Err(f) if f.kind == FailureKind::RateLimited && out.delivered() == 0 => {
             let Some(wait) = f.retry_after.map(Duration::from_secs_f64) else {
                 return Err(f);
             };
-            let fits = Instant::now() + wait < deadline;
+            let fits = Instant::now() + wait < deadlines.deadline();
             if wait > timeouts.retry_cap || !fits {
                 return Err(f);
             }
@@ -186,7 +215,14 @@ async fn attempt_with_retry(
                 wait.as_secs_f64()
             ));
             sleep(wait).await;
-            stream_once(client, attempt, &request, timeouts, deadline, out).await
+            stream_once(
+                client,
+                attempt,
+                &request,
+                &deadlines.resend(Instant::now()),
+                out,
+            )
+            .await
         }
         other => other,
     }
@@ -197,21 +233,12 @@ async fn stream_once(
     client: &reqwest::Client,
     attempt: &Attempt,
     request: &HttpRequest,
-    timeouts: &Timeouts,
-    deadline: Instant,
-    out: &mut Output,
+    deadlines: &Deadlines,
+    out: &mut dyn Sink,
 ) -> Result<Outcome, Failure> {
     let backend = attempt.backend.as_ref();
     let start = Instant::now();
-    let first_byte_deadline = timeouts
-        .first_byte
-        .map_or(deadline, |d| (start + d).min(deadline));
-    let timed_out = |what: &str| {
-        Failure::new(
-            FailureKind::Timeout,
-            format!("{what} (deadline {:.0}s)", attempt.deadline.as_secs_f64()),
-        )
-    };
+    let deadline = deadlines.deadline();
 
     let mut builder = client
         .post(&request.url)
@@ -229,8 +256,8 @@ async fn stream_once(
     }
     tracing::debug!(url = %request.url, backend = backend.name(), "sending");
 
-    let response = match timeout_at(first_byte_deadline, builder.send()).await {
-        Err(_) => return Err(timed_out("no answer from the server in time")),
+    let response = match timeout_at(deadlines.limit(false, start), builder.send()).await {
+        Err(_) => return Err(deadlines.expired("no answer from the server in time")),
         Ok(Err(e)) => return Err(send_failure(&e, backend)),
         Ok(Ok(r)) => r,
     };
@@ -245,6 +272,7 @@ async fn stream_once(
             .await
             .unwrap_or_default();
         let mut failure = backend.http_error(status.as_u16(), &body);
+        failure.status = Some(status.as_u16());
         if failure.retry_after.is_none() {
             failure.retry_after = header_hint;
         }
@@ -259,62 +287,31 @@ async fn stream_once(
         seen.store(micros_since(start), Ordering::Relaxed);
     });
     let mut frames = frames(body, backend.framing());
-    let mut usage = Usage::default();
-    let mut finish: Option<Finish> = None;
-    let mut first_token = None;
+    let mut answer = Answer::default();
     let written_before = out.delivered();
     loop {
         let next = loop {
             let flowing = out.delivered() > written_before;
-            let limit = if flowing {
-                let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                (last.max(Instant::now() - timeouts.idle.min(Duration::from_secs(1)))
-                    + timeouts.idle)
-                    .min(deadline)
-            } else {
-                first_byte_deadline
-            };
+            let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
+            let limit = deadlines.limit(flowing, last);
             match timeout_at(limit, frames.next()).await {
                 Ok(next) => break next,
-                Err(_) if limit >= deadline => {
-                    return Err(timed_out("the answer did not finish in time"));
-                }
-                Err(_) if flowing => {
+                Err(_) => {
                     let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                    if Instant::now() < last + timeouts.idle {
-                        continue; // bytes arrived meanwhile: still alive
+                    if let Some(failure) = deadlines.on_elapsed(limit, flowing, last) {
+                        return Err(failure);
                     }
-                    return Err(Failure::new(
-                        FailureKind::Timeout,
-                        format!(
-                            "no data for {:.1}s (idle timeout)",
-                            timeouts.idle.as_secs_f64()
-                        ),
-                    ));
                 }
-                Err(_) => return Err(timed_out("no text from the model in time")),
             }
         };
         let mut ended = next.is_none();
         // Decode this frame and every frame already buffered, then write once.
         let mut item = next;
         while let Some(frame) = item {
-            let decoded_done = {
-                let frame = frame?;
-                let decoded = backend.decode(&frame)?;
-                if !decoded.text.is_empty() {
-                    first_token.get_or_insert_with(|| start.elapsed());
-                    out.push(&decoded.text);
-                }
-                if let Some(u) = decoded.usage {
-                    usage = u;
-                }
-                if decoded.finish.is_some() {
-                    finish = decoded.finish;
-                }
-                decoded.done
-            };
-            if decoded_done {
+            let frame = frame?;
+            let decoded = backend.decode(&frame)?;
+            out.push(&decoded.text);
+            if answer.take(&decoded, start.elapsed()) {
                 ended = true;
                 break;
             }
@@ -327,57 +324,94 @@ async fn stream_once(
                 None => None,
             };
         }
-        out.flush().map_err(|e| {
-            Failure::new(
-                FailureKind::Protocol,
-                format!("cannot write to stdout: {e}"),
-            )
-        })?;
+        deliver(out)?;
         if out.is_closed() {
             break;
         }
-        if let Some(Finish::Blocked(reason)) = &finish {
-            return Err(Failure::new(
-                FailureKind::Blocked,
-                format!("blocked by the model's safety filter: {reason}"),
-            ));
-        }
+        answer.check_blocked()?;
         if ended {
             break;
         }
     }
     let bytes = out.delivered() - written_before;
     if !out.is_closed() {
-        match &finish {
-            None => {
-                return Err(Failure::new(
-                    FailureKind::Protocol,
-                    "the stream ended before the model finished (no final message)",
-                ));
-            }
-            Some(Finish::Length) if bytes == 0 => {
-                return Err(Failure::new(
-                    FailureKind::Empty,
-                    "the model hit its token limit before writing any text",
-                ));
-            }
-            _ if bytes == 0 => {
-                return Err(Failure::new(
-                    FailureKind::Empty,
-                    "the model returned an empty answer",
-                ));
-            }
-            _ => {}
-        }
+        answer.check_end(bytes)?;
     }
     Ok(Outcome {
         index: 0,
         attempt: attempt.label(),
-        usage,
-        first_token,
+        usage: answer.usage,
+        first_token: answer.first_token,
         total: start.elapsed(),
         bytes,
-        truncated: finish == Some(Finish::Length),
+        truncated: answer.finish == Some(Finish::Length),
+    })
+}
+
+/// What the decoded frames of one answer said, apart from its text: pure, no I/O.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Answer {
+    /// The last usage a frame reported.
+    pub usage: Usage,
+    /// Why the model stopped, once a frame said so.
+    pub finish: Option<Finish>,
+    /// When the first text arrived, from the start of the attempt.
+    pub first_token: Option<Duration>,
+}
+
+impl Answer {
+    /// Takes one decoded frame that arrived `at`; returns whether it was the protocol's last.
+    pub fn take(&mut self, d: &Decoded<'_>, at: Duration) -> bool {
+        if !d.text.is_empty() {
+            self.first_token.get_or_insert(at);
+        }
+        if let Some(u) = d.usage {
+            self.usage = u;
+        }
+        if d.finish.is_some() {
+            self.finish.clone_from(&d.finish);
+        }
+        d.done
+    }
+
+    /// A safety block ends the answer at once.
+    pub fn check_blocked(&self) -> Result<(), Failure> {
+        match &self.finish {
+            Some(Finish::Blocked(reason)) => Err(Failure::new(
+                FailureKind::Blocked,
+                format!("blocked by the model's safety filter: {reason}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a stream that ended after `bytes` of text is a whole answer.
+    pub fn check_end(&self, bytes: u64) -> Result<(), Failure> {
+        match &self.finish {
+            None => Err(Failure::new(
+                FailureKind::Protocol,
+                "the stream ended before the model finished (no final message)",
+            )),
+            Some(Finish::Length) if bytes == 0 => Err(Failure::new(
+                FailureKind::Empty,
+                "the model hit its token limit before writing any text",
+            )),
+            _ if bytes == 0 => Err(Failure::new(
+                FailureKind::Empty,
+                "the model returned an empty answer",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Delivers what the sink has queued; a write error ends the attempt.
+pub(crate) fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
+    out.flush().map_err(|e| {
+        Failure::new(
+            FailureKind::Protocol,
+            format!("cannot write to stdout: {e}"),
+        )
     })
 }
 
@@ -385,41 +419,14 @@ fn micros_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Classifies an error from sending the request, in one short line.
+/// The failure for an error sending the request, with the provider's advice when the
+/// server could not be reached.
 fn send_failure(err: &reqwest::Error, backend: &dyn Backend) -> Failure {
-    let root = root_cause(err);
-    let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
-    let failure = if err.is_connect() && err.is_timeout() {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("connect to{url} timed out"),
-        )
-    } else if err.is_connect() {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("cannot connect to{url}: {root}"),
-        )
-    } else if err.is_timeout() {
-        Failure::new(FailureKind::Timeout, format!("request to{url} timed out"))
-    } else {
-        Failure::new(
-            FailureKind::Unreachable,
-            format!("request to{url} failed: {}", error_chain(err)),
-        )
-    };
+    let failure = crate::http::classify(err);
     match backend.unreachable_hint() {
         Some(hint) if err.is_connect() => failure.with_hint(hint),
         _ => failure,
     }
-}
-
-/// The innermost cause of an error, e.g. `Connection refused (os error 111)`.
-pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Reads at most `limit` bytes of an error body, lossily decoded.
@@ -434,4 +441,121 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> String {
         }
     }
     String::from_utf8_lossy(&body).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts(first_byte: Option<u64>, idle: u64) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            deadline: Duration::from_secs(60),
+            idle: Duration::from_secs(idle),
+            first_byte: first_byte.map(Duration::from_secs),
+            retry_cap: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn an_answer_keeps_the_first_text_time_the_last_usage_and_the_finish() {
+        let mut a = Answer::default();
+        let text = |t: &'static str| Decoded {
+            text: t.into(),
+            ..Decoded::default()
+        };
+        assert!(!a.take(&text(""), Duration::from_millis(5)));
+        assert!(!a.take(&text("hi"), Duration::from_millis(9)));
+        assert!(!a.take(&text("more"), Duration::from_millis(12)));
+        assert_eq!(a.first_token, Some(Duration::from_millis(9)));
+        assert_eq!(a.check_end(6).unwrap_err().kind, FailureKind::Protocol);
+        let last = Decoded {
+            finish: Some(Finish::Length),
+            usage: Some(Usage {
+                completion_tokens: Some(2),
+                ..Usage::default()
+            }),
+            done: true,
+            ..Decoded::default()
+        };
+        assert!(a.take(&last, Duration::from_millis(20)));
+        assert_eq!(a.usage.completion_tokens, Some(2));
+        assert!(a.check_end(6).is_ok());
+        assert_eq!(a.check_end(0).unwrap_err().kind, FailureKind::Empty);
+        a.finish = Some(Finish::Blocked("SAFETY".into()));
+        assert_eq!(a.check_blocked().unwrap_err().kind, FailureKind::Blocked);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_text_the_first_byte_limit_applies_then_the_deadline() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(10), &timeouts(Some(4), 2));
+        assert_eq!(d.limit(false, start), start + Duration::from_secs(4));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let f = d.on_elapsed(d.limit(false, start), false, start).unwrap();
+        assert_eq!(f.kind, FailureKind::Timeout);
+        assert!(
+            f.message
+                .starts_with("no text from the model in time (deadline 10s)"),
+            "{}",
+            f.message
+        );
+        let no_first_byte = Deadlines::new(start, Duration::from_secs(10), &timeouts(None, 2));
+        assert_eq!(
+            no_first_byte.limit(false, start),
+            start + Duration::from_secs(10)
+        );
+        let capped = Deadlines::new(start, Duration::from_secs(3), &timeouts(Some(4), 2));
+        assert_eq!(capped.limit(false, start), capped.deadline());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_text_flows_silence_is_measured_from_the_last_bytes() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(60), &timeouts(None, 5));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let last = Instant::now();
+        assert_eq!(d.limit(true, last), last + Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // Bytes arrived meanwhile: the wait goes on.
+        let later = Instant::now() - Duration::from_secs(1);
+        assert!(
+            d.on_elapsed(last + Duration::from_secs(5), true, later)
+                .is_none()
+        );
+        // Nothing since `last`: the idle timeout.
+        let f = d
+            .on_elapsed(last + Duration::from_secs(5), true, last)
+            .unwrap();
+        assert_eq!(f.message, "no data for 5.0s (idle timeout)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_caps_every_limit() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(6), &timeouts(None, 5));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let limit = d.limit(true, Instant::now());
+        assert_eq!(limit, d.deadline());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let f = d.on_elapsed(limit, true, Instant::now()).unwrap();
+        assert!(
+            f.message.starts_with("the answer did not finish in time"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resend_gets_a_new_first_byte_limit_but_keeps_the_deadline() {
+        let start = Instant::now();
+        let d = Deadlines::new(start, Duration::from_secs(10), &timeouts(Some(4), 2));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let again = d.resend(Instant::now());
+        assert_eq!(again.limit(false, start), start + Duration::from_secs(7));
+        assert_eq!(again.deadline(), d.deadline());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let late = d.resend(Instant::now());
+        assert_eq!(late.limit(false, start), d.deadline());
+    }
 }

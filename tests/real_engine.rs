@@ -171,3 +171,63 @@ fn streams_from_llama_server_exactly_what_it_answers_unstreamed() {
     assert_eq!(stats["tokens"]["local_out"], 48 + 1500);
     assert_eq!(stats["tokens"]["some_estimated"], false);
 }
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn two_engines_as_one_route_survive_a_sigkill_of_one() {
+    let sb = Sandbox::new();
+    let first = start_engine(sb.dir.path());
+    let second = start_engine(sb.dir.path());
+    sb.write(
+        "profiles.toml",
+        "[profiles.code.options]\ntemperature = 0\nnum_predict = 8\n",
+    );
+    let call = || {
+        let mut cmd = sb.cmd();
+        cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", format!("{},{}", first.base, second.base))
+            .args(["-l", "write hello"]);
+        run(cmd)
+    };
+    call()
+        .assert_code(0)
+        .assert_stderr_has(&format!("· {} (fallback: local openai-2", first.base));
+
+    let killed = Command::new("kill")
+        .args(["-KILL", &first.pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let r = call();
+    r.assert_code(0);
+    assert!(!r.stdout().is_empty());
+    let failover: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&first.base) || l.contains("falling back"))
+        .filter(|l| !l.contains(" · profile "))
+        .collect();
+    assert_eq!(
+        failover.len(),
+        1,
+        "one line says what happened:\n{}",
+        r.stderr
+    );
+    assert!(
+        failover[0].contains("falling back to local openai-2"),
+        "{}",
+        r.stderr
+    );
+
+    let r = call();
+    r.assert_code(0);
+    assert!(
+        r.stderr
+            .contains(&format!("· {} (fallback: local (openai ", second.base)),
+        "the dead engine is not tried first:\n{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("falling back"), "{}", r.stderr);
+}

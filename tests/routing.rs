@@ -43,7 +43,7 @@ fn agreement(name: &str, data: &str) {
         let d = router.decide(prompt);
         n += 1;
         let idx = |r: &str| usize::from(r == "api");
-        confusion[idx(want_route)][idx(d.route)] += 1;
+        confusion[idx(want_route)][idx(d.route.as_str())] += 1;
         if d.route == want_route {
             route_ok += 1;
         }

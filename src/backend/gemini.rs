@@ -17,6 +17,9 @@ use super::{
 };
 use crate::config::Secret;
 use crate::error::{Failure, FailureKind};
+use crate::http;
+use futures_util::future::BoxFuture;
+use reqwest::header::HeaderName;
 
 /// One Gemini endpoint and model.
 #[derive(Debug, Clone)]
@@ -118,6 +121,28 @@ impl Backend for Gemini {
 
     fn endpoint(&self) -> &str {
         &self.base_url
+    }
+
+    /// `GET /v1beta/models/{model}` with the key: the key and the model work.
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
+        Box::pin(async move {
+            self.check_ready()?;
+            let key = self.key.as_ref().map(|k| k.expose()).unwrap_or_default();
+            let v = http::json(
+                client
+                    .get(format!("{}/v1beta/models/{}", self.base_url, self.model))
+                    .header(
+                        HeaderName::from_static("x-goog-api-key"),
+                        http::sensitive(key)?,
+                    ),
+            )
+            .await?;
+            Ok(v["displayName"]
+                .as_str()
+                .or(v["name"].as_str())
+                .unwrap_or(&self.model)
+                .to_owned())
+        })
     }
 
     fn check_ready(&self) -> Result<(), Failure> {

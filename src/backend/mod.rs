@@ -5,13 +5,114 @@
 //! in `stream.rs`, so a new provider (or a second endpoint of the same provider) is one
 //! more value of this trait, not another copy of the loop.
 
+pub mod command;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
 
 use std::borrow::Cow;
+use std::path::Path;
 
-use crate::error::Failure;
+use futures_util::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::config::Secret;
+use crate::error::{Error, Failure, FailureKind};
+
+/// Which protocol an endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Ollama's native API.
+    Ollama,
+    /// Gemini.
+    Gemini,
+    /// An OpenAI-compatible server.
+    OpenAi,
+    /// A local command line: the prompt on stdin, the answer on stdout.
+    Command,
+}
+
+impl Provider {
+    /// `ollama`, `gemini`, `openai` or `command`, as in profiles.toml and the variables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Ollama => "ollama",
+            Provider::Gemini => "gemini",
+            Provider::OpenAi => "openai",
+            Provider::Command => "command",
+        }
+    }
+
+    /// Parses a provider name; `what` names the setting in the error.
+    pub fn parse(value: &str, what: &str) -> Result<Provider, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "ollama" => Ok(Provider::Ollama),
+            "gemini" => Ok(Provider::Gemini),
+            "openai" => Ok(Provider::OpenAi),
+            "command" => Ok(Provider::Command),
+            _ => Err(Error::Config(format!(
+                "{what} = '{value}': the provider is ollama, gemini, openai or command"
+            ))),
+        }
+    }
+}
+
+/// One endpoint, ready to call: a provider at a URL (or a command line) with a model, an
+/// optional key and the profile's options. The one unit a route is made of.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its name in profiles.toml (`ollama`, `box2`); built-in ones carry the provider's name.
+    pub name: String,
+    /// The protocol.
+    pub provider: Provider,
+    /// Base URL without trailing slash; for a command, the command line as shown.
+    pub url: String,
+    /// For `command`: the argv, `{root}` and `{model}` not yet substituted.
+    pub command: Vec<String>,
+    /// The model asked for.
+    pub model: String,
+    /// The key, when the provider takes one.
+    pub key: Option<Secret>,
+    /// The profile's options (temperature, num_ctx, ...).
+    pub options: Map<String, Value>,
+    /// Ollama's keep_alive, only when the profile sets it.
+    pub keep_alive: Option<Value>,
+}
+
+impl Endpoint {
+    /// The backend that speaks this endpoint's protocol: the one place a provider is chosen.
+    pub fn backend(&self, root: &Path) -> Box<dyn Backend> {
+        match self.provider {
+            Provider::Ollama => Box::new(ollama::Ollama {
+                url: self.url.clone(),
+                model: self.model.clone(),
+                options: self.options.clone(),
+                keep_alive: self.keep_alive.clone(),
+            }),
+            Provider::Gemini => Box::new(gemini::Gemini {
+                base_url: self.url.clone(),
+                model: self.model.clone(),
+                key: self.key.clone(),
+                options: self.options.clone(),
+            }),
+            Provider::OpenAi => Box::new(openai::OpenAi {
+                base_url: self.url.clone(),
+                model: self.model.clone(),
+                key: self.key.clone(),
+                options: self.options.clone(),
+            }),
+            Provider::Command => {
+                Box::new(command::CommandLine::new(&self.command, root, &self.model))
+            }
+        }
+    }
+
+    /// What identifies the server for the shared health state: provider and URL (a model
+    /// does not make a dead host alive).
+    pub fn health_key(&self) -> String {
+        format!("{} {}", self.provider.as_str(), self.url)
+    }
+}
 
 /// How the response body is cut into frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +215,76 @@ pub trait Backend: Send + Sync {
     fn unreachable_hint(&self) -> Option<String> {
         None
     }
+    /// For a local command instead of an HTTP server: the argv to run (no shell).
+    fn argv(&self) -> Option<&[String]> {
+        None
+    }
+
+    // Management (`doctor`, `models`, `warm`): short requests under the client's limit.
+
+    /// Checks that the endpoint answers; one line saying what it is (`Ollama 0.12.6`).
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>>;
+    /// The models the server offers.
+    fn list_models<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, Failure>> {
+        let what = format!("{} endpoints list no models", self.name());
+        Box::pin(async move { Err(Failure::new(FailureKind::NotConfigured, what)) })
+    }
+    /// Loads the model now so the next call has no cold start; `None` when the server has
+    /// nothing to load on request (it answers, and that is all there is to check).
+    fn warm<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        _keep_alive: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<Option<Warmed>, Failure>> {
+        Box::pin(async move { self.probe(client).await.map(|_| None) })
+    }
+    /// The model's own context length, when the server reports one (Ollama `/api/show`).
+    fn context_length<'a>(&'a self, _client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
+        Box::pin(async { None })
+    }
+    /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
+    fn pull_hint(&self, _model: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A model a server offers.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct ModelInfo {
+    /// `qwen2.5:14b-instruct-q4_K_M`.
+    pub name: String,
+    /// Bytes on disk, when the server says.
+    #[serde(default)]
+    pub size: u64,
+    /// RFC 3339, as the server wrote it.
+    #[serde(default)]
+    pub modified_at: String,
+}
+
+/// What loading a model reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warmed {
+    /// The server's load time, when it reports one, in seconds.
+    pub load_seconds: Option<f64>,
+    /// The server's reason (`load`).
+    pub done_reason: Option<String>,
+}
+
+/// Whether a listed model is the one asked for: names without a tag mean `:latest`.
+pub fn same_model(listed: &str, wanted: &str) -> bool {
+    listed == wanted
+        || (!wanted.contains(':')
+            && listed
+                .strip_suffix(":latest")
+                .is_some_and(|base| base == wanted))
+}
+
+/// Whether a list holds `model`.
+pub fn has_model(models: &[ModelInfo], model: &str) -> bool {
+    models.iter().any(|m| same_model(&m.name, model))
 }
 
 /// Chat messages in the shape Ollama's `/api/chat` and OpenAI's chat completions share:
@@ -128,8 +299,7 @@ pub fn chat_messages(m: Messages<'_>) -> Vec<serde_json::Value> {
 }
 
 /// The kind of failure for an HTTP status.
-pub fn status_kind(status: u16) -> crate::error::FailureKind {
-    use crate::error::FailureKind;
+pub fn status_kind(status: u16) -> FailureKind {
     match status {
         429 => FailureKind::RateLimited,
         408 | 504 => FailureKind::Timeout,
@@ -145,5 +315,28 @@ pub fn one_line(text: &str) -> String {
         format!("{cut}…")
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untagged_names_mean_latest() {
+        let models = vec![ModelInfo {
+            name: "llama3:latest".into(),
+            size: 1,
+            modified_at: String::new(),
+        }];
+        assert!(has_model(&models, "llama3"));
+        assert!(has_model(&models, "llama3:latest"));
+        assert!(!has_model(&models, "llama3:8b"));
+    }
+
+    #[test]
+    fn a_secret_never_shows_itself() {
+        let key = Secret::new("sekrit");
+        assert_eq!(format!("{key} {key:?}"), "(redacted) (redacted)");
     }
 }

@@ -10,11 +10,14 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use futures_util::future::BoxFuture;
+
 use super::{
-    Backend, Decoded, Finish, Framing, HttpRequest, Messages, Usage, chat_messages, one_line,
-    status_kind,
+    Backend, Decoded, Finish, Framing, HttpRequest, Messages, ModelInfo, Usage, Warmed,
+    chat_messages, one_line, status_kind,
 };
 use crate::error::{Failure, FailureKind};
+use crate::http;
 
 /// One Ollama server and model.
 #[derive(Debug, Clone)]
@@ -146,6 +149,122 @@ impl Backend for Ollama {
     fn unreachable_hint(&self) -> Option<String> {
         Some(unreachable_hint(&self.url))
     }
+
+    /// `GET /api/version`.
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
+        Box::pin(async move {
+            let v = http::json(client.get(format!("{}/api/version", self.url))).await?;
+            Ok(format!(
+                "Ollama {}",
+                v["version"].as_str().unwrap_or("unknown")
+            ))
+        })
+    }
+
+    /// `GET /api/tags`: the models pulled.
+    fn list_models<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, Failure>> {
+        #[derive(Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            models: Vec<ModelInfo>,
+        }
+        Box::pin(async move {
+            let v = http::json(client.get(format!("{}/api/tags", self.url))).await?;
+            serde_json::from_value::<Tags>(v)
+                .map(|t| t.models)
+                .map_err(|e| Failure::new(FailureKind::Protocol, format!("/api/tags: {e}")))
+        })
+    }
+
+    /// Loads the model: `POST /api/chat` with no messages (docs/api.md, "Load a model"),
+    /// with `keep_alive` when given.
+    fn warm<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        keep_alive: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<Option<Warmed>, Failure>> {
+        Box::pin(async move {
+            let mut body = json!({"model": self.model, "messages": [], "stream": false});
+            if let (Some(ka), Some(map)) = (keep_alive, body.as_object_mut()) {
+                map.insert("keep_alive".to_owned(), ka.clone());
+            }
+            let request = client
+                .post(format!("{}/api/chat", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+            let v = http::json(request).await.map_err(|f| match f.status {
+                Some(404) => f.with_hint(format!("run: ollama pull {}", self.model)),
+                _ => f,
+            })?;
+            Ok(Some(Warmed {
+                load_seconds: v["load_duration"].as_f64().map(|ns| ns / 1e9),
+                done_reason: v["done_reason"].as_str().map(str::to_owned),
+            }))
+        })
+    }
+
+    /// `POST /api/show`: `model_info` holds `<architecture>.context_length`.
+    fn context_length<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            let request = client
+                .post(format!("{}/api/show", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json!({"model": self.model}).to_string());
+            let v = http::json(request).await.ok()?;
+            v["model_info"]
+                .as_object()?
+                .iter()
+                .find(|(k, _)| k.ends_with(".context_length"))
+                .and_then(|(_, n)| n.as_u64())
+        })
+    }
+
+    fn pull_hint(&self, model: &str) -> Option<String> {
+        Some(format!("ollama pull {model}"))
+    }
+}
+
+/// Ollama's window for a request: the profile's `num_ctx` (Ollama's own default 2048) and
+/// the room the answer needs (`num_predict`, else 1024).
+pub fn window(options: &Map<String, Value>) -> (u64, u64) {
+    let current = options
+        .get("num_ctx")
+        .and_then(Value::as_u64)
+        .unwrap_or(2048);
+    let reserve = options
+        .get("num_predict")
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
+        .unwrap_or(1024);
+    (current, reserve)
+}
+
+/// How a request of `need` tokens fits a window of `current` that may grow to `ceiling`.
+/// Ollama silently cuts a prompt longer than `num_ctx`, so the window is raised for the call
+/// (to a multiple of 1024) rather than left to cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// It fits as configured.
+    Fits,
+    /// Raise `num_ctx` to this for the call.
+    Raise(u64),
+    /// Even the ceiling is too small; raise to the ceiling anyway.
+    Over(u64),
+}
+
+/// See [`Fit`].
+pub fn fit(current: u64, ceiling: u64, need: u64) -> Fit {
+    let ceiling = ceiling.max(current);
+    if need <= current {
+        Fit::Fits
+    } else if need <= ceiling {
+        Fit::Raise((need.div_ceil(1024) * 1024).min(ceiling))
+    } else {
+        Fit::Over(ceiling)
+    }
 }
 
 /// What to do when Ollama at `url` does not answer.
@@ -164,6 +283,15 @@ mod tests {
             options: Map::new(),
             keep_alive: None,
         }
+    }
+
+    #[test]
+    fn a_request_too_big_for_num_ctx_raises_it_up_to_the_ceiling() {
+        assert_eq!(fit(8192, 32768, 8000), Fit::Fits);
+        assert_eq!(fit(8192, 32768, 9000), Fit::Raise(9216));
+        assert_eq!(fit(8192, 32768, 40000), Fit::Over(32768));
+        assert_eq!(fit(8192, 4096, 9000), Fit::Over(8192));
+        assert_eq!(window(&Map::new()), (2048, 1024));
     }
 
     #[test]

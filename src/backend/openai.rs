@@ -12,11 +12,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, Usage, chat_messages,
-    one_line, status_kind,
+    Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, ModelInfo, Usage,
+    chat_messages, one_line, status_kind,
 };
 use crate::config::Secret;
 use crate::error::{Failure, FailureKind};
+use crate::http;
+use futures_util::future::BoxFuture;
 
 /// One OpenAI-compatible endpoint and model.
 #[derive(Debug, Clone)]
@@ -164,6 +166,46 @@ impl Backend for OpenAi {
             "is the OpenAI-compatible server running at {}?",
             self.base_url
         ))
+    }
+
+    /// `GET /models`: it answers, and what it serves.
+    fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
+        Box::pin(async move {
+            let models = self.list_models(client).await?;
+            let names: Vec<String> = models.into_iter().map(|m| m.name).collect();
+            Ok(format!("answers; serves {}", names.join(", ")))
+        })
+    }
+
+    /// The model ids the server lists (`GET /models`).
+    fn list_models<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, Failure>> {
+        Box::pin(async move {
+            let mut request = client.get(format!("{}/models", self.base_url));
+            if let Some(key) = &self.key {
+                request = request.header(
+                    reqwest::header::AUTHORIZATION,
+                    http::sensitive(&format!("Bearer {}", key.expose()))?,
+                );
+            }
+            let v = http::json(request).await?;
+            Ok(v["data"]
+                .as_array()
+                .map(|models| {
+                    models
+                        .iter()
+                        .filter_map(|m| m["id"].as_str())
+                        .map(|id| ModelInfo {
+                            name: id.to_owned(),
+                            size: 0,
+                            modified_at: String::new(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
     }
 }
 

@@ -10,12 +10,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::admin::{self, LocalModel};
-use crate::cli::{DoctorArgs, RunArgs};
+use crate::backend::{Backend, ModelInfo, has_model};
+use crate::cli::DoctorArgs;
 use crate::config::env::{Env, names};
-use crate::config::{self, BackendKind, Settings};
-use crate::error::{ExitStatus, Failure};
+use crate::config::{self, Overrides, Settings};
+use crate::error::{ExitStatus, Failure, FailureKind};
 use crate::output::Output;
+use crate::plan::endpoints;
+use crate::pool::Pool;
+use crate::stream::Route;
 
 /// Longest wait for each probe.
 const PROBE_LIMIT: Duration = Duration::from_millis(800);
@@ -65,62 +68,37 @@ impl Report {
 /// What the network said.
 struct Probes {
     local: Result<String, Failure>,
-    models: Option<Result<Vec<LocalModel>, Failure>>,
+    models: Option<Result<Vec<ModelInfo>, Failure>>,
     api: Option<Result<String, Failure>>,
 }
 
-async fn probe(settings: &Settings, online: bool) -> Probes {
-    let client = admin::client(PROBE_LIMIT, PROBE_CONNECT);
-    let local = async {
-        match settings.local_backend {
-            BackendKind::OpenAi => admin::openai_models(
-                &client,
-                &settings.openai.base_url,
-                settings.openai.key.as_ref(),
-            )
-            .await
-            .map(|models| {
-                let names: Vec<String> = models.into_iter().map(|m| m.name).collect();
-                format!("answers; serves {}", names.join(", "))
-            }),
-            _ => admin::ollama_version(&client, &settings.ollama_url)
-                .await
-                .map(|v| format!("Ollama {v}")),
+/// The backend of a route's first endpoint: what management commands talk to.
+fn first_backend(settings: &Settings, route: Route) -> Option<Box<dyn Backend>> {
+    endpoints(settings, route)
+        .first()
+        .map(|e| e.backend(&settings.root))
+}
+
+async fn probe(settings: &Settings, client: &reqwest::Client, online: bool) -> Probes {
+    let local = first_backend(settings, Route::Local);
+    let api = first_backend(settings, Route::Api);
+    let local_probe = async {
+        match &local {
+            Some(b) => b.probe(client).await,
+            None => Err(Failure::new(FailureKind::NotConfigured, "no endpoint")),
         }
     };
     let models = async {
-        match settings.local_backend {
-            BackendKind::Ollama => Some(admin::ollama_models(&client, &settings.ollama_url).await),
+        match &local {
+            Some(b) if b.pull_hint(b.model()).is_some() => Some(b.list_models(client).await),
             _ => None,
         }
     };
-    let api = async {
-        if !online {
-            return None;
-        }
-        Some(match settings.api_backend {
-            BackendKind::OpenAi => admin::openai_models(
-                &client,
-                &settings.openai.base_url,
-                settings.openai.key.as_ref(),
-            )
-            .await
-            .map(|m| format!("{} models listed", m.len())),
-            _ => match &settings.gemini.key {
-                Some(key) => {
-                    admin::gemini_model(
-                        &client,
-                        &settings.gemini.base_url,
-                        &settings.gemini.model,
-                        key,
-                    )
-                    .await
-                }
-                None => return None,
-            },
-        })
+    let api_probe = async {
+        let b = api.as_ref().filter(|b| online && b.check_ready().is_ok())?;
+        Some(b.probe(client).await)
     };
-    let (local, models, api) = tokio::join!(local, models, api);
+    let (local, models, api) = tokio::join!(local_probe, models, api_probe);
     Probes { local, models, api }
 }
 
@@ -144,7 +122,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
     }
     r.add("root", Status::Ok, root.display().to_string());
-    let settings = match config::resolve(&RunArgs::default(), env, root) {
+    let settings = match config::resolve(Overrides::default(), env, root) {
         Ok(s) => {
             r.add("config", Status::Ok, layers.join(" < "));
             s
@@ -160,20 +138,31 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
     };
     context_checks(&mut r, &settings);
+    profile_check(&mut r, &settings);
 
-    let probes = super::block_on(probe(&settings, args.online))?;
+    let client = crate::http::client(PROBE_CONNECT, Some(PROBE_LIMIT))?;
+    let probes = super::block_on(probe(&settings, &client, args.online))?;
     let local_ok = local_checks(&mut r, &settings, &probes);
-    let api_ok = api_checks(&mut r, &settings, env, &probes);
+    let api_ok = api_checks(&mut r, &settings, &probes);
 
+    let names = |route| {
+        endpoints(&settings, route)
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     r.add(
         "routes",
         Status::Ok,
         format!(
-            "local → {}, api → {}; an unflagged call falls back between them",
-            settings.local_backend.as_str(),
-            settings.api_backend.as_str()
+            "local → {}, api → {}, codex → {}; an unflagged call falls back between local and api",
+            names(Route::Local),
+            names(Route::Api),
+            names(Route::Codex)
         ),
     );
+    pool_check(&mut r, &settings);
     log_check(&mut r, &settings);
     sync_check(&mut r, env, &settings);
 
@@ -235,11 +224,81 @@ fn context_checks(r: &mut Report, settings: &Settings) {
     r.add("context", status, detail);
 }
 
-fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
-    let endpoint = match settings.local_backend {
-        BackendKind::OpenAi => settings.openai.base_url.clone(),
-        _ => settings.ollama_url.clone(),
+/// The profile, model and deadline a call would use, and where each came from (as
+/// resolution recorded it; no origin means the configuration files or a default).
+fn profile_check(r: &mut Report, settings: &Settings) {
+    let origin = |key| {
+        settings
+            .origins
+            .get(key)
+            .map_or_else(|| "profiles.toml".to_owned(), Clone::clone)
     };
+    let model = settings
+        .local_model_override
+        .clone()
+        .unwrap_or_else(|| settings.profile.model.clone());
+    r.add(
+        "profile",
+        Status::Ok,
+        format!(
+            "{} ({}); model {model} ({}); deadline {}s ({})",
+            settings.profile.name,
+            origin("profile"),
+            origin("model"),
+            settings.deadline(&settings.profile).as_secs_f64(),
+            origin("timeout"),
+        ),
+    );
+}
+
+/// Each endpoint of every route and its health in the shared state.
+fn pool_check(r: &mut Report, settings: &Settings) {
+    let mut pool = Pool::load(settings.pool.state_file.as_deref());
+    let mut seen = std::collections::BTreeSet::new();
+    let mut parts = Vec::new();
+    let mut status = Status::Ok;
+    for route in [Route::Local, Route::Api, Route::Codex] {
+        for e in endpoints(settings, route) {
+            if !seen.insert(e.name.clone()) {
+                continue;
+            }
+            let health = pool.health(&e.health_key());
+            if health != crate::pool::Health::Healthy {
+                status = Status::Warn;
+            }
+            parts.push(format!(
+                "{} ({} {}): {}",
+                e.name,
+                e.provider.as_str(),
+                e.url,
+                health.describe()
+            ));
+        }
+    }
+    if let Some(w) = pool.take_warning() {
+        status = Status::Warn;
+        parts.push(w);
+    }
+    let state = settings.pool.state_file.as_ref().map_or_else(
+        || "no state directory".to_owned(),
+        |p| p.display().to_string(),
+    );
+    r.add(
+        "pool",
+        status,
+        format!(
+            "{}; strategy {}, state {state}",
+            parts.join("; "),
+            settings.pool.strategy.as_str()
+        ),
+    );
+}
+
+fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
+    let local = first_backend(settings, Route::Local);
+    let endpoint = local
+        .as_ref()
+        .map_or_else(String::new, |b| b.endpoint().to_owned());
     if settings.local_disabled {
         r.add(
             "local",
@@ -254,11 +313,11 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
             true
         }
         Err(f) => {
-            let hint = if settings.local_backend == BackendKind::Ollama {
-                " (start it with `ollama serve`, or set OLLAMA_URL)"
-            } else {
-                " (start the server, or set OPENAI_BASE_URL)"
-            };
+            let hint = local
+                .as_ref()
+                .and_then(|b| b.unreachable_hint())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
             r.add(
                 "local",
                 Status::Fail,
@@ -303,13 +362,17 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
                 if !seen.insert((model.clone(), who.clone())) {
                     continue;
                 }
-                if admin::has_model(list, &model) {
+                if has_model(list, &model) {
                     pulled.push(format!("{model} ({who})"));
                 } else {
-                    missing.push(format!("{model} ({who}): ollama pull {model}"));
+                    let hint = local
+                        .as_ref()
+                        .and_then(|b| b.pull_hint(&model))
+                        .unwrap_or_default();
+                    missing.push(format!("{model} ({who}): {hint}"));
                 }
             }
-            let default_pulled = admin::has_model(list, &wanted);
+            let default_pulled = has_model(list, &wanted);
             let status = match (default_pulled, missing.is_empty()) {
                 (false, _) => Status::Fail,
                 (true, false) => Status::Warn,
@@ -332,7 +395,7 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     }
 }
 
-fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes) -> bool {
+fn api_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     if settings.api_disabled {
         r.add(
             "api",
@@ -341,44 +404,25 @@ fn api_checks(r: &mut Report, settings: &Settings, env: &Env, probes: &Probes) -
         );
         return false;
     }
-    let (set, which, model) = match settings.api_backend {
-        BackendKind::OpenAi => (
-            settings.openai.key.is_some(),
-            names::OPENAI_API_KEY,
-            settings
-                .openai
-                .model
-                .clone()
-                .unwrap_or_else(|| settings.gemini.model.clone()),
-        ),
-        _ => {
-            let which = if env.get(names::GEMINI_API_KEY).is_some() {
-                names::GEMINI_API_KEY
-            } else {
-                names::GOOGLE_API_KEY
-            };
-            (
-                settings.gemini.key.is_some(),
-                which,
-                settings.gemini.model.clone(),
-            )
-        }
+    let specs = settings.routes.get(Route::Api);
+    let (Some(spec), Some(backend)) = (specs.first(), first_backend(settings, Route::Api)) else {
+        r.add("api", Status::Skip, "the api route lists no endpoint");
+        return false;
     };
-    if !set && settings.api_backend != BackendKind::OpenAi {
+    let model = backend.model().to_owned();
+    if let Err(f) = backend.check_ready() {
+        let what = f.hint.clone().unwrap_or(f.message);
         r.add(
             "api",
             Status::Warn,
-            format!(
-                "no key: set {} to enable the {model} fallback",
-                names::GEMINI_API_KEY
-            ),
+            format!("no key: {what} to enable the {model} fallback"),
         );
         return false;
     }
-    let key = if set {
-        format!("key set ({which})")
-    } else {
-        "no key".to_owned()
+    let key = match (&spec.key, &spec.key_env) {
+        (Some(_), Some(var)) => format!("key set ({var})"),
+        (Some(_), None) => "key set".to_owned(),
+        (None, _) => "no key".to_owned(),
     };
     match &probes.api {
         Some(Ok(what)) => {

@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::admin;
 use std::path::Path;
 
-use crate::cli::{RunArgs, WarmArgs};
+use crate::backend::{Backend, has_model, same_model};
+use crate::cli::WarmArgs;
 use crate::config::env::Env;
-use crate::config::{self, BackendKind, Settings};
+use crate::config::{self, Overrides, Settings};
 use crate::error::{Error, ExitStatus, Failure};
-use crate::output::{Output, Reporter};
+use crate::output::{Output, Reporter, human_size};
 
 use super::{block_on, secs, table};
 
@@ -21,17 +21,20 @@ const LIST_LIMIT: Duration = Duration::from_secs(10);
 /// Default longest wait for `warm`: a cold load of a large model from disk can take minutes.
 const WARM_LIMIT: Duration = Duration::from_secs(300);
 
-fn local_failure(settings: &Settings, mut f: Failure) -> Error {
-    f.attempt = match settings.local_backend {
-        BackendKind::OpenAi => format!("openai {}", settings.openai.base_url),
-        _ => format!("ollama {}", settings.ollama_url),
-    };
+/// The local route's first endpoint: what `models` and `warm` talk to.
+fn local_backend(settings: &Settings) -> Result<Box<dyn Backend>, Error> {
+    crate::plan::endpoints(settings, crate::stream::Route::Local)
+        .first()
+        .map(|e| e.backend(&settings.root))
+        .ok_or_else(|| Error::Config("the local route lists no endpoint".to_owned()))
+}
+
+fn local_failure(backend: &dyn Backend, mut f: Failure) -> Error {
+    f.attempt = format!("{} {}", backend.name(), backend.endpoint());
     if f.kind == crate::error::FailureKind::Unreachable
-        && settings.local_backend != BackendKind::OpenAi
+        && let Some(hint) = backend.unreachable_hint().filter(|_| f.hint.is_none())
     {
-        f = f.with_hint(crate::backend::ollama::unreachable_hint(
-            &settings.ollama_url,
-        ));
+        f = f.with_hint(hint);
     }
     Error::NoRoute(vec![f])
 }
@@ -43,28 +46,17 @@ pub(crate) fn models(
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let settings = &config::resolve(&RunArgs::default(), env, root)?;
-    let client = admin::client(LIST_LIMIT, settings.timeouts.connect);
-    let listed = block_on(async {
-        match settings.local_backend {
-            BackendKind::OpenAi => {
-                admin::openai_models(
-                    &client,
-                    &settings.openai.base_url,
-                    settings.openai.key.as_ref(),
-                )
-                .await
-            }
-            _ => admin::ollama_models(&client, &settings.ollama_url).await,
-        }
-    })?;
-    let mut models = listed.map_err(|f| local_failure(settings, f))?;
+    let settings = &config::resolve(Overrides::default(), env, root)?;
+    let client = crate::http::client(settings.timeouts.connect, Some(LIST_LIMIT))?;
+    let backend = local_backend(settings)?;
+    let listed = block_on(backend.list_models(&client))?;
+    let mut models = listed.map_err(|f| local_failure(backend.as_ref(), f))?;
     models.sort_by(|a, b| a.name.cmp(&b.name));
     let used_by = |name: &str| -> Vec<String> {
         settings
             .profiles
             .values()
-            .filter(|p| admin::same_model(name, &p.model))
+            .filter(|p| same_model(name, &p.model))
             .map(|p| p.name.clone())
             .collect()
     };
@@ -95,7 +87,7 @@ pub(crate) fn models(
                 .unwrap_or(&m.modified_at)
                 .replace('T', " ");
             let size = if m.size > 0 {
-                admin::human_size(m.size)
+                human_size(m.size)
             } else {
                 "-".to_owned()
             };
@@ -108,14 +100,12 @@ pub(crate) fn models(
         }
         Output::print_document(&table(&rows))?;
     }
-    if settings.local_backend == BackendKind::Ollama {
-        for p in settings.profiles.values() {
-            if !admin::has_model(&models, &p.model) {
-                report.warn(&format!(
-                    "profile '{}' uses {}, which is not pulled: ollama pull {}",
-                    p.name, p.model, p.model
-                ));
-            }
+    for p in settings.profiles.values() {
+        if let (false, Some(hint)) = (has_model(&models, &p.model), backend.pull_hint(&p.model)) {
+            report.warn(&format!(
+                "profile '{}' uses {}, which is not pulled: {hint}",
+                p.name, p.model
+            ));
         }
     }
     Ok(ExitStatus::Success)
@@ -123,39 +113,20 @@ pub(crate) fn models(
 
 /// `codex-wrap warm`.
 pub(crate) fn warm(args: &WarmArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
-    let run = RunArgs {
+    let overrides = Overrides {
         profile: args.profile.clone(),
         local: true,
-        ..RunArgs::default()
+        ..Overrides::default()
     };
-    let settings = &config::resolve(&run, env, root)?;
+    let settings = &config::resolve(&overrides, env, root)?;
     let profile = &settings.profile;
     let model = settings
         .local_model_override
         .clone()
         .unwrap_or_else(|| profile.model.clone());
     let limit = args.timeout.map_or(WARM_LIMIT, |t| t.0);
-    let client = admin::client(limit, settings.timeouts.connect);
-    if settings.local_backend == BackendKind::OpenAi {
-        let base = &settings.openai.base_url;
-        block_on(admin::openai_models(
-            &client,
-            base,
-            settings.openai.key.as_ref(),
-        ))?
-        .map_err(|f| local_failure(settings, f))?;
-        let text = format!(
-            "the local route is an OpenAI-compatible server at {base}; it loads its model when it starts, so there is nothing to warm (it answers)"
-        );
-        let doc = if args.json {
-            json!({"backend": "openai", "endpoint": base, "warmed": false, "ready": true})
-                .to_string()
-        } else {
-            text
-        };
-        Output::print_document(&doc)?;
-        return Ok(ExitStatus::Success);
-    }
+    let client = crate::http::client(settings.timeouts.connect, Some(limit))?;
+    let backend = local_backend(settings)?;
     let keep_alive = match &args.keep_alive {
         Some(v) => Some(match v.trim().parse::<i64>() {
             Ok(n) => json!(n),
@@ -164,18 +135,20 @@ pub(crate) fn warm(args: &WarmArgs, env: &Env, root: &Path) -> anyhow::Result<Ex
         None => profile.keep_alive.clone(),
     };
     let started = Instant::now();
-    let loaded = block_on(admin::ollama_load(
-        &client,
-        &settings.ollama_url,
-        &model,
-        keep_alive.as_ref(),
-    ))?
-    .map_err(|mut f| {
-        if f.message.contains("HTTP 404") {
-            f = f.with_hint(format!("run: ollama pull {model}"));
-        }
-        local_failure(settings, f)
-    })?;
+    let warmed = block_on(backend.warm(&client, keep_alive.as_ref()))?
+        .map_err(|f| local_failure(backend.as_ref(), f))?;
+    let Some(loaded) = warmed else {
+        let (name, base) = (backend.name(), backend.endpoint());
+        let doc = if args.json {
+            json!({"backend": name, "endpoint": base, "warmed": false, "ready": true}).to_string()
+        } else {
+            format!(
+                "the local route is a {name} endpoint at {base}; it loads its model when it starts, so there is nothing to warm (it answers)"
+            )
+        };
+        Output::print_document(&doc)?;
+        return Ok(ExitStatus::Success);
+    };
     let took = started.elapsed();
     let keep = keep_alive.as_ref().map_or_else(
         || "Ollama's default (5m)".to_owned(),

@@ -6,10 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ProfilesArgs, RunArgs};
-use crate::config::env::{Env, names};
+use crate::cli::ProfilesArgs;
+use crate::config::env::Env;
 use crate::config::file::Source;
-use crate::config::{self, Profile};
+use crate::config::{self, Overrides, Profile, Settings};
 use crate::error::ExitStatus;
 use crate::output::Output;
 
@@ -39,11 +39,12 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
+/// A profile's settings with their sources: a flag or variable as resolution recorded it
+/// (`Settings::origins`), else the highest file layer that sets the key.
 fn settings_of(
     p: &Profile,
     layers: &[(Source, toml::Table)],
-    args: &ProfilesArgs,
-    env: &Env,
+    settings: &Settings,
     deadline: String,
 ) -> Vec<Setting> {
     let from = |key: &str, fallback: &str| {
@@ -57,16 +58,17 @@ fn settings_of(
             source,
         });
     };
-    let (model, model_source) = match (&args.model, env.get(names::OLLAMA_MODEL)) {
-        (Some(m), _) => (m.clone(), "flag --model".to_owned()),
-        (None, Some(m)) => (m.to_owned(), format!("environment {}", names::OLLAMA_MODEL)),
-        (None, None) => (p.model.clone(), from("model", "default")),
+    let (model, model_source) = match (
+        &settings.local_model_override,
+        settings.origins.get("model"),
+    ) {
+        (Some(m), Some(origin)) => (m.clone(), origin.clone()),
+        _ => (p.model.clone(), from("model", "default")),
     };
     push("model", model, model_source);
-    let timeout_source = match (args.timeout, env.get(names::TIMEOUT)) {
-        (Some(_), _) => "flag --timeout".to_owned(),
-        (None, Some(_)) => format!("environment {}", names::TIMEOUT),
-        (None, None) => layer_of(layers, &["profiles", &p.name, "timeout"]).unwrap_or_else(|| {
+    let timeout_source = match settings.origins.get("timeout") {
+        Some(origin) => origin.clone(),
+        None => layer_of(layers, &["profiles", &p.name, "timeout"]).unwrap_or_else(|| {
             layer_of(layers, &["timeouts", "deadline"]).map_or_else(
                 || "default".to_owned(),
                 |l| format!("{l} [timeouts] deadline"),
@@ -83,7 +85,10 @@ fn settings_of(
     );
     push(
         "num_ctx_max",
-        p.num_ctx_max.to_string(),
+        p.num_ctx_max.map_or_else(
+            || "(the model's context length)".to_owned(),
+            |n| n.to_string(),
+        ),
         from("num_ctx_max", "default"),
     );
     push(
@@ -115,27 +120,23 @@ fn settings_of(
 /// `codex-wrap profiles`.
 pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
     let layers = config::layers(env, root)?;
-    let run = RunArgs {
+    let overrides = Overrides {
         profile: args.profile.clone(),
         model: args.model.clone(),
-        timeout: args.timeout,
-        ..RunArgs::default()
+        timeout: args.timeout.map(|t| t.0),
+        ..Overrides::default()
     };
-    let settings = config::resolve(&run, env, root)?;
-    let default_source = match (&args.profile, env.get(names::OLLAMA_PROFILE)) {
-        (Some(_), _) => "flag --profile".to_owned(),
-        (None, Some(_)) => format!("environment {}", names::OLLAMA_PROFILE),
-        (None, None) => {
-            layer_of(&layers, &["default_profile"]).unwrap_or_else(|| "default".to_owned())
-        }
-    };
+    let settings = config::resolve(&overrides, env, root)?;
+    let default_source = settings.origins.get("profile").cloned().unwrap_or_else(|| {
+        layer_of(&layers, &["default_profile"]).unwrap_or_else(|| "default".to_owned())
+    });
     let in_use = &settings.profile.name;
     let listed: Vec<(&Profile, Vec<Setting>)> = settings
         .profiles
         .values()
         .map(|p| {
             let deadline = format!("{}s", settings.deadline(p).as_secs_f64());
-            (p, settings_of(p, &layers, args, env, deadline))
+            (p, settings_of(p, &layers, &settings, deadline))
         })
         .collect();
     let doc = if args.json {

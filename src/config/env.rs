@@ -26,6 +26,7 @@ pub mod names {
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
     pub const PATH: &str = "PATH";
+    pub const FORCE_CODEX: &str = "FORCE_CODEX";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";

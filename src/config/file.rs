@@ -37,8 +37,13 @@ pub struct ConfigFile {
     pub context: Option<ContextConfig>,
     /// An OpenAI-compatible server.
     pub openai: Option<OpenAiConfig>,
-    /// Which backend serves each route.
+    /// Which endpoints serve each route, in order.
     pub routes: Option<RoutesConfig>,
+    /// Named endpoints (`[endpoints.box2]`).
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// How a route's endpoints share calls, and how long a failed one waits.
+    pub pool: Option<PoolConfig>,
     /// The run log.
     pub log: Option<LogConfig>,
     /// API prices by model, in currency units per million tokens (for `stats`).
@@ -100,14 +105,63 @@ pub struct OpenAiConfig {
     pub key_env: Option<String>,
 }
 
-/// `[routes]`: `local = "ollama" | "openai"`, `api = "gemini" | "openai"`.
+/// `[routes]`: each route is one endpoint name or a list tried in order:
+/// `local = "openai"`, `local = ["ollama", "box2"]`, `codex = ["codex"]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesConfig {
-    /// Backend of the local route.
-    pub local: Option<String>,
-    /// Backend of the API route.
-    pub api: Option<String>,
+    /// Endpoints of the local route.
+    pub local: Option<RouteList>,
+    /// Endpoints of the API route.
+    pub api: Option<RouteList>,
+    /// Endpoints of the codex route (`--codex`).
+    pub codex: Option<RouteList>,
+}
+
+/// One endpoint name or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RouteList {
+    /// `local = "openai"`.
+    One(String),
+    /// `local = ["ollama", "box2"]`.
+    Many(Vec<String>),
+}
+
+impl RouteList {
+    /// The names, in order.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            RouteList::One(name) => vec![name.clone()],
+            RouteList::Many(names) => names.clone(),
+        }
+    }
+}
+
+/// `[endpoints.NAME]`: a provider at a URL (or a command line) with an optional model.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// `ollama`, `gemini`, `openai` or `command`.
+    pub provider: String,
+    /// Base URL (not for `command`).
+    pub url: Option<String>,
+    /// Model (default: the profile's model on the local route, the Gemini model on the API).
+    pub model: Option<String>,
+    /// The environment variable holding its key.
+    pub key_env: Option<String>,
+    /// For `command`: the argv, `{root}` and `{model}` substituted; no shell.
+    pub command: Option<Vec<String>>,
+}
+
+/// `[pool]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// `order` (default) or `spread`.
+    pub strategy: Option<String>,
+    /// Seconds a failed endpoint is tried last (default 30).
+    pub cooldown: Option<f64>,
 }
 
 /// `[context]`.

@@ -12,9 +12,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::backend::Provider;
 use crate::cli::{RunArgs, parse_seconds};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 use crate::error::Error;
+use crate::pool::{PoolSettings, Strategy};
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
 
@@ -27,6 +29,8 @@ pub enum RouteMode {
     Local,
     /// `--api`: Gemini only.
     Api,
+    /// `--codex` or `FORCE_CODEX=1`: the codex route only.
+    Codex,
 }
 
 /// A string that never shows itself in `Debug` or `Display`.
@@ -40,7 +44,20 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// Wraps a value read from the environment.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+}
+
 impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(redacted)")
     }
@@ -65,9 +82,13 @@ pub struct Profile {
     pub system: Option<String>,
     /// `false`: warn that guardrails are off.
     pub guardrails: bool,
-    /// Ceiling for raising `num_ctx`.
-    pub num_ctx_max: u64,
+    /// Ceiling for raising `num_ctx`; `None`: the model's own context length, as the
+    /// local server reports it (Ollama `/api/show`), else `DEFAULT_NUM_CTX_MAX`.
+    pub num_ctx_max: Option<u64>,
 }
+
+/// The `num_ctx` ceiling when neither the profile nor the server says.
+pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
 
 /// Timeouts that apply to every attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,45 +116,46 @@ pub struct GeminiSettings {
     pub key: Option<Secret>,
 }
 
-/// Which provider serves a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// Ollama's native API.
-    Ollama,
-    /// Gemini.
-    Gemini,
-    /// An OpenAI-compatible server.
-    OpenAi,
+/// One endpoint as configured: its model may still come from the profile in use, which
+/// is known only once the router has spoken (see `plan`).
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    /// Its name: `ollama`, `box2`; `ollama-2` for the second URL of a comma list.
+    pub name: String,
+    /// The protocol.
+    pub provider: Provider,
+    /// Base URL without trailing slash; for a command, the command line as shown.
+    pub url: String,
+    /// For `command`: the argv template.
+    pub command: Vec<String>,
+    /// A model named for this endpoint, if any.
+    pub model: Option<String>,
+    /// Its key, if any.
+    pub key: Option<Secret>,
+    /// The variable the key is read from (where it came from, for `doctor`).
+    pub key_env: Option<String>,
 }
 
-impl BackendKind {
-    /// `ollama`, `gemini` or `openai`, as in the variables and `[routes]`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Ollama => "ollama",
-            BackendKind::Gemini => "gemini",
-            BackendKind::OpenAi => "openai",
-        }
-    }
+/// The endpoints of each route, in the order they are listed.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// `local`.
+    pub local: Vec<EndpointSpec>,
+    /// `api`.
+    pub api: Vec<EndpointSpec>,
+    /// `codex`.
+    pub codex: Vec<EndpointSpec>,
+}
 
-    fn parse(value: &str, allowed: &[BackendKind], what: &str) -> Result<BackendKind, Error> {
-        let kind = match value.trim().to_ascii_lowercase().as_str() {
-            "ollama" => BackendKind::Ollama,
-            "gemini" => BackendKind::Gemini,
-            "openai" => BackendKind::OpenAi,
-            _ => BackendKind::OpenAi.bad(value, what)?,
-        };
-        if allowed.contains(&kind) {
-            Ok(kind)
-        } else {
-            kind.bad(value, what)
+impl Routes {
+    /// The endpoints of a route.
+    pub fn get(&self, route: crate::stream::Route) -> &[EndpointSpec] {
+        use crate::stream::Route;
+        match route {
+            Route::Local => &self.local,
+            Route::Api => &self.api,
+            Route::Codex => &self.codex,
         }
-    }
-
-    fn bad(self, value: &str, what: &str) -> Result<BackendKind, Error> {
-        Err(Error::Config(format!(
-            "{what} = '{value}': the local route takes ollama or openai, the api route gemini or openai"
-        )))
     }
 }
 
@@ -187,14 +209,26 @@ pub struct Settings {
     pub context: ContextSettings,
     /// The OpenAI-compatible server.
     pub openai: OpenAiSettings,
-    /// Backend of the local route.
-    pub local_backend: BackendKind,
-    /// Backend of the API route.
-    pub api_backend: BackendKind,
+    /// Provider of the local route's first endpoint.
+    pub local_backend: Provider,
+    /// Provider of the API route's first endpoint.
+    pub api_backend: Provider,
+    /// The endpoints of each route, in order.
+    pub routes: Routes,
+    /// `[pool]`: strategy, cooldown, the shared health state.
+    pub pool: PoolSettings,
+    /// `--model` with `--api`: replaces the model of every API endpoint.
+    pub api_model_override: Option<String>,
+    /// `--model` with `--codex`.
+    pub codex_model_override: Option<String>,
     /// The run log.
     pub log: LogSettings,
     /// API prices by model.
     pub prices: BTreeMap<String, file::PriceConfig>,
+    /// Where the values a flag or variable can set came from (`profile`, `model`,
+    /// `timeout`): `flag --model`, `environment OLLAMA_MODEL`, `router`. A key that is
+    /// absent came from the files (`profiles` reads which layer) or a default.
+    pub origins: BTreeMap<&'static str, String>,
 }
 
 /// Where and what the run log records.
@@ -245,13 +279,6 @@ impl Settings {
             .or(profile.timeout)
             .unwrap_or(self.timeouts.deadline)
     }
-
-    /// Switches to another profile by name (used by the router's suggestion).
-    pub fn use_profile(&mut self, name: &str) {
-        if let Some(p) = self.profiles.get(name) {
-            self.profile = p.clone();
-        }
-    }
 }
 
 /// Where the user's own profiles.toml lives: `$XDG_CONFIG_HOME/codex-wrap/profiles.toml`.
@@ -294,16 +321,84 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
     file::load_layers(user.as_deref(), Some(&project))
 }
 
-/// Resolves the settings from the command line, the environment and the files.
-pub fn resolve(run: &RunArgs, env: &Env, root: &Path) -> Result<Settings, Error> {
-    let (cfg, sources) = load(env, root)?;
-    resolve_from(cfg, sources, run, env, root)
+/// What a command line overrides: a call's flags, or the few a subcommand takes. Every
+/// command resolves its settings from one of these (`Overrides::default()` for none).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--local`.
+    pub local: bool,
+    /// `--api`.
+    pub api: bool,
+    /// `--codex`.
+    pub codex: bool,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--connect-timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `--first-byte-timeout`.
+    pub first_byte_timeout: Option<Duration>,
+    /// `--no-fallback`.
+    pub no_fallback: bool,
+    /// `--sections`.
+    pub sections: Option<String>,
+    /// The router's profile suggestion: used when neither flag nor environment names one.
+    pub suggested_profile: Option<String>,
 }
 
-fn resolve_from(
+impl From<&RunArgs> for Overrides {
+    fn from(run: &RunArgs) -> Self {
+        Overrides {
+            local: run.local,
+            api: run.api,
+            codex: run.codex,
+            profile: run.profile.clone(),
+            model: run.model.clone(),
+            timeout: run.timeout.map(|t| t.0),
+            connect_timeout: run.connect_timeout.map(|t| t.0),
+            idle_timeout: run.idle_timeout.map(|t| t.0),
+            first_byte_timeout: run.first_byte_timeout.map(|t| t.0),
+            no_fallback: run.no_fallback,
+            sections: run.sections.clone(),
+            suggested_profile: None,
+        }
+    }
+}
+
+impl From<&Overrides> for Overrides {
+    fn from(o: &Overrides) -> Self {
+        o.clone()
+    }
+}
+
+/// Which route a command line asks for, before any setting is read: flags, then
+/// `FORCE_CODEX`. `Auto` means the router decides.
+pub fn route_mode(o: &Overrides, env: &Env) -> RouteMode {
+    match (o.local, o.api, o.codex) {
+        (true, _, _) => RouteMode::Local,
+        (_, true, _) => RouteMode::Api,
+        (_, _, true) => RouteMode::Codex,
+        _ if env.flag(names::FORCE_CODEX) => RouteMode::Codex,
+        _ => RouteMode::Auto,
+    }
+}
+
+/// Resolves the settings from the command line, the environment and the files.
+pub fn resolve(overrides: impl Into<Overrides>, env: &Env, root: &Path) -> Result<Settings, Error> {
+    let (cfg, sources) = load(env, root)?;
+    resolve_from(cfg, sources, &overrides.into(), env, root)
+}
+
+/// Resolves from configuration files already loaded (`load`).
+pub fn resolve_from(
     cfg: ConfigFile,
     sources: Vec<Source>,
-    run: &RunArgs,
+    run: &Overrides,
     env: &Env,
     root: &Path,
 ) -> Result<Settings, Error> {
@@ -313,11 +408,24 @@ fn resolve_from(
         .map(|(name, p)| Ok((name.clone(), profile(name, p)?)))
         .collect::<Result<BTreeMap<_, _>, Error>>()?;
 
-    let requested = run.profile.as_deref().or(env.get(names::OLLAMA_PROFILE));
-    let profile_explicit = requested.is_some();
-    let name = requested
-        .or(cfg.default_profile.as_deref())
-        .unwrap_or("code");
+    let mut origins = BTreeMap::new();
+    let requested = match (&run.profile, env.get(names::OLLAMA_PROFILE)) {
+        (Some(p), _) => Some((p.as_str(), "flag --profile".to_owned())),
+        (None, Some(p)) => Some((p, format!("environment {}", names::OLLAMA_PROFILE))),
+        (None, None) => run
+            .suggested_profile
+            .as_deref()
+            .filter(|p| profiles.contains_key(*p))
+            .map(|p| (p, "router".to_owned())),
+    };
+    let profile_explicit = run.profile.is_some() || env.get(names::OLLAMA_PROFILE).is_some();
+    let name = match requested {
+        Some((name, origin)) => {
+            origins.insert("profile", origin);
+            name
+        }
+        None => cfg.default_profile.as_deref().unwrap_or("code"),
+    };
     let profile = profiles.get(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
         Error::Config(format!(
@@ -326,52 +434,26 @@ fn resolve_from(
         ))
     })?;
 
-    let mode = match (run.local, run.api) {
-        (true, _) => RouteMode::Local,
-        (_, true) => RouteMode::Api,
-        _ => RouteMode::Auto,
-    };
+    let mode = route_mode(run, env);
 
+    // The variables may hold a comma list; each entry is read the way Ollama reads
+    // OLLAMA_HOST (scheme and port optional).
     let ollama_url = env
         .get(names::OLLAMA_URL)
         .or(env.get(names::OLLAMA_HOST))
-        .map(env::ollama_base_url)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(env::ollama_base_url)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
         .unwrap_or_else(|| "http://localhost:11434".to_owned());
 
     let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
     let openai_cfg = cfg.openai.clone().unwrap_or_default();
-    let routes = cfg.routes.clone().unwrap_or_default();
-    let local_backend = match env.get(names::LOCAL_BACKEND) {
-        Some(v) => BackendKind::parse(
-            v,
-            &[BackendKind::Ollama, BackendKind::OpenAi],
-            names::LOCAL_BACKEND,
-        )?,
-        None => match routes.local.as_deref() {
-            Some(v) => BackendKind::parse(
-                v,
-                &[BackendKind::Ollama, BackendKind::OpenAi],
-                "[routes] local",
-            )?,
-            None => BackendKind::Ollama,
-        },
-    };
-    let api_backend = match env.get(names::API_BACKEND) {
-        Some(v) => BackendKind::parse(
-            v,
-            &[BackendKind::Gemini, BackendKind::OpenAi],
-            names::API_BACKEND,
-        )?,
-        None => match routes.api.as_deref() {
-            Some(v) => BackendKind::parse(
-                v,
-                &[BackendKind::Gemini, BackendKind::OpenAi],
-                "[routes] api",
-            )?,
-            None => BackendKind::Gemini,
-        },
-    };
     let mut openai_model = openai_cfg.model.clone();
     let mut gemini_model = env
         .get(names::GEMINI_MODEL)
@@ -379,12 +461,22 @@ fn resolve_from(
         .or(gemini_cfg.model)
         .unwrap_or_else(|| "gemini-flash-latest".to_owned());
     let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
+    if local_model_override.is_some() {
+        origins.insert("model", format!("environment {}", names::OLLAMA_MODEL));
+    }
+    if run.model.is_some() {
+        origins.insert("model", "flag --model".to_owned());
+    }
+    let (mut api_model_override, mut codex_model_override) = (None, None);
     if let Some(model) = &run.model {
-        if mode == RouteMode::Api {
-            gemini_model = model.clone();
-            openai_model = Some(model.clone());
-        } else {
-            local_model_override = Some(model.clone());
+        match mode {
+            RouteMode::Api => {
+                gemini_model = model.clone();
+                openai_model = Some(model.clone());
+                api_model_override = Some(model.clone());
+            }
+            RouteMode::Codex => codex_model_override = Some(model.clone()),
+            _ => local_model_override = Some(model.clone()),
         }
     }
     let gemini = GeminiSettings {
@@ -413,16 +505,16 @@ fn resolve_from(
     };
     let timeouts = Timeouts {
         connect: match run.connect_timeout {
-            Some(flag) => flag.0,
+            Some(flag) => flag,
             None => secs(t.connect, "connect", 3.0)?,
         },
         deadline: secs(t.deadline, "deadline", 60.0)?,
         idle: match run.idle_timeout {
-            Some(flag) => flag.0,
+            Some(flag) => flag,
             None => secs(t.idle, "idle", 30.0)?,
         },
         first_byte: match run.first_byte_timeout {
-            Some(flag) => Some(flag.0),
+            Some(flag) => Some(flag),
             None => t
                 .first_byte
                 .map(|v| secs(Some(v), "first_byte", v))
@@ -431,15 +523,51 @@ fn resolve_from(
         retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
     };
     let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
-        (Some(flag), _) => Some(flag.0),
-        (None, Some(value)) => Some(
-            parse_seconds(value).map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
-        ),
+        (Some(flag), _) => {
+            origins.insert("timeout", "flag --timeout".to_owned());
+            Some(flag)
+        }
+        (None, Some(value)) => {
+            origins.insert("timeout", format!("environment {}", names::TIMEOUT));
+            Some(
+                parse_seconds(value)
+                    .map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
+            )
+        }
         (None, None) => None,
     };
 
+    let openai = OpenAiSettings {
+        base_url: env
+            .get(names::OPENAI_BASE_URL)
+            .map(str::to_owned)
+            .or(openai_cfg.base_url)
+            .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+        model: openai_model,
+        key: env
+            .get(
+                openai_cfg
+                    .key_env
+                    .as_deref()
+                    .unwrap_or(names::OPENAI_API_KEY),
+            )
+            .map(|k| Secret(k.to_owned())),
+    };
+    let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai)?;
+    let routes = route_table(&cfg, env, &endpoints)?;
+    let first_of = |list: &[EndpointSpec], default| list.first().map_or(default, |e| e.provider);
+    let local_backend = first_of(&routes.local, Provider::Ollama);
+    let api_backend = first_of(&routes.api, Provider::Gemini);
+    let ollama_url = first_url(&ollama_url);
+    let openai = OpenAiSettings {
+        base_url: first_url(&openai.base_url),
+        ..openai
+    };
+
     let log = log_settings(&cfg, env, root);
+    let pool = pool_settings(&cfg, env)?;
     Ok(Settings {
+        origins,
         root: root.to_path_buf(),
         sources,
         mode,
@@ -448,7 +576,7 @@ fn resolve_from(
         profiles,
         local_model_override,
         directive: cfg.directive.unwrap_or_default(),
-        ollama_url: ollama_url.trim_end_matches('/').to_owned(),
+        ollama_url,
         gemini,
         timeouts,
         deadline_override,
@@ -457,24 +585,11 @@ fn resolve_from(
         api_disabled: env.flag(names::DISABLE_API),
         router: cfg.router,
         context: context_settings(cfg.context.clone().unwrap_or_default(), run, env)?,
-        openai: OpenAiSettings {
-            base_url: env
-                .get(names::OPENAI_BASE_URL)
-                .map(str::to_owned)
-                .or(openai_cfg.base_url)
-                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            model: openai_model,
-            key: env
-                .get(
-                    openai_cfg
-                        .key_env
-                        .as_deref()
-                        .unwrap_or(names::OPENAI_API_KEY),
-                )
-                .map(|k| Secret(k.to_owned())),
-        },
+        openai,
+        routes,
+        pool,
+        api_model_override,
+        codex_model_override,
         local_backend,
         api_backend,
         log,
@@ -482,10 +597,259 @@ fn resolve_from(
     })
 }
 
+/// The first URL of a comma-separated list, without trailing slash.
+fn first_url(list: &str) -> String {
+    urls(list).next().unwrap_or_default()
+}
+
+/// The URLs of a comma-separated list (`OLLAMA_URL=http://a:11434,http://b:11434`).
+fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
+/// Every endpoint by name: the built-in `ollama`, `gemini`, `openai` and `codex` (from
+/// their sections and variables; a comma list of URLs makes `ollama`, `ollama-2`, ...),
+/// then `[endpoints.NAME]`, which may replace a built-in one.
+fn endpoint_table(
+    cfg: &ConfigFile,
+    env: &Env,
+    ollama_url: &str,
+    gemini: &GeminiSettings,
+    openai: &OpenAiSettings,
+) -> Result<BTreeMap<String, Vec<EndpointSpec>>, Error> {
+    let group = |name: &str,
+                 provider,
+                 list: &str,
+                 key: Option<Secret>,
+                 key_env: Option<&str>|
+     -> Vec<EndpointSpec> {
+        urls(list)
+            .enumerate()
+            .map(|(i, url)| EndpointSpec {
+                name: if i == 0 {
+                    name.to_owned()
+                } else {
+                    format!("{name}-{}", i + 1)
+                },
+                provider,
+                url,
+                command: Vec::new(),
+                model: None,
+                key: key.clone(),
+                key_env: key_env.map(str::to_owned),
+            })
+            .collect()
+    };
+    let mut table = BTreeMap::new();
+    table.insert(
+        "ollama".to_owned(),
+        group("ollama", Provider::Ollama, ollama_url, None, None),
+    );
+    let gemini_env = if env.get(names::GEMINI_API_KEY).is_some() {
+        names::GEMINI_API_KEY
+    } else {
+        names::GOOGLE_API_KEY
+    };
+    let mut gemini_group = group(
+        "gemini",
+        Provider::Gemini,
+        &gemini.base_url,
+        gemini.key.clone(),
+        Some(gemini_env),
+    );
+    gemini_group
+        .iter_mut()
+        .for_each(|e| e.model = Some(gemini.model.clone()));
+    table.insert("gemini".to_owned(), gemini_group);
+    let openai_env = cfg
+        .openai
+        .as_ref()
+        .and_then(|o| o.key_env.as_deref())
+        .unwrap_or(names::OPENAI_API_KEY);
+    let mut openai_group = group(
+        "openai",
+        Provider::OpenAi,
+        &openai.base_url,
+        openai.key.clone(),
+        Some(openai_env),
+    );
+    openai_group
+        .iter_mut()
+        .for_each(|e| e.model.clone_from(&openai.model));
+    table.insert("openai".to_owned(), openai_group);
+    let codex = ["codex", "exec", "-C", "{root}", "-"]
+        .map(str::to_owned)
+        .to_vec();
+    table.insert(
+        "codex".to_owned(),
+        vec![EndpointSpec {
+            name: "codex".to_owned(),
+            provider: Provider::Command,
+            url: codex.join(" "),
+            command: codex,
+            model: None,
+            key: None,
+            key_env: None,
+        }],
+    );
+    for (name, e) in &cfg.endpoints {
+        let what = format!("[endpoints.{name}]");
+        let provider = Provider::parse(&e.provider, &format!("{what} provider"))?;
+        let command = e.command.clone().unwrap_or_default();
+        let url = match provider {
+            Provider::Command if command.is_empty() => {
+                return Err(Error::Config(format!(
+                    "{what}: a command endpoint needs `command = [\"program\", \"arg\", ...]`"
+                )));
+            }
+            Provider::Command => command.join(" "),
+            Provider::Ollama => e
+                .url
+                .clone()
+                .unwrap_or_else(|| "http://localhost:11434".to_owned()),
+            Provider::OpenAi => e
+                .url
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+            Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
+        };
+        let key_env = match (&e.key_env, provider) {
+            (Some(var), _) => Some(var.clone()),
+            (None, Provider::Gemini) => Some(gemini_env.to_owned()),
+            (None, Provider::OpenAi) => Some(names::OPENAI_API_KEY.to_owned()),
+            (None, _) => None,
+        };
+        let key = match (&e.key_env, provider) {
+            (None, Provider::Gemini) => gemini.key.clone(),
+            _ => key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new),
+        };
+        let model = match provider {
+            Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
+            _ => e.model.clone(),
+        };
+        table.insert(
+            name.clone(),
+            vec![EndpointSpec {
+                name: name.clone(),
+                provider,
+                url: url.trim_end_matches('/').to_owned(),
+                command,
+                model,
+                key,
+                key_env,
+            }],
+        );
+    }
+    Ok(table)
+}
+
+/// The endpoints of each route: `CODEX_WRAP_LOCAL_BACKEND` / `CODEX_WRAP_API_BACKEND` (a
+/// name or a comma list) > `[routes]` > `ollama`, `gemini`, `codex`.
+fn route_table(
+    cfg: &ConfigFile,
+    env: &Env,
+    endpoints: &BTreeMap<String, Vec<EndpointSpec>>,
+) -> Result<Routes, Error> {
+    let routes = cfg.routes.clone().unwrap_or_default();
+    let pick = |var: Option<&str>,
+                key: &str,
+                file: Option<&file::RouteList>,
+                default: &str,
+                wrong: &str| {
+        let (names, what) = match (var.and_then(|v| env.get(v)), file) {
+            (Some(v), _) => (
+                v.split(',')
+                    .map(|n| n.trim().to_owned())
+                    .collect::<Vec<_>>(),
+                var.unwrap_or_default().to_owned(),
+            ),
+            (None, Some(list)) => (list.names(), format!("[routes] {key}")),
+            (None, None) => (vec![default.to_owned()], format!("[routes] {key}")),
+        };
+        let mut list = Vec::new();
+        for name in names.iter().filter(|n| !n.is_empty()) {
+            let lower = name.to_ascii_lowercase();
+            if lower == wrong && !cfg.endpoints.contains_key(&lower) {
+                return Err(Error::Config(format!(
+                    "{what} = '{name}': the local route takes ollama or openai, the api route gemini or openai (or endpoints named in [endpoints])"
+                )));
+            }
+            let found = endpoints.get(name).or_else(|| endpoints.get(&lower));
+            let Some(group) = found else {
+                let known: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+                return Err(Error::Config(format!(
+                    "{what} = '{name}': no endpoint of that name; known: {}",
+                    known.join(", ")
+                )));
+            };
+            list.extend(group.iter().cloned());
+        }
+        if list.is_empty() {
+            return Err(Error::Config(format!(
+                "{what}: the route lists no endpoint"
+            )));
+        }
+        Ok(list)
+    };
+    Ok(Routes {
+        local: pick(
+            Some(names::LOCAL_BACKEND),
+            "local",
+            routes.local.as_ref(),
+            "ollama",
+            "gemini",
+        )?,
+        api: pick(
+            Some(names::API_BACKEND),
+            "api",
+            routes.api.as_ref(),
+            "gemini",
+            "ollama",
+        )?,
+        codex: pick(None, "codex", routes.codex.as_ref(), "codex", "")?,
+    })
+}
+
+/// `[pool]`, and the health state under `$XDG_STATE_HOME/codex-wrap/` (else
+/// `~/.local/state/codex-wrap/`).
+fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
+    let pool = cfg.pool.clone().unwrap_or_default();
+    let strategy = match pool.strategy.as_deref().map(str::trim) {
+        None | Some("order") => Strategy::Order,
+        Some("spread") => Strategy::Spread,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "[pool] strategy = '{other}': order or spread"
+            )));
+        }
+    };
+    let cooldown = pool.cooldown.unwrap_or(30.0);
+    let cooldown = (cooldown.is_finite() && (0.0..=86_400.0).contains(&cooldown))
+        .then(|| Duration::from_secs_f64(cooldown))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "[pool] cooldown = {cooldown}: must be 0 to 86400 seconds"
+            ))
+        })?;
+    let state_dir = env
+        .get(names::XDG_STATE_HOME)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")));
+    Ok(PoolSettings {
+        strategy,
+        cooldown,
+        state_file: state_dir.map(|d| d.join("codex-wrap/health.json")),
+    })
+}
+
 /// Context files, budgets and the sections named by flag or by the old variables.
 fn context_settings(
     cfg: file::ContextConfig,
-    run: &RunArgs,
+    run: &Overrides,
     env: &Env,
 ) -> Result<ContextSettings, Error> {
     let defaults = ContextSettings::default();
@@ -608,7 +972,7 @@ fn profile(name: &str, p: &ProfileConfig) -> Result<Profile, Error> {
         timeout,
         system: p.system.clone(),
         guardrails: p.guardrails.unwrap_or(true),
-        num_ctx_max: p.num_ctx_max.unwrap_or(32_768),
+        num_ctx_max: p.num_ctx_max,
     })
 }
 
@@ -624,7 +988,13 @@ mod tests {
         let layers = file::load_layers(None, None).unwrap();
         let cfg = file::merge(&layers).unwrap();
         let env = Env::from_pairs(env.iter().copied());
-        resolve_from(cfg, vec![Source::Builtin], &cli.run, &env, Path::new("."))
+        resolve_from(
+            cfg,
+            vec![Source::Builtin],
+            &Overrides::from(&cli.run),
+            &env,
+            Path::new("."),
+        )
     }
 
     #[test]
@@ -681,6 +1051,42 @@ mod tests {
         assert_eq!(s.ollama_url, "http://127.0.0.1:9");
         assert!(!format!("{s:?}").contains("sekrit"));
         assert_eq!(s.gemini.key.as_ref().unwrap().expose(), "sekrit");
+    }
+
+    #[test]
+    fn a_comma_list_of_hosts_is_one_route_of_several_endpoints() {
+        let s = settings(&["x"], &[("OLLAMA_HOST", "a, b:1234,https://c/")]).unwrap();
+        let urls: Vec<(&str, &str)> = s
+            .routes
+            .local
+            .iter()
+            .map(|e| (e.name.as_str(), e.url.as_str()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("ollama", "http://a:11434"),
+                ("ollama-2", "http://b:1234"),
+                ("ollama-3", "https://c:443")
+            ]
+        );
+        assert_eq!(s.ollama_url, "http://a:11434");
+    }
+
+    #[test]
+    fn routes_name_endpoints_and_unknown_names_are_config_errors() {
+        let s = settings(&["x"], &[("CODEX_WRAP_LOCAL_BACKEND", "openai,ollama")]).unwrap();
+        let names: Vec<&str> = s.routes.local.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["openai", "ollama"]);
+        let err = settings(&["x"], &[("CODEX_WRAP_LOCAL_BACKEND", "box9")]).unwrap_err();
+        assert!(
+            err.to_string().contains("no endpoint of that name"),
+            "{err}"
+        );
+        assert_eq!(
+            s.routes.codex[0].command,
+            ["codex", "exec", "-C", "{root}", "-"]
+        );
     }
 
     #[test]

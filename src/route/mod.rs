@@ -6,6 +6,7 @@
 //! matching the request in a single scan. Structural signals (project paths, pasted logs,
 //! diffs, layers named) are computed beside them.
 
+mod kind;
 mod mask;
 mod signals;
 
@@ -20,17 +21,10 @@ use regex_automata::{Input, MatchKind, PatternSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::stream::Route;
+pub use kind::Route;
 
-/// Which route a rule votes for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// Votes for the local model.
-    Local,
-    /// Votes for the API.
-    Api,
-}
+/// Which route a rule votes for: `local` or `api`.
+pub type Side = Route;
 
 /// `[router.rules.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -131,7 +125,7 @@ pub struct Router {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// `local` or `api`.
-    pub route: &'static str,
+    pub route: Route,
     /// How sure, 0.5..1.
     pub confidence: f64,
     /// Suggested profile: `fast` or `code`.
@@ -145,11 +139,7 @@ pub struct Decision {
 impl Decision {
     /// The route as the streaming layer knows it.
     pub fn route(&self) -> Route {
-        if self.route == "api" {
-            Route::Api
-        } else {
-            Route::Local
-        }
+        self.route
     }
 }
 
@@ -190,6 +180,11 @@ impl Router {
             let signed = match side {
                 Side::Api => weight,
                 Side::Local => -weight,
+                Side::Codex => {
+                    return Err(Error::Config(format!(
+                        "router rule '{name}': side is local or api"
+                    )));
+                }
             };
             patterns.push(pattern);
             rules.push(Rule {
@@ -292,7 +287,7 @@ impl Router {
             "code"
         };
         Decision {
-            route: if is_api { "api" } else { "local" },
+            route: if is_api { Route::Api } else { Route::Local },
             confidence: (confidence * 100.0).round() / 100.0,
             profile,
             rules: fired,

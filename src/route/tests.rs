@@ -10,7 +10,11 @@ fn builtin() -> Router {
 #[track_caller]
 fn case(prompt: &str, route: &str, profile: &str) {
     let d = builtin().decide(prompt);
-    assert_eq!((d.route, d.profile), (route, profile), "{prompt:?}: {d:?}");
+    assert_eq!(
+        (d.route.as_str(), d.profile),
+        (route, profile),
+        "{prompt:?}: {d:?}"
+    );
 }
 
 #[test]

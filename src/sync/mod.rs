@@ -26,12 +26,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::admin::human_size;
 use crate::cli::SyncArgs;
 use crate::config;
 use crate::config::env::{Env, names};
 use crate::config::file::SyncConfig;
 use crate::error::{Error, ExitStatus};
+use crate::output::human_size;
 use crate::output::{Output, Reporter};
 use crate::runlog;
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use server::Server;
+pub use server::{Calls, Server};
 
 /// An isolated place to run the binary: empty HOME and XDG config, its own working
 /// directory (a project root with a `.git` marker), and no inherited variables.
@@ -257,5 +257,108 @@ impl GeminiCmd for Command {
     fn gemini(&mut self, server: &Server) -> &mut Self {
         self.env("GEMINI_BASE_URL", server.url())
             .env("GEMINI_API_KEY", "k")
+    }
+}
+
+/// A run of the real binary and what it must leave, checked together: the short test is
+/// the right one. Unset expectations mean the strict default: exit 0, and stderr holding
+/// only codex-wrap's own status lines (no warning, no error, no panic) besides the
+/// fragments the test declares with `stderr_has` (a declared fragment may be a warning).
+#[must_use = "a Test does nothing until .run()"]
+pub struct Test {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+    code: i32,
+    stdout: Option<String>,
+    stdout_has: Vec<String>,
+    stderr_has: Vec<String>,
+}
+
+impl Test {
+    /// The binary in `sb` with its clean environment.
+    pub fn new(sb: &Sandbox) -> Test {
+        Test {
+            cmd: sb.cmd(),
+            stdin: None,
+            code: 0,
+            stdout: None,
+            stdout_has: Vec::new(),
+            stderr_has: Vec::new(),
+        }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Test {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Test {
+        self.stdin = Some(text.as_bytes().to_vec());
+        self
+    }
+
+    /// The exit code (default 0).
+    pub fn code(mut self, code: i32) -> Test {
+        self.code = code;
+        self
+    }
+
+    /// stdout exactly.
+    pub fn stdout(mut self, text: &str) -> Test {
+        self.stdout = Some(text.to_owned());
+        self
+    }
+
+    /// stdout contains this.
+    pub fn stdout_has(mut self, text: &str) -> Test {
+        self.stdout_has.push(text.to_owned());
+        self
+    }
+
+    /// stderr contains this; lines holding it may be warnings or errors.
+    pub fn stderr_has(mut self, text: &str) -> Test {
+        self.stderr_has.push(text.to_owned());
+        self
+    }
+
+    /// Runs and checks everything declared; returns the run for anything more.
+    #[track_caller]
+    pub fn run(self) -> Run {
+        let r = run_with(self.cmd, self.stdin.as_deref(), Duration::from_secs(20));
+        r.assert_code(self.code);
+        if let Some(want) = &self.stdout {
+            r.assert_stdout(want);
+        }
+        for needle in &self.stdout_has {
+            r.assert_stdout_has(needle);
+        }
+        for needle in &self.stderr_has {
+            r.assert_stderr_has(needle);
+        }
+        let unexpected: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| !self.stderr_has.iter().any(|n| l.contains(n.as_str())))
+            .filter(|l| {
+                !l.starts_with("codex-wrap: ")
+                    || l.starts_with("codex-wrap: warning:")
+                    || l.starts_with("codex-wrap: error:")
+            })
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected stderr lines: {unexpected:#?}\nstderr:\n{}",
+            r.stderr
+        );
+        r
     }
 }

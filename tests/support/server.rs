@@ -147,11 +147,28 @@ fn reason(status: u16) -> &'static str {
 
 type Handler = dyn Fn(usize, &Request, &mut Conn) + Send + Sync;
 
-/// A running server; it stops accepting when dropped.
+/// How often a test declares its server is called; checked when the server is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Not checked.
+    Any,
+    /// At least once.
+    Some,
+    /// Never.
+    Never,
+    /// Exactly this many times.
+    Exactly(usize),
+}
+
+/// A running server; it stops accepting when dropped. A handler that panicked fails the
+/// test when the server is dropped (its panic would otherwise only kill a server thread),
+/// and so does a call count other than the one declared with `expect`.
 pub struct Server {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
+    panics: Arc<Mutex<Vec<String>>>,
+    expected: Calls,
 }
 
 impl Server {
@@ -162,14 +179,29 @@ impl Server {
         listener.set_nonblocking(true).expect("nonblocking");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let panics = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (reqs, stop2) = (requests.clone(), stop.clone());
+        let (reqs, stop2, panics2) = (requests.clone(), stop.clone(), panics.clone());
         thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (handler, reqs) = (handler.clone(), reqs.clone());
-                        thread::spawn(move || serve(stream, &*handler, &reqs));
+                        let (handler, reqs, panics) =
+                            (handler.clone(), reqs.clone(), panics2.clone());
+                        thread::spawn(move || {
+                            let served =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    serve(stream, &*handler, &reqs)
+                                }));
+                            if let Err(p) = served {
+                                let what = p
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                    .unwrap_or_default();
+                                panics.lock().unwrap().push(what);
+                            }
+                        });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
                 }
@@ -179,7 +211,16 @@ impl Server {
             addr,
             requests,
             stop,
+            panics,
+            expected: Calls::Any,
         }
+    }
+
+    /// Declares how often the test expects this server to be called; checked on drop.
+    #[must_use]
+    pub fn expect(mut self, calls: Calls) -> Server {
+        self.expected = calls;
+        self
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -201,6 +242,18 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if thread::panicking() {
+            return;
+        }
+        let panics = self.panics.lock().unwrap().clone();
+        assert!(panics.is_empty(), "a server handler panicked: {panics:?}");
+        let hits = self.hits();
+        match self.expected {
+            Calls::Any => {}
+            Calls::Some => assert!(hits > 0, "the server at {} was never called", self.url()),
+            Calls::Never => assert_eq!(hits, 0, "the server at {} was called", self.url()),
+            Calls::Exactly(n) => assert_eq!(hits, n, "calls to the server at {}", self.url()),
+        }
     }
 }
 

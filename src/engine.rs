@@ -1,0 +1,450 @@
+//! The engine: one pipeline that several faces drive.
+//!
+//! `prepare` turns resolved settings and a prompt into a [`Plan`]: the route, the context
+//! slice, the assembled prompt and the attempts in order (it reads the project's docs and
+//! the pool's small state file, nothing else). [`execute`] runs a plan into any [`Sink`]
+//! until an attempt answers, every attempt has failed, or `shutdown` resolves, and returns
+//! the [`Transcript`] of every attempt. Faces are renderers of a transcript plus a sink:
+//! stdout streaming and the `--json` document (`call.rs`), the run-log record (`runlog`),
+//! and next the file-writing and MCP faces, none of which runs its own pipeline.
+//!
+//! ```text
+//! let plan = engine::prepare(settings, decision.as_ref(), &request, report, &|| None)?;
+//! let transcript = engine::execute(&mut plan, &client, &mut sink, report, engine::signals()).await;
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::Messages;
+use crate::backend::ollama::{self, Fit};
+use crate::config::{DEFAULT_NUM_CTX_MAX, RouteMode, Settings};
+use crate::context::{self, Selection};
+use crate::error::{Error, ExitStatus, Failure, FailureKind};
+use crate::output::{Reporter, Sink};
+use crate::plan::plan;
+use crate::pool::Pool;
+use crate::prompt;
+use crate::route::Decision;
+use crate::stream::{self, Attempt, Outcome, Route};
+
+/// What a face asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The user's prompt as read.
+    pub prompt: String,
+    /// Print the routing decision on stderr (`--explain`).
+    pub explain: bool,
+    /// Nothing will be sent (`--dry-run`, `context`): show every context warning.
+    pub dry_run: bool,
+}
+
+/// Everything decided before the first byte is sent.
+pub struct Plan {
+    /// The settings, with the router's profile suggestion applied.
+    pub settings: Settings,
+    /// The route tried first.
+    pub route: Route,
+    /// The messages to send.
+    pub prompt: prompt::Prompt,
+    /// The context sections chosen, and why.
+    pub selection: Selection,
+    /// Every attempt, in the order they will be tried.
+    pub attempts: Vec<Attempt>,
+    /// The shared endpoint health, as read when planning.
+    pub pool: Pool,
+    /// The user's prompt as read.
+    pub prompt_text: String,
+    /// The router's confidence when it chose the route (`None`: a flag did).
+    pub confidence: Option<f64>,
+}
+
+impl Plan {
+    /// The assembled prompt as chat messages.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages {
+            system: &self.prompt.system,
+            user: &self.prompt.user,
+        }
+    }
+}
+
+/// Takes the route (the router's decision when no flag forced one), slices the context,
+/// fits it to the model's window and plans the attempts. The settings are not changed: the
+/// router's profile suggestion was applied when they were resolved
+/// (`Overrides::suggested_profile`), and a raised `num_ctx` lives in the plan's attempts.
+///
+/// `context_length` is asked, at most once and only when a local request does not fit the
+/// profile's `num_ctx` and the profile sets no `num_ctx_max`, for the model's own context
+/// length (the face asks the server; `&|| None` for none).
+pub fn prepare(
+    settings: Settings,
+    decision: Option<&Decision>,
+    request: &Request,
+    report: Reporter,
+    context_length: &dyn Fn() -> Option<u64>,
+) -> Result<Plan, Error> {
+    let route = match (settings.mode, decision) {
+        (RouteMode::Local, _) | (RouteMode::Auto, None) => Route::Local,
+        (RouteMode::Api, _) => Route::Api,
+        (RouteMode::Codex, _) => Route::Codex,
+        (RouteMode::Auto, Some(d)) => d.route(),
+    };
+    let confidence = match (settings.mode, decision) {
+        (RouteMode::Auto, Some(d)) => {
+            if request.explain {
+                report.status(&format!(
+                    "router: {} (confidence {:.2}, profile {}; rules: {})",
+                    d.route,
+                    d.confidence,
+                    d.profile,
+                    d.rules.join(", ")
+                ));
+            }
+            Some(d.confidence)
+        }
+        _ => None,
+    };
+    let (prompt, selection, num_ctx) = slice_and_fit(
+        &settings,
+        route,
+        &request.prompt,
+        report,
+        request.dry_run,
+        context_length,
+    );
+    let mut pool = Pool::load(settings.pool.state_file.as_deref());
+    let attempts = plan(&settings, route, &mut pool, num_ctx)?;
+    if let Some(w) = pool.take_warning() {
+        report.warn(&w);
+    }
+    Ok(Plan {
+        settings,
+        route,
+        prompt,
+        selection,
+        attempts,
+        pool,
+        prompt_text: request.prompt.clone(),
+        confidence,
+    })
+}
+
+/// One attempt as it went.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    /// The route it served.
+    pub route: Route,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The provider: `ollama`, `gemini`, `openai`, `command`.
+    pub backend: &'static str,
+    /// The model asked for.
+    pub model: String,
+    /// `None` when it answered; else why it failed.
+    pub failure: Option<Failure>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// What `execute` did: every attempt in order, and how the call ended.
+#[derive(Debug)]
+pub struct Transcript {
+    /// Every attempt made, in order (an interrupted call holds those finished before).
+    pub tried: Vec<Tried>,
+    /// The answer's outcome, or why there is none.
+    pub result: Result<Outcome, Error>,
+    /// Bytes of text the sink took.
+    pub delivered: u64,
+}
+
+impl Transcript {
+    /// The attempt that answered.
+    pub fn answered(&self) -> Option<&Tried> {
+        self.tried.iter().find(|t| t.failure.is_none())
+    }
+
+    /// The exit status this call ends with (a sink's own write error aside).
+    pub fn exit_status(&self) -> ExitStatus {
+        match &self.result {
+            Ok(_) => ExitStatus::Success,
+            Err(e) => e.exit_status(),
+        }
+    }
+}
+
+/// Runs the plan's attempts in order into `sink` until one answers. A failure before any
+/// text reached the sink falls back to the next attempt (a sink that can take text back,
+/// like a buffer, rolls a failed attempt's text back and falls back too); after text was
+/// shown it is final. `shutdown` (Ctrl-C, SIGTERM, a client gone) ends the call at once,
+/// dropping the attempt in flight (a command's process group is killed with it).
+pub async fn execute(
+    plan: &mut Plan,
+    client: &reqwest::Client,
+    sink: &mut dyn Sink,
+    report: Reporter,
+    shutdown: impl Future<Output = ExitStatus>,
+) -> Transcript {
+    let mut tried = Vec::new();
+    let result = {
+        let work = attempts(plan, client, sink, report, &mut tried);
+        tokio::select! {
+            r = work => r,
+            status = shutdown => Err(Error::Signal(status)),
+        }
+    };
+    Transcript {
+        tried,
+        result,
+        delivered: sink.delivered(),
+    }
+}
+
+async fn attempts(
+    plan: &mut Plan,
+    client: &reqwest::Client,
+    sink: &mut dyn Sink,
+    report: Reporter,
+    tried: &mut Vec<Tried>,
+) -> Result<Outcome, Error> {
+    let messages = Messages {
+        system: &plan.prompt.system,
+        user: &plan.prompt.user,
+    };
+    let timeouts = plan.settings.timeouts;
+    let cooldown = plan.settings.pool.cooldown;
+    let mut failures: Vec<Failure> = Vec::new();
+    for (index, attempt) in plan.attempts.iter().enumerate() {
+        if let Some(last) = failures.last() {
+            report.status(&format!(
+                "falling back to {} after: {last}",
+                attempt.label()
+            ));
+        }
+        let start = Instant::now();
+        let result = match attempt.backend.check_ready() {
+            Ok(()) => stream::attempt(client, attempt, messages, &timeouts, sink, report).await,
+            Err(f) => Err(f),
+        };
+        let mut record = Tried {
+            route: attempt.route,
+            endpoint: attempt.endpoint.clone(),
+            backend: attempt.backend.name(),
+            model: attempt.backend.model().to_owned(),
+            failure: None,
+            elapsed: start.elapsed(),
+        };
+        match result {
+            Ok(mut outcome) => {
+                plan.pool.record(&attempt.health_key, Ok(()), cooldown);
+                tried.push(record);
+                outcome.index = index;
+                return Ok(outcome);
+            }
+            Err(mut failure) => {
+                if sink.delivered() == 0 {
+                    plan.pool
+                        .record(&attempt.health_key, Err(&failure), cooldown);
+                }
+                failure.attempt = attempt.label();
+                if failure.kind == FailureKind::Blocked {
+                    record.failure = Some(failure.clone());
+                    tried.push(record);
+                    return Err(Error::Blocked(failure));
+                }
+                if sink.delivered() > 0 {
+                    let delivered = sink.delivered();
+                    if !sink.rollback() {
+                        record.failure = Some(failure.clone());
+                        tried.push(record);
+                        return Err(Error::Interrupted {
+                            delivered,
+                            cause: failure,
+                        });
+                    }
+                    failure.message =
+                        format!("{} (after {delivered} bytes, discarded)", failure.message);
+                }
+                record.failure = Some(failure.clone());
+                tried.push(record);
+                failures.push(failure.clone());
+                if !failure.kind.may_fall_back() {
+                    break;
+                }
+            }
+        }
+    }
+    Err(Error::NoRoute(failures))
+}
+
+/// The process's Ctrl-C and SIGTERM as a shutdown future for `execute`.
+pub async fn signals() -> ExitStatus {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => ExitStatus::Sigint,
+                _ = term.recv() => ExitStatus::Sigterm,
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => ExitStatus::Sigint,
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Chooses the context for the route, then makes the request fit the local model's
+/// window: Ollama silently cuts a prompt longer than `num_ctx`, so `num_ctx` is raised for
+/// this call up to the profile's `num_ctx_max`, and past that context sections are dropped
+/// (never the user's prompt), each with a stderr line.
+fn slice_and_fit(
+    settings: &Settings,
+    route: Route,
+    prompt_text: &str,
+    report: Reporter,
+    show_all_warnings: bool,
+    context_length: &dyn Fn() -> Option<u64>,
+) -> (prompt::Prompt, Selection, Option<u64>) {
+    let ctx = &settings.context;
+    let budget = match route {
+        Route::Local => ctx.local_budget,
+        Route::Api | Route::Codex => ctx.api_budget,
+    };
+    let mut warnings = Vec::new();
+    let docs = context::load(&settings.root, &ctx.files, &mut warnings);
+    // A project without CONTRACTS.md is normal for quick local calls and for a coding
+    // agent that reads the project itself: say so only when context was asked for or the
+    // API route expects it.
+    if route != Route::Api && ctx.named.is_empty() && !show_all_warnings {
+        warnings.retain(|w| !w.starts_with("no "));
+    }
+    let depth = match route {
+        Route::Local => context::Depth::Minimal,
+        Route::Api | Route::Codex => context::Depth::Full,
+    };
+    let mut selection = context::select(&docs, ctx, prompt_text, budget, depth);
+    for w in warnings.iter().chain(&selection.warnings) {
+        report.warn(w);
+    }
+
+    let (current, reserve) = ollama::window(&settings.profile.options);
+    let mut max = settings.profile.num_ctx_max;
+    loop {
+        let assembled = prompt::assemble(
+            &selection.blocks,
+            settings.profile.system.as_deref(),
+            &settings.directive,
+            prompt_text,
+        );
+        let need = (context::estimate_tokens(&assembled.system)
+            + context::estimate_tokens(&assembled.user)) as u64
+            + reserve
+            + 32;
+        if need > current && max.is_none() && route == Route::Local {
+            max = Some(context_length().unwrap_or(DEFAULT_NUM_CTX_MAX));
+        }
+        let ceiling = max.unwrap_or(DEFAULT_NUM_CTX_MAX).max(current);
+        match ollama::fit(current, ceiling, need) {
+            Fit::Fits => return (assembled, selection, None),
+            Fit::Raise(raised) => {
+                tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
+                return (assembled, selection, Some(raised));
+            }
+            Fit::Over(_) if selection.blocks.is_empty() || route != Route::Local => {
+                report.warn(&format!(
+                    "the request needs about {need} tokens, more than num_ctx_max {ceiling}; the model may cut it"
+                ));
+                return (assembled, selection, Some(ceiling));
+            }
+            Fit::Over(_) => {
+                if let Some(dropped) = selection.blocks.pop() {
+                    selection.chosen.pop();
+                    report.warn(&format!(
+                        "dropped context '{}' to fit num_ctx_max {ceiling}",
+                        dropped.label
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::RunArgs;
+    use crate::config::env::Env;
+    use crate::output::Output;
+
+    /// A plan for the codex route whose endpoint is `argv`, in a fresh project.
+    fn plan(dir: &std::path::Path, argv: &str) -> Plan {
+        std::fs::write(
+            dir.join("profiles.toml"),
+            format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
+        )
+        .unwrap();
+        let run = RunArgs {
+            codex: true,
+            ..RunArgs::default()
+        };
+        let home = dir.display().to_string();
+        let env = Env::from_pairs([("HOME", home.as_str()), ("XDG_CONFIG_HOME", home.as_str())]);
+        let settings = crate::config::resolve(&run, &env, dir).unwrap();
+        let request = Request {
+            prompt: "say hi".into(),
+            ..Request::default()
+        };
+        prepare(settings, None, &request, Reporter::new(true), &|| None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_buffer_sink_gets_the_answer_and_the_transcript_names_the_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(
+            dir.path(),
+            r#"["sh", "-c", "cat >/dev/null; printf hello"]"#,
+        );
+        let client = crate::http::client(Duration::from_secs(1), None).unwrap();
+        let mut sink = Output::buffered();
+        let t = execute(
+            &mut plan,
+            &client,
+            &mut sink,
+            Reporter::new(true),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(sink.take_text(), "hello");
+        assert_eq!(t.exit_status(), ExitStatus::Success);
+        assert_eq!(t.answered().unwrap().endpoint, "cmd");
+        assert_eq!(t.delivered, 5);
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_the_call_with_its_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan(dir.path(), r#"["sleep", "30"]"#);
+        let client = crate::http::client(Duration::from_secs(1), None).unwrap();
+        let mut sink = Output::buffered();
+        let shutdown = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ExitStatus::Sigterm
+        };
+        let started = std::time::Instant::now();
+        let t = execute(&mut plan, &client, &mut sink, Reporter::new(true), shutdown).await;
+        assert!(matches!(t.result, Err(Error::Signal(ExitStatus::Sigterm))));
+        assert_eq!(t.exit_status(), ExitStatus::Sigterm);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,114 @@
+//! HTTP shared by calls and management commands: the client, the one classifier from a
+//! reqwest error to a failure kind, the error-chain formatter, and short JSON requests.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+
+use crate::error::{Error, Failure, FailureKind};
+
+/// Makes the one client of a process: connect timeout, no Nagle, our user agent, and for
+/// management requests a limit on the whole request. A client that cannot be built (no TLS
+/// roots, say) is an error, never a silently different default.
+pub fn client(connect: Duration, limit: Option<Duration>) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(limit.map_or(connect, |l| connect.min(l)))
+        .tcp_nodelay(true)
+        .user_agent(concat!("codex-wrap/", env!("CARGO_PKG_VERSION")));
+    if let Some(limit) = limit {
+        builder = builder.timeout(limit);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", error_chain(&e))))
+}
+
+/// Classifies an error from sending a request or reading its answer, in one short line.
+/// A connect timeout is `unreachable` (the server is not there), any other timeout
+/// `timeout` (it is there but slow).
+pub fn classify(err: &reqwest::Error) -> Failure {
+    let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
+    if err.is_connect() && err.is_timeout() {
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("connect to{url} timed out"),
+        )
+    } else if err.is_connect() {
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("cannot connect to{url}: {}", root_cause(err)),
+        )
+    } else if err.is_timeout() {
+        Failure::new(FailureKind::Timeout, format!("request to{url} timed out"))
+    } else {
+        Failure::new(
+            FailureKind::Unreachable,
+            format!("request to{url} failed: {}", error_chain(err)),
+        )
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// The innermost cause of an error, e.g. `Connection refused (os error 111)`.
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Sends a management request and reads a JSON answer; failures are one line with a kind.
+pub async fn json(request: reqwest::RequestBuilder) -> Result<serde_json::Value, Failure> {
+    let response = request.send().await.map_err(|e| classify(&e))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| classify(&e))?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v["error"]["message"]
+                    .as_str()
+                    .or(v["error"].as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| crate::backend::one_line(&body));
+        let mut failure = Failure::new(
+            crate::backend::status_kind(status.as_u16()),
+            format!("HTTP {}: {message}", status.as_u16()),
+        );
+        failure.status = Some(status.as_u16());
+        return Err(failure);
+    }
+    serde_json::from_str(&body).map_err(|e| {
+        Failure::new(
+            FailureKind::Protocol,
+            format!("the answer is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// A header value marked sensitive (never shown by reqwest's Debug).
+pub fn sensitive(value: &str) -> Result<HeaderValue, Failure> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        Failure::new(
+            FailureKind::NotConfigured,
+            "the API key is not a valid header value",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}

@@ -1,0 +1,45 @@
+//! Fitting a request to the local model's window: the ceiling from the server when the
+//! profile sets none.
+
+use crate::support::{Sandbox, Server, ollama, run};
+
+#[test]
+fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, req, conn| {
+        if req.path == "/api/show" {
+            let body = r#"{"modelfile":"","parameters":"","template":"","details":{"family":"qwen2"},"model_info":{"general.architecture":"qwen2","qwen2.context_length":131072,"qwen2.embedding_length":5120}}"#;
+            conn.respond(200, "application/json", &[], body.as_bytes());
+        } else {
+            ollama::stream(conn, &["ok"]);
+        }
+    });
+    sb.write(
+        "profiles.toml",
+        "[profiles.mine]\nmodel = \"m\"\n[profiles.mine.options]\nnum_ctx = 8192\n",
+    );
+    let long = "word ".repeat(40_000); // 50,000 tokens: over the default ceiling of 32768
+    let path = sb.write("big.txt", &long);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .args(["--local", "-p", "mine", "-f"])
+        .arg(&path);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert!(!r.stderr.contains("num_ctx_max"), "{}", r.stderr);
+    let requests = local.requests();
+    assert_eq!(requests[0].path, "/api/show");
+    assert_eq!(requests[0].json()["model"], "m");
+    let num_ctx = requests[1].json()["options"]["num_ctx"].as_u64().unwrap();
+    assert!(
+        num_ctx > 32_768 && num_ctx <= 131_072 && num_ctx.is_multiple_of(1024),
+        "{num_ctx}"
+    );
+
+    // A short prompt fits the profile's window: the server is not asked.
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", local.url())
+        .args(["--local", "-p", "mine", "hi"]);
+    run(cmd).assert_code(0);
+    assert_eq!(local.hits(), 3);
+}
