@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score the router as a user runs it: `codex-wrap route --json` over labelled JSONL sets.
 
-Usage: scripts/route_eval.py [--bin target/release/codex-wrap] [--miss] SET.jsonl...
+Usage: scripts/route_eval.py [--bin target/release/codex-wrap] [--miss] [--bias B] SET.jsonl...
 
 For each set: route and profile agreement (strict, and with `uncensored` counted as `code`,
 the profile the router suggests for prose), the route confusion table, the api->local and
@@ -89,10 +89,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/release/codex-wrap")
     ap.add_argument("--miss", action="store_true", help="list the misses")
+    ap.add_argument("--bias", type=float, default=None,
+                    help="score with `[router] bias` set to this (a project profiles.toml)")
     ap.add_argument("sets", nargs="+")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     with tempfile.TemporaryDirectory() as home:
+        if args.bias is not None:
+            with open(os.path.join(home, "profiles.toml"), "w") as f:
+                f.write(f"[router]\nbias = {args.bias}\n")
         for path in args.sets:
             items = load(path)
             decisions = [decide(binary, it["prompt"], home) for it in items]

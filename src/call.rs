@@ -46,7 +46,10 @@ fn prepare(
     // is built: it is the largest fixed cost of an auto-routed call.
     let router = (settings.mode == RouteMode::Auto).then(|| {
         let table = settings.router.clone();
-        std::thread::spawn(move || route::Router::from_table(table.as_ref()))
+        let (root, files) = (settings.root.clone(), settings.context.files.clone());
+        std::thread::spawn(move || {
+            route::Router::from_table(table.as_ref()).map(|r| r.with_docs(&root, &files))
+        })
     });
     let prompt_text = input::read_prompt(&run.prompt, run.file.as_deref())?;
     let client = send.then(|| stream::client(&settings.timeouts));

@@ -113,7 +113,14 @@ pub fn error_json(message: &str, status: ExitStatus) -> String {
 /// The router with the rules of every configuration layer.
 fn router(env: &Env, root: &Path) -> anyhow::Result<route::Router> {
     let (cfg, _) = config::load(env, root)?;
-    Ok(route::Router::from_table(cfg.router.as_ref())?)
+    let files: Vec<PathBuf> = cfg
+        .context
+        .and_then(|c| c.files)
+        .unwrap_or_default()
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    Ok(route::Router::from_table(cfg.router.as_ref())?.with_docs(root, &files))
 }
 
 fn project_root(global: &GlobalArgs, env: &Env, cwd: &Path) -> PathBuf {

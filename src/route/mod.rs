@@ -6,8 +6,11 @@
 //! matching the request in a single scan. Structural signals (project paths, pasted logs,
 //! diffs, layers named) are computed beside them.
 
+mod docs;
 mod mask;
 mod signals;
+
+pub use docs::Headings;
 
 use std::collections::BTreeMap;
 
@@ -81,6 +84,8 @@ pub struct SignalsConfig {
     pub long_request: f64,
     /// Minimum words for `long_request`.
     pub long_request_words: usize,
+    /// The request's words cover a section heading of the project's docs.
+    pub docs_heading: f64,
 }
 
 impl Default for SignalsConfig {
@@ -99,6 +104,7 @@ impl Default for SignalsConfig {
             folder_scope: 0.0,
             long_request: 0.0,
             long_request_words: 40,
+            docs_heading: 3.0,
         }
     }
 }
@@ -147,6 +153,7 @@ pub struct Router {
     bias: f64,
     scale: f64,
     signals: SignalsConfig,
+    headings: Headings,
 }
 
 /// The router's decision.
@@ -243,7 +250,23 @@ impl Router {
             bias: config.bias.unwrap_or(0.0),
             scale: config.scale.unwrap_or(1.0),
             signals: config.signals.clone().unwrap_or_default(),
+            headings: Headings::default(),
         })
+    }
+
+    /// Lets the router see the section headings of the project's docs (`files` under
+    /// `root`): a request that covers one is about something the project specifies.
+    pub fn with_docs(mut self, root: &std::path::Path, files: &[std::path::PathBuf]) -> Router {
+        if self.signals.docs_heading != 0.0 {
+            self.headings = Headings::load(root, files);
+        }
+        self
+    }
+
+    /// Like [`Router::with_docs`], from docs already parsed.
+    pub fn with_headings(mut self, headings: Headings) -> Router {
+        self.headings = headings;
+        self
     }
 
     /// Every pattern (rule or layer) that matches somewhere in `text`.
@@ -288,6 +311,16 @@ impl Router {
                 ProfileVote::Fast => fast_score += rule.profile_weight,
                 ProfileVote::Code => fast_score -= rule.profile_weight,
                 ProfileVote::None => {}
+            }
+        }
+        if self.signals.docs_heading != 0.0 {
+            if let Some(title) = self.headings.matching(&parts.request) {
+                score += self.signals.docs_heading;
+                fired.push(format!(
+                    "docs-heading[{title}]({:+})",
+                    self.signals.docs_heading
+                ));
+                docs = true;
             }
         }
         let found = signals::measure(&parts, &self.signals, layers);
