@@ -39,6 +39,17 @@ fn agreement_with_the_extra_set_meets_the_targets() {
     );
 }
 
+/// A second set of ours (40 prompts) aimed at the scope signals: enumerated deliverables,
+/// folders and globs with counts, terse design / plan / upgrade asks, "our" questions, other
+/// languages, and the local look-alikes (one Dockerfile or script with a listed spec).
+#[test]
+fn agreement_with_the_second_extra_set_meets_the_targets() {
+    agreement(
+        "routing_extra2.jsonl",
+        include_str!("data/routing_extra2.jsonl"),
+    );
+}
+
 fn agreement(name: &str, data: &str) {
     let router = builtin_router();
     let (mut n, mut route_ok, mut profile_ok) = (0usize, 0usize, 0usize);

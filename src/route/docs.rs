@@ -74,10 +74,10 @@ impl Headings {
             .collect();
         words.sort();
         words.dedup();
-        let mut hits: HashMap<u32, u8> = HashMap::new();
+        let mut hits = vec![0u8; self.sizes.len()];
         for w in &words {
             for &id in self.postings.get(w).map_or(&[][..], Vec::as_slice) {
-                let n = hits.entry(id).or_default();
+                let n = &mut hits[id as usize];
                 *n += 1;
                 if *n == self.sizes[id as usize] {
                     return Some(&self.titles[id as usize]);

@@ -166,7 +166,7 @@ pub struct Decision {
     pub confidence: f64,
     /// Suggested profile: `fast` or `code`.
     pub profile: &'static str,
-    /// Rules and signals that fired, with their signed weights.
+    /// Rules and signals that fired, with their signed weights, the weightiest first.
     pub rules: Vec<String>,
     /// The summed score (api positive).
     pub score: f64,
@@ -305,7 +305,7 @@ impl Router {
                 continue;
             }
             score += rule.weight;
-            fired.push(format!("{}({:+})", rule.name, rule.weight));
+            fired.push((rule.name.clone(), rule.weight));
             docs |= rule.docs;
             match rule.profile {
                 ProfileVote::Fast => fast_score += rule.profile_weight,
@@ -316,21 +316,18 @@ impl Router {
         if self.signals.docs_heading != 0.0 {
             if let Some(title) = self.headings.matching(&parts.request) {
                 score += self.signals.docs_heading;
-                fired.push(format!(
-                    "docs-heading[{title}]({:+})",
-                    self.signals.docs_heading
-                ));
+                fired.push((format!("docs-heading[{title}]"), self.signals.docs_heading));
                 docs = true;
             }
         }
         let found = signals::measure(&parts, &self.signals, layers);
         for (name, weight) in found.weighted(&self.signals) {
             score += weight;
-            fired.push(format!("{name}({weight:+})"));
+            fired.push((name.to_owned(), weight));
         }
         if self.bias != 0.0 {
             score += self.bias;
-            fired.push(format!("bias({:+})", self.bias));
+            fired.push(("bias".to_owned(), self.bias));
         }
         let is_api = score >= self.threshold;
         let margin = (score - self.threshold).abs();
@@ -357,7 +354,13 @@ impl Router {
             route: if is_api { "api" } else { "local" },
             confidence: (confidence * 100.0).round() / 100.0,
             profile,
-            rules: fired,
+            rules: {
+                fired.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                fired
+                    .into_iter()
+                    .map(|(name, w)| format!("{name}({w:+})"))
+                    .collect()
+            },
             score: (score * 100.0).round() / 100.0,
         }
     }
