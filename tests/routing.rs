@@ -225,3 +225,36 @@ fn api_429_falls_back_to_local_on_an_auto_routed_prompt() {
         .assert_stderr_has("falling back to local");
     assert_eq!(api.hits(), 1, "40s exceeds the retry cap: no retry");
 }
+
+#[test]
+fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
+    let sb = Sandbox::new();
+    let ask = |sb: &Sandbox| {
+        let mut cmd = sb.cmd();
+        cmd.args(["route", "--json", "what are the testing requirements?"]);
+        let r = run(cmd);
+        r.assert_code(0);
+        serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let d = ask(&sb);
+    assert_eq!(
+        (d["route"].as_str(), d["profile"].as_str()),
+        (Some("local"), Some("fast")),
+        "{d}"
+    );
+    sb.write(
+        "CONTRACTS.md",
+        "# Contract\n\n## Overview\nx\n\n## 3. Testing Requirements\nEvery change ships with tests.\n",
+    );
+    let d = ask(&sb);
+    assert_eq!(
+        (d["route"].as_str(), d["profile"].as_str()),
+        (Some("api"), Some("fast")),
+        "{d}"
+    );
+    let rules = d["rules"].to_string();
+    assert!(
+        rules.contains("docs-heading[testing requirements]"),
+        "{rules}"
+    );
+}
