@@ -13,7 +13,7 @@ probability is the confidence: the built-in `threshold` is -b and `scale` is 1.
 
 Printed: 10-fold cross-validation over all the sets given (pooled and per set, with the
 confusion table and a calibration table of the out-of-fold confidences), a leave-one-set-
-out score for every set (train on the others, score it), the hand-set weights on each set,
+out score for every set (train on the others, score it), the current weights on each set,
 and the same model with hashed word n-grams added (to decide whether they are worth it).
 --write trains on every set and writes the weights into profiles.toml. Stdlib only;
 deterministic (fixed seed, full-batch gradient descent).
@@ -265,7 +265,7 @@ def main():
                          "x": x, "ng": ngrams(it["prompt"])})
     names = sorted({d["set"] for d in data})
 
-    print("## hand-set weights (profiles.toml as it is)")
+    print("## the weights in profiles.toml as they are")
     for s in names:
         t = Tally()
         for d in data:
