@@ -195,10 +195,10 @@ fn bias_moves_borderline_prompts_and_is_explained() {
     let mut table = cfg.router.clone().unwrap();
     let prompt = "Write a Rust function that parses a semver string";
     let plain = Router::from_table(Some(&table)).unwrap().decide(prompt);
-    assert_eq!(plain.route, "local");
+    assert_eq!(plain.route(), Route::Local);
     table.insert("bias".into(), toml::Value::Float(20.0));
     let biased = Router::from_table(Some(&table)).unwrap().decide(prompt);
-    assert_eq!(biased.route, "api", "{biased:?}");
+    assert_eq!(biased.route(), Route::Api, "{biased:?}");
     assert!(biased.rules.iter().any(|r| r == "bias(+20)"), "{biased:?}");
     assert!((plain.score + 20.0 - biased.score).abs() < 0.011);
 }
