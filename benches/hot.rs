@@ -10,7 +10,7 @@ use codex_wrap::config::file;
 use codex_wrap::context::{self, ContextSettings, Doc};
 use codex_wrap::files;
 use codex_wrap::frame;
-use codex_wrap::route::Router;
+use codex_wrap::route::{Headings, Router};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
 
@@ -38,6 +38,31 @@ fn long_prompt() -> String {
     p
 }
 
+/// About 1 MB of Markdown: 4,000 sections with three-word headings and a paragraph each.
+fn one_mb_doc() -> String {
+    const WORDS: [&str; 16] = [
+        "billing", "retry", "policy", "webhook", "orders", "ledger", "testing", "release",
+        "tenant", "quota", "audit", "schema", "cache", "session", "export", "metrics",
+    ];
+    let mut text = String::from("# Contract\n\n");
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!(
+            "## {} {} {} {i}\n\n",
+            WORDS[i % 16],
+            WORDS[(i / 16) % 16],
+            WORDS[(i / 256) % 16]
+        ));
+        text.push_str(
+            &"The service retries failed deliveries with backoff and records each attempt. "
+                .repeat(3),
+        );
+        text.push_str("\n\n");
+        i += 1;
+    }
+    text
+}
+
 fn routing(c: &mut Criterion) {
     let table = router_table();
     let router = Router::from_table(table.as_ref()).unwrap();
@@ -55,6 +80,24 @@ fn routing(c: &mut Criterion) {
     });
     c.bench_function("route/compile rules", |b| {
         b.iter(|| Router::from_table(black_box(table.as_ref())).unwrap())
+    });
+    // The project's docs as a signal: a 1 MB CONTRACTS.md of 4,000 sections.
+    let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), one_mb_doc());
+    c.bench_function("route/index headings of a 1MB doc", |b| {
+        b.iter(|| Headings::from_docs(black_box(std::slice::from_ref(&doc))))
+    });
+    let with_docs = Router::from_table(table.as_ref())
+        .unwrap()
+        .with_headings(Headings::from_docs(std::slice::from_ref(&doc)));
+    // Worst case: the prompt names many heading words, so long posting lists are walked.
+    let about_docs = "Per the contract, what is the retry policy for billing webhooks and how \
+        should the ledger record a failed export? Answer briefly, with the section used, and \
+        note any audit or quota rules that apply.";
+    c.bench_function("route/200-char prompt, 1MB doc headings", |b| {
+        b.iter(|| with_docs.decide(black_box(about_docs)))
+    });
+    c.bench_function("route/20KB prompt, 1MB doc headings", |b| {
+        b.iter(|| with_docs.decide(black_box(&long)))
     });
 }
 

@@ -30,7 +30,10 @@ fn prepare(
     let (cfg, sources) = config::load(env, root)?;
     let router = (config::route_mode(&overrides, env) == RouteMode::Auto).then(|| {
         let table = cfg.router.clone();
-        std::thread::spawn(move || route::Router::from_table(table.as_ref()))
+        let (root, files) = (root.to_path_buf(), config::doc_files(&cfg));
+        std::thread::spawn(move || {
+            route::Router::from_table(table.as_ref()).map(|r| r.with_docs(&root, &files))
+        })
     });
     let prompt = input::read_prompt(&run.prompt, run.file.as_deref())?;
     let router = router

@@ -128,7 +128,8 @@ pub fn error_json(message: &str, status: ExitStatus) -> String {
 /// The router with the rules of every configuration layer.
 fn router(env: &Env, root: &Path) -> anyhow::Result<route::Router> {
     let (cfg, _) = config::load(env, root)?;
-    Ok(route::Router::from_table(cfg.router.as_ref())?)
+    let files = config::doc_files(&cfg);
+    Ok(route::Router::from_table(cfg.router.as_ref())?.with_docs(root, &files))
 }
 
 /// The project root: `--root`, else `CODEX_WRAP_ROOT`, else the nearest folder up with a

@@ -1,5 +1,8 @@
-//! The router against the labelled set (tests/data/routing_dev.jsonl, copied from the
-//! routing rubric's dev set), and `codex-wrap route` / `--explain` / auto-routing end to end.
+//! The router against the labelled sets (tests/data/routing_dev.jsonl and routing_dev2.jsonl,
+//! copied from the routing rubric's two dev sets, and our own routing_extra.jsonl), and
+//! `codex-wrap route` / `--explain` / auto-routing end to end. The weights were learned from
+//! these sets (scripts/route_train.py), so these tests catch regressions; the honest,
+//! held-out figures are the script's cross-validation.
 
 use codex_wrap::config::file;
 use codex_wrap::route::Router;
@@ -17,6 +20,15 @@ fn agreement_with_the_labelled_set_meets_the_targets() {
     agreement("routing_dev.jsonl", include_str!("data/routing_dev.jsonl"));
 }
 
+/// The rubric's second dev set (300 prompts written independently of the first).
+#[test]
+fn agreement_with_the_second_labelled_set_meets_the_targets() {
+    agreement(
+        "routing_dev2.jsonl",
+        include_str!("data/routing_dev2.jsonl"),
+    );
+}
+
 /// Our own set of 139 prompts labelled by the rubric, written to check that the rules
 /// generalise beyond the dev set.
 #[test]
@@ -24,6 +36,17 @@ fn agreement_with_the_extra_set_meets_the_targets() {
     agreement(
         "routing_extra.jsonl",
         include_str!("data/routing_extra.jsonl"),
+    );
+}
+
+/// A second set of ours (40 prompts) aimed at the scope signals: enumerated deliverables,
+/// folders and globs with counts, terse design / plan / upgrade asks, "our" questions, other
+/// languages, and the local look-alikes (one Dockerfile or script with a listed spec).
+#[test]
+fn agreement_with_the_second_extra_set_meets_the_targets() {
+    agreement(
+        "routing_extra2.jsonl",
+        include_str!("data/routing_extra2.jsonl"),
     );
 }
 
@@ -72,10 +95,16 @@ fn agreement(name: &str, data: &str) {
         confusion[1][1],
         misses.join("\n")
     );
-    assert!(route_pct >= 92.0, "route agreement {route_pct:.1}% < 92%");
+    let api = confusion[1][0] + confusion[1][1];
+    let api_to_local = 100.0 * confusion[1][0] as f64 / api.max(1) as f64;
+    assert!(route_pct >= 93.0, "route agreement {route_pct:.1}% < 93%");
     assert!(
-        profile_pct >= 85.0,
-        "profile agreement {profile_pct:.1}% < 85%"
+        profile_pct >= 90.0,
+        "profile agreement {profile_pct:.1}% < 90%"
+    );
+    assert!(
+        api_to_local <= 8.0,
+        "api→local error {api_to_local:.1}% > 8%"
     );
 }
 
@@ -195,4 +224,37 @@ fn api_429_falls_back_to_local_on_an_auto_routed_prompt() {
         .assert_stderr_has("HTTP 429")
         .assert_stderr_has("falling back to local");
     assert_eq!(api.hits(), 1, "40s exceeds the retry cap: no retry");
+}
+
+#[test]
+fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
+    let sb = Sandbox::new();
+    let ask = |sb: &Sandbox| {
+        let mut cmd = sb.cmd();
+        cmd.args(["route", "--json", "what are the testing requirements?"]);
+        let r = run(cmd);
+        r.assert_code(0);
+        serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let d = ask(&sb);
+    assert_eq!(
+        (d["route"].as_str(), d["profile"].as_str()),
+        (Some("local"), Some("fast")),
+        "{d}"
+    );
+    sb.write(
+        "CONTRACTS.md",
+        "# Contract\n\n## Overview\nx\n\n## 3. Testing Requirements\nEvery change ships with tests.\n",
+    );
+    let d = ask(&sb);
+    assert_eq!(
+        (d["route"].as_str(), d["profile"].as_str()),
+        (Some("api"), Some("fast")),
+        "{d}"
+    );
+    let rules = d["rules"].to_string();
+    assert!(
+        rules.contains("docs-heading[testing requirements]"),
+        "{rules}"
+    );
 }

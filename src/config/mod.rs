@@ -314,6 +314,16 @@ pub fn load(env: &Env, root: &Path) -> Result<(ConfigFile, Vec<Source>), Error> 
     Ok((cfg, layers.into_iter().map(|(s, _)| s).collect()))
 }
 
+/// The project docs the context draws from (`[context] files`), relative to the root: the
+/// router reads their headings.
+pub fn doc_files(cfg: &ConfigFile) -> Vec<PathBuf> {
+    cfg.context
+        .as_ref()
+        .and_then(|c| c.files.as_ref())
+        .map(|files| files.iter().map(PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
 /// The configuration layers that exist for `root`, lowest first, each as its own table.
 pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Error> {
     let user = user_config_path(env);

@@ -16,6 +16,9 @@ pub(super) struct Parts<'a> {
     pub(super) request: String,
     /// Lines of pasted code, logs or data.
     pub(super) pasted: Vec<&'a str>,
+    /// Quoted spans that name a path or a glob (`src/**/*.ts`): blanked in the request, but
+    /// they still tell the scope.
+    pub(super) quoted_paths: Vec<String>,
 }
 
 static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
@@ -79,7 +82,7 @@ pub(super) fn split(prompt: &str) -> Parts<'_> {
         request.push_str(cut_inline_paste(line));
         request.push('\n');
     }
-    mask_quotes(&mut request);
+    parts.quoted_paths = mask_quotes(&mut request);
     mask_negations(&mut request);
     parts.request = request;
     parts
@@ -142,7 +145,9 @@ pub(super) fn is_code_like(line: &str) -> bool {
         return true;
     }
     let s = t.trim_start();
-    const STARTS: [&str; 25] = [
+    const STARTS: [&str; 27] = [
+        "--- a/",
+        "+++ b/",
         "def ",
         "class ",
         "function ",
@@ -178,8 +183,10 @@ pub(super) fn is_code_like(line: &str) -> bool {
     symbols >= 3 || (symbols >= 1 && ends_like_code) || starts_with_digit_stamp
 }
 
-/// Blanks "double", “curly”, `backtick` and 'single' quoted spans.
-fn mask_quotes(text: &mut String) {
+/// Blanks "double", “curly”, `backtick` and 'single' quoted spans; returns the spans that
+/// look like a path or a glob (no spaces, a `/` or a `*`).
+fn mask_quotes(text: &mut String) -> Vec<String> {
+    let mut paths = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     let mut prev: Option<char> = None;
@@ -200,6 +207,13 @@ fn mask_quotes(text: &mut String) {
         let rest: String = chars.clone().take_while(|&n| n != '\n').collect();
         match rest.find(close) {
             Some(end) if close != '\'' || !rest[end + 1..].starts_with(char::is_alphanumeric) => {
+                let span = &rest[..end];
+                if !span.is_empty()
+                    && !span.contains(char::is_whitespace)
+                    && span.contains(['/', '*'])
+                {
+                    paths.push(span.to_owned());
+                }
                 out.push(' ');
                 for _ in rest[..end].chars() {
                     chars.next();
@@ -216,6 +230,7 @@ fn mask_quotes(text: &mut String) {
         }
     }
     *text = out;
+    paths
 }
 
 /// Blanks a negated clause up to the next punctuation: "don't refactor anything else, ...".

@@ -21,13 +21,20 @@ pub(super) struct Found {
     pub(super) diff_files: usize,
     /// Distinct layers named in the request.
     pub(super) layers: usize,
+    /// Deliverables the request enumerates (a comma / "and" list, or bullet lines).
+    pub(super) deliverables: usize,
+    /// A folder or glob named together with a quantity (`every`, `all`, `12 classes`), or a
+    /// glob alone.
+    pub(super) folder_scope: bool,
+    /// Words in the request.
+    pub(super) words: usize,
 }
 
 /// Relative paths that are directories (`src/`, `app/db/`) or files with an extension
 /// (`utils/text.py`); `async/await`, `/api/orders` and `~/Documents` are not project paths.
 static PATH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|[\s(,])((?:[A-Za-z0-9_.-]+/)+(?:[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,5})?)(?:$|[\s),.;:])",
+        r"(?:^|[\s(,])((?:[A-Za-z0-9_.-]+/)+(?:[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,5})?|(?:apps|packages|services|src|lib|libs|app|cmd|internal|pkg|modules|crates|tests|web|api)/[A-Za-z0-9_-]+)(?:$|[\s),.;:])",
     )
     .expect("path pattern")
 });
@@ -38,6 +45,23 @@ static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?im-u)^.*(?:\berror\b|\bwarn(?:ing)?\b|\bexception\b|\bfatal\b|traceback|^\s*at\s+[\w.$<>/]+[(:]|file ".*", line \d+|\d{4}-\d\d-\d\d[t ]\d|^\s*- (?:locked|waiting)|\(x\d+ over|goroutine \d+|panic:|\.(?:java|py|ts|tsx|js|go|rb|rs|kt):\d+).*$"#,
     )
     .expect("log pattern")
+});
+
+/// A glob over files: `*.ts`, `src/**/*.py`, `app/*/`.
+static GLOB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s(,])[\w./-]*\*[\w.*/-]*[./][\w.*/-]*").expect("glob pattern")
+});
+
+/// A folder named as a place: `in app/Repositories`, `under src/`, `from packages/*`.
+static FOLDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i-u)\b(?:in|under|inside|within|from|across|throughout|of|to)\s+(?:the\s+)?[\w.-]+/[\w./*-]*")
+        .expect("folder pattern")
+});
+
+/// A quantity over units: `every`, `all`, `each`, or a count of things (`12 classes`).
+static QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i-u)\b(?:every|all|each)\b|\b(?:[2-9]|[1-9]\d+)\s+(?:[a-z-]+\s+)?[a-z]+s\b")
+        .expect("quantity pattern")
 });
 
 /// Layers of a system; three or more named means a feature across layers. They are
@@ -63,6 +87,7 @@ pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> 
         .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
         .filter(|p| {
             p.ends_with(b"/")
+                || p.iter().all(|&b| b != b'.')
                 || p.rsplit(|&b| b == b'/')
                     .next()
                     .is_some_and(|f| f.contains(&b'.'))
@@ -90,7 +115,92 @@ pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> 
             .count();
     }
     found.layers = layers;
+    found.deliverables = deliverables(&parts.request);
+    found.words = parts.request.split_whitespace().count();
+    let request = parts.request.as_bytes();
+    let quoted_glob = parts.quoted_paths.iter().any(|p| p.contains('*'));
+    let glob = quoted_glob || GLOB.is_match(request);
+    let folder = FOLDER.is_match(request)
+        || !parts.quoted_paths.is_empty()
+        || paths.iter().any(|p| p.ends_with(b"/"));
+    found.folder_scope = (glob || folder) && QUANTITY.is_match(request);
     found
+}
+
+/// The deliverables a request enumerates: its bullet or numbered lines, or the longest list
+/// in one sentence (items split by commas, the last one also by "and"/"or"), whichever is
+/// more. An item must hold a word and at most eight of them; a sentence is cut at `. `,
+/// `;`, `: `, `?`, `!` and line ends, in any script.
+pub(super) fn deliverables(request: &str) -> usize {
+    let bullets = request.lines().filter(|l| is_bullet(l)).count();
+    let mut best = 0;
+    for sentence in sentences(request) {
+        let items: Vec<&str> = sentence.split([',', '、', '，']).collect();
+        let last = items.len() - 1;
+        let mut count = 0;
+        for (i, item) in items.iter().enumerate() {
+            let lower = item.to_ascii_lowercase();
+            let parts: Vec<&str> = if i == last && i > 0 {
+                lower
+                    .split(" and ")
+                    .flat_map(|p| p.split(" or "))
+                    .flat_map(|p| p.split(" y "))
+                    .flat_map(|p| p.split(" und "))
+                    .flat_map(|p| p.split(" et "))
+                    .flat_map(|p| p.split(" e "))
+                    .collect()
+            } else {
+                vec![lower.as_str()]
+            };
+            count += parts
+                .iter()
+                .filter(|p| {
+                    let words = p.split_whitespace().count();
+                    (1..=8).contains(&words) && p.chars().any(char::is_alphabetic)
+                })
+                .count();
+        }
+        best = best.max(count);
+    }
+    if bullets >= 2 {
+        best.max(bullets)
+    } else {
+        best
+    }
+}
+
+fn is_bullet(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("- ")
+        || t.starts_with("* ")
+        || t.starts_with("• ")
+        || t.split_once([')', '.']).is_some_and(|(n, rest)| {
+            !n.is_empty()
+                && n.len() <= 2
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && rest.starts_with(' ')
+        })
+}
+
+/// Sentences of a request: cut at `. `, `;`, `: `, `?`, `!`, `。` and line ends.
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        let next = bytes.get(i + c.len_utf8()).copied();
+        let cut = match c {
+            ';' | '?' | '!' | '\n' | '。' | '；' | '？' | '！' => true,
+            '.' | ':' | '：' => next.is_none_or(|b| b.is_ascii_whitespace()),
+            _ => false,
+        };
+        if cut {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out.into_iter()
 }
 
 impl Found {
@@ -113,6 +223,15 @@ impl Found {
         }
         if self.layers >= cfg.layers_min {
             out.push(("layers", cfg.layers));
+        }
+        if self.deliverables >= cfg.deliverables_min {
+            out.push(("deliverables", cfg.deliverables));
+        }
+        if self.folder_scope {
+            out.push(("folder-scope", cfg.folder_scope));
+        }
+        if self.words >= cfg.long_request_words {
+            out.push(("long-request", cfg.long_request));
         }
         out.retain(|(_, w)| *w != 0.0);
         out

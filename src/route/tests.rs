@@ -161,3 +161,57 @@ fn non_ascii_literals_become_byte_escapes() {
     assert_eq!(fired("把项目迁移到"), ["zh(+1)"]);
     assert!(fired("funciones").is_empty());
 }
+
+#[test]
+fn deliverables_are_counted_in_lists_and_bullets() {
+    let count = |p: &str| signals::deliverables(&mask::split(p).request);
+    assert_eq!(
+        count(
+            "Add referrals: referral codes, attribution at signup, rewards after the first purchase, an admin report and a share screen"
+        ),
+        5
+    );
+    assert_eq!(count("Plan the work:\n- schema\n- API\n- UI\n"), 3);
+    assert_eq!(count("Write a function that reverses a string"), 1);
+    assert_eq!(
+        count("tela no painel, worker assíncrono, endpoint na API e notificação por e-mail"),
+        4
+    );
+}
+
+#[test]
+fn a_folder_with_a_quantity_is_plural_scope() {
+    let scope = |p: &str| {
+        let parts = mask::split(p);
+        signals::measure(&parts, &SignalsConfig::default(), 0).folder_scope
+    };
+    assert!(scope(
+        "add tests for every repository class in app/Repositories (12 classes)"
+    ));
+    assert!(scope("convert all of `src/**/*.js` to TypeScript"));
+    assert!(!scope("fix the bug in app/Repositories/UserRepository.php"));
+}
+
+#[test]
+fn bias_moves_borderline_prompts_and_is_explained() {
+    let layers = file::load_layers(None, None).unwrap();
+    let cfg = file::merge(&layers).unwrap();
+    let mut table = cfg.router.clone().unwrap();
+    let prompt = "Write a Rust function that parses a semver string";
+    let plain = Router::from_table(Some(&table)).unwrap().decide(prompt);
+    assert_eq!(plain.route(), Route::Local);
+    table.insert("bias".into(), toml::Value::Float(20.0));
+    let biased = Router::from_table(Some(&table)).unwrap().decide(prompt);
+    assert_eq!(biased.route(), Route::Api, "{biased:?}");
+    assert!(biased.rules.iter().any(|r| r == "bias(+20)"), "{biased:?}");
+    assert!((plain.score + 20.0 - biased.score).abs() < 0.011);
+}
+
+#[test]
+fn confidence_grows_with_the_margin() {
+    let r = builtin();
+    let sure = r.decide("what is a monad");
+    let unsure = r.decide("tidy up the helpers");
+    assert!(sure.confidence > unsure.confidence, "{sure:?} {unsure:?}");
+    assert!((0.5..=1.0).contains(&unsure.confidence));
+}
