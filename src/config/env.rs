@@ -24,6 +24,9 @@ pub mod names {
     pub const LOG_FILE: &str = "CODEX_LOG_FILE";
     pub const ENABLE_LOGGING: &str = "CODEX_WRAP_ENABLE_LOGGING";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+    pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+    pub const ENGINE_CACHE: &str = "CODEX_WRAP_ENGINE_CACHE";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";

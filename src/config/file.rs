@@ -44,6 +44,16 @@ pub struct ConfigFile {
     /// API prices by model, in currency units per million tokens (for `stats`).
     #[serde(default)]
     pub prices: BTreeMap<String, PriceConfig>,
+    /// `codex-wrap engine`, the built-in llama-server.
+    pub engine: Option<EngineConfig>,
+}
+
+/// `[engine]`: the local model server `codex-wrap engine up` starts.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Stop the engine after this long without a request (`"30m"`, `"2h"`; `"off"`).
+    pub idle_stop: Option<String>,
 }
 
 /// `[log]`: the run log, one JSON line per call.
