@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod commands;
 mod context;
+mod engine;
 mod fallback;
 mod faults;
 mod openai;

@@ -546,8 +546,7 @@ fn status(layout: &Layout, as_json: bool) -> anyhow::Result<ExitStatus> {
                 .map(|r| format!("not running (pid {} is gone; its record is removed)", r.pid))
                 .unwrap_or_else(|| "not running".to_owned());
             if as_json {
-                json!({"running": false, "built": built.is_some(), "binary": built})
-                    .to_string()
+                json!({"running": false, "built": built.is_some(), "binary": built}).to_string()
             } else {
                 let built = match &built {
                     Some(b) => format!("yes ({})", b.display()),
@@ -615,9 +614,8 @@ pub(crate) fn ensure_for_call(
         BackendKind::OpenAi => settings.openai.key.is_some(),
         _ => settings.gemini.key.is_some(),
     };
-    let api_usable = api_key
-        && !settings.api_disabled
-        && (settings.mode == RouteMode::Api || settings.fallback);
+    let api_usable =
+        api_key && !settings.api_disabled && (settings.mode == RouteMode::Api || settings.fallback);
     if api_usable || reachable(local) {
         return Ok(());
     }

