@@ -218,7 +218,11 @@ fn real_engine_rows(
     runs: usize,
 ) -> Option<(Vec<Sample>, Vec<Sample>)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/llama-server.sh");
-    let path = Command::new("bash").args([script, "path"]).output().ok()?;
+    let path = Command::new("bash")
+        .args([script, "path"])
+        .env("CODEX_WRAP_BIN", bin)
+        .output()
+        .ok()?;
     if !path.status.success() {
         return None;
     }
@@ -231,6 +235,7 @@ fn real_engine_rows(
     let started = Command::new("bash")
         .args([script, "start"])
         .arg(&model)
+        .env("CODEX_WRAP_BIN", bin)
         .output()
         .ok()?;
     // "OPENAI_BASE_URL=http://127.0.0.1:PORT/v1  # pid N"
