@@ -21,7 +21,8 @@ Environment (the old scripts' names keep working):
   CONTRACT_SECTIONS, AGENTS_SECTIONS, CONTEXT_HINTS, INCLUDE_AGENTS, CONTRACT_SUMMARY_LINES,
   AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
   openai), CODEX_WRAP_API_BACKEND (gemini | openai), CODEX_LOG_FILE (the run log),
-  CODEX_WRAP_ENABLE_LOGGING (0: no run log), RUST_LOG, NO_COLOR.
+  CODEX_WRAP_ENABLE_LOGGING (0: no run log), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap
+  engine` builds), RUST_LOG, NO_COLOR.
   .env.local in the project root and the working directory is read without overriding.
 ";
 
