@@ -84,7 +84,8 @@ fn prepare(
 
     let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
     if run.engine && send {
-        crate::engine::ensure_for_call(&settings, report, terminal)?;
+        let local_planned = route == Route::Local || settings.fallback;
+        crate::engine::ensure_for_call(&settings, local_planned, report, terminal)?;
     }
     let attempts = plan(&settings, route)?;
     Ok(Prepared {

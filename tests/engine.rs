@@ -181,15 +181,10 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     let e = EngineBox::new();
     e.seed_build();
     let model = e.gguf("my-coder.gguf");
-    let started = Instant::now();
     let mut cmd = e.cmd();
     cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
     let r = run(cmd);
     r.assert_code(0).assert_stderr_has("engine up: my-coder at");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "warm up is quick"
-    );
     assert_eq!(e.calls(), "", "a built engine needs no provisioning");
     let url = r.stdout().trim().to_owned();
     assert!(
@@ -339,8 +334,9 @@ fn the_idle_stop_ends_an_unused_engine() {
         .assert_code(0)
         .assert_stderr_has("stops after 1s without a request");
     let pid = e.record().unwrap()["pid"].as_u64().unwrap();
+    // The watcher stops the server, then removes the record.
     let until = Instant::now() + Duration::from_secs(10);
-    while process_alive(pid) && Instant::now() < until {
+    while (process_alive(pid) || e.record().is_some()) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!process_alive(pid), "stopped when idle");
@@ -385,11 +381,22 @@ fn the_engine_flag_brings_it_up_only_when_nothing_else_can_serve() {
         .args(["--engine", "write hello world in python"]);
     run(cmd).assert_code(0).assert_stdout("from ollama");
     assert!(e.record().is_none());
-    // A key for the fallback: nothing is started either.
+    // A key for the fallback: nothing is started either (here the API is down too).
     let mut cmd = e.cmd();
     cmd.env("GEMINI_API_KEY", "k")
-        .args(["--engine", "--dry-run", "write hello world in python"]);
-    run(cmd).assert_code(0);
+        .args(["--engine", "write hello world in python"]);
+    let r = run(cmd);
+    r.assert_code(4);
+    assert!(
+        !r.stderr.contains("starting codex-wrap's engine"),
+        "{}",
+        r.stderr
+    );
+    assert!(e.record().is_none());
+    // --api: the engine cannot serve that route, so it is not started.
+    let mut cmd = e.cmd();
+    cmd.args(["--api", "--engine", "write hello world in python"]);
+    run(cmd).assert_code(4);
     assert!(e.record().is_none());
 
     // Neither: the engine comes up with the default model and answers.

@@ -222,7 +222,10 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     let _down = Down(&sb);
     // SmolLM2-135M samples at the code profile's temperature 0.2 and sometimes answers
     // without a fence; greedy decoding makes its answer reproducible.
-    sb.write("profiles.toml", "[profiles.code.options]\ntemperature = 0\n");
+    sb.write(
+        "profiles.toml",
+        "[profiles.code.options]\ntemperature = 0\n",
+    );
     let cmd = || {
         let mut c = sb.cmd();
         c.env("CODEX_WRAP_ENGINE_CACHE", machine_engine_cache());

@@ -385,7 +385,11 @@ fn start(
         watcher: None,
         watcher_start: None,
     };
-    record.write(&layout.record())?;
+    if let Err(e) = record.write(&layout.record()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e).context("cannot write the engine's record");
+    }
     if record.idle_stop_secs.is_some() {
         let exe = std::env::current_exe().context("cannot find codex-wrap's own binary")?;
         let watcher = Command::new(exe)
@@ -598,12 +602,15 @@ fn watch(pid: u32, state: &Path) {
 }
 
 /// `--engine`: when nothing else can serve the call, bring the engine up first.
+/// `local_planned`: whether the call will try the local route at all (the engine serves
+/// only that route).
 pub(crate) fn ensure_for_call(
     settings: &Settings,
+    local_planned: bool,
     report: Reporter,
     terminal: bool,
 ) -> anyhow::Result<()> {
-    if settings.local_disabled || running(&settings.engine.state).is_some() {
+    if !local_planned || settings.local_disabled || running(&settings.engine.state).is_some() {
         return Ok(());
     }
     let local = match settings.local_backend {
