@@ -201,7 +201,8 @@ fn provision(
             layout.cache().display()
         ));
     }
-    let steps = usize::from(need_server) * 5 + usize::from(need_model) * 2;
+    let need_venv = (need_server || need_model) && !provision::venv_ready(layout);
+    let steps = usize::from(need_venv) + usize::from(need_server) * 4 + usize::from(need_model);
     let mut progress = Progress::new(report, terminal && steps > 0, steps);
     let result = (|| {
         let bin = provision::server(layout, &mut progress)?;

@@ -179,9 +179,8 @@ fn work_dir(cache: &Path) -> anyhow::Result<tempfile::TempDir> {
 fn venv(layout: &Layout, progress: &mut Progress) -> anyhow::Result<PathBuf> {
     let dir = layout.venv();
     let python = dir.join("bin/python");
-    let ready = dir.join(".codex-wrap-ready");
     let want = BUILD_TOOLS.join(" ");
-    if std::fs::read_to_string(&ready).is_ok_and(|t| t.trim() == want) && python.exists() {
+    if venv_ready(layout) {
         return Ok(python);
     }
     progress.step(&format!("making a venv with {want} from PyPI"));
@@ -206,8 +205,18 @@ fn venv(layout: &Layout, progress: &mut Progress) -> anyhow::Result<PathBuf> {
             .args(BUILD_TOOLS),
         "pip install cmake ninja",
     )?;
-    std::fs::write(&ready, &want)?;
+    std::fs::write(dir.join(READY), &want)?;
     Ok(python)
+}
+
+/// The marker written once the venv has its tools.
+const READY: &str = ".codex-wrap-ready";
+
+/// Whether the venv is made and has the pinned tools.
+pub(crate) fn venv_ready(layout: &Layout) -> bool {
+    let dir = layout.venv();
+    std::fs::read_to_string(dir.join(READY)).is_ok_and(|t| t.trim() == BUILD_TOOLS.join(" "))
+        && dir.join("bin/python").exists()
 }
 
 /// Builds llama-server into the cache unless it is there. Returns its path.
