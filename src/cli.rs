@@ -361,6 +361,23 @@ mod tests {
     }
 
     #[test]
+    fn engine_up_takes_a_model_and_a_port() {
+        let cli = parse(&["engine", "up", "--model", "m.gguf", "--port", "8090"]).unwrap();
+        let Some(Command::Engine(EngineArgs {
+            command: EngineCommand::Up(up),
+        })) = cli.command
+        else {
+            panic!("expected engine up")
+        };
+        assert_eq!(up.model.as_deref(), Some("m.gguf"));
+        assert_eq!(up.port, Some(8090));
+        for bad in ["0", "65536", "x"] {
+            assert!(parse(&["engine", "up", "--port", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["engine"]).is_err());
+    }
+
+    #[test]
     fn a_prompt_after_double_dash_is_never_a_command() {
         let cli = parse(&["--", "route", "traffic", "via", "nginx"]).unwrap();
         assert!(cli.command.is_none());
