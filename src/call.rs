@@ -85,7 +85,7 @@ fn prepare(
     let (prompt, selection) = slice_and_fit(&mut settings, route, &prompt_text, report, !send);
     if run.engine && send {
         let local_planned = route == Route::Local || settings.fallback;
-        crate::engine::ensure_for_call(&settings, local_planned, report, terminal)?;
+        crate::llama::ensure_for_call(&settings, local_planned, report, terminal)?;
     }
     let attempts = plan(&settings, route)?;
     Ok(Prepared {

@@ -6,7 +6,7 @@
 //! - `route`: the keyword classifier; `prompt`: message assembly.
 //! - `backend`: the `Backend` trait and one file per provider; `frame`: NDJSON and SSE
 //!   framing; `stream`: the one send-and-stream loop with deadlines and fallback.
-//! - `engine`: `codex-wrap engine`, a llama-server of its own built from PyPI.
+//! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
 //! - `output`: the only writer of stdout, and the stderr status lines; `error`: exit codes.
 
 mod admin;
@@ -16,10 +16,10 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod context;
-pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod input;
+pub mod llama;
 pub mod logging;
 pub mod output;
 mod plan;
@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Engine(args)) => {
-            engine::command(args, &env, &root, report, drawable(&cli.global, &env))
+            llama::command(args, &env, &root, report, drawable(&cli.global, &env))
         }
         None => call::call(&cli.run, &env, &root, report, drawable(&cli.global, &env)),
     }

@@ -61,7 +61,7 @@ pub(crate) fn plan(settings: &Settings, route: Route) -> Result<Vec<Attempt>, Er
 /// `codex-wrap engine`, while it runs: one more endpoint of the local route, after the
 /// configured one (unless that is the engine itself).
 fn engine_attempt(settings: &Settings, configured: Option<&Attempt>) -> Option<Attempt> {
-    let engine = crate::engine::running(&settings.engine.state)?;
+    let engine = crate::llama::running(&settings.engine.state)?;
     if configured.is_some_and(|a| a.backend.endpoint() == engine.base_url) {
         return None;
     }
@@ -183,7 +183,7 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
             first.backend.endpoint()
         );
     }
-    let engine = crate::engine::running(&settings.engine.state);
+    let engine = crate::llama::running(&settings.engine.state);
     if let Some(next) = attempts.get(1) {
         match &engine {
             Some(e) if next.backend.endpoint() == e.base_url => line.push_str(&format!(
