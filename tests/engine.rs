@@ -258,6 +258,9 @@ fn up_status_call_logs_down_with_a_users_gguf() {
 fn a_killed_server_is_detected_by_status_and_by_the_next_call() {
     let e = EngineBox::new();
     e.seed_build();
+    // No idle watcher: it would notice the dead server too, and this test is about what
+    // the call and `status` do on their own.
+    e.sb.write("profiles.toml", "[engine]\nidle_stop = \"off\"\n");
     let model = e.gguf("tiny.gguf");
     e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(0);
