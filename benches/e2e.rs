@@ -143,6 +143,7 @@ fn main() {
         rows[5].1.push(measure(dead_head()));
     }
     let real = real_engine_rows(bin, &work, runs.min(15));
+    let engine = engine_rows(bin, &work, runs.min(15));
     let mut big_runs = Vec::new();
     for _ in 0..5 {
         let mut c = Command::new(bin);
@@ -227,6 +228,41 @@ fn main() {
     } else {
         println!("\nreal llama-server row skipped: run scripts/llama-server.sh build first");
     }
+    if let Some(e) = &engine {
+        let fb =
+            |s: &[Sample]| median(s.iter().map(|x| x.first_byte.as_secs_f64() * 1e3).collect());
+        let tot = |s: &[Sample]| median(s.iter().map(|x| x.total.as_secs_f64() * 1e3).collect());
+        println!(
+            "\ncodex-wrap engine (SmolLM2-135M, temperature 0, at most {ENGINE_TOKENS} tokens), {} alternating runs",
+            e.curl.len()
+        );
+        println!(
+            "{:<26} {:>14.2} {:>12.2}",
+            "curl -sN (engine URL)",
+            fb(&e.curl),
+            tot(&e.curl)
+        );
+        println!(
+            "{:<26} {:>14.2} {:>12.2}",
+            "codex-wrap --local",
+            fb(&e.wrap),
+            tot(&e.wrap)
+        );
+        println!(
+            "ratio engine path/curl: first byte {:.2} ({:+.2} ms), total {:.2} (the path includes the refused Ollama attempt)",
+            fb(&e.wrap) / fb(&e.curl),
+            fb(&e.wrap) - fb(&e.curl),
+            tot(&e.wrap) / tot(&e.curl)
+        );
+        let max = e.warm_up.iter().copied().fold(0.0, f64::max);
+        println!(
+            "warm `codex-wrap engine up` (built, model cached) until healthy: median {:.2} s, max {max:.2} s ({} runs)",
+            median(e.warm_up.clone()),
+            e.warm_up.len()
+        );
+    } else {
+        println!("codex-wrap engine rows skipped: run `codex-wrap engine build` first");
+    }
     let secs = median(big_runs.iter().map(|s| s.total.as_secs_f64()).collect());
     let mb = big_runs[0].bytes as f64 / 1e6;
     let rss = median(big_runs.iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
@@ -267,7 +303,11 @@ fn real_engine_rows(
     runs: usize,
 ) -> Option<(Vec<Sample>, Vec<Sample>)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/llama-server.sh");
-    let path = Command::new("bash").args([script, "path"]).output().ok()?;
+    let path = Command::new("bash")
+        .args([script, "path"])
+        .env("CODEX_WRAP_BIN", bin)
+        .output()
+        .ok()?;
     if !path.status.success() {
         return None;
     }
@@ -280,6 +320,7 @@ fn real_engine_rows(
     let started = Command::new("bash")
         .args([script, "start"])
         .arg(&model)
+        .env("CODEX_WRAP_BIN", bin)
         .output()
         .ok()?;
     // "OPENAI_BASE_URL=http://127.0.0.1:PORT/v1  # pid N"
@@ -318,6 +359,79 @@ fn real_engine_rows(
     let _ = Command::new("kill").arg(&pid).status();
     let _ = std::fs::remove_file(work.join("profiles.toml"));
     Some((c_s, w_s))
+}
+
+/// Most tokens per answer in the engine rows.
+const ENGINE_TOKENS: u32 = 64;
+
+/// The engine rows: the engine path against curl, and warm start-up times.
+struct EngineRows {
+    curl: Vec<Sample>,
+    wrap: Vec<Sample>,
+    warm_up: Vec<f64>,
+}
+
+/// `codex-wrap engine` with SmolLM2 from the machine's engine cache and a private state
+/// directory: warm `engine up` times (up and down five times), then, with it up, the call a
+/// user without Ollama makes (`--local`: the refused Ollama attempt, then the engine)
+/// against curl posting the same body to the same server, alternating.
+fn engine_rows(bin: &str, work: &std::path::Path, runs: usize) -> Option<EngineRows> {
+    let state = work.join("engine-state");
+    let engine = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.arg("engine")
+            .args(args)
+            .env("XDG_STATE_HOME", &state)
+            .current_dir(work);
+        c
+    };
+    let status = engine(&["status", "--json"]).output().ok()?;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).ok()?;
+    if status["built"] != true {
+        return None;
+    }
+    let mut warm_up = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let up = engine(&["up", "-q"]).output().ok()?;
+        if !up.status.success() {
+            return None;
+        }
+        warm_up.push(started.elapsed().as_secs_f64());
+        engine(&["down", "-q"]).output().ok()?;
+    }
+    let up = engine(&["up", "-q"]).output().ok()?;
+    let base = String::from_utf8(up.stdout).ok()?.trim().to_owned();
+    std::fs::write(
+        work.join("profiles.toml"),
+        format!("[profiles.code.options]\ntemperature = 0\nnum_predict = {ENGINE_TOKENS}\n"),
+    )
+    .ok()?;
+    let wrap = || {
+        let mut c = Command::new(bin);
+        c.args(["--local", "-q", "write hello world in python"])
+            .env("XDG_STATE_HOME", &state)
+            .env("OLLAMA_URL", "http://127.0.0.1:9")
+            .current_dir(work);
+        c
+    };
+    let dry = wrap().arg("--dry-run").output().ok()?;
+    let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).ok()?;
+    let body = work.join("engine-body.json");
+    std::fs::write(&body, plan["attempts"][1]["body"].to_string()).ok()?;
+    let url = format!("{base}/chat/completions");
+    let (mut curl, mut wrapped) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        curl.push(measure(curl_post(&body, &url)));
+        wrapped.push(measure(wrap()));
+    }
+    let _ = engine(&["down", "-q"]).output();
+    let _ = std::fs::remove_file(work.join("profiles.toml"));
+    Some(EngineRows {
+        curl,
+        wrap: wrapped,
+        warm_up,
+    })
 }
 
 /// `curl -sN` posting a JSON body file, as the baseline for codex-wrap.

@@ -25,6 +25,7 @@ fn prepare(
     root: &Path,
     report: Reporter,
     send: bool,
+    terminal: bool,
 ) -> anyhow::Result<(Plan, Option<reqwest::Client>)> {
     let mut overrides = Overrides::from(run);
     let (cfg, sources) = config::load(env, root)?;
@@ -44,6 +45,18 @@ fn prepare(
     let decision = router.map(|r| r.decide(&prompt));
     overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
     let settings = config::resolve_from(cfg, sources, &overrides, env, root)?;
+    if run.engine && send {
+        // `--engine`: bring codex-wrap's own engine up when nothing else can serve.
+        let local_planned = settings.fallback
+            || match settings.mode {
+                RouteMode::Local => true,
+                RouteMode::Auto => decision
+                    .as_ref()
+                    .is_some_and(|d| d.route == route::Route::Local),
+                RouteMode::Api | RouteMode::Codex => false,
+            };
+        crate::llama::ensure_for_call(&settings, local_planned, report, terminal)?;
+    }
     let client = send
         .then(|| crate::http::client(settings.timeouts.connect, None))
         .transpose()?;
@@ -101,7 +114,7 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let (mut p, client) = prepare(run, env, root, report, !run.dry_run)?;
+    let (mut p, client) = prepare(run, env, root, report, !run.dry_run, spinner)?;
     let messages = p.messages();
     if run.dry_run {
         Output::print_document(&dry_run(
@@ -318,7 +331,7 @@ pub(crate) fn show_context(
     root: &Path,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
-    let (p, _) = prepare(run, env, root, report, false)?;
+    let (p, _) = prepare(run, env, root, report, false, false)?;
     let used: usize = p.selection.chosen.iter().map(|c| c.tokens).sum();
     if run.json {
         let doc = json!({

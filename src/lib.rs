@@ -12,6 +12,7 @@
 //!   `pool`: endpoint order and the health state shared between processes.
 //! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
 //!   `error`: exit codes.
+//! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
 pub mod backend;
@@ -27,6 +28,7 @@ pub mod frame;
 pub mod http;
 pub mod input;
 mod install;
+pub mod llama;
 pub mod logging;
 mod mcp;
 pub mod output;
@@ -100,16 +102,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
         Some(Command::Install(args)) => install::install(args, &env, &root),
         Some(Command::Mcp) => mcp::serve(env, root),
-        None => {
-            use std::io::IsTerminal;
-            let spinner = !cli.global.quiet
-                && cli.global.verbose == 0
-                && std::io::stderr().is_terminal()
-                && env.get("TERM") != Some("dumb")
-                && env.get("RUST_LOG").is_none();
-            call::call(&cli.run, &env, &root, report, spinner)
+        Some(Command::Engine(args)) => {
+            llama::command(args, &env, &root, report, drawable(&cli.global, &env))
         }
+        None => call::call(&cli.run, &env, &root, report, drawable(&cli.global, &env)),
     }
+}
+
+/// Whether stderr may carry a spinner or progress bar: a terminal, not `-q`/`-v`, not
+/// `TERM=dumb`, no `RUST_LOG`.
+fn drawable(global: &GlobalArgs, env: &Env) -> bool {
+    use std::io::IsTerminal;
+    !global.quiet
+        && global.verbose == 0
+        && std::io::stderr().is_terminal()
+        && env.get("TERM") != Some("dumb")
+        && env.get("RUST_LOG").is_none()
 }
 
 /// The `--json` document for an error that ended the call before it was sent (bad flags,

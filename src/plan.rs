@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::backend::{Endpoint, Messages};
+use crate::backend::{Endpoint, Messages, Provider};
 use crate::config::env::names;
 use crate::config::{EndpointSpec, Settings};
 use crate::context::Selection;
@@ -63,11 +63,44 @@ pub(crate) fn plan(
                 deadline: settings.deadline(&settings.profile),
             });
         }
+        if r == Route::Local {
+            attempts.extend(engine_attempt(settings, &endpoints));
+        }
     }
     if attempts.is_empty() {
         return Err(Error::NoRoute(skipped));
     }
     Ok(attempts)
+}
+
+/// The name of `codex-wrap engine`'s endpoint in plans, start lines and the run log.
+pub(crate) const ENGINE_ENDPOINT: &str = "engine";
+
+/// `codex-wrap engine`, while it runs: one more endpoint of the local route, after the
+/// configured ones (unless one of them is the engine itself).
+fn engine_attempt(settings: &Settings, configured: &[Endpoint]) -> Option<Attempt> {
+    let engine = crate::llama::running(&settings.engine.state)?;
+    let same = |url: &str| url.trim_end_matches('/') == engine.base_url.trim_end_matches('/');
+    if configured.iter().any(|e| same(&e.url)) {
+        return None;
+    }
+    let endpoint = Endpoint {
+        name: ENGINE_ENDPOINT.to_owned(),
+        provider: Provider::OpenAi,
+        url: engine.base_url,
+        command: Vec::new(),
+        model: engine.model,
+        key: None,
+        options: settings.profile.options.clone(),
+        keep_alive: None,
+    };
+    Some(Attempt {
+        route: Route::Local,
+        endpoint: endpoint.name.clone(),
+        health_key: endpoint.health_key(),
+        backend: endpoint.backend(&settings.root),
+        deadline: settings.deadline(&settings.profile),
+    })
 }
 
 /// The endpoints of a route with their models, in the listed order (management commands
@@ -190,7 +223,15 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
         );
     }
     if let Some(next) = attempts.get(1) {
-        line.push_str(&format!(" (fallback: {})", next.label()));
+        if next.endpoint == ENGINE_ENDPOINT {
+            line.push_str(&format!(
+                " (then codex-wrap engine: {} at {})",
+                next.backend.model(),
+                next.backend.endpoint()
+            ));
+        } else {
+            line.push_str(&format!(" (fallback: {})", next.label()));
+        }
     } else if let (true, Some(first)) = (settings.fallback, attempts.first()) {
         // The fallback was planned out because it cannot work: say why, once, up front.
         if let Some(other) = other_route(first.route) {

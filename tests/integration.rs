@@ -10,6 +10,7 @@ mod command;
 mod commands;
 mod context;
 mod docs;
+mod engine;
 mod fallback;
 mod faults;
 mod install;

@@ -1,11 +1,14 @@
-//! codex-wrap's OpenAI backend against a real inference engine: llama.cpp's llama-server,
-//! built from the package registries by scripts/llama-server.sh (cached per machine), with
-//! a tiny deterministic model written by scripts/tiny-gguf.py. A missing engine is built,
-//! and a failed build fails the test: it never passes without the engine.
+//! codex-wrap against a real inference engine: llama.cpp's llama-server, built from the
+//! package registries by codex-wrap's own provisioning (`codex-wrap engine`, which
+//! scripts/llama-server.sh wraps; cached per machine). The OpenAI-backend test uses a tiny
+//! deterministic model written by scripts/tiny-gguf.py; the engine test serves SmolLM2 from
+//! PyPI. A missing engine is built, and a failed build fails the test: it never passes
+//! without the engine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::engine::{kill_and_wait, process_alive};
 use crate::support::{Sandbox, run};
 
 /// A llama-server started by `scripts/llama-server.sh start`; killed on drop.
@@ -21,8 +24,12 @@ impl Drop for Engine {
     }
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server.sh")
+/// scripts/llama-server.sh, driving this build of codex-wrap.
+fn script() -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server.sh"))
+        .env("CODEX_WRAP_BIN", env!("CARGO_BIN_EXE_codex-wrap"));
+    cmd
 }
 
 /// Builds the engine if this machine has none (a failed build fails the test), writes the
@@ -33,19 +40,14 @@ pub(crate) fn start_engine(dir: &Path) -> Engine {
         vec!["build".into()],
         vec!["model".into(), model.display().to_string()],
     ] {
-        let out = Command::new("bash")
-            .arg(script())
-            .args(&args)
-            .output()
-            .unwrap();
+        let out = script().args(&args).output().unwrap();
         assert!(
             out.status.success(),
             "llama-server.sh {args:?} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = Command::new("bash")
-        .arg(script())
+    let out = script()
         .arg("start")
         .arg(&model)
         .stderr(Stdio::inherit())
@@ -230,4 +232,133 @@ fn two_engines_as_one_route_survive_a_sigkill_of_one() {
         r.stderr
     );
     assert!(!r.stderr.contains("falling back"), "{}", r.stderr);
+}
+
+/// The machine's engine cache, so the real build happens once per machine, not per test
+/// sandbox (whose HOME is empty).
+fn machine_engine_cache() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("CODEX_WRAP_ENGINE_CACHE") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    cache.join("codex-wrap/engine")
+}
+
+/// The first fenced code block of a Markdown answer.
+fn fenced_code(text: &str) -> Option<String> {
+    let start = text.find("```")?;
+    let body = &text[start + 3..];
+    let body = &body[body.find('\n')? + 1..];
+    Some(body[..body.find("```")?].to_owned())
+}
+
+/// `engine down` (and kill -9 as a last resort) whatever happens in the test.
+struct Down<'a>(&'a Sandbox);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let mut cmd = self.0.cmd();
+        cmd.env("CODEX_WRAP_ENGINE_CACHE", machine_engine_cache())
+            .args(["engine", "down"]);
+        let _ = cmd.output();
+    }
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
+    let sb = Sandbox::new();
+    let _down = Down(&sb);
+    // SmolLM2-135M samples at the code profile's temperature 0.2 and sometimes answers
+    // without a fence; greedy decoding makes its answer reproducible. No idle watcher:
+    // after the SIGKILL below, `status` and the call must find the dead server themselves.
+    sb.write(
+        "profiles.toml",
+        "[profiles.code.options]\ntemperature = 0\n[engine]\nidle_stop = \"off\"\n",
+    );
+    let cmd = || {
+        let mut c = sb.cmd();
+        c.env("CODEX_WRAP_ENGINE_CACHE", machine_engine_cache());
+        c
+    };
+    let limit = std::time::Duration::from_secs(45 * 60);
+    // The first `up` on a fresh machine builds llama-server (10-20 minutes) and fetches
+    // SmolLM2 from PyPI; afterwards it starts in seconds.
+    let mut up = cmd();
+    up.args(["engine", "up"]);
+    let r = crate::support::run_with(up, None, limit);
+    r.assert_code(0).assert_stderr_has("engine up: smollm2 at");
+    let url = r.stdout().trim().to_owned();
+
+    // No Ollama, no key: the local route answers through the engine.
+    let mut call = cmd();
+    call.args(["--local", "write hello world in python"]);
+    let r = crate::support::run_with(call, None, std::time::Duration::from_secs(120));
+    r.assert_code(0)
+        .assert_stderr_has(&format!("(then codex-wrap engine: smollm2 at {url})"))
+        .assert_stderr_has("done via local engine (openai smollm2)");
+    let program = fenced_code(&r.stdout()).unwrap_or_else(|| panic!("no code in {}", r.stdout()));
+    let hello = sb.write("hello.py", &program);
+    let out = Command::new("python3").arg(&hello).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Hello, World"),
+        "{program} printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut status = cmd();
+    status.args(["engine", "status", "--json"]);
+    let r = run(status);
+    r.assert_code(0);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(s["running"], true);
+    assert_eq!(s["model"], "smollm2");
+    assert_eq!(s["base_url"], url.as_str());
+    assert!(s["requests"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["rss_bytes"].as_u64().unwrap() > 50_000_000, "{s}");
+    let pid = s["pid"].as_u64().unwrap();
+
+    // down leaves no process; a second up reuses the cache: nothing is built or fetched.
+    let mut down = cmd();
+    down.args(["engine", "down"]);
+    run(down).assert_code(0);
+    assert!(!process_alive(pid), "llama-server {pid} survived down");
+    let mut up = cmd();
+    up.args(["engine", "up"]);
+    let r = run(up);
+    r.assert_code(0);
+    assert!(
+        !r.stderr.contains("building") && !r.stderr.contains("downloading"),
+        "{}",
+        r.stderr
+    );
+    eprintln!("warm engine up: {:.2}s", r.elapsed.as_secs_f64());
+
+    // SIGKILL: status and the next call see it gone.
+    let mut status = cmd();
+    status.args(["engine", "status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&run(status).stdout()).unwrap();
+    let pid = s["pid"].as_u64().unwrap();
+    kill_and_wait(pid);
+    let mut status = cmd();
+    status.args(["engine", "status"]);
+    run(status)
+        .assert_code(4)
+        .assert_stdout_has(&format!("pid {pid} is gone"));
+    let mut up = cmd();
+    up.args(["engine", "up"]);
+    run(up).assert_code(0);
+    let mut status = cmd();
+    status.args(["engine", "status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&run(status).stdout()).unwrap();
+    let pid = s["pid"].as_u64().unwrap();
+    kill_and_wait(pid);
+    let mut call = cmd();
+    call.args(["--local", "write hello world in python"]);
+    let r = run(call);
+    r.assert_code(4);
+    assert!(!r.stderr.contains("codex-wrap engine"), "{}", r.stderr);
 }

@@ -143,6 +143,11 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
     let client = crate::http::client(PROBE_CONNECT, Some(PROBE_LIMIT))?;
     let probes = super::block_on(probe(&settings, &client, args.online))?;
     let local_ok = local_checks(&mut r, &settings, &probes);
+    // The engine serves the local route when the configured endpoint does not.
+    let (engine_up, engine) = crate::llama::doctor_row(&settings.engine);
+    let engine_status = if engine_up { Status::Ok } else { Status::Skip };
+    r.add("engine", engine_status, engine);
+    let local_ok = local_ok || (engine_up && !settings.local_disabled);
     let api_ok = api_checks(&mut r, &settings, &probes);
 
     let names = |route| {

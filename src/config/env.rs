@@ -24,7 +24,9 @@ pub mod names {
     pub const LOG_FILE: &str = "CODEX_LOG_FILE";
     pub const ENABLE_LOGGING: &str = "CODEX_WRAP_ENABLE_LOGGING";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
     pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+    pub const ENGINE_CACHE: &str = "CODEX_WRAP_ENGINE_CACHE";
     pub const PATH: &str = "PATH";
     pub const FORCE_CODEX: &str = "FORCE_CODEX";
     pub const NO_COLOR: &str = "NO_COLOR";

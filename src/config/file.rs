@@ -51,6 +51,8 @@ pub struct ConfigFile {
     pub prices: BTreeMap<String, PriceConfig>,
     /// `codex-wrap sync`: the rclone remote and what to leave out.
     pub sync: Option<SyncConfig>,
+    /// `codex-wrap engine`, the built-in llama-server.
+    pub engine: Option<EngineConfig>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.
@@ -69,6 +71,14 @@ pub struct SyncConfig {
     pub timeout: Option<f64>,
     /// Also leave out what the root `.gitignore` ignores (default true).
     pub gitignore: Option<bool>,
+}
+
+/// `[engine]`: the local model server `codex-wrap engine up` starts.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Stop the engine after this long without a request (`"30m"`, `"2h"`; `"off"`).
+    pub idle_stop: Option<String>,
 }
 
 /// `[log]`: the run log, one JSON line per call.

@@ -229,6 +229,68 @@ pub struct Settings {
     /// `timeout`): `flag --model`, `environment OLLAMA_MODEL`, `router`. A key that is
     /// absent came from the files (`profiles` reads which layer) or a default.
     pub origins: BTreeMap<&'static str, String>,
+    /// `codex-wrap engine`: where it lives and when it stops.
+    pub engine: EngineSettings,
+}
+
+/// Where `codex-wrap engine` keeps its build, models and state, and its idle limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    /// The built llama-server, the build venv and models: `CODEX_WRAP_ENGINE_CACHE`, else
+    /// `$XDG_CACHE_HOME/codex-wrap/engine`.
+    pub cache: PathBuf,
+    /// The running engine's record and log: `$XDG_STATE_HOME/codex-wrap/engine`.
+    pub state: PathBuf,
+    /// `[engine] idle_stop` (default 30 minutes); `None` never stops it.
+    pub idle_stop: Option<Duration>,
+}
+
+/// Default `[engine] idle_stop`.
+pub const ENGINE_IDLE_STOP: Duration = Duration::from_secs(30 * 60);
+
+/// The engine's directories (XDG) and `[engine]` settings.
+pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Error> {
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy()
+        .ok()
+        .map(|b| (b.cache_dir(), b.state_dir().unwrap_or_else(|| b.data_dir())));
+    // An XDG variable counts only when it is an absolute path, as the spec says.
+    let xdg = |var: &str| {
+        env.get(var)
+            .filter(|v| Path::new(v).is_absolute())
+            .map(PathBuf::from)
+    };
+    let no_home = || Error::Config("cannot find the home directory (HOME is not set)".into());
+    let cache = match env.get(names::ENGINE_CACHE).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => xdg(names::XDG_CACHE_HOME)
+            .or_else(|| base.as_ref().map(|b| b.0.clone()))
+            .ok_or_else(no_home)?
+            .join("codex-wrap/engine"),
+    };
+    let state = xdg(names::XDG_STATE_HOME)
+        .or_else(|| base.as_ref().map(|b| b.1.clone()))
+        .ok_or_else(no_home)?
+        .join("codex-wrap/engine");
+    let idle_stop = match cfg.engine.as_ref().and_then(|e| e.idle_stop.as_deref()) {
+        None => Some(ENGINE_IDLE_STOP),
+        Some(v) if matches!(v.trim(), "off" | "never" | "0") => None,
+        Some(v) => Some(
+            humantime::parse_duration(v.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "[engine] idle_stop = \"{v}\": must be a duration such as \"30m\" or \"off\""
+                    ))
+                })?,
+        ),
+    };
+    Ok(EngineSettings {
+        cache,
+        state,
+        idle_stop,
+    })
 }
 
 /// Where and what the run log records.
@@ -576,6 +638,7 @@ pub fn resolve_from(
 
     let log = log_settings(&cfg, env, root);
     let pool = pool_settings(&cfg, env)?;
+    let engine = engine_settings(&cfg, env)?;
     Ok(Settings {
         origins,
         root: root.to_path_buf(),
@@ -604,6 +667,7 @@ pub fn resolve_from(
         api_backend,
         log,
         prices: cfg.prices,
+        engine,
     })
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
