@@ -265,7 +265,10 @@ fn the_official_python_sdk_drives_the_server() {
     let report = python_client(&sb, &server.url(), &[]);
 
     assert_eq!(report["server"], "codex-wrap");
-    assert_eq!(report["tools"], json!(["context", "delegate", "route", "status"]));
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
     let tokens = report["tools_chars"].as_u64().unwrap() / 4;
     eprintln!(
         "tools/list: {} characters, about {tokens} tokens",
@@ -427,7 +430,10 @@ fn the_official_typescript_sdk_drives_the_server() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["server"], "codex-wrap");
-    assert_eq!(report["tools"], json!(["context", "delegate", "route", "status"]));
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
     assert_eq!(report["route"]["error"], false);
     let decision: Value =
         serde_json::from_str(report["route"]["text"][0].as_str().unwrap()).unwrap();
@@ -722,4 +728,164 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
         .expect("a progress notification");
     assert_eq!(progress["params"]["progressToken"], "p1");
     live.end();
+}
+
+/// The user message of an Ollama chat body.
+fn user_message(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_python_sdk_delegates_to_the_in_process_engine() {
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 500\n");
+    let marker = sb.dir.path().join("streaming");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let flag = marker.clone();
+    // A scripted Ollama: what it does is in the prompt.
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path != "/api/chat" {
+            return conn.respond(404, "text/plain", &[], b"404 page not found");
+        }
+        let user = user_message(&req.json());
+        if user.contains("SLOW") {
+            ollama::start(conn);
+            for _ in 0..11 {
+                std::thread::sleep(Duration::from_secs(1));
+                conn.chunk(ollama::token_line(ollama::MODEL, "tick ").as_bytes());
+            }
+            conn.chunk(ollama::done_line(ollama::MODEL, 11, "stop").as_bytes());
+            conn.end();
+        } else if user.contains("STALL") {
+            ollama::start(conn);
+            conn.chunk(ollama::token_line(ollama::MODEL, "fn ").as_bytes());
+            conn.chunk(ollama::token_line(ollama::MODEL, "slug").as_bytes());
+            std::fs::write(&flag, "").unwrap();
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
+        } else if user.contains("LONG") {
+            let text = "line of the long answer\n".repeat(400);
+            ollama::stream(conn, &[&text]);
+        } else {
+            let last = user.lines().last().unwrap_or_default().to_owned();
+            ollama::stream(conn, &["done: ", &last]);
+        }
+    });
+    let cmd = delegate_cmd(&sb, &server.url());
+    let sandbox_env: Vec<(String, String)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut py = Command::new(sdk("python"));
+    py.env_clear()
+        .envs(sandbox_env)
+        .env("MCP_TEST_MARKER", &marker)
+        .arg(root.join("tests/support/mcp_client.py"))
+        .arg(cmd.get_program())
+        .arg(sb.project())
+        .arg("delegate")
+        .current_dir(sb.project());
+    let out = py.output().expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
+    let tools_json = report["tools_json"].as_str().unwrap();
+    eprintln!("tools/list with delegate: {} bytes", tools_json.len());
+    assert!(tools_json.len() / 4 < 1_500, "{} bytes", tools_json.len());
+
+    // Progress: at once, then every 5 s, tokens growing.
+    assert_eq!(report["slow"]["error"], false, "{}", report["slow"]);
+    assert_eq!(report["slow"]["text"], "tick ".repeat(11));
+    let progress = report["progress"].as_array().unwrap();
+    eprintln!("progress: {progress:?}");
+    assert!(progress.len() >= 2, "{progress:?}");
+    assert!(progress[0]["after"].as_f64().unwrap() < 1.0, "{progress:?}");
+    let tokens = |p: &Value| -> u64 {
+        p["message"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(tokens(&progress[1]) > tokens(&progress[0]), "{progress:?}");
+
+    let concurrent = report["concurrent"].as_array().unwrap();
+    let mut texts: Vec<&str> = concurrent
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(
+        texts,
+        [
+            "done: task 0",
+            "done: task 1",
+            "done: task 2",
+            "done: task 3"
+        ]
+    );
+
+    // The follow-up's body carried the first exchange, then the new prompt.
+    assert_eq!(report["continuation"]["follow"]["error"], false);
+    let follow = server
+        .requests()
+        .iter()
+        .map(|r| user_message(&r.json()))
+        .find(|u| u.contains("now add tests"))
+        .unwrap();
+    let earlier = follow
+        .find("write a slugify function")
+        .expect("earlier prompt");
+    let answer = follow
+        .find("done: write a slugify function")
+        .expect("earlier answer");
+    let new = follow.rfind("now add tests").unwrap();
+    assert!(earlier < answer && answer < new, "{follow}");
+
+    // The long answer was capped; the saved file holds all of it.
+    let long = &report["long"];
+    let path = long["summary"]["full_text"].as_str().expect("capped");
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "line of the long answer\n".repeat(400)
+    );
+    assert!(long["text"].as_str().unwrap().len() < 500 * 4 + 200);
+
+    // Abandoned mid-stream: the model saw the connection close within 200 ms.
+    let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
+    let abandoned =
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(report["abandoned_at"].as_f64().unwrap());
+    let after = closed.duration_since(abandoned).unwrap_or_default();
+    eprintln!("model connection closed {after:?} after the SDK abandoned the call");
+    assert!(
+        after < Duration::from_millis(200),
+        "closed {after:?} after the cancel"
+    );
+
+    assert_eq!(report["bad_arguments"]["error"], true);
+    assert_eq!(
+        report["malformed"]["code"], -32601,
+        "{}",
+        report["malformed"]
+    );
+    assert_eq!(report["still_up"]["text"], "done: task after");
 }
