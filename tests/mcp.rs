@@ -863,6 +863,13 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
     // The long answer was capped; the saved file holds all of it.
     let long = &report["long"];
+    for key in ["slow", "long"] {
+        eprintln!(
+            "{key} reply: summary {} bytes, text {} bytes",
+            report[key]["summary"].to_string().len(),
+            report[key]["text"].as_str().unwrap().len()
+        );
+    }
     let path = long["summary"]["full_text"].as_str().expect("capped");
     assert_eq!(
         std::fs::read_to_string(path).unwrap(),

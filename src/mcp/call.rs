@@ -155,7 +155,10 @@ impl EngineFace {
             text: sink.out.take_text(),
             route: answered.map_or(record.route.clone(), |a| a.route.as_str().to_owned()),
             endpoint: answered
-                .map(|a| format!("{} ({} {})", a.endpoint, a.backend, a.model))
+                .map(|a| match a.endpoint == a.backend {
+                    true => format!("{} {}", a.backend, a.model),
+                    false => format!("{} ({} {})", a.endpoint, a.backend, a.model),
+                })
                 .unwrap_or_default(),
             files_written: Vec::new(),
             check: None,
