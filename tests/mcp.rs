@@ -778,28 +778,16 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
             ollama::stream(conn, &["done: ", &last]);
         }
     });
-    let cmd = delegate_cmd(&sb, &server.url());
-    let sandbox_env: Vec<(String, String)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
-        .collect();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut py = Command::new(sdk("python"));
-    py.env_clear()
-        .envs(sandbox_env)
-        .env("MCP_TEST_MARKER", &marker)
-        .arg(root.join("tests/support/mcp_client.py"))
-        .arg(cmd.get_program())
-        .arg(sb.project())
-        .arg("delegate")
-        .current_dir(sb.project());
-    let out = py.output().expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let state = sb.dir.path().join("state");
+    let report = python_client_with(
+        &sb,
+        &server.url(),
+        &["delegate"],
+        &[
+            ("MCP_TEST_MARKER", &marker),
+            ("CODEX_WRAP_STATE_DIR", &state),
+        ],
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     assert_eq!(
         report["tools"],
