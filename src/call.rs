@@ -208,8 +208,9 @@ pub(crate) fn call(
     Ok(ExitStatus::Success)
 }
 
-/// The run-log record of a call that was sent, from its transcript.
-fn log_record(
+/// The run-log record of a call that was sent, from its transcript (also the MCP
+/// `delegate` tool's record).
+pub(crate) fn log_record(
     p: &Plan,
     t: &Transcript,
     elapsed: std::time::Duration,

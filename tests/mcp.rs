@@ -108,7 +108,7 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["context", "route", "status"]);
+    assert_eq!(tools, ["context", "delegate", "route", "status"]);
     // Idle tool definitions cost the assistant context on every turn: the target is under
     // 1,500 tokens (about four bytes each; real tokenizers count about 480 for these three).
     let bytes = answer(&got, 1)["result"].to_string().len();
@@ -265,7 +265,10 @@ fn the_official_python_sdk_drives_the_server() {
     let report = python_client(&sb, &server.url(), &[]);
 
     assert_eq!(report["server"], "codex-wrap");
-    assert_eq!(report["tools"], json!(["context", "route", "status"]));
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
     let tokens = report["tools_chars"].as_u64().unwrap() / 4;
     eprintln!(
         "tools/list: {} characters, about {tokens} tokens",
@@ -427,7 +430,10 @@ fn the_official_typescript_sdk_drives_the_server() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["server"], "codex-wrap");
-    assert_eq!(report["tools"], json!(["context", "route", "status"]));
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
     assert_eq!(report["route"]["error"], false);
     let decision: Value =
         serde_json::from_str(report["route"]["text"][0].as_str().unwrap()).unwrap();
@@ -438,4 +444,443 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(context["sections"][0]["file"], "CONTRACTS.md");
     assert_eq!(context["sections"][0]["reason"], "whole");
     assert_eq!(report["unknown_method"]["code"], -32601);
+}
+
+/// A live `codex-wrap mcp` session: lines in, messages out (each one checked to be
+/// JSON-RPC), notifications kept.
+struct Live {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    rx: mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Live {
+    fn start(mut cmd: Command) -> Live {
+        cmd.arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let message: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
+                assert_eq!(message["jsonrpc"], "2.0", "{line}");
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut live = Live {
+            child,
+            stdin,
+            rx,
+            seen: Vec::new(),
+        };
+        live.send(INIT);
+        live.answer(0);
+        live.send(INITIALIZED);
+        live
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The response to request `id` (messages before it are kept in `seen`).
+    fn answer(&mut self, id: u64) -> Value {
+        if let Some(i) = self.seen.iter().position(|m| m["id"] == json!(id)) {
+            return self.seen.remove(i);
+        }
+        loop {
+            let m = self
+                .rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no answer for {id}; saw {:?}", self.seen));
+            if m["id"] == json!(id) && m.get("method").is_none() {
+                return m;
+            }
+            self.seen.push(m);
+        }
+    }
+
+    /// Closes stdin; the server must exit 0.
+    fn end(mut self) {
+        drop(self.stdin.take());
+        assert_eq!(
+            wait_limited(&mut self.child, Duration::from_secs(10)),
+            Some(0)
+        );
+    }
+}
+
+/// A fake Ollama that answers `/api/chat` with `answer(n)` split in words, and keeps every
+/// chat body it received.
+fn chatty(answer: fn(usize) -> String) -> crate::support::Server {
+    crate::support::Server::start(move |n, req, conn| match req.path.as_str() {
+        "/api/chat" => {
+            let text = answer(n);
+            let words: Vec<&str> = text.split_inclusive(' ').collect();
+            ollama::stream(conn, &words);
+        }
+        "/api/version" => ollama::version(conn),
+        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
+    })
+}
+
+/// The summary JSON and the text of a `delegate` result.
+fn delegated(message: &Value) -> (Value, String) {
+    assert_eq!(message["result"]["isError"], false, "{message}");
+    let content = &message["result"]["content"];
+    let summary = serde_json::from_str(content[0]["text"].as_str().unwrap()).unwrap();
+    (summary, content[1]["text"].as_str().unwrap().to_owned())
+}
+
+fn delegate_cmd(sb: &Sandbox, ollama: &str) -> Command {
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", ollama)
+        .env("CODEX_WRAP_STATE_DIR", sb.dir.path().join("state"));
+    cmd
+}
+
+#[test]
+fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
+    let server = chatty(|n| format!("answer number {n} fn slug() {{}}"));
+    let sb = Sandbox::new();
+    sb.write("src/lib.rs", "pub fn old_slug() -> u8 { 7 }\n");
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({"prompt": "write a slug function", "route": "local", "files": ["src/lib.rs"]}),
+    ));
+    let (summary, text) = delegated(&live.answer(1));
+    assert_eq!(text, "answer number 0 fn slug() {}");
+    assert_eq!(summary["route"], "local");
+    assert!(
+        summary["endpoint"].as_str().unwrap().contains("ollama"),
+        "{summary}"
+    );
+    assert!(summary["tokens"].as_u64().unwrap() > 0, "{summary}");
+    assert!(summary["seconds"].is_number(), "{summary}");
+    assert_eq!(summary["full_text"], Value::Null);
+    let id = summary["continuation_id"].as_str().unwrap().to_owned();
+    // The input went as context, with its path.
+    let first = server.requests()[0].json().to_string();
+    assert!(
+        first.contains("src/lib.rs") && first.contains("old_slug"),
+        "{first}"
+    );
+
+    // The follow-up carries the first exchange before the new prompt.
+    live.send(&call(
+        2,
+        "delegate",
+        json!({"prompt": "now add tests", "route": "local", "continuation_id": id}),
+    ));
+    let (_, text) = delegated(&live.answer(2));
+    assert_eq!(text, "answer number 1 fn slug() {}");
+    let body = server.requests()[1].json();
+    let user = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "user")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let earlier = user.find("write a slug function").expect("earlier prompt");
+    let answer = user.find("answer number 0").expect("earlier answer");
+    let new = user.find("now add tests").expect("new prompt");
+    assert!(earlier < answer && answer < new, "{user}");
+
+    // `write`/`check` are not offered yet: a tool error, the session goes on.
+    live.send(&call(3, "delegate", json!({"prompt": "x", "write": true})));
+    let refused = live.answer(3);
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    live.send(&call(
+        4,
+        "delegate",
+        json!({"prompt": "x", "continuation_id": "nope"}),
+    ));
+    assert_eq!(live.answer(4)["result"]["isError"], true);
+    live.end();
+
+    // Each call was logged like a CLI call.
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{log}");
+    assert_eq!(records[0]["route"], "local");
+    assert_eq!(records[0]["outcome"], "ok");
+    // No key or secret reaches the continuation store.
+    for entry in std::fs::read_dir(sb.dir.path().join("state/continuations")).unwrap() {
+        let saved = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(
+            !saved.contains("OLLAMA") && !saved.contains("key"),
+            "{saved}"
+        );
+    }
+}
+
+#[test]
+fn a_long_delegate_reply_is_capped_and_saved_whole() {
+    let server = chatty(|_| "line of the long answer\n".repeat(400));
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 200\n");
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({"prompt": "a long list", "route": "local"}),
+    ));
+    let (summary, text) = delegated(&live.answer(1));
+    live.end();
+    let path = summary["full_text"].as_str().expect("capped");
+    let whole = std::fs::read_to_string(path).unwrap();
+    assert_eq!(whole, "line of the long answer\n".repeat(400));
+    assert!(text.len() < 200 * 4 + 200, "{} bytes shown", text.len());
+    assert!(text.contains(path), "{text}");
+}
+
+#[test]
+fn delegate_calls_run_at_once_and_a_failing_one_is_its_own_error() {
+    let server = chatty(|n| format!("answer {n}"));
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    for id in 1..=3 {
+        live.send(&call(
+            id,
+            "delegate",
+            json!({"prompt": format!("task {id}"), "route": "local"}),
+        ));
+    }
+    live.send(&call(
+        4,
+        "delegate",
+        json!({"prompt": "x", "profile": "no-such-profile"}),
+    ));
+    let mut texts: Vec<String> = (1..=3).map(|id| delegated(&live.answer(id)).1).collect();
+    texts.sort();
+    assert_eq!(texts, ["answer 0", "answer 1", "answer 2"]);
+    let failed = live.answer(4);
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    assert!(failed.to_string().contains("no-such-profile"), "{failed}");
+    live.end();
+}
+
+#[test]
+fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
+    // The model streams two tokens, then stalls; it reports when the client hangs up.
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path == "/api/chat" {
+            ollama::start(conn);
+            conn.chunk(ollama::token_line(ollama::MODEL, "fn ").as_bytes());
+            conn.chunk(ollama::token_line(ollama::MODEL, "slug").as_bytes());
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("streaming", std::time::Instant::now()));
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("closed", std::time::Instant::now()));
+        }
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let with_progress = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "delegate", "arguments": {"prompt": "write slug", "route": "local"},
+                   "_meta": {"progressToken": "p1"}}});
+    live.send(&with_progress.to_string());
+    let (what, _) = rx.recv_timeout(Duration::from_secs(10)).expect("streaming");
+    assert_eq!(what, "streaming");
+    let cancelled = std::time::Instant::now();
+    live.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#);
+    let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    assert_eq!(what, "closed");
+    let after = closed.saturating_duration_since(cancelled);
+    assert!(
+        after < Duration::from_millis(200),
+        "closed {after:?} after the cancel"
+    );
+
+    // The first progress notification came at once; the session goes on.
+    live.send(&call(2, "route", json!({"prompt": "a regex for dates"})));
+    assert_eq!(tool_doc(&live.answer(2))["route"], "local");
+    let progress = live
+        .seen
+        .iter()
+        .find(|m| m["method"] == "notifications/progress")
+        .expect("a progress notification");
+    assert_eq!(progress["params"]["progressToken"], "p1");
+    live.end();
+}
+
+/// The user message of an Ollama chat body.
+fn user_message(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn the_official_python_sdk_delegates_to_the_in_process_engine() {
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 500\n");
+    let marker = sb.dir.path().join("streaming");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let flag = marker.clone();
+    // A scripted Ollama: what it does is in the prompt.
+    let server = crate::support::Server::start(move |_, req, conn| {
+        if req.path != "/api/chat" {
+            return conn.respond(404, "text/plain", &[], b"404 page not found");
+        }
+        let user = user_message(&req.json());
+        if user.contains("SLOW") {
+            ollama::start(conn);
+            for _ in 0..11 {
+                std::thread::sleep(Duration::from_secs(1));
+                conn.chunk(ollama::token_line(ollama::MODEL, "tick ").as_bytes());
+            }
+            conn.chunk(ollama::done_line(ollama::MODEL, 11, "stop").as_bytes());
+            conn.end();
+        } else if user.contains("STALL") {
+            ollama::start(conn);
+            conn.chunk(ollama::token_line(ollama::MODEL, "fn ").as_bytes());
+            conn.chunk(ollama::token_line(ollama::MODEL, "slug").as_bytes());
+            std::fs::write(&flag, "").unwrap();
+            conn.wait_closed(Duration::from_secs(20));
+            let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
+        } else if user.contains("LONG") {
+            let text = "line of the long answer\n".repeat(400);
+            ollama::stream(conn, &[&text]);
+        } else {
+            let last = user.lines().last().unwrap_or_default().to_owned();
+            ollama::stream(conn, &["done: ", &last]);
+        }
+    });
+    let state = sb.dir.path().join("state");
+    let report = python_client_with(
+        &sb,
+        &server.url(),
+        &["delegate"],
+        &[
+            ("MCP_TEST_MARKER", &marker),
+            ("CODEX_WRAP_STATE_DIR", &state),
+        ],
+    );
+
+    assert_eq!(
+        report["tools"],
+        json!(["context", "delegate", "route", "status"])
+    );
+    let tools_json = report["tools_json"].as_str().unwrap();
+    eprintln!("tools/list with delegate: {} bytes", tools_json.len());
+    assert!(tools_json.len() / 4 < 1_500, "{} bytes", tools_json.len());
+
+    // Progress: at once, then every 5 s, tokens growing.
+    assert_eq!(report["slow"]["error"], false, "{}", report["slow"]);
+    assert_eq!(report["slow"]["text"], "tick ".repeat(11));
+    let progress = report["progress"].as_array().unwrap();
+    eprintln!("progress: {progress:?}");
+    assert!(progress.len() >= 2, "{progress:?}");
+    assert!(progress[0]["after"].as_f64().unwrap() < 1.0, "{progress:?}");
+    let tokens = |p: &Value| -> u64 {
+        p["message"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(tokens(&progress[1]) > tokens(&progress[0]), "{progress:?}");
+
+    let concurrent = report["concurrent"].as_array().unwrap();
+    let mut texts: Vec<&str> = concurrent
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(
+        texts,
+        [
+            "done: task 0",
+            "done: task 1",
+            "done: task 2",
+            "done: task 3"
+        ]
+    );
+
+    // The follow-up's body carried the first exchange, then the new prompt.
+    assert_eq!(report["continuation"]["follow"]["error"], false);
+    let follow = server
+        .requests()
+        .iter()
+        .map(|r| user_message(&r.json()))
+        .find(|u| u.contains("now add tests"))
+        .unwrap();
+    let earlier = follow
+        .find("write a slugify function")
+        .expect("earlier prompt");
+    let answer = follow
+        .find("done: write a slugify function")
+        .expect("earlier answer");
+    let new = follow.rfind("now add tests").unwrap();
+    assert!(earlier < answer && answer < new, "{follow}");
+
+    // The long answer was capped; the saved file holds all of it.
+    let long = &report["long"];
+    for key in ["slow", "long"] {
+        eprintln!(
+            "{key} reply: summary {} bytes, text {} bytes",
+            report[key]["summary"].to_string().len(),
+            report[key]["text"].as_str().unwrap().len()
+        );
+    }
+    let path = long["summary"]["full_text"].as_str().expect("capped");
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "line of the long answer\n".repeat(400)
+    );
+    assert!(long["text"].as_str().unwrap().len() < 500 * 4 + 200);
+
+    // Abandoned mid-stream: the model saw the connection close within 200 ms.
+    let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
+    let abandoned =
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(report["abandoned_at"].as_f64().unwrap());
+    let after = closed.duration_since(abandoned).unwrap_or_default();
+    eprintln!("model connection closed {after:?} after the SDK abandoned the call");
+    assert!(
+        after < Duration::from_millis(200),
+        "closed {after:?} after the cancel"
+    );
+
+    assert_eq!(report["bad_arguments"]["error"], true);
+    assert_eq!(
+        report["malformed"]["code"], -32601,
+        "{}",
+        report["malformed"]
+    );
+    assert_eq!(report["still_up"]["text"], "done: task after");
 }

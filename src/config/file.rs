@@ -53,6 +53,19 @@ pub struct ConfigFile {
     pub sync: Option<SyncConfig>,
     /// `codex-wrap engine`, the built-in llama-server.
     pub engine: Option<EngineConfig>,
+    /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
+    pub mcp: Option<McpConfig>,
+}
+
+/// `[mcp]`: the MCP server's `delegate` tool.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// Cap on the text of a reply, in tokens (default 8000); a longer answer is cut and
+    /// saved whole under the state directory.
+    pub max_reply_tokens: Option<usize>,
+    /// How long a `continuation_id` stays usable, in seconds (default 10800, 3 h).
+    pub continuation_ttl_secs: Option<u64>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.

@@ -32,9 +32,15 @@ in the project's docs. Words like \"quick\" or \"simple\" do not shrink a task; 
 **How**
 - Not sure? The MCP tool `route` (or `codex-wrap route \"<prompt>\"`) gives the router's
   decision, `local` or `api`, and the rules that fired.
-- Delegate with `codex-wrap \"<self-contained prompt>\"`: paste the code it works on. stdout
-  carries only the answer; exit code 0 means it is complete (4: no backend reachable,
-  5: timed out, 6: cut off mid-answer).
+- Delegate with the MCP tool `delegate`: a self-contained `prompt` (paste the code it works
+  on, or name project files in `files`), optional `route` (`auto`, `local`, `api`) and
+  `profile`. The reply is a JSON summary (route, endpoint, tokens, seconds,
+  `continuation_id`) and the answer; a long answer is cut and the whole text saved to the
+  file named in `full_text`. For a follow-up (\"now add tests\"), pass the `continuation_id`
+  instead of resending the code.
+- Without MCP: `codex-wrap \"<self-contained prompt>\"`. stdout carries only the answer;
+  exit code 0 means it is complete (4: no backend reachable, 5: timed out, 6: cut off
+  mid-answer).
 - The MCP tool `context` shows what would be sent; `status` shows the endpoints and what
   the run log says about past calls.
 - Read what comes back before you use it: it is another model's output.

@@ -1,12 +1,7 @@
-//! The `delegate` tool, engine side left open: its request schema, the `Delegate` trait the
-//! call engine implements, and everything around a call that is the MCP face's own job —
+//! The `delegate` tool: its request schema, the `Delegate` trait the call engine implements
+//! (`call::EngineFace`), and everything around a call that is the MCP face's own job —
 //! continuation, progress notifications, cancellation, and capping the reply.
-//!
-//! Wiring (once the engine exists): implement `Delegate` for the engine (prepare from the
-//! request, execute with a sink that calls `Progress::add_tokens` per delta and stops when
-//! `cancel` fires), keep a `Store` and `McpSettings` in `tools::Server`, and add a
-//! `#[tool]` method that calls `run` with `ctx.ct` and `notifier(&ctx)`, then returns
-//! `tool_result(..)`. `DESCRIPTION` is the tool's description.
+//! `DESCRIPTION` is the tool's description.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,11 +19,11 @@ use super::continuation::{self, Store};
 use super::tools::RouteChoice;
 
 /// The tool's description.
-pub(crate) const DESCRIPTION: &str = "Hand a bounded coding task to a local model or Gemini \
-and get the answer. Give a self-contained prompt; `files` are sent as input; `write` saves the \
-files of the answer inside the project and `check` runs a command on them. Replies over the cap \
-are cut, the full text saved to a file whose path is returned. Pass a reply's \
-`continuation_id` to follow up without resending the code.";
+pub(crate) const DESCRIPTION: &str = "Hand a bounded coding task (one function, script, test, \
+regex, conversion) to a local model or Gemini and get the answer. Give a self-contained prompt; \
+`files` (project paths) are sent as input. Returns a JSON summary (route, endpoint, tokens, \
+seconds, continuation_id), then the text; a reply over the cap is cut and its full text saved \
+to the file named in `full_text`. Pass `continuation_id` to follow up without resending the code.";
 
 /// Default cap on the text of a reply, in tokens.
 pub(crate) const DEFAULT_MAX_REPLY_TOKENS: usize = 8_000;
@@ -45,11 +40,14 @@ pub(crate) struct DelegateRequest {
     /// Project files sent as input, by path relative to the project root.
     #[serde(default)]
     pub(crate) files: Vec<String>,
-    /// Write the files the answer contains (inside the project root only).
+    /// Write the files the answer contains. Not offered yet (it comes with the `--write`
+    /// face): left out of the schema, and refused with a tool error when sent.
     #[serde(default)]
+    #[schemars(skip)]
     pub(crate) write: bool,
-    /// A command run after writing, e.g. `cargo test`; its result is returned.
+    /// A command run after writing. Not offered yet, as `write`.
     #[serde(default)]
+    #[schemars(skip)]
     pub(crate) check: Option<String>,
     /// `auto` (default), `local` or `api`.
     #[serde(default)]
@@ -122,9 +120,8 @@ pub(crate) trait Delegate: Send + Sync {
     ) -> impl Future<Output = Result<Reply, String>> + Send;
 }
 
-/// `[mcp]` in profiles.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[mcp]` in profiles.toml, defaults applied.
+#[derive(Debug, Clone)]
 pub(crate) struct McpSettings {
     /// Cap on a reply's text, in tokens.
     pub(crate) max_reply_tokens: usize,
@@ -142,12 +139,15 @@ impl Default for McpSettings {
 }
 
 impl McpSettings {
-    /// Reads the `[mcp]` table (absent: the defaults); an unknown key is a config error.
-    pub(crate) fn from_table(table: Option<&toml::Table>) -> Result<McpSettings, String> {
-        match table {
-            None => Ok(McpSettings::default()),
-            Some(t) => McpSettings::deserialize(toml::Value::Table(t.clone()))
-                .map_err(|e| format!("[mcp]: {}", e.message())),
+    /// The `[mcp]` section of the merged profiles.toml (absent keys: the defaults).
+    pub(crate) fn from_config(section: Option<&crate::config::file::McpConfig>) -> McpSettings {
+        let default = McpSettings::default();
+        let Some(c) = section else { return default };
+        McpSettings {
+            max_reply_tokens: c.max_reply_tokens.unwrap_or(default.max_reply_tokens),
+            continuation_ttl_secs: c
+                .continuation_ttl_secs
+                .unwrap_or(default.continuation_ttl_secs),
         }
     }
 }

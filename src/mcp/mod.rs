@@ -1,20 +1,18 @@
 //! `codex-wrap mcp`: the Model Context Protocol face, on stdin/stdout, built on the
 //! official Rust SDK (`rmcp`). stdout carries protocol messages only; logs go to stderr.
 //!
-//! - `tools`: the server and its tools (`route`, `context`, `status`).
+//! - `tools`: the server and its tools (`delegate`, `route`, `context`, `status`).
 //! - `delegate`: the `delegate` tool's request schema, reply capping, progress ticker and
-//!   cancellation, behind the `Delegate` trait the call engine implements.
+//!   cancellation, behind the `Delegate` trait.
+//! - `call`: `Delegate` on the call engine, in process.
 //! - `continuation`: the store of earlier exchanges behind `continuation_id`.
 //!
 //! Several calls run at once on one session, each in its own task; a failing call is a
 //! tool error and the server stays up; a message that is not JSON-RPC gets a JSON-RPC
 //! error from the SDK.
 
-// The `delegate` tool is registered when the call engine lands (see `delegate`'s module
-// doc); until then its tested parts have no caller outside the tests.
-#[allow(dead_code)]
+mod call;
 pub(crate) mod continuation;
-#[allow(dead_code)]
 pub(crate) mod delegate;
 mod tools;
 
@@ -26,7 +24,6 @@ use rmcp::ServiceExt;
 use crate::config::env::Env;
 use crate::error::ExitStatus;
 
-#[allow(dead_code)]
 /// Where codex-wrap keeps state between calls (continuations, full replies):
 /// `CODEX_WRAP_STATE_DIR`, else `$XDG_STATE_HOME/codex-wrap`, else the platform's state
 /// (or data) folder.

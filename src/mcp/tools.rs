@@ -10,20 +10,23 @@ use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock as Content};
-use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use super::call::{EngineFace, SharedRouter};
+use super::delegate::{self, DelegateRequest, McpSettings};
 use crate::config::env::Env;
-use crate::route::Router;
 
 /// The server: the environment and project root it was started with.
 #[derive(Clone)]
 pub(crate) struct Server {
     env: Arc<Env>,
     root: PathBuf,
-    router: Arc<OnceLock<Result<Router, String>>>,
+    router: SharedRouter,
+    engine: EngineFace,
 }
 
 /// `route` arguments.
@@ -71,11 +74,47 @@ pub(crate) struct StatusParams {
 impl Server {
     /// A server for the project at `root`.
     pub(crate) fn new(env: Env, root: PathBuf) -> Server {
+        let env = Arc::new(env);
+        let router: SharedRouter = Arc::new(OnceLock::new());
         Server {
-            env: Arc::new(env),
+            engine: EngineFace::new(env.clone(), root.clone(), router.clone()),
+            env,
             root,
-            router: Arc::new(OnceLock::new()),
+            router,
         }
+    }
+
+    #[tool(description = delegate::DESCRIPTION)]
+    async fn delegate(
+        &self,
+        Parameters(request): Parameters<DelegateRequest>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if request.write || request.check.is_some() {
+            return Ok(CallToolResult::error(vec![Content::text(
+                "`write` and `check` are not offered yet (they come with the --write face); \
+                 ask for the code and write it yourself",
+            )]));
+        }
+        let Some(state_dir) = super::state_dir(&self.env) else {
+            return Ok(CallToolResult::error(vec![Content::text(
+                "no state directory: set CODEX_WRAP_STATE_DIR",
+            )]));
+        };
+        let settings = match crate::config::load(&self.env, &self.root) {
+            Ok((cfg, _)) => McpSettings::from_config(cfg.mcp.as_ref()),
+            Err(e) => return Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
+        };
+        let outcome = delegate::run(
+            &self.engine,
+            request,
+            delegate::notifier(&ctx),
+            ctx.ct.clone(),
+            &settings,
+            &state_dir,
+        )
+        .await;
+        Ok(delegate::tool_result(outcome))
     }
 
     #[tool(
@@ -208,7 +247,7 @@ impl Server {
 
 #[tool_handler(
     name = "codex-wrap",
-    instructions = "codex-wrap offloads bounded coding tasks (one function, script, test, regex, snippet conversion) to a local model or Gemini. `route` says where a prompt would go, `context` what would be sent, `status` whether the endpoints are up."
+    instructions = "codex-wrap offloads bounded coding tasks (one function, script, test, regex, snippet conversion) to a local model or Gemini: `delegate` sends one and returns the answer. `route` says where a prompt would go, `context` what would be sent, `status` whether the endpoints are up."
 )]
 impl ServerHandler for Server {}
 

@@ -1,12 +1,15 @@
 """Drives `codex-wrap mcp` with the official MCP Python SDK and prints one JSON report.
 
-    python mcp_client.py BINARY PROJECT_DIR [cancel]
+    python mcp_client.py BINARY PROJECT_DIR [cancel|delegate]
 
 The server's environment is this process's (the Rust test sets it). The report holds what
 the test asserts: the tools and their size, each tool's answer, four concurrent calls, and
 the JSON-RPC error for an unknown method. With `cancel`: one `status` call abandoned as soon
 as the model server has its request (the SDK then sends `notifications/cancelled`), and the
-wall-clock time it was.
+wall-clock time it was. With `delegate`: the `delegate` tool against the test's scripted
+model server (prompts say what it does: SLOW streams for ~11 s, LONG answers at length,
+STALL streams two tokens and then waits): progress notifications, four concurrent calls, a
+continuation round trip, a capped reply, a call abandoned mid-stream, and JSON-RPC errors.
 """
 
 import asyncio
@@ -111,6 +114,93 @@ async def main(binary, project):
     print(json.dumps(report))
 
 
+def summary_of(result):
+    texts = text_of(result)
+    return {
+        "error": bool(result.is_error),
+        "summary": json.loads(texts[0]) if not result.is_error else None,
+        "text": texts[-1] if texts else "",
+    }
+
+
+async def delegate(binary, project):
+    params = StdioServerParameters(
+        command=binary, args=["mcp"], cwd=project, env=dict(os.environ)
+    )
+    marker = os.environ["MCP_TEST_MARKER"]
+    report = {}
+    async with stdio_client(params) as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            listed = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools.tools]
+            report["tools"] = sorted(t["name"] for t in listed)
+            report["tools_json"] = json.dumps({"tools": listed}, separators=(",", ":"))
+
+            # Progress: a slow stream; the callback sees every notification.
+            seen = []
+
+            async def on_progress(progress, total, message):
+                seen.append({"progress": progress, "message": message, "at": time.monotonic()})
+
+            started = time.monotonic()
+            slow = await session.call_tool(
+                "delegate", {"prompt": "SLOW count to ten", "route": "local"},
+                progress_callback=on_progress,
+            )
+            report["slow"] = summary_of(slow)
+            report["progress"] = [
+                {"progress": p["progress"], "message": p["message"], "after": p["at"] - started}
+                for p in seen
+            ]
+
+            # Four calls at once on the one session.
+            together = await asyncio.gather(*(
+                session.call_tool("delegate", {"prompt": f"task {i}", "route": "local"})
+                for i in range(4)
+            ))
+            report["concurrent"] = [summary_of(r) for r in together]
+
+            # A follow-up that sends the earlier exchange first.
+            first = summary_of(await session.call_tool(
+                "delegate", {"prompt": "write a slugify function", "route": "local"}))
+            follow = summary_of(await session.call_tool("delegate", {
+                "prompt": "now add tests", "route": "local",
+                "continuation_id": first["summary"]["continuation_id"],
+            }))
+            report["continuation"] = {"first": first, "follow": follow}
+
+            report["long"] = summary_of(await session.call_tool(
+                "delegate", {"prompt": "LONG list", "route": "local"}))
+
+            # Abandoned mid-stream: the SDK sends notifications/cancelled.
+            abandoned = None
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(session.call_tool, "delegate",
+                                  {"prompt": "STALL forever", "route": "local"})
+                    while not os.path.exists(marker):
+                        await anyio.sleep(0.005)
+                    abandoned = time.time()
+                    tg.cancel_scope.cancel()
+            report["abandoned_at"] = abandoned
+
+            bad = await session.call_tool("delegate", {"prompt": 5})
+            report["bad_arguments"] = {"error": bool(bad.is_error), "text": text_of(bad)}
+            try:
+                await session.send_request(
+                    types.Request(method="tools/cal", params=None), types.EmptyResult
+                )
+                report["malformed"] = None
+            except Exception as e:
+                error = getattr(e, "error", None)
+                report["malformed"] = {"code": getattr(error, "code", None), "message": str(e)}
+            report["still_up"] = summary_of(await session.call_tool(
+                "delegate", {"prompt": "task after", "route": "local"}))
+    print(json.dumps(report))
+
+
 if __name__ == "__main__":
-    scenario = cancel if sys.argv[3:] == ["cancel"] else main
+    scenarios = {"cancel": cancel, "delegate": delegate}
+    scenario = scenarios.get(sys.argv[3] if len(sys.argv) > 3 else "", main)
     asyncio.run(scenario(sys.argv[1], sys.argv[2]))
