@@ -155,8 +155,8 @@ pub(crate) fn dry_run(
                 "health": pool.health(&a.health_key).describe(),
                 "backend": a.backend.name(),
                 "model": a.backend.model(),
-                "endpoint": a.backend.endpoint(),
-                "url": req.url,
+                "endpoint": crate::http::redact(a.backend.endpoint()),
+                "url": crate::http::redact(&req.url),
                 "deadline_secs": a.deadline.as_secs_f64(),
                 "headers": headers,
                 "body": req.body,
@@ -186,7 +186,7 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
             first.route.as_str(),
             settings.profile.name,
             first.what(),
-            first.backend.endpoint()
+            crate::http::redact(first.backend.endpoint())
         );
     }
     if let Some(next) = attempts.get(1) {

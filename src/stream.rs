@@ -254,7 +254,7 @@ async fn stream_once(
         value.set_sensitive(h.secret);
         builder = builder.header(HeaderName::from_static(h.name), value);
     }
-    tracing::debug!(url = %request.url, backend = backend.name(), "sending");
+    tracing::debug!(url = %crate::http::redact(&request.url), backend = backend.name(), "sending");
 
     let response = match timeout_at(deadlines.limit(false, start), builder.send()).await {
         Err(_) => return Err(deadlines.expired("no answer from the server in time")),
@@ -276,6 +276,10 @@ async fn stream_once(
         if failure.retry_after.is_none() {
             failure.retry_after = header_hint;
         }
+        let failure = match timeout_at(deadline, backend.diagnose(client, failure.clone())).await {
+            Ok(diagnosed) => diagnosed,
+            Err(_) => failure,
+        };
         return Err(failure);
     }
 

@@ -261,7 +261,10 @@ impl Backend for Gemini {
     }
 
     fn unreachable_hint(&self) -> Option<String> {
-        Some(format!("cannot reach {}", self.base_url))
+        Some(format!(
+            "cannot reach {}",
+            crate::http::redact(&self.base_url)
+        ))
     }
 }
 

@@ -110,7 +110,11 @@ impl Endpoint {
     /// What identifies the server for the shared health state: provider and URL (a model
     /// does not make a dead host alive).
     pub fn health_key(&self) -> String {
-        format!("{} {}", self.provider.as_str(), self.url)
+        format!(
+            "{} {}",
+            self.provider.as_str(),
+            crate::http::redact(&self.url)
+        )
     }
 }
 
@@ -211,6 +215,15 @@ pub trait Backend: Send + Sync {
     fn decode<'a>(&self, frame: &'a str) -> Result<Decoded<'a>, Failure>;
     /// Turns an error status and its body into a failure with the provider's message.
     fn http_error(&self, status: u16, body: &str) -> Failure;
+    /// A second look at a failed answer's status when one more cheap request can tell the
+    /// user what the server really is (Ollama: a 404 from a server that is not Ollama).
+    fn diagnose<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+        failure: Failure,
+    ) -> BoxFuture<'a, Failure> {
+        Box::pin(async move { failure })
+    }
     /// Advice when the server cannot be reached.
     fn unreachable_hint(&self) -> Option<String> {
         None

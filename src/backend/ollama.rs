@@ -110,8 +110,22 @@ impl Backend for Ollama {
                 format!("Ollama error: {msg}"),
             ));
         }
+        let Some(message) = line.message else {
+            // `/api/generate` lines carry `response`, not `message`: a server answering the
+            // chat route in another shape is a protocol error, as the official client says.
+            let keys = serde_json::from_str::<Map<String, Value>>(frame)
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(Failure::new(
+                FailureKind::Protocol,
+                format!(
+                    "a line of the /api/chat stream has neither `message` nor `error` (it has: {keys}); the server at {} does not answer as Ollama does",
+                    crate::http::redact(&self.url)
+                ),
+            ));
+        };
         let mut decoded = Decoded {
-            text: line.message.map(|m| m.content).unwrap_or_default(),
+            text: message.content,
             ..Decoded::default()
         };
         if line.done {
@@ -131,21 +145,52 @@ impl Backend for Ollama {
     }
 
     fn http_error(&self, status: u16, body: &str) -> Failure {
-        let message = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        let parsed = serde_json::from_str::<Value>(body).ok();
+        let message = parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(crate::http::error_message)
             .unwrap_or_else(|| one_line(body));
         let failure = Failure::new(status_kind(status), format!("HTTP {status}: {message}"));
-        if status == 404 {
+        if status != 404 {
+            return failure;
+        }
+        // Ollama's own answer for a missing model: `{"error": "model \"m\" not found, ...}`
+        // with `error` a string. Anything else is a server without Ollama's chat route.
+        let model_missing = parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.contains("not found"));
+        if model_missing {
             failure.with_hint(format!(
                 "model '{}' is not pulled: run `ollama pull {}`",
                 self.model, self.model
             ))
         } else {
-            failure
+            failure.with_hint(not_ollama_hint(&self.url))
         }
     }
 
+    /// A 404 that is not Ollama's model-not-found: when the server answers
+    /// `GET {url}/v1/models`, it is an OpenAI-compatible server and the hint says how to use it.
+    fn diagnose<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        failure: Failure,
+    ) -> BoxFuture<'a, Failure> {
+        Box::pin(async move {
+            if failure.status != Some(404)
+                || failure.hint.as_deref() != Some(&*not_ollama_hint(&self.url))
+            {
+                return failure;
+            }
+            match openai_models(client, &self.url).await {
+                Some(hint) => failure.with_hint(hint),
+                None => failure,
+            }
+        })
+    }
     fn unreachable_hint(&self) -> Option<String> {
         Some(unreachable_hint(&self.url))
     }
@@ -267,9 +312,33 @@ pub fn fit(current: u64, ceiling: u64, need: u64) -> Fit {
     }
 }
 
+/// What a 404 that is not Ollama's model-not-found means.
+pub fn not_ollama_hint(url: &str) -> String {
+    format!(
+        "the server at {} has no /api/chat: it is probably not Ollama",
+        crate::http::redact(url)
+    )
+}
+
+/// When `GET {url}/v1/models` answers with a model list, the advice to use the server as the
+/// OpenAI-compatible server it is.
+pub async fn openai_models(client: &reqwest::Client, url: &str) -> Option<String> {
+    let v = http::json(client.get(format!("{url}/v1/models")))
+        .await
+        .ok()?;
+    v.get("data")?.as_array()?;
+    Some(format!(
+        "the server at {shown} has no /api/chat and is probably not Ollama, but it answers /v1/models: try CODEX_WRAP_LOCAL_BACKEND=openai OPENAI_BASE_URL={shown}/v1",
+        shown = crate::http::redact(url)
+    ))
+}
+
 /// What to do when Ollama at `url` does not answer.
 pub fn unreachable_hint(url: &str) -> String {
-    format!("is Ollama running at {url}? start it with `ollama serve`")
+    format!(
+        "is Ollama running at {}? start it with `ollama serve`",
+        crate::http::redact(url)
+    )
 }
 
 #[cfg(test)]

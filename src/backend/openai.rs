@@ -164,7 +164,7 @@ impl Backend for OpenAi {
     fn unreachable_hint(&self) -> Option<String> {
         Some(format!(
             "is the OpenAI-compatible server running at {}?",
-            self.base_url
+            crate::http::redact(&self.base_url)
         ))
     }
 

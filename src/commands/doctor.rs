@@ -270,7 +270,7 @@ fn pool_check(r: &mut Report, settings: &Settings) {
                 "{} ({} {}): {}",
                 e.name,
                 e.provider.as_str(),
-                e.url,
+                crate::http::redact(&e.url),
                 health.describe()
             ));
         }
@@ -296,9 +296,9 @@ fn pool_check(r: &mut Report, settings: &Settings) {
 
 fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     let local = first_backend(settings, Route::Local);
-    let endpoint = local
-        .as_ref()
-        .map_or_else(String::new, |b| b.endpoint().to_owned());
+    let endpoint = local.as_ref().map_or_else(String::new, |b| {
+        crate::http::redact(b.endpoint()).into_owned()
+    });
     if settings.local_disabled {
         r.add(
             "local",
