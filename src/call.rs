@@ -244,13 +244,22 @@ fn log_record(
         // Every attempt after the first was a fallback.
         fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
         attempts,
-        ttft_ms: outcome.and_then(|o| o.first_token).map(ms),
+        ttft_ms: outcome
+            .and_then(|o| o.first_token)
+            .or_else(|| last.and_then(|a| a.failure.as_ref()?.first_token))
+            .map(ms),
         total_ms: ms(elapsed),
         // Tokens count only for an attempt that answered: they are what was served.
-        tokens_in: outcome.map_or(0, |_| usage.prompt_tokens.unwrap_or(estimate_in)),
-        tokens_out: outcome.map_or(0, |_| usage.completion_tokens.unwrap_or(delivered / 4)),
-        tokens_estimated: outcome.is_some()
-            && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none()),
+        tokens_in: outcome.map_or(if delivered > 0 { estimate_in } else { 0 }, |_| {
+            usage.prompt_tokens.unwrap_or(estimate_in)
+        }),
+        // An answer cut short still cost what it delivered: estimated from its bytes.
+        tokens_out: outcome.map_or(delivered.div_ceil(4), |_| {
+            usage.completion_tokens.unwrap_or(delivered / 4)
+        }),
+        tokens_estimated: (outcome.is_none() && delivered > 0)
+            || (outcome.is_some()
+                && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none())),
         tokens_per_sec: outcome
             .and_then(Outcome::tokens_per_sec)
             .map(|r| (r * 10.0).round() / 10.0),

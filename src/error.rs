@@ -93,6 +93,8 @@ pub enum FailureKind {
     Blocked,
     /// The model answered with no text.
     Empty,
+    /// The connection broke after part of the answer arrived.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -107,6 +109,7 @@ impl FailureKind {
             FailureKind::NotConfigured => "not_configured",
             FailureKind::Blocked => "blocked",
             FailureKind::Empty => "empty",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 
@@ -143,6 +146,8 @@ pub struct Failure {
     pub retry_after: Option<f64>,
     /// The HTTP status, when the server answered with one.
     pub status: Option<u16>,
+    /// When the first text of the failed attempt arrived, if any did.
+    pub first_token: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -155,6 +160,7 @@ impl Failure {
             hint: None,
             retry_after: None,
             status: None,
+            first_token: None,
         }
     }
 

@@ -302,7 +302,8 @@ async fn stream_once(
                 Ok(next) => break next,
                 Err(_) => {
                     let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                    if let Some(failure) = deadlines.on_elapsed(limit, flowing, last) {
+                    if let Some(mut failure) = deadlines.on_elapsed(limit, flowing, last) {
+                        failure.first_token = answer.first_token;
                         return Err(failure);
                     }
                 }
@@ -312,8 +313,11 @@ async fn stream_once(
         // Decode this frame and every frame already buffered, then write once.
         let mut item = next;
         while let Some(frame) = item {
-            let frame = frame?;
-            let decoded = backend.decode(&frame)?;
+            let bytes = out.delivered() - written_before;
+            let frame = frame.map_err(|f| answer.broken(f, bytes))?;
+            let decoded = backend
+                .decode(&frame)
+                .map_err(|f| answer.broken(f, bytes))?;
             out.push(&decoded.text);
             if answer.take(&decoded, start.elapsed()) {
                 ended = true;
@@ -376,6 +380,20 @@ impl Answer {
             self.finish.clone_from(&d.finish);
         }
         d.done
+    }
+
+    /// A failure while reading the answer after `bytes` of text, with the first-token time:
+    /// a transport error once text has arrived is the server closing the connection
+    /// mid-answer (`interrupted`), said plainly rather than as the HTTP library's words.
+    pub fn broken(&self, mut failure: Failure, bytes: u64) -> Failure {
+        failure.first_token = self.first_token;
+        if failure.kind == FailureKind::Unreachable && (bytes > 0 || self.first_token.is_some()) {
+            tracing::debug!(cause = %failure.message, "connection broke mid-answer");
+            failure.kind = FailureKind::Interrupted;
+            failure.message =
+                format!("the server closed the connection mid-answer after {bytes} bytes");
+        }
+        failure
     }
 
     /// A safety block ends the answer at once.

@@ -113,3 +113,74 @@ fn item_14_an_invalid_url_in_a_variable_is_a_configuration_error_naming_it() {
         .stderr_has("OPENAI_BASE_URL = 'http://(redacted)@[::1/v1' is not a valid URL")
         .run();
 }
+
+#[test]
+fn item_5_every_command_with_json_prints_its_error_object() {
+    let sb = Sandbox::new();
+    for args in [
+        vec!["warm", "--json"],
+        vec!["models", "--json"],
+        vec!["--json", "--local", "x"],
+    ] {
+        let r = Test::new(&sb)
+            .env("OLLAMA_URL", "http://127.0.0.1:9")
+            .args(&args)
+            .code(4)
+            .stderr_has("is Ollama running at http://127.0.0.1:9")
+            .run();
+        let doc: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON object ({e}): {:?}",
+                r.stdout()
+            )
+        });
+        assert_eq!(doc["ok"], false, "{args:?}: {doc}");
+        assert_eq!(doc["exit_code"], 4, "{args:?}: {doc}");
+        assert!(
+            doc["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("127.0.0.1:9"),
+            "{args:?}: {doc}"
+        );
+    }
+    // A configuration error too.
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", "http://[::1")
+        .args(["models", "--json"])
+        .code(3)
+        .stderr_has("is not a valid URL")
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(doc["exit_code"], 3, "{doc}");
+}
+
+#[test]
+fn item_4_a_connection_broken_mid_answer_is_said_plainly_and_logged_as_interrupted() {
+    let sb = Sandbox::new();
+    let server = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "partial").as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Dropped without the terminating chunk.
+    })
+    .expect(Calls::Exactly(1));
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .args(["--local", "x"])
+        .code(6)
+        .stdout("partial")
+        .stderr_has("the server closed the connection mid-answer after 7 bytes")
+        .run();
+    assert!(
+        !r.stderr.contains("error decoding response body"),
+        "{}",
+        r.stderr
+    );
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
+    assert_eq!(record["attempts"][0]["result"], "interrupted", "{record}");
+    assert!(record["ttft_ms"].as_f64().is_some(), "{record}");
+    assert_eq!(record["tokens_out"], 2, "{record}");
+    assert_eq!(record["tokens_estimated"], true, "{record}");
+}
