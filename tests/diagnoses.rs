@@ -184,3 +184,59 @@ fn item_4_a_connection_broken_mid_answer_is_said_plainly_and_logged_as_interrupt
     assert_eq!(record["tokens_out"], 2, "{record}");
     assert_eq!(record["tokens_estimated"], true, "{record}");
 }
+
+#[test]
+fn item_2_doctor_tells_not_running_not_ollama_model_missing_and_ready_apart() {
+    let sb = Sandbox::new();
+    let not_ollama = openai_style_server();
+    let missing = ollama::admin(&["llama3:8b"]);
+    let ready = ollama::admin(&[ollama::MODEL]);
+    for (url, code, want) in [
+        (
+            "http://127.0.0.1:9".to_owned(),
+            4,
+            "not running: http://127.0.0.1:9 does not answer".to_owned(),
+        ),
+        (
+            not_ollama.url(),
+            4,
+            format!(
+                "answers, but not an Ollama server: GET /api/version answered HTTP 404: File Not Found (the server at {0} has no /api/chat and is probably not Ollama, but it answers /v1/models: try CODEX_WRAP_LOCAL_BACKEND=openai OPENAI_BASE_URL={0}/v1)",
+                not_ollama.url()
+            ),
+        ),
+        (
+            missing.url(),
+            4,
+            format!(
+                "model missing: {}: Ollama 0.12.6 has no {} (run `ollama pull {}`)",
+                missing.url(),
+                ollama::MODEL,
+                ollama::MODEL
+            ),
+        ),
+        (
+            ready.url(),
+            0,
+            format!(
+                "ready: {}: Ollama 0.12.6, {} present",
+                ready.url(),
+                ollama::MODEL
+            ),
+        ),
+    ] {
+        let r = Test::new(&sb)
+            .env("OLLAMA_URL", &url)
+            .env("GEMINI_API_KEY", "k")
+            .args(["doctor"])
+            .code(code)
+            .run();
+        let local = r
+            .stdout()
+            .lines()
+            .find(|l| l.starts_with("local "))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(local.contains(&want), "{url}: {local}\n{}", r.stdout());
+    }
+}

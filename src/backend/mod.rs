@@ -258,6 +258,14 @@ pub trait Backend: Send + Sync {
     fn context_length<'a>(&'a self, _client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
         Box::pin(async { None })
     }
+    /// Whether the server has this endpoint's model, asked cheaply (Ollama `POST /api/show`:
+    /// 200 present, Ollama's own 404 missing); `None` when the server has no such question.
+    fn has_own_model<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Option<Result<bool, Failure>>> {
+        Box::pin(async { None })
+    }
     /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
     fn pull_hint(&self, _model: &str) -> Option<String> {
         None

@@ -195,10 +195,27 @@ impl Backend for Ollama {
         Some(unreachable_hint(&self.url))
     }
 
-    /// `GET /api/version`.
+    /// `GET /api/version`. A server that answers it with an error status is up but is not
+    /// Ollama (a llama-server, a proxy): said so, with the OpenAI advice when it fits.
     fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
         Box::pin(async move {
-            let v = http::json(client.get(format!("{}/api/version", self.url))).await?;
+            let v = match http::json(client.get(format!("{}/api/version", self.url))).await {
+                Err(f) if f.status.is_some() => {
+                    let mut not_ollama = Failure::new(
+                        FailureKind::Http,
+                        format!(
+                            "not an Ollama server: GET /api/version answered {}",
+                            f.message
+                        ),
+                    );
+                    not_ollama.status = f.status;
+                    return Err(match openai_models(client, &self.url).await {
+                        Some(hint) => not_ollama.with_hint(hint),
+                        None => not_ollama,
+                    });
+                }
+                other => other?,
+            };
             Ok(format!(
                 "Ollama {}",
                 v["version"].as_str().unwrap_or("unknown")
@@ -264,6 +281,23 @@ impl Backend for Ollama {
                 .iter()
                 .find(|(k, _)| k.ends_with(".context_length"))
                 .and_then(|(_, n)| n.as_u64())
+        })
+    }
+
+    fn has_own_model<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Option<Result<bool, Failure>>> {
+        Box::pin(async move {
+            let request = client
+                .post(format!("{}/api/show", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json!({"model": self.model}).to_string());
+            Some(match http::json(request).await {
+                Ok(_) => Ok(true),
+                Err(f) if f.status == Some(404) && f.message.contains("not found") => Ok(false),
+                Err(f) => Err(f),
+            })
         })
     }
 
