@@ -347,8 +347,9 @@ fn slice_and_fit(
             &settings.directive,
             prompt_text,
         );
-        let need = (context::estimate_tokens(&assembled.system)
-            + context::estimate_tokens(&assembled.user)) as u64
+        // Conservative: a window too small is cut silently, one too large only costs memory.
+        let need = ollama::fit_tokens(&assembled.system)
+            + ollama::fit_tokens(&assembled.user)
             + reserve
             + 32;
         if need > current && max.is_none() && route == Route::Local {

@@ -200,7 +200,7 @@ pub(crate) async fn attempt(
         });
     }
     let request = attempt.backend.build(messages);
-    match stream_once(client, attempt, &request, &deadlines, out).await {
+    let result = match stream_once(client, attempt, &request, &deadlines, out).await {
         Err(f) if f.kind == FailureKind::RateLimited && out.delivered() == 0 => {
             let Some(wait) = f.retry_after.map(Duration::from_secs_f64) else {
                 return Err(f);
@@ -225,7 +225,15 @@ pub(crate) async fn attempt(
             .await
         }
         other => other,
+    };
+    if let Some(warning) = result
+        .as_ref()
+        .ok()
+        .and_then(|o| attempt.backend.check_usage(&o.usage))
+    {
+        report.warn(&warning);
     }
+    result
 }
 
 /// Sends one request and streams its answer to `out`.

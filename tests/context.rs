@@ -203,8 +203,9 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
         .assert_stderr_has("more than num_ctx_max 32768");
     assert_eq!(local.requests()[0].json()["options"]["num_ctx"], 32768);
 
-    // 40 KB of prompt is 10,000 tokens; with the directive (~34), the answer's reserve
-    // (1,024) and the template allowance (32), 11,090, rounded up to a multiple of 1,024.
+    // 8,000 words are about 8,000 tokens, counted as 8,800 for the fit (10% margin); with
+    // the directive (~40), the answer's reserve (the profile's num_predict, 4,096) and the
+    // template allowance (32), about 12,970, rounded up to a multiple of 1,024.
     let short = "word ".repeat(8_000);
     let path = sb.write("mid.txt", &short);
     let mut cmd = sb.cmd();
@@ -212,5 +213,5 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
         .args(["--local", "-f"])
         .arg(&path);
     run(cmd).assert_code(0);
-    assert_eq!(local.requests()[1].json()["options"]["num_ctx"], 11264);
+    assert_eq!(local.requests()[1].json()["options"]["num_ctx"], 13312);
 }

@@ -240,3 +240,85 @@ fn item_2_doctor_tells_not_running_not_ollama_model_missing_and_ready_apart() {
         assert!(local.contains(&want), "{url}: {local}\n{}", r.stdout());
     }
 }
+
+#[test]
+fn item_7_every_profile_bounds_the_answer_in_each_providers_field_and_a_cut_is_said() {
+    let sb = Sandbox::new();
+    let openai = Server::start(|_, _, conn| {
+        crate::support::openai::stream(conn, &["long", " answer"], "length");
+    })
+    .expect(Calls::Exactly(3));
+    for (profile, limit) in [("code", 4096), ("uncensored", 4096), ("fast", 1024)] {
+        let mut t = Test::new(&sb)
+            .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", openai.url())
+            .args(["--local", "--profile", profile, "x"])
+            .stdout("long answer")
+            .stderr_has("the answer was cut at the model's token limit");
+        if profile == "uncensored" {
+            t = t.stderr_has("guardrails");
+        }
+        t.run();
+        let sent = openai.requests().last().unwrap().json();
+        assert_eq!(sent["max_tokens"], limit, "{profile}: {sent}");
+    }
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"])).expect(Calls::Exactly(1));
+    Test::new(&sb)
+        .env("OLLAMA_URL", local.url())
+        .args(["--local", "x"])
+        .stdout("ok")
+        .run();
+    assert_eq!(local.requests()[0].json()["options"]["num_predict"], 4096);
+    let gemini = Server::start(|_, _, conn| crate::support::gemini::stream(conn, &["ok"]))
+        .expect(Calls::Exactly(1));
+    Test::new(&sb)
+        .env("GEMINI_BASE_URL", gemini.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["--api", "x"])
+        .stdout("ok")
+        .stderr_has("no context from them")
+        .run();
+    assert_eq!(
+        gemini.requests()[0].json()["generationConfig"]["maxOutputTokens"],
+        4096
+    );
+}
+
+#[test]
+fn item_8_the_window_fit_counts_code_and_logs_conservatively_and_a_cut_prompt_is_warned() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"])).expect(Calls::Exactly(1));
+    // 14 KB of log lines: characters / 4 is 3,500 tokens, which with the answer's 4,096
+    // seemed to fit num_ctx 8192; a real tokenizer makes nearly twice that.
+    let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout after 30000ms\n".repeat(210);
+    let path = sb.write("app.log", &log);
+    Test::new(&sb)
+        .env("OLLAMA_URL", local.url())
+        .args(["--local", "summarize the errors", "-f"])
+        .arg(&path)
+        .stdout("ok")
+        .run();
+    let num_ctx = local.requests()[0].json()["options"]["num_ctx"]
+        .as_u64()
+        .unwrap();
+    assert!(num_ctx > 8192, "num_ctx was not raised: {num_ctx}");
+
+    // The server says it read a prompt that filled the window: Ollama cut it.
+    let cut = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "ok").as_bytes());
+        conn.chunk(
+            ollama::done_line(ollama::MODEL, 1, "stop")
+                .replace("\"prompt_eval_count\":26", "\"prompt_eval_count\":8192")
+                .as_bytes(),
+        );
+        conn.end();
+    })
+    .expect(Calls::Exactly(1));
+    Test::new(&sb)
+        .env("OLLAMA_URL", cut.url())
+        .args(["--local", "x"])
+        .stdout("ok")
+        .stderr_has("Ollama read 8192 prompt tokens with num_ctx 8192: the prompt filled the window and was probably cut")
+        .run();
+}

@@ -266,6 +266,11 @@ pub trait Backend: Send + Sync {
     ) -> BoxFuture<'a, Option<Result<bool, Failure>>> {
         Box::pin(async { None })
     }
+    /// After an answer: a warning the usage it reported calls for (Ollama: the prompt filled
+    /// the window and was probably cut).
+    fn check_usage(&self, _usage: &Usage) -> Option<String> {
+        None
+    }
     /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
     fn pull_hint(&self, _model: &str) -> Option<String> {
         None

@@ -301,6 +301,10 @@ impl Backend for Ollama {
         })
     }
 
+    fn check_usage(&self, usage: &Usage) -> Option<String> {
+        check_prompt_fit(&self.options, usage.prompt_tokens)
+    }
+
     fn pull_hint(&self, model: &str) -> Option<String> {
         Some(format!("ollama pull {model}"))
     }
@@ -319,6 +323,71 @@ pub fn window(options: &Map<String, Value>) -> (u64, u64) {
         .filter(|n| *n > 0)
         .unwrap_or(1024);
     (current, reserve)
+}
+
+/// A conservative count of the tokens a real tokenizer makes of `text`, for fitting it to a
+/// window. Characters / 4 undercounts real BPE tokenizers by about 1.2x on prose and up to
+/// 1.9x on code and logs, where punctuation, digits and indentation are tokens of their own.
+/// So: a run of letters is one token per 4 letters (at least one), a run of digits one per
+/// 2, every other visible ASCII character one, a run of spaces one per 4 (a single space
+/// joins the next word), a line break one,
+/// any non-ASCII character one; then 10% on top.
+pub fn fit_tokens(text: &str) -> u64 {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Run {
+        None,
+        Letters,
+        Digits,
+        Spaces,
+    }
+    let mut tokens = 0u64;
+    let mut run = Run::None;
+    let mut len = 0u64;
+    let close = |run: Run, len: u64| match run {
+        Run::Letters => len.div_ceil(4),
+        Run::Digits => len.div_ceil(2),
+        Run::Spaces if len > 1 => len.div_ceil(4),
+        Run::Spaces | Run::None => 0,
+    };
+    for c in text.chars() {
+        let class = if c.is_ascii_alphabetic() {
+            Run::Letters
+        } else if c.is_ascii_digit() {
+            Run::Digits
+        } else if c == ' ' || c == '\t' {
+            Run::Spaces
+        } else {
+            Run::None
+        };
+        if class != run {
+            tokens += close(run, len);
+            run = class;
+            len = 0;
+        }
+        if class == Run::None {
+            tokens += 1;
+        } else {
+            len += 1;
+        }
+    }
+    tokens += close(run, len);
+    tokens + tokens.div_ceil(10)
+}
+
+/// After an answer: when the prompt Ollama read (`prompt_eval_count`) and the room kept for
+/// the answer do not fit the window the call asked for, the prompt filled it and Ollama
+/// probably cut it (it does so silently). The warning to give, if any.
+pub fn check_prompt_fit(
+    options: &Map<String, Value>,
+    prompt_tokens: Option<u64>,
+) -> Option<String> {
+    let read = prompt_tokens?;
+    let (num_ctx, reserve) = window(options);
+    (read + reserve.min(num_ctx / 2) > num_ctx).then(|| {
+        format!(
+            "Ollama read {read} prompt tokens with num_ctx {num_ctx}: the prompt filled the window and was probably cut; raise num_ctx (or num_ctx_max) in the profile"
+        )
+    })
 }
 
 /// How a request of `need` tokens fits a window of `current` that may grow to `ceiling`.
@@ -395,6 +464,27 @@ mod tests {
         assert_eq!(fit(8192, 32768, 40000), Fit::Over(32768));
         assert_eq!(fit(8192, 4096, 9000), Fit::Over(8192));
         assert_eq!(window(&Map::new()), (2048, 1024));
+    }
+
+    #[test]
+    fn the_fit_estimate_is_conservative_on_code_and_close_on_words() {
+        // 8,000 plain words: a real tokenizer makes about 8,000 tokens.
+        let words = "word ".repeat(8_000);
+        assert_eq!(fit_tokens(&words), 8_800);
+        // A log line: chars/4 says 13; real tokenizers make up to 1.9x that, and the fit
+        // estimate stays above it.
+        let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout";
+        assert!(fit_tokens(log) as f64 >= 1.9 * log.len().div_ceil(4) as f64);
+        assert!(fit_tokens("") == 0);
+        let mut o = Map::new();
+        o.insert("num_ctx".into(), json!(8192));
+        o.insert("num_predict".into(), json!(1024));
+        assert!(check_prompt_fit(&o, Some(7000)).is_none());
+        assert!(
+            check_prompt_fit(&o, Some(8100))
+                .unwrap()
+                .contains("probably cut")
+        );
     }
 
     #[test]
