@@ -26,6 +26,8 @@ pub enum ExitStatus {
     Interrupted = 6,
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
+    /// The prompt cannot fit the forced route's model window; nothing was sent.
+    TooLarge = 8,
     /// `codex-wrap sync` failed: rclone's error, or the deletion guard refused.
     SyncFailed = 9,
     /// Ctrl-C.
@@ -46,6 +48,7 @@ impl ExitStatus {
             ExitStatus::Timeout => "timeout",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Blocked => "blocked",
+            ExitStatus::TooLarge => "too_large",
             ExitStatus::SyncFailed => "sync_failed",
             ExitStatus::Sigint => "sigint",
             ExitStatus::Sigterm => "sigterm",
@@ -70,6 +73,7 @@ Exit codes:
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, or an empty answer
+  8    the prompt cannot fit the forced route's model window (nothing was sent)
   9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
@@ -216,6 +220,9 @@ pub enum Error {
     /// A sync failed or was refused.
     #[error("{0}")]
     Sync(String),
+    /// The prompt cannot fit the model window of a route that was forced; nothing was sent.
+    #[error("{0}")]
+    TooLarge(String),
     /// A signal arrived.
     #[error("interrupted by {}", if *.0 == ExitStatus::Sigint { "Ctrl-C" } else { "SIGTERM" })]
     Signal(ExitStatus),
@@ -235,6 +242,7 @@ impl Error {
             Error::Unavailable(_) => ExitStatus::Unavailable,
             Error::Timeout(_) => ExitStatus::Timeout,
             Error::Sync(_) => ExitStatus::SyncFailed,
+            Error::TooLarge(_) => ExitStatus::TooLarge,
             Error::Signal(status) => *status,
         }
     }

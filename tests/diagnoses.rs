@@ -322,3 +322,37 @@ fn item_8_the_window_fit_counts_code_and_logs_conservatively_and_a_cut_prompt_is
         .stderr_has("Ollama read 8192 prompt tokens with num_ctx 8192: the prompt filled the window and was probably cut")
         .run();
 }
+
+#[test]
+fn item_17_a_prompt_too_big_for_the_local_window_goes_to_the_api_or_is_refused_when_forced() {
+    let sb = Sandbox::new();
+    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local"])).expect(Calls::Never);
+    let api = Server::start(|_, _, conn| crate::support::gemini::stream(conn, &["from the API"]))
+        .expect(Calls::Exactly(1));
+    // A long unfenced log: 300 KB, far over the local ceiling (32,768), well within Gemini's.
+    let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout after 30000ms\n".repeat(4_600);
+    let path = sb.write("big.log", &log);
+    // Forced local: refused up front, its own exit code, nothing sent.
+    Test::new(&sb)
+        .env("OLLAMA_URL", local.url())
+        .args(["--local", "why does this fail", "-f"])
+        .arg(&path)
+        .code(8)
+        .stderr_has(
+            "more than the local model's window (num_ctx_max 32768); nothing was sent: use --api",
+        )
+        .run();
+    // Automatic, a request the router would keep local (plain words): the API route takes
+    // it, and the local one is not tried after it either.
+    let words = sb.write("notes.txt", &"word ".repeat(60_000));
+    Test::new(&sb)
+        .env("OLLAMA_URL", local.url())
+        .env("GEMINI_BASE_URL", api.url())
+        .env("GEMINI_API_KEY", "k")
+        .args(["-f"])
+        .arg(&words)
+        .stdout("from the API")
+        .stderr_has("routing to api")
+        .stderr_has("no context from them")
+        .run();
+}
