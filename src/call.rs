@@ -240,7 +240,13 @@ fn log_record(
         served_by: answered.map(|a| a.route.as_str().to_owned()),
         endpoint: answered.map(|a| a.endpoint.clone()),
         backend: last.map(|a| a.backend.to_owned()).unwrap_or_default(),
-        model: last.map(|a| a.model.clone()).unwrap_or_default(),
+        model: outcome
+            .and_then(|o| o.served_model.clone())
+            .or_else(|| last.map(|a| a.model.clone()))
+            .unwrap_or_default(),
+        requested_model: outcome
+            .filter(|o| o.served_model.is_some())
+            .and_then(|_| last.map(|a| a.model.clone())),
         // Every attempt after the first was a fallback.
         fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
         attempts,
@@ -297,6 +303,7 @@ fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated:
         "profile": r.profile,
         "backend": r.backend,
         "model": r.model,
+        "requested_model": r.requested_model,
         "usage": {
             "prompt_tokens": r.tokens_in,
             "completion_tokens": r.tokens_out,

@@ -210,6 +210,11 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
 
 pub(crate) fn end_line(o: &Outcome) -> String {
     let mut parts = vec![format!("done via {}", o.attempt)];
+    if let Some(served) = &o.served_model {
+        parts.push(format!(
+            "served by {served} (the server's name for the model)"
+        ));
+    }
     if let Some(t) = o.first_token {
         parts.push(format!("first token {:.2}s", t.as_secs_f64()));
     }

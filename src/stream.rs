@@ -158,6 +158,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// Whether the model hit its token limit.
     pub truncated: bool,
+    /// The model the server says served the answer, when that is not the one asked for.
+    pub served_model: Option<String>,
 }
 
 impl Outcome {
@@ -197,6 +199,7 @@ pub(crate) async fn attempt(
             total: start.elapsed(),
             bytes: out.delivered() - written_before,
             truncated: false,
+            served_model: None,
         });
     }
     let request = attempt.backend.build(messages);
@@ -361,6 +364,9 @@ async fn stream_once(
         total: start.elapsed(),
         bytes,
         truncated: answer.finish == Some(Finish::Length),
+        served_model: answer
+            .served
+            .filter(|s| !crate::backend::same_model(s, backend.model())),
     })
 }
 
@@ -373,6 +379,8 @@ pub struct Answer {
     pub finish: Option<Finish>,
     /// When the first text arrived, from the start of the attempt.
     pub first_token: Option<Duration>,
+    /// The model the first frame naming one said served the answer.
+    pub served: Option<String>,
 }
 
 impl Answer {
@@ -383,6 +391,11 @@ impl Answer {
         }
         if let Some(u) = d.usage {
             self.usage = u;
+        }
+        if self.served.is_none()
+            && let Some(model) = d.model.as_deref().filter(|m| !m.is_empty())
+        {
+            self.served = Some(model.to_owned());
         }
         if d.finish.is_some() {
             self.finish.clone_from(&d.finish);

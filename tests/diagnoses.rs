@@ -356,3 +356,64 @@ fn item_17_a_prompt_too_big_for_the_local_window_goes_to_the_api_or_is_refused_w
         .stderr_has("no context from them")
         .run();
 }
+
+#[test]
+fn item_6_the_model_the_server_names_is_recorded_as_served_and_both_shown_when_they_differ() {
+    let sb = Sandbox::new();
+    // llama-server names its GGUF file in every chunk, whatever model was asked for; the
+    // in-process OpenAI server names `tiny`.
+    let server = Server::start(|_, _, conn| {
+        crate::support::openai::stream(conn, &["hello"], "stop");
+    })
+    .expect(Calls::Exactly(2));
+    let r = Test::new(&sb)
+        .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+        .env("OPENAI_BASE_URL", server.url())
+        .args(["--local", "x"])
+        .stdout("hello")
+        .stderr_has("served by tiny (the server's name for the model)")
+        .run();
+    assert!(
+        r.stderr
+            .contains("done via local (openai qwen2.5:14b-instruct-q4_K_M)"),
+        "{}",
+        r.stderr
+    );
+    let r = Test::new(&sb)
+        .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+        .env("OPENAI_BASE_URL", server.url())
+        .args(["--local", "--json", "x"])
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(doc["model"], "tiny", "{doc}");
+    assert_eq!(
+        doc["requested_model"], "qwen2.5:14b-instruct-q4_K_M",
+        "{doc}"
+    );
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    for line in log.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["model"], "tiny", "{record}");
+        assert_eq!(
+            record["requested_model"], "qwen2.5:14b-instruct-q4_K_M",
+            "{record}"
+        );
+    }
+    let stats = Test::new(&sb).args(["stats"]).run();
+    assert!(
+        stats
+            .stdout()
+            .contains("tiny (asked for qwen2.5:14b-instruct-q4_K_M)"),
+        "{}",
+        stats.stdout()
+    );
+
+    // The same name (Ollama echoes the model asked for): nothing extra.
+    let ollama_server = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", ollama_server.url())
+        .args(["--local", "x"])
+        .stdout("ok")
+        .run();
+    assert!(!r.stderr.contains("served by"), "{}", r.stderr);
+}

@@ -184,6 +184,9 @@ pub struct Decoded<'a> {
     pub usage: Option<Usage>,
     /// This frame is the protocol's last one (Ollama `done`, OpenAI `[DONE]`).
     pub done: bool,
+    /// The model the frame says served it (Ollama and OpenAI `model`, Gemini
+    /// `modelVersion`), which may not be the one asked for.
+    pub model: Option<Cow<'a, str>>,
 }
 
 /// The prompt as chat messages.

@@ -35,6 +35,8 @@ pub struct Ollama {
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     message: Option<Message<'a>>,
     #[serde(default)]
     done: bool,
@@ -126,6 +128,7 @@ impl Backend for Ollama {
         };
         let mut decoded = Decoded {
             text: message.content,
+            model: line.model,
             ..Decoded::default()
         };
         if line.done {
