@@ -107,14 +107,17 @@ pub fn prepare(
         }
         _ => None,
     };
-    let (mut prompt, mut selection, mut num_ctx, over) = slice_and_fit(
-        &settings,
-        route,
-        &request.prompt,
-        report,
-        request.dry_run,
-        context_length,
-    );
+    let slice = |route| {
+        slice_and_fit(
+            &settings,
+            route,
+            &request.prompt,
+            report,
+            request.dry_run,
+            context_length,
+        )
+    };
+    let (mut prompt, mut selection, mut num_ctx, over) = slice(route);
     // A prompt that cannot fit the local model's window is never sent there (it would be
     // cut, or ground through until the deadline): an automatic route takes it to the API,
     // a forced one refuses up front, and no other route falls back to the local one.
@@ -127,14 +130,7 @@ pub fn prepare(
         }
         report.status(&format!("{too_large}: routing to api"));
         route = Route::Api;
-        (prompt, selection, num_ctx, _) = slice_and_fit(
-            &settings,
-            route,
-            &request.prompt,
-            report,
-            request.dry_run,
-            context_length,
-        );
+        (prompt, selection, num_ctx, _) = slice(route);
     }
     let mut pool = Pool::load(settings.pool.state_file.as_deref());
     let mut attempts = plan(&settings, route, &mut pool, num_ctx)?;
