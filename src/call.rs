@@ -257,17 +257,32 @@ pub(crate) fn log_record(
         served_by: answered.map(|a| a.route.as_str().to_owned()),
         endpoint: answered.map(|a| a.endpoint.clone()),
         backend: last.map(|a| a.backend.to_owned()).unwrap_or_default(),
-        model: last.map(|a| a.model.clone()).unwrap_or_default(),
+        model: outcome
+            .and_then(|o| o.served_model.clone())
+            .or_else(|| last.map(|a| a.model.clone()))
+            .unwrap_or_default(),
+        requested_model: outcome
+            .filter(|o| o.served_model.is_some())
+            .and_then(|_| last.map(|a| a.model.clone())),
         // Every attempt after the first was a fallback.
         fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
         attempts,
-        ttft_ms: outcome.and_then(|o| o.first_token).map(ms),
+        ttft_ms: outcome
+            .and_then(|o| o.first_token)
+            .or_else(|| last.and_then(|a| a.failure.as_ref()?.first_token))
+            .map(ms),
         total_ms: ms(elapsed),
         // Tokens count only for an attempt that answered: they are what was served.
-        tokens_in: outcome.map_or(0, |_| usage.prompt_tokens.unwrap_or(estimate_in)),
-        tokens_out: outcome.map_or(0, |_| usage.completion_tokens.unwrap_or(delivered / 4)),
-        tokens_estimated: outcome.is_some()
-            && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none()),
+        tokens_in: outcome.map_or(if delivered > 0 { estimate_in } else { 0 }, |_| {
+            usage.prompt_tokens.unwrap_or(estimate_in)
+        }),
+        // An answer cut short still cost what it delivered: estimated from its bytes.
+        tokens_out: outcome.map_or(delivered.div_ceil(4), |_| {
+            usage.completion_tokens.unwrap_or(delivered / 4)
+        }),
+        tokens_estimated: (outcome.is_none() && delivered > 0)
+            || (outcome.is_some()
+                && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none())),
         tokens_per_sec: outcome
             .and_then(Outcome::tokens_per_sec)
             .map(|r| (r * 10.0).round() / 10.0),
@@ -305,6 +320,7 @@ fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated:
         "profile": r.profile,
         "backend": r.backend,
         "model": r.model,
+        "requested_model": r.requested_model,
         "usage": {
             "prompt_tokens": r.tokens_in,
             "completion_tokens": r.tokens_out,

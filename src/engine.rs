@@ -107,16 +107,36 @@ pub fn prepare(
         }
         _ => None,
     };
-    let (prompt, selection, num_ctx) = slice_and_fit(
-        &settings,
-        route,
-        &request.prompt,
-        report,
-        request.dry_run,
-        context_length,
-    );
+    let slice = |route| {
+        slice_and_fit(
+            &settings,
+            route,
+            &request.prompt,
+            report,
+            request.dry_run,
+            context_length,
+        )
+    };
+    let (mut prompt, mut selection, mut num_ctx, over) = slice(route);
+    // A prompt that cannot fit the local model's window is never sent there (it would be
+    // cut, or ground through until the deadline): an automatic route takes it to the API,
+    // a forced one refuses up front, and no other route falls back to the local one.
+    let mut route = route;
+    if let Some(too_large) = over.as_ref().filter(|_| route == Route::Local) {
+        if settings.mode != RouteMode::Auto || settings.api_disabled {
+            return Err(Error::TooLarge(format!(
+                "{too_large}; nothing was sent: use --api, or shorten the prompt"
+            )));
+        }
+        report.status(&format!("{too_large}: routing to api"));
+        route = Route::Api;
+        (prompt, selection, num_ctx, _) = slice(route);
+    }
     let mut pool = Pool::load(settings.pool.state_file.as_deref());
-    let attempts = plan(&settings, route, &mut pool, num_ctx)?;
+    let mut attempts = plan(&settings, route, &mut pool, num_ctx)?;
+    if over.is_some() {
+        attempts.retain(|a| a.route != Route::Local);
+    }
     if let Some(w) = pool.take_warning() {
         report.warn(&w);
     }
@@ -315,7 +335,7 @@ fn slice_and_fit(
     report: Reporter,
     show_all_warnings: bool,
     context_length: &dyn Fn() -> Option<u64>,
-) -> (prompt::Prompt, Selection, Option<u64>) {
+) -> (prompt::Prompt, Selection, Option<u64>, Option<String>) {
     let ctx = &settings.context;
     let budget = match route {
         Route::Local => ctx.local_budget,
@@ -347,8 +367,9 @@ fn slice_and_fit(
             &settings.directive,
             prompt_text,
         );
-        let need = (context::estimate_tokens(&assembled.system)
-            + context::estimate_tokens(&assembled.user)) as u64
+        // Conservative: a window too small is cut silently, one too large only costs memory.
+        let need = ollama::fit_tokens(&assembled.system)
+            + ollama::fit_tokens(&assembled.user)
             + reserve
             + 32;
         if need > current && max.is_none() && route == Route::Local {
@@ -356,16 +377,16 @@ fn slice_and_fit(
         }
         let ceiling = max.unwrap_or(DEFAULT_NUM_CTX_MAX).max(current);
         match ollama::fit(current, ceiling, need) {
-            Fit::Fits => return (assembled, selection, None),
+            Fit::Fits => return (assembled, selection, None, None),
             Fit::Raise(raised) => {
                 tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
-                return (assembled, selection, Some(raised));
+                return (assembled, selection, Some(raised), None);
             }
             Fit::Over(_) if selection.blocks.is_empty() || route != Route::Local => {
-                report.warn(&format!(
-                    "the request needs about {need} tokens, more than num_ctx_max {ceiling}; the model may cut it"
-                ));
-                return (assembled, selection, Some(ceiling));
+                let too_large = format!(
+                    "the prompt needs about {need} tokens with the answer's room, more than the local model's window (num_ctx_max {ceiling})"
+                );
+                return (assembled, selection, Some(ceiling), Some(too_large));
             }
             Fit::Over(_) => {
                 if let Some(dropped) = selection.blocks.pop() {

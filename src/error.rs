@@ -26,6 +26,8 @@ pub enum ExitStatus {
     Interrupted = 6,
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
+    /// The prompt cannot fit the forced route's model window; nothing was sent.
+    TooLarge = 8,
     /// `codex-wrap sync` failed: rclone's error, or the deletion guard refused.
     SyncFailed = 9,
     /// Ctrl-C.
@@ -46,6 +48,7 @@ impl ExitStatus {
             ExitStatus::Timeout => "timeout",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Blocked => "blocked",
+            ExitStatus::TooLarge => "too_large",
             ExitStatus::SyncFailed => "sync_failed",
             ExitStatus::Sigint => "sigint",
             ExitStatus::Sigterm => "sigterm",
@@ -70,6 +73,7 @@ Exit codes:
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, or an empty answer
+  8    the prompt cannot fit the forced route's model window (nothing was sent)
   9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
@@ -93,6 +97,8 @@ pub enum FailureKind {
     Blocked,
     /// The model answered with no text.
     Empty,
+    /// The connection broke after part of the answer arrived.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -107,6 +113,7 @@ impl FailureKind {
             FailureKind::NotConfigured => "not_configured",
             FailureKind::Blocked => "blocked",
             FailureKind::Empty => "empty",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 
@@ -143,6 +150,8 @@ pub struct Failure {
     pub retry_after: Option<f64>,
     /// The HTTP status, when the server answered with one.
     pub status: Option<u16>,
+    /// When the first text of the failed attempt arrived, if any did.
+    pub first_token: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -155,6 +164,7 @@ impl Failure {
             hint: None,
             retry_after: None,
             status: None,
+            first_token: None,
         }
     }
 
@@ -210,6 +220,9 @@ pub enum Error {
     /// A sync failed or was refused.
     #[error("{0}")]
     Sync(String),
+    /// The prompt cannot fit the model window of a route that was forced; nothing was sent.
+    #[error("{0}")]
+    TooLarge(String),
     /// A signal arrived.
     #[error("interrupted by {}", if *.0 == ExitStatus::Sigint { "Ctrl-C" } else { "SIGTERM" })]
     Signal(ExitStatus),
@@ -229,6 +242,7 @@ impl Error {
             Error::Unavailable(_) => ExitStatus::Unavailable,
             Error::Timeout(_) => ExitStatus::Timeout,
             Error::Sync(_) => ExitStatus::SyncFailed,
+            Error::TooLarge(_) => ExitStatus::TooLarge,
             Error::Signal(status) => *status,
         }
     }

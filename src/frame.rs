@@ -73,7 +73,7 @@ fn transport_failure(err: &reqwest::Error) -> Failure {
         FailureKind::Unreachable,
         format!(
             "connection broke while reading the answer: {}",
-            crate::http::error_chain(err)
+            crate::http::redact_all(&crate::http::error_chain(err))
         ),
     )
 }

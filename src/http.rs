@@ -27,8 +27,10 @@ pub fn client(connect: Duration, limit: Option<Duration>) -> Result<reqwest::Cli
 /// A connect timeout is `unreachable` (the server is not there), any other timeout
 /// `timeout` (it is there but slow).
 pub fn classify(err: &reqwest::Error) -> Failure {
-    let url = err.url().map_or_else(String::new, |u| format!(" {u}"));
-    if err.is_connect() && err.is_timeout() {
+    let url = err
+        .url()
+        .map_or_else(String::new, |u| format!(" {}", redact(u.as_str())));
+    let mut failure = if err.is_connect() && err.is_timeout() {
         Failure::new(
             FailureKind::Unreachable,
             format!("connect to{url} timed out"),
@@ -45,7 +47,9 @@ pub fn classify(err: &reqwest::Error) -> Failure {
             FailureKind::Unreachable,
             format!("request to{url} failed: {}", error_chain(err)),
         )
-    }
+    };
+    failure.message = redact_all(&failure.message);
+    failure
 }
 
 /// An error and its causes on one line.
@@ -79,12 +83,7 @@ pub async fn json(request: reqwest::RequestBuilder) -> Result<serde_json::Value,
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| {
-                v["error"]["message"]
-                    .as_str()
-                    .or(v["error"].as_str())
-                    .map(str::to_owned)
-            })
+            .and_then(|v| v.get("error").and_then(error_message))
             .unwrap_or_else(|| crate::backend::one_line(&body));
         let mut failure = Failure::new(
             crate::backend::status_kind(status.as_u16()),
@@ -111,4 +110,54 @@ pub fn sensitive(value: &str) -> Result<HeaderValue, Failure> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+/// The message of a provider's `error` field: the string itself, or `error.message` when it
+/// is an object (OpenAI, Gemini, many proxies).
+pub fn error_message(error: &serde_json::Value) -> Option<String> {
+    error
+        .as_str()
+        .or_else(|| error.get("message").and_then(serde_json::Value::as_str))
+        .map(crate::backend::one_line)
+}
+
+/// A URL as shown or logged: any `user:password@` is replaced by `(redacted)@`, so a
+/// password in `OLLAMA_URL` or a base URL never reaches a message, a log or `--json`.
+pub fn redact(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return url.into();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}(redacted)@{}", &url[..scheme_end + 3], &rest[at + 1..]).into(),
+        None => url.into(),
+    }
+}
+
+/// Redacts the userinfo of every URL inside a text (an error chain names its URL).
+pub fn redact_all(text: &str) -> String {
+    text.split(' ')
+        .map(|w| redact(w).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_and_nothing_else_changes() {
+        assert_eq!(
+            redact("http://user:secret@host:11434/api"),
+            "http://(redacted)@host:11434/api"
+        );
+        assert_eq!(redact("http://host:1/a@b"), "http://host:1/a@b");
+        assert_eq!(redact("no url"), "no url");
+        assert_eq!(
+            redact_all("request to http://u:p@h/x failed"),
+            "request to http://(redacted)@h/x failed"
+        );
+    }
 }

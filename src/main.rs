@@ -26,7 +26,9 @@ fn main() -> ExitCode {
             return ExitStatus::Usage.into();
         }
     };
-    let json = cli.run.json;
+    // Every command with `--json` (the call, `warm`, `models`, `doctor`, ...) answers an
+    // error with its JSON object too.
+    let json = cli.run.json || wants_json();
     match codex_wrap::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether `--json` was among the arguments of a command line clap rejected.
+/// Whether `--json` was among the arguments (before any `--`).
 fn wants_json() -> bool {
     std::env::args_os()
         .skip(1)

@@ -188,8 +188,8 @@ pub(crate) fn dry_run(
                 "health": pool.health(&a.health_key).describe(),
                 "backend": a.backend.name(),
                 "model": a.backend.model(),
-                "endpoint": a.backend.endpoint(),
-                "url": req.url,
+                "endpoint": crate::http::redact(a.backend.endpoint()),
+                "url": crate::http::redact(&req.url),
                 "deadline_secs": a.deadline.as_secs_f64(),
                 "headers": headers,
                 "body": req.body,
@@ -219,7 +219,7 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
             first.route.as_str(),
             settings.profile.name,
             first.what(),
-            first.backend.endpoint()
+            crate::http::redact(first.backend.endpoint())
         );
     }
     if let Some(next) = attempts.get(1) {
@@ -251,6 +251,11 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
 
 pub(crate) fn end_line(o: &Outcome) -> String {
     let mut parts = vec![format!("done via {}", o.attempt)];
+    if let Some(served) = &o.served_model {
+        parts.push(format!(
+            "served by {served} (the server's name for the model)"
+        ));
+    }
     if let Some(t) = o.first_token {
         parts.push(format!("first token {:.2}s", t.as_secs_f64()));
     }

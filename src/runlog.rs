@@ -49,8 +49,12 @@ pub struct Record {
     pub endpoint: Option<String>,
     /// Backend of the answering (or last tried) attempt: `ollama`, `gemini`, `openai`.
     pub backend: String,
-    /// Model of the answering (or last tried) attempt.
+    /// Model of the answering (or last tried) attempt: the one the server said served the
+    /// answer, else the one asked for.
     pub model: String,
+    /// The model asked for, when the server named another one as served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_model: Option<String>,
     /// Every attempt made, in order.
     pub attempts: Vec<AttemptRecord>,
     /// Attempts that failed before another one was tried.

@@ -158,6 +158,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// Whether the model hit its token limit.
     pub truncated: bool,
+    /// The model the server says served the answer, when that is not the one asked for.
+    pub served_model: Option<String>,
 }
 
 impl Outcome {
@@ -197,10 +199,11 @@ pub(crate) async fn attempt(
             total: start.elapsed(),
             bytes: out.delivered() - written_before,
             truncated: false,
+            served_model: None,
         });
     }
     let request = attempt.backend.build(messages);
-    match stream_once(client, attempt, &request, &deadlines, out).await {
+    let result = match stream_once(client, attempt, &request, &deadlines, out).await {
         Err(f) if f.kind == FailureKind::RateLimited && out.delivered() == 0 => {
             let Some(wait) = f.retry_after.map(Duration::from_secs_f64) else {
                 return Err(f);
@@ -225,7 +228,15 @@ pub(crate) async fn attempt(
             .await
         }
         other => other,
+    };
+    if let Some(warning) = result
+        .as_ref()
+        .ok()
+        .and_then(|o| attempt.backend.check_usage(&o.usage))
+    {
+        report.warn(&warning);
     }
+    result
 }
 
 /// Sends one request and streams its answer to `out`.
@@ -254,7 +265,7 @@ async fn stream_once(
         value.set_sensitive(h.secret);
         builder = builder.header(HeaderName::from_static(h.name), value);
     }
-    tracing::debug!(url = %request.url, backend = backend.name(), "sending");
+    tracing::debug!(url = %crate::http::redact(&request.url), backend = backend.name(), "sending");
 
     let response = match timeout_at(deadlines.limit(false, start), builder.send()).await {
         Err(_) => return Err(deadlines.expired("no answer from the server in time")),
@@ -276,6 +287,10 @@ async fn stream_once(
         if failure.retry_after.is_none() {
             failure.retry_after = header_hint;
         }
+        let failure = match timeout_at(deadline, backend.diagnose(client, failure.clone())).await {
+            Ok(diagnosed) => diagnosed,
+            Err(_) => failure,
+        };
         return Err(failure);
     }
 
@@ -298,7 +313,8 @@ async fn stream_once(
                 Ok(next) => break next,
                 Err(_) => {
                     let last = start + Duration::from_micros(activity.load(Ordering::Relaxed));
-                    if let Some(failure) = deadlines.on_elapsed(limit, flowing, last) {
+                    if let Some(mut failure) = deadlines.on_elapsed(limit, flowing, last) {
+                        failure.first_token = answer.first_token;
                         return Err(failure);
                     }
                 }
@@ -308,8 +324,11 @@ async fn stream_once(
         // Decode this frame and every frame already buffered, then write once.
         let mut item = next;
         while let Some(frame) = item {
-            let frame = frame?;
-            let decoded = backend.decode(&frame)?;
+            let bytes = out.delivered() - written_before;
+            let frame = frame.map_err(|f| answer.broken(f, bytes))?;
+            let decoded = backend
+                .decode(&frame)
+                .map_err(|f| answer.broken(f, bytes))?;
             out.push(&decoded.text);
             if answer.take(&decoded, start.elapsed()) {
                 ended = true;
@@ -345,6 +364,9 @@ async fn stream_once(
         total: start.elapsed(),
         bytes,
         truncated: answer.finish == Some(Finish::Length),
+        served_model: answer
+            .served
+            .filter(|s| !crate::backend::same_model(s, backend.model())),
     })
 }
 
@@ -357,6 +379,8 @@ pub struct Answer {
     pub finish: Option<Finish>,
     /// When the first text arrived, from the start of the attempt.
     pub first_token: Option<Duration>,
+    /// The model the first frame naming one said served the answer.
+    pub served: Option<String>,
 }
 
 impl Answer {
@@ -368,10 +392,29 @@ impl Answer {
         if let Some(u) = d.usage {
             self.usage = u;
         }
+        if self.served.is_none()
+            && let Some(model) = d.model.as_deref().filter(|m| !m.is_empty())
+        {
+            self.served = Some(model.to_owned());
+        }
         if d.finish.is_some() {
             self.finish.clone_from(&d.finish);
         }
         d.done
+    }
+
+    /// A failure while reading the answer after `bytes` of text, with the first-token time:
+    /// a transport error once text has arrived is the server closing the connection
+    /// mid-answer (`interrupted`), said plainly rather than as the HTTP library's words.
+    pub fn broken(&self, mut failure: Failure, bytes: u64) -> Failure {
+        failure.first_token = self.first_token;
+        if failure.kind == FailureKind::Unreachable && (bytes > 0 || self.first_token.is_some()) {
+            tracing::debug!(cause = %failure.message, "connection broke mid-answer");
+            failure.kind = FailureKind::Interrupted;
+            failure.message =
+                format!("the server closed the connection mid-answer after {bytes} bytes");
+        }
+        failure
     }
 
     /// A safety block ends the answer at once.

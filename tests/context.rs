@@ -198,13 +198,15 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
     cmd.env("OLLAMA_URL", local.url())
         .args(["--local", "-f"])
         .arg(&path);
+    // Forced local, it cannot fit even the ceiling: refused up front (issue 15 item 17).
     let r = run(cmd);
-    r.assert_code(0)
-        .assert_stderr_has("more than num_ctx_max 32768");
-    assert_eq!(local.requests()[0].json()["options"]["num_ctx"], 32768);
+    r.assert_code(8)
+        .assert_stderr_has("more than the local model's window (num_ctx_max 32768)");
+    assert_eq!(local.hits(), 0);
 
-    // 40 KB of prompt is 10,000 tokens; with the directive (~34), the answer's reserve
-    // (1,024) and the template allowance (32), 11,090, rounded up to a multiple of 1,024.
+    // 8,000 words are about 8,000 tokens, counted as 8,800 for the fit (10% margin); with
+    // the directive (~40), the answer's reserve (the profile's num_predict, 4,096) and the
+    // template allowance (32), about 12,970, rounded up to a multiple of 1,024.
     let short = "word ".repeat(8_000);
     let path = sb.write("mid.txt", &short);
     let mut cmd = sb.cmd();
@@ -212,5 +214,5 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
         .args(["--local", "-f"])
         .arg(&path);
     run(cmd).assert_code(0);
-    assert_eq!(local.requests()[1].json()["options"]["num_ctx"], 11264);
+    assert_eq!(local.requests()[0].json()["options"]["num_ctx"], 13312);
 }

@@ -9,6 +9,7 @@ mod clients;
 mod command;
 mod commands;
 mod context;
+mod diagnoses;
 mod docs;
 mod engine;
 mod fallback;

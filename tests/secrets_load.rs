@@ -113,3 +113,96 @@ fn thirty_two_parallel_calls_each_get_their_own_answer() {
     hashes.dedup();
     assert_eq!(hashes.len(), 32, "each call logged once");
 }
+
+/// Issue 15 item 12: a password in any base URL (`http://user:PASSWORD@host`) reaches the
+/// server as the URL's credentials and is shown nowhere: start line, hints, doctor,
+/// `--dry-run`, `--json`, the run log, at full verbosity.
+#[test]
+fn a_password_in_any_base_url_appears_nowhere() {
+    const PASSWORD: &str = "urlpass-canary-5d1c";
+    let ollama_ok = Server::start(|_, req, conn| match req.path.as_str() {
+        "/api/version" => ollama::version(conn),
+        "/api/tags" => ollama::tags(conn, &[ollama::MODEL]),
+        _ => ollama::stream(conn, &["fine"]),
+    });
+    let openai_ok =
+        Server::start(|_, _, conn| crate::support::openai::stream(conn, &["fine"], "stop"));
+    let gemini_ok = Server::start(|_, _, conn| gemini::stream(conn, &["fine"]));
+    let with_password = |url: &str| url.replacen("http://", &format!("http://user:{PASSWORD}@"), 1);
+    let refused = "http://127.0.0.1:9".to_owned();
+    let cases: Vec<(&str, String, Vec<&str>)> = [
+        ("OLLAMA_URL", ollama_ok.url(), vec!["--local"]),
+        ("OPENAI_BASE_URL", openai_ok.url() + "/v1", vec!["--local"]),
+        ("GEMINI_BASE_URL", gemini_ok.url(), vec!["--api"]),
+    ]
+    .into_iter()
+    .flat_map(|(var, url, route)| {
+        [
+            (var, url.clone(), route.clone()),
+            (var, url.clone(), [route.clone(), vec!["--json"]].concat()),
+            (
+                var,
+                url.clone(),
+                [route.clone(), vec!["--dry-run"]].concat(),
+            ),
+            (var, refused.clone(), route.clone()),
+            (
+                var,
+                refused.clone(),
+                [route.clone(), vec!["--json"]].concat(),
+            ),
+            (var, url.clone(), vec!["doctor"]),
+            (var, refused.clone(), vec!["doctor", "--json"]),
+        ]
+    })
+    .collect();
+    for (var, url, args) in cases {
+        let sb = Sandbox::new();
+        let mut cmd = sb.cmd();
+        cmd.env(var, with_password(&url))
+            .env("GEMINI_API_KEY", "k")
+            .env("RUST_LOG", "trace");
+        if var == "OPENAI_BASE_URL" {
+            cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai");
+        }
+        cmd.args(&args);
+        if args[0] != "doctor" {
+            cmd.args(["-vv", "hello"]);
+        }
+        let r = run(cmd);
+        let log =
+            std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap_or_default();
+        for (what, text) in [
+            ("stderr", &r.stderr),
+            ("stdout", &r.stdout()),
+            ("run log", &log),
+        ] {
+            assert!(
+                !text.contains(PASSWORD),
+                "{var}={url} {args:?}: the password is in {what}:\n{text}"
+            );
+        }
+        if url != refused && !args.contains(&"--dry-run") && args[0] != "doctor" {
+            r.assert_code(0);
+            assert!(
+                r.stderr.contains("(redacted)@") || args.contains(&"--json"),
+                "{var} {args:?}: {}",
+                r.stderr
+            );
+        }
+    }
+    for server in [&ollama_ok, &openai_ok, &gemini_ok] {
+        let req = server
+            .requests()
+            .into_iter()
+            .find(|r| r.request_line.starts_with("POST"));
+        let auth = req
+            .as_ref()
+            .and_then(|r| r.header("authorization"))
+            .unwrap_or_default();
+        assert!(
+            auth.starts_with("Basic "),
+            "the URL's credentials reach the server: {auth:?}"
+        );
+    }
+}

@@ -38,6 +38,8 @@ pub struct Gemini {
 #[serde(rename_all = "camelCase")]
 struct Response<'a> {
     #[serde(borrow, default)]
+    model_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     candidates: Vec<Candidate<'a>>,
     #[serde(default)]
     prompt_feedback: Option<PromptFeedback>,
@@ -199,7 +201,10 @@ impl Backend for Gemini {
         if let Some(error) = resp.error {
             return Err(error_failure(&error, None));
         }
-        let mut decoded = Decoded::default();
+        let mut decoded = Decoded {
+            model: resp.model_version,
+            ..Decoded::default()
+        };
         if let Some(reason) = resp.prompt_feedback.and_then(|p| p.block_reason) {
             decoded.finish = Some(Finish::Blocked(format!("prompt blocked: {reason}")));
         }
@@ -261,7 +266,10 @@ impl Backend for Gemini {
     }
 
     fn unreachable_hint(&self) -> Option<String> {
-        Some(format!("cannot reach {}", self.base_url))
+        Some(format!(
+            "cannot reach {}",
+            crate::http::redact(&self.base_url)
+        ))
     }
 }
 

@@ -110,7 +110,11 @@ impl Endpoint {
     /// What identifies the server for the shared health state: provider and URL (a model
     /// does not make a dead host alive).
     pub fn health_key(&self) -> String {
-        format!("{} {}", self.provider.as_str(), self.url)
+        format!(
+            "{} {}",
+            self.provider.as_str(),
+            crate::http::redact(&self.url)
+        )
     }
 }
 
@@ -180,6 +184,9 @@ pub struct Decoded<'a> {
     pub usage: Option<Usage>,
     /// This frame is the protocol's last one (Ollama `done`, OpenAI `[DONE]`).
     pub done: bool,
+    /// The model the frame says served it (Ollama and OpenAI `model`, Gemini
+    /// `modelVersion`), which may not be the one asked for.
+    pub model: Option<Cow<'a, str>>,
 }
 
 /// The prompt as chat messages.
@@ -211,6 +218,15 @@ pub trait Backend: Send + Sync {
     fn decode<'a>(&self, frame: &'a str) -> Result<Decoded<'a>, Failure>;
     /// Turns an error status and its body into a failure with the provider's message.
     fn http_error(&self, status: u16, body: &str) -> Failure;
+    /// A second look at a failed answer's status when one more cheap request can tell the
+    /// user what the server really is (Ollama: a 404 from a server that is not Ollama).
+    fn diagnose<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+        failure: Failure,
+    ) -> BoxFuture<'a, Failure> {
+        Box::pin(async move { failure })
+    }
     /// Advice when the server cannot be reached.
     fn unreachable_hint(&self) -> Option<String> {
         None
@@ -244,6 +260,19 @@ pub trait Backend: Send + Sync {
     /// The model's own context length, when the server reports one (Ollama `/api/show`).
     fn context_length<'a>(&'a self, _client: &'a reqwest::Client) -> BoxFuture<'a, Option<u64>> {
         Box::pin(async { None })
+    }
+    /// Whether the server has this endpoint's model, asked cheaply (Ollama `POST /api/show`:
+    /// 200 present, Ollama's own 404 missing); `None` when the server has no such question.
+    fn has_own_model<'a>(
+        &'a self,
+        _client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Option<Result<bool, Failure>>> {
+        Box::pin(async { None })
+    }
+    /// After an answer: a warning the usage it reported calls for (Ollama: the prompt filled
+    /// the window and was probably cut).
+    fn check_usage(&self, _usage: &Usage) -> Option<String> {
+        None
     }
     /// For servers whose models must be pulled first (Ollama): the advice for a missing one.
     fn pull_hint(&self, _model: &str) -> Option<String> {

@@ -35,6 +35,8 @@ pub struct Ollama {
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     message: Option<Message<'a>>,
     #[serde(default)]
     done: bool,
@@ -110,8 +112,23 @@ impl Backend for Ollama {
                 format!("Ollama error: {msg}"),
             ));
         }
+        let Some(message) = line.message else {
+            // `/api/generate` lines carry `response`, not `message`: a server answering the
+            // chat route in another shape is a protocol error, as the official client says.
+            let keys = serde_json::from_str::<Map<String, Value>>(frame)
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(Failure::new(
+                FailureKind::Protocol,
+                format!(
+                    "a line of the /api/chat stream has neither `message` nor `error` (it has: {keys}); the server at {} does not answer as Ollama does",
+                    crate::http::redact(&self.url)
+                ),
+            ));
+        };
         let mut decoded = Decoded {
-            text: line.message.map(|m| m.content).unwrap_or_default(),
+            text: message.content,
+            model: line.model,
             ..Decoded::default()
         };
         if line.done {
@@ -131,29 +148,77 @@ impl Backend for Ollama {
     }
 
     fn http_error(&self, status: u16, body: &str) -> Failure {
-        let message = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        let parsed = serde_json::from_str::<Value>(body).ok();
+        let message = parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(crate::http::error_message)
             .unwrap_or_else(|| one_line(body));
         let failure = Failure::new(status_kind(status), format!("HTTP {status}: {message}"));
-        if status == 404 {
+        if status != 404 {
+            return failure;
+        }
+        // Ollama's own answer for a missing model: `{"error": "model \"m\" not found, ...}`
+        // with `error` a string. Anything else is a server without Ollama's chat route.
+        let model_missing = parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.contains("not found"));
+        if model_missing {
             failure.with_hint(format!(
                 "model '{}' is not pulled: run `ollama pull {}`",
                 self.model, self.model
             ))
         } else {
-            failure
+            failure.with_hint(not_ollama_hint(&self.url))
         }
     }
 
+    /// A 404 that is not Ollama's model-not-found: when the server answers
+    /// `GET {url}/v1/models`, it is an OpenAI-compatible server and the hint says how to use it.
+    fn diagnose<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        failure: Failure,
+    ) -> BoxFuture<'a, Failure> {
+        Box::pin(async move {
+            if failure.status != Some(404)
+                || failure.hint.as_deref() != Some(&*not_ollama_hint(&self.url))
+            {
+                return failure;
+            }
+            match openai_models(client, &self.url).await {
+                Some(hint) => failure.with_hint(hint),
+                None => failure,
+            }
+        })
+    }
     fn unreachable_hint(&self) -> Option<String> {
         Some(unreachable_hint(&self.url))
     }
 
-    /// `GET /api/version`.
+    /// `GET /api/version`. A server that answers it with an error status is up but is not
+    /// Ollama (a llama-server, a proxy): said so, with the OpenAI advice when it fits.
     fn probe<'a>(&'a self, client: &'a reqwest::Client) -> BoxFuture<'a, Result<String, Failure>> {
         Box::pin(async move {
-            let v = http::json(client.get(format!("{}/api/version", self.url))).await?;
+            let v = match http::json(client.get(format!("{}/api/version", self.url))).await {
+                Err(f) if f.status.is_some() => {
+                    let mut not_ollama = Failure::new(
+                        FailureKind::Http,
+                        format!(
+                            "not an Ollama server: GET /api/version answered {}",
+                            f.message
+                        ),
+                    );
+                    not_ollama.status = f.status;
+                    return Err(match openai_models(client, &self.url).await {
+                        Some(hint) => not_ollama.with_hint(hint),
+                        None => not_ollama,
+                    });
+                }
+                other => other?,
+            };
             Ok(format!(
                 "Ollama {}",
                 v["version"].as_str().unwrap_or("unknown")
@@ -222,6 +287,27 @@ impl Backend for Ollama {
         })
     }
 
+    fn has_own_model<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Option<Result<bool, Failure>>> {
+        Box::pin(async move {
+            let request = client
+                .post(format!("{}/api/show", self.url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json!({"model": self.model}).to_string());
+            Some(match http::json(request).await {
+                Ok(_) => Ok(true),
+                Err(f) if f.status == Some(404) && f.message.contains("not found") => Ok(false),
+                Err(f) => Err(f),
+            })
+        })
+    }
+
+    fn check_usage(&self, usage: &Usage) -> Option<String> {
+        check_prompt_fit(&self.options, usage.prompt_tokens)
+    }
+
     fn pull_hint(&self, model: &str) -> Option<String> {
         Some(format!("ollama pull {model}"))
     }
@@ -240,6 +326,71 @@ pub fn window(options: &Map<String, Value>) -> (u64, u64) {
         .filter(|n| *n > 0)
         .unwrap_or(1024);
     (current, reserve)
+}
+
+/// A conservative count of the tokens a real tokenizer makes of `text`, for fitting it to a
+/// window. Characters / 4 undercounts real BPE tokenizers by about 1.2x on prose and up to
+/// 1.9x on code and logs, where punctuation, digits and indentation are tokens of their own.
+/// So: a run of letters is one token per 4 letters (at least one), a run of digits one per
+/// 2, every other visible ASCII character one, a run of spaces one per 4 (a single space
+/// joins the next word), a line break one,
+/// any non-ASCII character one; then 10% on top.
+pub fn fit_tokens(text: &str) -> u64 {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Run {
+        None,
+        Letters,
+        Digits,
+        Spaces,
+    }
+    let mut tokens = 0u64;
+    let mut run = Run::None;
+    let mut len = 0u64;
+    let close = |run: Run, len: u64| match run {
+        Run::Letters => len.div_ceil(4),
+        Run::Digits => len.div_ceil(2),
+        Run::Spaces if len > 1 => len.div_ceil(4),
+        Run::Spaces | Run::None => 0,
+    };
+    for c in text.chars() {
+        let class = if c.is_ascii_alphabetic() {
+            Run::Letters
+        } else if c.is_ascii_digit() {
+            Run::Digits
+        } else if c == ' ' || c == '\t' {
+            Run::Spaces
+        } else {
+            Run::None
+        };
+        if class != run {
+            tokens += close(run, len);
+            run = class;
+            len = 0;
+        }
+        if class == Run::None {
+            tokens += 1;
+        } else {
+            len += 1;
+        }
+    }
+    tokens += close(run, len);
+    tokens + tokens.div_ceil(10)
+}
+
+/// After an answer: when the prompt Ollama read (`prompt_eval_count`) and the room kept for
+/// the answer do not fit the window the call asked for, the prompt filled it and Ollama
+/// probably cut it (it does so silently). The warning to give, if any.
+pub fn check_prompt_fit(
+    options: &Map<String, Value>,
+    prompt_tokens: Option<u64>,
+) -> Option<String> {
+    let read = prompt_tokens?;
+    let (num_ctx, reserve) = window(options);
+    (read + reserve.min(num_ctx / 2) > num_ctx).then(|| {
+        format!(
+            "Ollama read {read} prompt tokens with num_ctx {num_ctx}: the prompt filled the window and was probably cut; raise num_ctx (or num_ctx_max) in the profile"
+        )
+    })
 }
 
 /// How a request of `need` tokens fits a window of `current` that may grow to `ceiling`.
@@ -267,9 +418,33 @@ pub fn fit(current: u64, ceiling: u64, need: u64) -> Fit {
     }
 }
 
+/// What a 404 that is not Ollama's model-not-found means.
+pub fn not_ollama_hint(url: &str) -> String {
+    format!(
+        "the server at {} has no /api/chat: it is probably not Ollama",
+        crate::http::redact(url)
+    )
+}
+
+/// When `GET {url}/v1/models` answers with a model list, the advice to use the server as the
+/// OpenAI-compatible server it is.
+pub async fn openai_models(client: &reqwest::Client, url: &str) -> Option<String> {
+    let v = http::json(client.get(format!("{url}/v1/models")))
+        .await
+        .ok()?;
+    v.get("data")?.as_array()?;
+    Some(format!(
+        "the server at {shown} has no /api/chat and is probably not Ollama, but it answers /v1/models: try CODEX_WRAP_LOCAL_BACKEND=openai OPENAI_BASE_URL={shown}/v1",
+        shown = crate::http::redact(url)
+    ))
+}
+
 /// What to do when Ollama at `url` does not answer.
 pub fn unreachable_hint(url: &str) -> String {
-    format!("is Ollama running at {url}? start it with `ollama serve`")
+    format!(
+        "is Ollama running at {}? start it with `ollama serve`",
+        crate::http::redact(url)
+    )
 }
 
 #[cfg(test)]
@@ -292,6 +467,27 @@ mod tests {
         assert_eq!(fit(8192, 32768, 40000), Fit::Over(32768));
         assert_eq!(fit(8192, 4096, 9000), Fit::Over(8192));
         assert_eq!(window(&Map::new()), (2048, 1024));
+    }
+
+    #[test]
+    fn the_fit_estimate_is_conservative_on_code_and_close_on_words() {
+        // 8,000 plain words: a real tokenizer makes about 8,000 tokens.
+        let words = "word ".repeat(8_000);
+        assert_eq!(fit_tokens(&words), 8_800);
+        // A log line: chars/4 says 13; real tokenizers make up to 1.9x that, and the fit
+        // estimate stays above it.
+        let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout";
+        assert!(fit_tokens(log) as f64 >= 1.9 * log.len().div_ceil(4) as f64);
+        assert!(fit_tokens("") == 0);
+        let mut o = Map::new();
+        o.insert("num_ctx".into(), json!(8192));
+        o.insert("num_predict".into(), json!(1024));
+        assert!(check_prompt_fit(&o, Some(7000)).is_none());
+        assert!(
+            check_prompt_fit(&o, Some(8100))
+                .unwrap()
+                .contains("probably cut")
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct OpenAi {
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<ChunkUsage>,
@@ -133,7 +135,10 @@ impl Backend for OpenAi {
                 format!("server error: {}", message(&error)),
             ));
         }
-        let mut decoded = Decoded::default();
+        let mut decoded = Decoded {
+            model: chunk.model,
+            ..Decoded::default()
+        };
         if let Some(choice) = chunk.choices.into_iter().next() {
             decoded.text = choice.delta.and_then(|d| d.content).unwrap_or_default();
             decoded.finish = match choice.finish_reason.as_deref() {
@@ -164,7 +169,7 @@ impl Backend for OpenAi {
     fn unreachable_hint(&self) -> Option<String> {
         Some(format!(
             "is the OpenAI-compatible server running at {}?",
-            self.base_url
+            crate::http::redact(&self.base_url)
         ))
     }
 

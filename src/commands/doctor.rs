@@ -69,6 +69,8 @@ impl Report {
 struct Probes {
     local: Result<String, Failure>,
     models: Option<Result<Vec<ModelInfo>, Failure>>,
+    /// Whether the local endpoint has its model (`POST /api/show` on Ollama).
+    model: Option<Result<bool, Failure>>,
     api: Option<Result<String, Failure>>,
 }
 
@@ -98,8 +100,19 @@ async fn probe(settings: &Settings, client: &reqwest::Client, online: bool) -> P
         let b = api.as_ref().filter(|b| online && b.check_ready().is_ok())?;
         Some(b.probe(client).await)
     };
-    let (local, models, api) = tokio::join!(local_probe, models, api_probe);
-    Probes { local, models, api }
+    let model = async {
+        match &local {
+            Some(b) => b.has_own_model(client).await,
+            None => None,
+        }
+    };
+    let (local, models, model, api) = tokio::join!(local_probe, models, model, api_probe);
+    Probes {
+        local,
+        models,
+        model,
+        api,
+    }
 }
 
 /// `codex-wrap doctor`.
@@ -275,7 +288,7 @@ fn pool_check(r: &mut Report, settings: &Settings) {
                 "{} ({} {}): {}",
                 e.name,
                 e.provider.as_str(),
-                e.url,
+                crate::http::redact(&e.url),
                 health.describe()
             ));
         }
@@ -301,9 +314,9 @@ fn pool_check(r: &mut Report, settings: &Settings) {
 
 fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     let local = first_backend(settings, Route::Local);
-    let endpoint = local
-        .as_ref()
-        .map_or_else(String::new, |b| b.endpoint().to_owned());
+    let endpoint = local.as_ref().map_or_else(String::new, |b| {
+        crate::http::redact(b.endpoint()).into_owned()
+    });
     if settings.local_disabled {
         r.add(
             "local",
@@ -312,12 +325,36 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
         );
         return false;
     }
-    let up = match &probes.local {
-        Ok(what) => {
+    // One of: not running, not the server it should be, model missing, ready.
+    let up = match (&probes.local, &probes.model) {
+        (Ok(what), Some(Ok(false))) => {
+            let model = local.as_ref().map_or("", |b| b.model());
+            let hint = local
+                .as_ref()
+                .and_then(|b| b.pull_hint(model))
+                .map(|h| format!(" (run `{h}`)"))
+                .unwrap_or_default();
+            r.add(
+                "local",
+                Status::Fail,
+                format!("model missing: {endpoint}: {what} has no {model}{hint}"),
+            );
+            false
+        }
+        (Ok(what), Some(Ok(true))) => {
+            let model = local.as_ref().map_or("", |b| b.model());
+            r.add(
+                "local",
+                Status::Ok,
+                format!("ready: {endpoint}: {what}, {model} present"),
+            );
+            true
+        }
+        (Ok(what), _) => {
             r.add("local", Status::Ok, format!("{endpoint}: {what}"));
             true
         }
-        Err(f) => {
+        (Err(f), _) if matches!(f.kind, FailureKind::Unreachable | FailureKind::Timeout) => {
             let hint = local
                 .as_ref()
                 .and_then(|b| b.unreachable_hint())
@@ -326,7 +363,23 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
             r.add(
                 "local",
                 Status::Fail,
-                format!("{endpoint} does not answer: {}{hint}", f.message),
+                format!(
+                    "not running: {endpoint} does not answer: {}{hint}",
+                    f.message
+                ),
+            );
+            false
+        }
+        (Err(f), _) => {
+            let hint = f
+                .hint
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            r.add(
+                "local",
+                Status::Fail,
+                format!("{endpoint} answers, but {}{hint}", f.message),
             );
             false
         }
@@ -340,7 +393,7 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
         .unwrap_or_else(|| settings.profile.model.clone());
     match models {
         Err(_) if !up => {
-            r.add("models", Status::Skip, "the server is down");
+            r.add("models", Status::Skip, "the local endpoint is not usable");
             false
         }
         Err(f) => {

@@ -30,7 +30,11 @@ fn local_backend(settings: &Settings) -> Result<Box<dyn Backend>, Error> {
 }
 
 fn local_failure(backend: &dyn Backend, mut f: Failure) -> Error {
-    f.attempt = format!("{} {}", backend.name(), backend.endpoint());
+    f.attempt = format!(
+        "{} {}",
+        backend.name(),
+        crate::http::redact(backend.endpoint())
+    );
     if f.kind == crate::error::FailureKind::Unreachable
         && let Some(hint) = backend.unreachable_hint().filter(|_| f.hint.is_none())
     {
@@ -138,7 +142,7 @@ pub(crate) fn warm(args: &WarmArgs, env: &Env, root: &Path) -> anyhow::Result<Ex
     let warmed = block_on(backend.warm(&client, keep_alive.as_ref()))?
         .map_err(|f| local_failure(backend.as_ref(), f))?;
     let Some(loaded) = warmed else {
-        let (name, base) = (backend.name(), backend.endpoint());
+        let (name, base) = (backend.name(), crate::http::redact(backend.endpoint()));
         let doc = if args.json {
             json!({"backend": name, "endpoint": base, "warmed": false, "ready": true}).to_string()
         } else {

@@ -175,7 +175,12 @@ impl Tally {
             tokens.local_in += r.tokens_in;
             tokens.local_out += r.tokens_out;
         }
-        let m = self.models.entry((r.model, r.backend)).or_default();
+        // The model the server named as served; the one asked for beside it when it differs.
+        let model = match &r.requested_model {
+            Some(asked) => format!("{} (asked for {asked})", r.model),
+            None => r.model,
+        };
+        let m = self.models.entry((model, r.backend)).or_default();
         m.0 += 1;
         m.1.extend(r.ttft_ms);
         m.2.extend(r.tokens_per_sec);

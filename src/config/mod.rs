@@ -625,6 +625,27 @@ pub fn resolve_from(
             )
             .map(|k| Secret(k.to_owned())),
     };
+    let source = |var: &str, file: &str| {
+        if env.get(var).is_some() {
+            var.to_owned()
+        } else {
+            file.to_owned()
+        }
+    };
+    let ollama_source = if env.get(names::OLLAMA_URL).is_some() {
+        names::OLLAMA_URL.to_owned()
+    } else {
+        source(names::OLLAMA_HOST, "[ollama] url")
+    };
+    check_urls(&ollama_source, &ollama_url)?;
+    check_urls(
+        &source(names::GEMINI_BASE_URL, "[gemini] base_url"),
+        &gemini.base_url,
+    )?;
+    check_urls(
+        &source(names::OPENAI_BASE_URL, "[openai] base_url"),
+        &openai.base_url,
+    )?;
     let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai)?;
     let routes = route_table(&cfg, env, &endpoints)?;
     let first_of = |list: &[EndpointSpec], default| list.first().map_or(default, |e| e.provider);
@@ -674,6 +695,20 @@ pub fn resolve_from(
 /// The first URL of a comma-separated list, without trailing slash.
 fn first_url(list: &str) -> String {
     urls(list).next().unwrap_or_default()
+}
+
+/// Every URL of a comma list must parse: a bad one is a configuration error naming where it
+/// came from and the value (its password redacted), not a failed request later.
+fn check_urls(what: &str, list: &str) -> Result<(), Error> {
+    for url in urls(list) {
+        if let Err(e) = reqwest::Url::parse(&url) {
+            return Err(Error::Config(format!(
+                "{what} = '{}' is not a valid URL ({e}); give e.g. http://localhost:11434",
+                crate::http::redact(&url)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The URLs of a comma-separated list (`OLLAMA_URL=http://a:11434,http://b:11434`).
@@ -804,6 +839,9 @@ fn endpoint_table(
             Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
             _ => e.model.clone(),
         };
+        if provider != Provider::Command {
+            check_urls(&format!("{what} url"), &url)?;
+        }
         table.insert(
             name.clone(),
             vec![EndpointSpec {

@@ -230,7 +230,16 @@ impl Server {
         for line in stderr.lines() {
             tracing::debug!("{}: {line}", args[0]);
         }
-        serde_json::from_slice(&out.stdout).map_err(|_| {
+        // A command that failed prints its JSON error object (`{"ok": false, "error": ..}`):
+        // that error is the tool's error.
+        let doc = serde_json::from_slice::<serde_json::Value>(&out.stdout);
+        if let Ok(doc) = &doc
+            && doc.get("ok") == Some(&serde_json::Value::Bool(false))
+            && let Some(error) = doc.get("error").and_then(serde_json::Value::as_str)
+        {
+            return Err(error.to_owned());
+        }
+        doc.map_err(|_| {
             stderr
                 .lines()
                 .rev()

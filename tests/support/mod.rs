@@ -297,6 +297,11 @@ impl Test {
         self
     }
 
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Test {
+        self.cmd.arg(arg);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Test {
         self.cmd.env(key, value);
         self

@@ -76,11 +76,30 @@ pub fn loaded(conn: &mut Conn, model: &str) {
     conn.respond(200, "application/json; charset=utf-8", &[], body.as_bytes());
 }
 
-/// A fake Ollama for the management commands: version, tags (these models), load.
+/// `POST /api/show` for a model: its details, or Ollama's 404 when it is not pulled.
+pub fn show(conn: &mut Conn, models: &[&str], model: &str) {
+    if models.contains(&model) {
+        conn.respond(
+            200,
+            "application/json; charset=utf-8",
+            &[],
+            br#"{"license":"","modelfile":"","parameters":"","template":"{{ .Prompt }}","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"14.8B","quantization_level":"Q4_K_M"},"model_info":{"general.architecture":"qwen2","qwen2.context_length":32768},"capabilities":["completion"],"modified_at":"2026-11-20T09:32:18.757212583-08:00"}"#,
+        );
+    } else {
+        let body = format!("{{\"error\":\"model '{model}' not found\"}}");
+        conn.respond(404, "application/json; charset=utf-8", &[], body.as_bytes());
+    }
+}
+
+/// A fake Ollama for the management commands: version, tags (these models), show, load.
 pub fn admin(models: &'static [&'static str]) -> super::server::Server {
     super::server::Server::start(move |_, req, conn| match req.path.as_str() {
         "/api/version" => version(conn),
         "/api/tags" => tags(conn, models),
+        "/api/show" => {
+            let model = req.json()["model"].as_str().unwrap_or_default().to_owned();
+            show(conn, models, &model);
+        }
         "/api/chat" => {
             let model = req.json()["model"].as_str().unwrap_or_default().to_owned();
             if models.contains(&model.as_str()) {
