@@ -27,7 +27,7 @@ pub enum ExitStatus {
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
     /// The prompt cannot fit the forced route's model window; nothing was sent.
-    TooLarge = 8,
+    TooLarge = 11,
     /// `codex-wrap sync` failed: rclone's error, or the deletion guard refused.
     SyncFailed = 9,
     /// Ctrl-C.

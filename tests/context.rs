@@ -200,7 +200,7 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
         .arg(&path);
     // Forced local, it cannot fit even the ceiling: refused up front (issue 15 item 17).
     let r = run(cmd);
-    r.assert_code(8)
+    r.assert_code(11)
         .assert_stderr_has("more than the local model's window (num_ctx_max 32768)");
     assert_eq!(local.hits(), 0);
 

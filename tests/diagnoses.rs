@@ -337,7 +337,7 @@ fn item_17_a_prompt_too_big_for_the_local_window_goes_to_the_api_or_is_refused_w
         .env("OLLAMA_URL", local.url())
         .args(["--local", "why does this fail", "-f"])
         .arg(&path)
-        .code(8)
+        .code(11)
         .stderr_has(
             "more than the local model's window (num_ctx_max 32768); nothing was sent: use --api",
         )
