@@ -19,7 +19,7 @@ use crate::{input, route, runlog};
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
 /// on the second core while the prompt is read and the HTTP client built: it is the
 /// largest fixed cost of an auto-routed call.
-fn prepare(
+pub(crate) fn prepare(
     run: &RunArgs,
     env: &Env,
     root: &Path,
@@ -48,6 +48,18 @@ fn prepare(
         prompt,
         explain: run.explain,
         dry_run: !send,
+        inputs: match run.input.is_empty() {
+            true => Vec::new(),
+            false => {
+                let cwd = std::env::current_dir().context("cannot read the working directory")?;
+                let root = root
+                    .canonicalize()
+                    .context("cannot resolve the project root")?;
+                crate::files::inputs::resolve(&run.input, &root, &cwd)?
+            }
+        },
+        write: run.write,
+        retry_refusal: run.write || run.json,
     };
     // The local model's context length, asked only when a request outgrows the profile's
     // window and the profile sets no ceiling; bounded so a dead server costs little.
@@ -98,7 +110,11 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let (mut p, client) = prepare(run, env, root, report, !run.dry_run)?;
+    let send = !run.dry_run || run.write;
+    let (mut p, client) = prepare(run, env, root, report, send)?;
+    if run.write {
+        return crate::files::face::call(run, env, root, report, spinner, p, client, started);
+    }
     let messages = p.messages();
     if run.dry_run {
         Output::print_document(&dry_run(
@@ -175,7 +191,9 @@ pub(crate) fn call(
         if let Ok(outcome) = &result {
             report.status(&end_line(outcome));
         }
-        Output::print_document(&json_document(&record, &text, error.as_deref(), truncated))?;
+        Output::print_document(
+            &json_document(&record, &text, error.as_deref(), truncated).to_string(),
+        )?;
         return Ok(status);
     }
     if let Some(e) = write_error {
@@ -193,7 +211,7 @@ pub(crate) fn call(
 }
 
 /// The run-log record of a call that was sent, from its transcript.
-fn log_record(
+pub(crate) fn log_record(
     p: &Plan,
     t: &Transcript,
     elapsed: std::time::Duration,
@@ -260,11 +278,17 @@ fn log_record(
         prompt_chars: p.prompt_text.chars().count() as u64,
         prompt_hash: runlog::prompt_hash(&p.prompt_text),
         prompt: p.settings.log.prompts.then(|| p.prompt_text.clone()),
+        rounds: Vec::new(),
     }
 }
 
 /// The `--json` document: the text and what produced it, or the error.
-fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated: bool) -> String {
+pub(crate) fn json_document(
+    r: &runlog::Record,
+    text: &str,
+    error: Option<&str>,
+    truncated: bool,
+) -> serde_json::Value {
     let attempts: Vec<_> = r
         .attempts
         .iter()
@@ -305,7 +329,7 @@ fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated:
     if let (Some(e), Some(map)) = (error, doc.as_object_mut()) {
         map.insert("error".to_owned(), json!(e));
     }
-    doc.to_string()
+    doc
 }
 
 /// `codex-wrap context`: what would be sent, and why.

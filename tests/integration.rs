@@ -25,3 +25,4 @@ mod streaming;
 mod sync;
 mod usage;
 mod window;
+mod write;
