@@ -283,6 +283,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_fallback: bool,
     /// Print what would be sent (route, model, endpoint, request body) and send nothing.
+    /// With --write: ask the model, print the diff of what would be written, write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the routing decision on stderr.

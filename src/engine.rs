@@ -478,6 +478,10 @@ mod tests {
 
     /// A plan for the codex route whose endpoint is `argv`, in a fresh project.
     fn plan(dir: &std::path::Path, argv: &str) -> Plan {
+        plan_with(dir, argv, false)
+    }
+
+    fn plan_with(dir: &std::path::Path, argv: &str, retry_refusal: bool) -> Plan {
         std::fs::write(
             dir.join("profiles.toml"),
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
@@ -492,6 +496,7 @@ mod tests {
         let settings = crate::config::resolve(&run, &env, dir).unwrap();
         let request = Request {
             prompt: "say hi".into(),
+            retry_refusal,
             ..Request::default()
         };
         prepare(settings, None, &request, Reporter::new(true), &|| None).unwrap()
@@ -518,6 +523,38 @@ mod tests {
         assert_eq!(t.exit_status(), ExitStatus::Success);
         assert_eq!(t.answered().unwrap().endpoint, "cmd");
         assert_eq!(t.delivered, 5);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_asked_again_rephrased_in_a_buffered_face_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"["sh", "-c", "case \"$(cat)\" in *'Generate code for: say hi'*) printf 'ok: code';; *) printf 'I am sorry, but I cannot help with that.';; esac"]"#;
+        let client = crate::http::client(Duration::from_secs(1), None).unwrap();
+        let mut plan = plan_with(dir.path(), script, true);
+        let mut sink = Output::buffered();
+        let t = execute(
+            &mut plan,
+            &client,
+            &mut sink,
+            Reporter::new(true),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(t.exit_status(), ExitStatus::Success);
+        assert_eq!(sink.take_text(), "ok: code");
+        // Without the flag the refusal is the answer.
+        let mut plan = plan_with(dir.path(), script, false);
+        let mut sink = Output::buffered();
+        let t = execute(
+            &mut plan,
+            &client,
+            &mut sink,
+            Reporter::new(true),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(t.exit_status(), ExitStatus::Success);
+        assert!(sink.take_text().starts_with("I am sorry"));
     }
 
     #[tokio::test]

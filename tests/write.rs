@@ -571,7 +571,7 @@ fn interrupt(pid: u32) {
 }
 
 #[test]
-fn sigkill_while_writing_many_files_leaves_only_whole_files() {
+fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
     let sb = Sandbox::new();
     let body = "line of text\n".repeat(2_000);
     let answer: String = (0..200)
@@ -579,7 +579,10 @@ fn sigkill_while_writing_many_files_leaves_only_whole_files() {
         .collect();
     let server = answers(&[&answer]);
     let log = Arc::new(Mutex::new(Vec::new()));
-    for delay_ms in [0u64, 5, 20, 60] {
+    for delay_ms in [0u64, 5, 20, 60, 1, 15] {
+        for i in 0..200 {
+            let _ = std::fs::remove_file(sb.project().join(format!("f{i:03}.txt")));
+        }
         let mut cmd = sb.cmd();
         cmd.env("OLLAMA_URL", server.url())
             .args(["--local", "-w", "--force", "x"])
@@ -592,8 +595,18 @@ fn sigkill_while_writing_many_files_leaves_only_whole_files() {
             std::thread::sleep(Duration::from_micros(200));
         }
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        // SIGKILL, and Ctrl-C (SIGINT) on alternate runs: the writes in flight finish whole.
+        if delay_ms % 2 == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        } else {
+            interrupt(child.id());
+            let status = child.wait().unwrap();
+            assert!(
+                matches!(status.code(), Some(0 | 130)),
+                "{status:?} after {delay_ms} ms"
+            );
+        }
         let mut whole = 0;
         for i in 0..200 {
             if let Ok(text) = std::fs::read_to_string(sb.project().join(format!("f{i:03}.txt"))) {
