@@ -127,32 +127,12 @@ pub(crate) fn call(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let settings = &p.settings;
-    if !settings.profile.guardrails {
-        report.warn(&format!(
-            "profile '{}' runs with guardrails off",
-            settings.profile.name
-        ));
-    }
-    report.status(&start_line(settings, &p.attempts));
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (runtime, client) = start(&p, client, spinner, report)?;
     let mut out = if run.json {
         Output::buffered()
     } else {
         Output::new()
     };
-    let client = match client {
-        Some(client) => client,
-        None => crate::http::client(settings.timeouts.connect, None)?,
-    };
-    if spinner {
-        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
-        crate::spinner::start(format!("{model}: waiting for the first token"));
-    }
     let transcript = runtime.block_on(engine::execute(
         &mut p,
         &client,
@@ -163,7 +143,6 @@ pub(crate) fn call(
     crate::spinner::stop();
     runtime.shutdown_background();
     let result = &transcript.result;
-    let settings = &p.settings;
 
     let write_error = out.take_error();
     let status = match &write_error {
@@ -171,11 +150,7 @@ pub(crate) fn call(
         None => transcript.exit_status(),
     };
     let record = log_record(&p, &transcript, clock.elapsed(), status, started);
-    if let Some(path) = &settings.log.file
-        && let Err(e) = runlog::append(path, &record)
-    {
-        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-    }
+    append_log(&p, &record, report);
 
     if run.json {
         let text = out.take_text();
@@ -208,6 +183,46 @@ pub(crate) fn call(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// What every face that sends needs before `engine::execute`: the start line (and the
+/// guardrails warning) on stderr, the runtime, the HTTP client and the spinner.
+pub(crate) fn start(
+    p: &Plan,
+    client: Option<reqwest::Client>,
+    spinner: bool,
+    report: Reporter,
+) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
+    let settings = &p.settings;
+    if !settings.profile.guardrails {
+        report.warn(&format!(
+            "profile '{}' runs with guardrails off",
+            settings.profile.name
+        ));
+    }
+    report.status(&start_line(settings, &p.attempts));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = match client {
+        Some(client) => client,
+        None => crate::http::client(settings.timeouts.connect, None)?,
+    };
+    if spinner {
+        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
+        crate::spinner::start(format!("{model}: waiting for the first token"));
+    }
+    Ok((runtime, client))
+}
+
+/// Appends a call's record to the run log, if there is one; a failure is a warning.
+pub(crate) fn append_log(p: &Plan, record: &runlog::Record, report: Reporter) {
+    if let Some(path) = &p.settings.log.file
+        && let Err(e) = runlog::append(path, record)
+    {
+        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
+    }
 }
 
 /// The run-log record of a call that was sent, from its transcript.

@@ -530,31 +530,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = r#"["sh", "-c", "case \"$(cat)\" in *'Generate code for: say hi'*) printf 'ok: code';; *) printf 'I am sorry, but I cannot help with that.';; esac"]"#;
         let client = crate::http::client(Duration::from_secs(1), None).unwrap();
-        let mut plan = plan_with(dir.path(), script, true);
-        let mut sink = Output::buffered();
-        let t = execute(
-            &mut plan,
-            &client,
-            &mut sink,
-            Reporter::new(true),
-            std::future::pending(),
-        )
-        .await;
-        assert_eq!(t.exit_status(), ExitStatus::Success);
-        assert_eq!(sink.take_text(), "ok: code");
-        // Without the flag the refusal is the answer.
-        let mut plan = plan_with(dir.path(), script, false);
-        let mut sink = Output::buffered();
-        let t = execute(
-            &mut plan,
-            &client,
-            &mut sink,
-            Reporter::new(true),
-            std::future::pending(),
-        )
-        .await;
-        assert_eq!(t.exit_status(), ExitStatus::Success);
-        assert!(sink.take_text().starts_with("I am sorry"));
+        // Without the flag (streaming faces) the refusal is the answer.
+        for (retry, want) in [(true, "ok: code"), (false, "I am sorry")] {
+            let mut plan = plan_with(dir.path(), script, retry);
+            let mut sink = Output::buffered();
+            let report = Reporter::new(true);
+            let t = execute(
+                &mut plan,
+                &client,
+                &mut sink,
+                report,
+                std::future::pending(),
+            )
+            .await;
+            assert_eq!(t.exit_status(), ExitStatus::Success);
+            assert!(sink.take_text().starts_with(want), "{retry}");
+        }
     }
 
     #[tokio::test]

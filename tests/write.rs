@@ -18,6 +18,11 @@ fn answers(list: &[&str]) -> Server {
     })
 }
 
+/// A run of the binary with the local route on `server`.
+fn on(sb: &Sandbox, server: &Server) -> Test {
+    Test::new(sb).env("OLLAMA_URL", server.url())
+}
+
 /// The user message and system prompt of request `n`.
 fn sent(server: &Server, n: usize) -> (String, String) {
     let body = server.requests()[n].json();
@@ -75,8 +80,7 @@ Run it with:\n```bash\npython app/main.py\n```\n";
 fn every_block_format_is_written_and_stdout_is_the_summary() {
     let sb = Sandbox::new();
     let server = answers(&[EVERY_FORMAT]).expect(Calls::Exactly(1));
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "write the app"])
         .run();
     assert_eq!(
@@ -109,8 +113,7 @@ fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_
         "Done.\n```rust\npub fn slugify() {}\n```\n",
         "```rust src/other.rs\nclobbered\n```\n",
     ]);
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args([
             "--local",
             "-w",
@@ -127,15 +130,13 @@ fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_
         "{system}"
     );
     // A file not given with -i is reported, never changed.
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args(["--local", "-w", "change other"])
         .stdout("skipped src/other.rs (exists; use --force)\n")
         .run();
     assert_eq!(read(&sb, "src/other.rs"), "keep me\n");
     // --force replaces it.
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args(["--local", "-w", "--force", "change other"])
         .stdout("updated src/other.rs (1 line)\n")
         .run();
@@ -147,22 +148,19 @@ fn inputs_outside_the_root_or_over_the_budget_are_usage_errors_and_nothing_is_se
     let sb = Sandbox::new();
     let server = answers(&["x"]).expect(Calls::Never);
     std::fs::write(sb.dir.path().join("outside.rs"), "secret\n").unwrap();
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args(["--local", "-w", "-i", "../outside.rs", "x"])
         .code(2)
         .stderr_has("is outside the project root")
         .run();
     sb.write("big.txt", &"word ".repeat(40_000));
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args(["--local", "-w", "-i", "big.txt", "x"])
         .code(2)
         .stderr_has("input big.txt needs about")
         .run();
     std::fs::create_dir_all(sb.project().join("src")).unwrap();
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "-i", "src", "x"])
         .code(2)
         .stderr_has("input src")
@@ -187,10 +185,7 @@ fn hostile_paths_write_nothing_outside_the_root() {
         abs = outside.display()
     );
     let server = answers(&[&answer]);
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
-        .args(["--local", "-w", "x"])
-        .run();
+    let r = on(&sb, &server).args(["--local", "-w", "x"]).run();
     let out = r.stdout();
     assert!(out.contains("created ok.py (1 line)"), "{out}");
     assert_eq!(out.matches("rejected ").count(), 4, "{out}");
@@ -200,10 +195,7 @@ fn hostile_paths_write_nothing_outside_the_root() {
     assert_eq!(read(&sb, ".git/config"), "[core]\n");
     // A path with a NUL: JSON carries it, the writer refuses it.
     let server = answers(&["```txt a\u{0}b.txt\nnul\n```\n"]);
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
-        .args(["--local", "-w", "x"])
-        .run();
+    let r = on(&sb, &server).args(["--local", "-w", "x"]).run();
     assert!(!r.stdout().starts_with("created"), "{}", r.stdout());
     no_temp_files(sb.dir.path());
 }
@@ -215,8 +207,7 @@ fn too_many_files_or_a_huge_file_write_nothing_and_exit_10_with_one_line() {
         .map(|i| format!("```t{i}.txt\nx\n```\n"))
         .collect();
     let server = answers(&[&many]);
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "x"])
         .code(10)
         .stderr_has("nothing written")
@@ -228,8 +219,7 @@ fn too_many_files_or_a_huge_file_write_nothing_and_exit_10_with_one_line() {
         "y".repeat(50 << 20)
     );
     let server = answers(&[&huge]);
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "x"])
         .code(10)
         .stderr_has("nothing written")
@@ -243,8 +233,7 @@ fn dry_run_shows_the_diff_and_writes_nothing_and_json_has_files_and_rounds() {
     let sb = Sandbox::new();
     sb.write("lib.py", "old\n");
     let server = answers(&["```python lib.py\nnew\n```\n```python app.py\nprint(1)\n```\n"]);
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "--dry-run", "-i", "lib.py", "x"])
         .run();
     let out = r.stdout();
@@ -260,8 +249,7 @@ fn dry_run_shows_the_diff_and_writes_nothing_and_json_has_files_and_rounds() {
     assert_eq!(read(&sb, "lib.py"), "old\n");
     assert!(!sb.project().join("app.py").exists());
 
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args(["--local", "-w", "--json", "-i", "lib.py", "x"])
         .run();
     let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
@@ -291,8 +279,7 @@ fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2(
         "```python app.py\nVALUE = 'good'\n```\n",
     ])
     .expect(Calls::Exactly(2));
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args([
             "--local",
             "-w",
@@ -322,8 +309,7 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     let sb = Sandbox::new();
     // Two rounds, then one.
     let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(3));
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args([
             "--local",
             "-w",
@@ -347,8 +333,7 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     assert_eq!(doc["check"]["tail"], "nope\n");
     assert_eq!(read(&sb, "app.py"), "x = 1\n");
     // The text summary says so too.
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    let r = on(&sb, &server)
         .args([
             "--local",
             "-w",
@@ -370,8 +355,7 @@ fn a_hanging_check_is_killed_at_its_deadline_with_its_process_group() {
     let sb = Sandbox::new();
     let server = answers(&["```sh wait.sh\nsleep 30\n```\n"]);
     let started = Instant::now();
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args([
             "--local",
             "-w",
@@ -418,8 +402,7 @@ fn a_refusal_is_asked_again_rephrased_then_falls_back_to_the_next_endpoint() {
             box2.url()
         ),
     );
-    Test::new(&sb)
-        .env("OLLAMA_URL", refusing.url())
+    on(&sb, &refusing)
         .args(["--local", "-w", "write a port scanner"])
         .stdout("created tool.py (1 line)\n")
         .stderr_has("answered with a refusal; asking again as \"Generate code for: …\"")
@@ -432,8 +415,7 @@ fn a_refusal_is_asked_again_rephrased_then_falls_back_to_the_next_endpoint() {
     // Streaming mode is unchanged: the refusal is the answer.
     let refusing =
         answers(&["I'm sorry, but I can't help with that request."]).expect(Calls::Exactly(1));
-    Test::new(&sb)
-        .env("OLLAMA_URL", refusing.url())
+    on(&sb, &refusing)
         .args(["--local", "--no-fallback", "x"])
         .stdout("I'm sorry, but I can't help with that request.")
         .run();
@@ -444,18 +426,14 @@ fn code_that_mentions_i_cant_is_not_a_refusal() {
     let sb = Sandbox::new();
     let server = answers(&["```python err.py\nraise SystemExit(\"I can't open the file\")\n```\n"])
         .expect(Calls::Exactly(1));
-    Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+    on(&sb, &server)
         .args(["--local", "-w", "x"])
         .stdout("created err.py (1 line)\n")
         .run();
     // --json is a buffered mode too: a real answer passes through once.
     let server = answers(&["Sure.\n```js\nthrow new Error(\"I can't parse this\");\n```\n"])
         .expect(Calls::Exactly(1));
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
-        .args(["--local", "--json", "x"])
-        .run();
+    let r = on(&sb, &server).args(["--local", "--json", "x"]).run();
     assert!(r.stdout().contains("\"ok\":true"), "{}", r.stdout());
 }
 
@@ -514,14 +492,7 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    interrupt(child.id());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = interrupted(child);
     assert!(out.stdout.is_empty());
     assert!(!sb.project().join("half.py").exists());
     no_temp_files(&sb.project());
@@ -549,17 +520,19 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    interrupt(child.id());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    interrupted(child);
     assert_eq!(read(&sb, "app.py"), "print(2)\n");
     let pid: i32 = read(&sb, "bg.pid").trim().parse().unwrap();
     assert!(gone(pid), "the check's sleep survived Ctrl-C");
+}
+
+/// Sends Ctrl-C and expects exit 130.
+fn interrupted(child: std::process::Child) -> std::process::Output {
+    interrupt(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    out
 }
 
 fn interrupt(pid: u32) {

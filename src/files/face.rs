@@ -304,23 +304,7 @@ pub(crate) fn call(
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
-    report.status(&crate::plan::start_line(&plan.settings, &plan.attempts));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = match client {
-        Some(c) => c,
-        None => crate::http::client(plan.settings.timeouts.connect, None)?,
-    };
-    if spinner {
-        let model = plan
-            .attempts
-            .first()
-            .map(crate::stream::Attempt::what)
-            .unwrap_or_default();
-        crate::spinner::start(format!("{model}: waiting for the first token"));
-    }
+    let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
     let done = runtime.block_on(async {
         if let Err(e) = super::catch_file_size_signal() {
             report.warn(&format!("cannot catch SIGXFSZ: {e}"));
@@ -336,11 +320,7 @@ pub(crate) fn call(
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
     record.rounds = done.rounds.clone();
-    if let Some(path) = &plan.settings.log.file
-        && let Err(e) = crate::runlog::append(path, &record)
-    {
-        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-    }
+    crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),
         (None, Err(e)) => Some(e.to_string()),
