@@ -135,6 +135,21 @@ fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_
         .stdout("skipped src/other.rs (exists; use --force)\n")
         .run();
     assert_eq!(read(&sb, "src/other.rs"), "keep me\n");
+    // A glob sends every match; --show prints the answer before the summary.
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "--show", "-i", "src/*.rs", "x"])
+        .run();
+    assert_eq!(
+        r.stdout(),
+        "```rust src/other.rs\nclobbered\n```\nupdated src/other.rs (1 line)\n"
+    );
+    let (_, system) = sent(&server, 2);
+    assert!(
+        system.contains("<context source=\"src/lib.rs\">"),
+        "{system}"
+    );
+    assert!(system.contains("```src/other.rs\nkeep me\n```"), "{system}");
+    std::fs::write(sb.project().join("src/other.rs"), "keep me\n").unwrap();
     // --force replaces it.
     on(&sb, &server)
         .args(["--local", "-w", "--force", "change other"])
