@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
@@ -137,6 +139,8 @@ pub async fn run_task(
     shutdown: impl Future<Output = ExitStatus>,
 ) -> TaskReport {
     let (tx, rx) = watch::channel(None::<ExitStatus>);
+    // Read between files by the writer, which runs on a blocking thread.
+    let stop_writes = Arc::new(AtomicBool::new(false));
     let stop = || {
         let mut rx = rx.clone();
         async move {
@@ -146,12 +150,13 @@ pub async fn run_task(
             }
         }
     };
-    let body = rounds(plan, task, client, report, &stop, &rx);
+    let body = rounds(plan, task, client, report, &stop, &rx, &stop_writes);
     tokio::pin!(body);
     tokio::select! {
         biased;
         r = &mut body => r,
         s = shutdown => {
+            stop_writes.store(true, Ordering::SeqCst);
             let _ = tx.send(Some(s));
             body.await
         }
@@ -165,11 +170,13 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     report: Reporter,
     stop: &impl Fn() -> F,
     stopped: &watch::Receiver<Option<ExitStatus>>,
+    stop_writes: &Arc<AtomicBool>,
 ) -> TaskReport {
     let mut out = TaskReport::default();
     let mut replaceable = task.inputs.clone();
     let opts = WriteOptions {
         force: task.force,
+        stop: Some(stop_writes.clone()),
         ..WriteOptions::default()
     };
     let rounds = task.rounds.max(1);
@@ -193,7 +200,26 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             round: round as u32,
             ..RoundRecord::default()
         };
-        let written = write_answer(&task.root, &out.text, &replaceable, &opts, task.dry_run);
+        // On a blocking thread, so a Ctrl-C is seen between files (each file is atomic).
+        let (root, text, inputs, opts) = (
+            task.root.clone(),
+            std::mem::take(&mut out.text),
+            replaceable.clone(),
+            opts.clone(),
+        );
+        let dry_run = task.dry_run;
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = write_answer(&root, &text, &inputs, &opts, dry_run);
+            (r, text)
+        })
+        .await;
+        let written = match joined {
+            Ok((r, text)) => {
+                out.text = text;
+                r
+            }
+            Err(e) => Err(anyhow::anyhow!("the writer stopped: {e}")),
+        };
         let written = match written {
             Ok(w) => w,
             Err(e) => {
