@@ -19,7 +19,7 @@ use crate::{input, route, runlog};
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
 /// on the second core while the prompt is read and the HTTP client built: it is the
 /// largest fixed cost of an auto-routed call.
-fn prepare(
+pub(crate) fn prepare(
     run: &RunArgs,
     env: &Env,
     root: &Path,
@@ -64,6 +64,18 @@ fn prepare(
         prompt,
         explain: run.explain,
         dry_run: !send,
+        inputs: match run.input.is_empty() {
+            true => Vec::new(),
+            false => {
+                let cwd = std::env::current_dir().context("cannot read the working directory")?;
+                let root = root
+                    .canonicalize()
+                    .context("cannot resolve the project root")?;
+                crate::files::inputs::resolve(&run.input, &root, &cwd)?
+            }
+        },
+        write: run.write,
+        retry_refusal: run.write || run.json,
     };
     // The local model's context length, asked only when a request outgrows the profile's
     // window and the profile sets no ceiling; bounded so a dead server costs little.
@@ -114,7 +126,11 @@ pub(crate) fn call(
     }
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
-    let (mut p, client) = prepare(run, env, root, report, !run.dry_run, spinner)?;
+    let send = !run.dry_run || run.write;
+    let (mut p, client) = prepare(run, env, root, report, send, spinner)?;
+    if run.write {
+        return crate::files::face::call(run, env, root, report, spinner, p, client, started);
+    }
     let messages = p.messages();
     if run.dry_run {
         Output::print_document(&dry_run(
@@ -127,32 +143,12 @@ pub(crate) fn call(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let settings = &p.settings;
-    if !settings.profile.guardrails {
-        report.warn(&format!(
-            "profile '{}' runs with guardrails off",
-            settings.profile.name
-        ));
-    }
-    report.status(&start_line(settings, &p.attempts));
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (runtime, client) = start(&p, client, spinner, report)?;
     let mut out = if run.json {
         Output::buffered()
     } else {
         Output::new()
     };
-    let client = match client {
-        Some(client) => client,
-        None => crate::http::client(settings.timeouts.connect, None)?,
-    };
-    if spinner {
-        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
-        crate::spinner::start(format!("{model}: waiting for the first token"));
-    }
     let transcript = runtime.block_on(engine::execute(
         &mut p,
         &client,
@@ -163,7 +159,6 @@ pub(crate) fn call(
     crate::spinner::stop();
     runtime.shutdown_background();
     let result = &transcript.result;
-    let settings = &p.settings;
 
     let write_error = out.take_error();
     let status = match &write_error {
@@ -171,11 +166,7 @@ pub(crate) fn call(
         None => transcript.exit_status(),
     };
     let record = log_record(&p, &transcript, clock.elapsed(), status, started);
-    if let Some(path) = &settings.log.file
-        && let Err(e) = runlog::append(path, &record)
-    {
-        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-    }
+    append_log(&p, &record, report);
 
     if run.json {
         let text = out.take_text();
@@ -191,7 +182,9 @@ pub(crate) fn call(
         if let Ok(outcome) = &result {
             report.status(&end_line(outcome));
         }
-        Output::print_document(&json_document(&record, &text, error.as_deref(), truncated))?;
+        Output::print_document(
+            &json_document(&record, &text, error.as_deref(), truncated).to_string(),
+        )?;
         return Ok(status);
     }
     if let Some(e) = write_error {
@@ -206,6 +199,46 @@ pub(crate) fn call(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// What every face that sends needs before `engine::execute`: the start line (and the
+/// guardrails warning) on stderr, the runtime, the HTTP client and the spinner.
+pub(crate) fn start(
+    p: &Plan,
+    client: Option<reqwest::Client>,
+    spinner: bool,
+    report: Reporter,
+) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
+    let settings = &p.settings;
+    if !settings.profile.guardrails {
+        report.warn(&format!(
+            "profile '{}' runs with guardrails off",
+            settings.profile.name
+        ));
+    }
+    report.status(&start_line(settings, &p.attempts));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = match client {
+        Some(client) => client,
+        None => crate::http::client(settings.timeouts.connect, None)?,
+    };
+    if spinner {
+        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
+        crate::spinner::start(format!("{model}: waiting for the first token"));
+    }
+    Ok((runtime, client))
+}
+
+/// Appends a call's record to the run log, if there is one; a failure is a warning.
+pub(crate) fn append_log(p: &Plan, record: &runlog::Record, report: Reporter) {
+    if let Some(path) = &p.settings.log.file
+        && let Err(e) = runlog::append(path, record)
+    {
+        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
+    }
 }
 
 /// The run-log record of a call that was sent, from its transcript (also the MCP
@@ -292,11 +325,17 @@ pub(crate) fn log_record(
         prompt_chars: p.prompt_text.chars().count() as u64,
         prompt_hash: runlog::prompt_hash(&p.prompt_text),
         prompt: p.settings.log.prompts.then(|| p.prompt_text.clone()),
+        rounds: Vec::new(),
     }
 }
 
 /// The `--json` document: the text and what produced it, or the error.
-fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated: bool) -> String {
+pub(crate) fn json_document(
+    r: &runlog::Record,
+    text: &str,
+    error: Option<&str>,
+    truncated: bool,
+) -> serde_json::Value {
     let attempts: Vec<_> = r
         .attempts
         .iter()
@@ -338,7 +377,7 @@ fn json_document(r: &runlog::Record, text: &str, error: Option<&str>, truncated:
     if let (Some(e), Some(map)) = (error, doc.as_object_mut()) {
         map.insert("error".to_owned(), json!(e));
     }
-    doc.to_string()
+    doc
 }
 
 /// `codex-wrap context`: what would be sent, and why.

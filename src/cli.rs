@@ -348,6 +348,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub engine: bool,
     /// Print what would be sent (route, model, endpoint, request body) and send nothing.
+    /// With --write: ask the model, print the diff of what would be written, write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the routing decision on stderr.
@@ -364,6 +365,44 @@ pub struct RunArgs {
     /// and the file the material they apply to.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
+    /// Send this file whole, with its path (repeatable; globs such as `src/**/*.rs` are
+    /// expanded by codex-wrap). Inside the project root only; must fit the route's context
+    /// budget. With --write, an input may be replaced by the answer.
+    #[arg(short = 'i', long = "input", value_name = "PATH")]
+    pub input: Vec<String>,
+    /// Write the answer's files (fenced blocks naming their paths) inside the project root,
+    /// atomically; stdout gets a summary, one line per file. New files are created; an
+    /// existing file is replaced only when given with -i (or --force).
+    #[arg(short = 'w', long)]
+    pub write: bool,
+    /// With --write: also replace existing files that were not given with -i.
+    #[arg(long, requires = "write")]
+    pub force: bool,
+    /// With --write: after writing, run CMD (sh -c, in the project root); when it fails,
+    /// send the model its output and the current files, write the answer, check again, at
+    /// most --rounds rounds. Exit 8 when it still fails.
+    #[arg(long, value_name = "CMD", requires = "write")]
+    pub check: Option<String>,
+    /// Deadline for each run of --check, in seconds (default 120); its process group is
+    /// killed then.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "check",
+        allow_hyphen_values = true
+    )]
+    pub check_timeout: Option<Seconds>,
+    /// With --check: at most N rounds, the first answer included (default 3).
+    #[arg(long, value_name = "N", requires = "check",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: Option<u32>,
+    /// With --write: also print the answer's full text on stdout, before the summary.
+    #[arg(long, requires = "write")]
+    pub show: bool,
+    /// With --write and `[sync] after_write = true`: wait for the sync instead of running it
+    /// in the background.
+    #[arg(long, requires = "write")]
+    pub wait: bool,
     /// The prompt. Words are joined with spaces; stdin is read when there are none.
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,

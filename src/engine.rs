@@ -39,6 +39,14 @@ pub struct Request {
     pub explain: bool,
     /// Nothing will be sent (`--dry-run`, `context`): show every context warning.
     pub dry_run: bool,
+    /// Files sent whole with their paths (`-i`), ahead of the project's docs and within
+    /// the route's context budget (never cut: a file that does not fit is an error).
+    pub inputs: Vec<crate::files::inputs::InputFile>,
+    /// Ask for the answer as files (`--write`): adds `files::DIRECTIVE` to the system prompt.
+    pub write: bool,
+    /// A buffered face (`--write`, `--json`, MCP): an answer that is a refusal is asked
+    /// again once on the same endpoint as "Generate code for: …", then falls back.
+    pub retry_refusal: bool,
 }
 
 /// Everything decided before the first byte is sent.
@@ -59,6 +67,11 @@ pub struct Plan {
     pub prompt_text: String,
     /// The router's confidence when it chose the route (`None`: a flag did).
     pub confidence: Option<f64>,
+    /// The `-i` files as context blocks, sent ahead of the docs.
+    pub inputs: Vec<prompt::ContextBlock>,
+    /// The request rephrased as "Generate code for: …", sent once when an answer is a
+    /// refusal (`Request::retry_refusal`).
+    pub rephrased: Option<prompt::Prompt>,
 }
 
 impl Plan {
@@ -68,6 +81,25 @@ impl Plan {
             system: &self.prompt.system,
             user: &self.prompt.user,
         }
+    }
+
+    /// Replaces the request for the next round on the same route and endpoints (a repair
+    /// request): the `-i` files are dropped (the new text carries the current files), the
+    /// project's docs and the directive stay.
+    pub fn reprompt(&mut self, text: &str) {
+        self.inputs.clear();
+        let assemble = |user: &str| {
+            prompt::assemble(
+                &self.selection.blocks,
+                self.settings.profile.system.as_deref(),
+                &self.settings.directive,
+                user,
+            )
+        };
+        if self.rephrased.is_some() {
+            self.rephrased = Some(assemble(&crate::files::refusal::rephrase(text)));
+        }
+        self.prompt = assemble(text);
     }
 }
 
@@ -80,7 +112,7 @@ impl Plan {
 /// profile's `num_ctx` and the profile sets no `num_ctx_max`, for the model's own context
 /// length (the face asks the server; `&|| None` for none).
 pub fn prepare(
-    settings: Settings,
+    mut settings: Settings,
     decision: Option<&Decision>,
     request: &Request,
     report: Reporter,
@@ -107,17 +139,20 @@ pub fn prepare(
         }
         _ => None,
     };
-    let slice = |route| {
-        slice_and_fit(
-            &settings,
-            route,
-            &request.prompt,
-            report,
-            request.dry_run,
-            context_length,
-        )
-    };
-    let (mut prompt, mut selection, mut num_ctx, over) = slice(route);
+    if request.write {
+        // The write face's directive is part of this call's request, not a setting.
+        settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE]
+            .join("\n\n")
+            .trim()
+            .to_owned();
+    }
+    let inputs: Vec<prompt::ContextBlock> = request
+        .inputs
+        .iter()
+        .map(crate::files::inputs::InputFile::context_block)
+        .collect();
+    let slice = |route| slice_and_fit(&settings, route, request, &inputs, report, context_length);
+    let (mut prompt, mut selection, mut num_ctx, over) = slice(route)?;
     // A prompt that cannot fit the local model's window is never sent there (it would be
     // cut, or ground through until the deadline): an automatic route takes it to the API,
     // a forced one refuses up front, and no other route falls back to the local one.
@@ -130,8 +165,18 @@ pub fn prepare(
         }
         report.status(&format!("{too_large}: routing to api"));
         route = Route::Api;
-        (prompt, selection, num_ctx, _) = slice(route);
+        (prompt, selection, num_ctx, _) = slice(route)?;
     }
+    let rephrased = request.retry_refusal.then(|| {
+        let blocks: Vec<prompt::ContextBlock> =
+            inputs.iter().chain(&selection.blocks).cloned().collect();
+        prompt::assemble(
+            &blocks,
+            settings.profile.system.as_deref(),
+            &settings.directive,
+            &crate::files::refusal::rephrase(&request.prompt),
+        )
+    });
     let mut pool = Pool::load(settings.pool.state_file.as_deref());
     let mut attempts = plan(&settings, route, &mut pool, num_ctx)?;
     if over.is_some() {
@@ -149,6 +194,8 @@ pub fn prepare(
         pool,
         prompt_text: request.prompt.clone(),
         confidence,
+        inputs,
+        rephrased,
     })
 }
 
@@ -235,6 +282,10 @@ async fn attempts(
     };
     let timeouts = plan.settings.timeouts;
     let cooldown = plan.settings.pool.cooldown;
+    let rephrased = plan.rephrased.as_ref().map(|p| Messages {
+        system: &p.system,
+        user: &p.user,
+    });
     let mut failures: Vec<Failure> = Vec::new();
     for (index, attempt) in plan.attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
@@ -244,9 +295,31 @@ async fn attempts(
             ));
         }
         let start = Instant::now();
-        let result = match attempt.backend.check_ready() {
-            Ok(()) => stream::attempt(client, attempt, messages, &timeouts, sink, report).await,
-            Err(f) => Err(f),
+        let mut asked = messages;
+        let mut refused = false;
+        let result = loop {
+            let result = match attempt.backend.check_ready() {
+                Ok(()) => stream::attempt(client, attempt, asked, &timeouts, sink, report).await,
+                Err(f) => Err(f),
+            };
+            let Some(again) = rephrased.filter(|_| {
+                result.is_ok() && sink.answer().is_some_and(crate::files::refusal::is_refusal)
+            }) else {
+                break result;
+            };
+            sink.rollback();
+            if refused {
+                break Err(Failure::new(
+                    FailureKind::Empty,
+                    "the answer is a refusal, also when asked as \"Generate code for: …\"",
+                ));
+            }
+            refused = true;
+            report.status(&format!(
+                "{} answered with a refusal; asking again as \"Generate code for: …\"",
+                attempt.label()
+            ));
+            asked = again;
         };
         let mut record = Tried {
             route: attempt.route,
@@ -264,7 +337,8 @@ async fn attempts(
                 return Ok(outcome);
             }
             Err(mut failure) => {
-                if sink.delivered() == 0 {
+                // A refusal says nothing about the endpoint's health.
+                if sink.delivered() == 0 && !refused {
                     plan.pool
                         .record(&attempt.health_key, Err(&failure), cooldown);
                 }
@@ -331,16 +405,26 @@ pub async fn signals() -> ExitStatus {
 fn slice_and_fit(
     settings: &Settings,
     route: Route,
-    prompt_text: &str,
+    request: &Request,
+    inputs: &[prompt::ContextBlock],
     report: Reporter,
-    show_all_warnings: bool,
     context_length: &dyn Fn() -> Option<u64>,
-) -> (prompt::Prompt, Selection, Option<u64>, Option<String>) {
+) -> Result<(prompt::Prompt, Selection, Option<u64>, Option<String>), Error> {
+    let prompt_text = request.prompt.as_str();
+    let show_all_warnings = request.dry_run;
     let ctx = &settings.context;
     let budget = match route {
         Route::Local => ctx.local_budget,
         Route::Api | Route::Codex => ctx.api_budget,
     };
+    // The `-i` files come first and whole; the docs get what they leave.
+    crate::files::inputs::check_budget(&request.inputs, budget, 0, route.as_str())?;
+    let input_tokens: usize = request
+        .inputs
+        .iter()
+        .map(crate::files::inputs::InputFile::tokens)
+        .sum();
+    let budget = budget - input_tokens;
     let mut warnings = Vec::new();
     let docs = context::load(&settings.root, &ctx.files, &mut warnings);
     // A project without CONTRACTS.md is normal for quick local calls and for a coding
@@ -361,8 +445,10 @@ fn slice_and_fit(
     let (current, reserve) = ollama::window(&settings.profile.options);
     let mut max = settings.profile.num_ctx_max;
     loop {
+        let blocks: Vec<prompt::ContextBlock> =
+            inputs.iter().chain(&selection.blocks).cloned().collect();
         let assembled = prompt::assemble(
-            &selection.blocks,
+            &blocks,
             settings.profile.system.as_deref(),
             &settings.directive,
             prompt_text,
@@ -377,16 +463,16 @@ fn slice_and_fit(
         }
         let ceiling = max.unwrap_or(DEFAULT_NUM_CTX_MAX).max(current);
         match ollama::fit(current, ceiling, need) {
-            Fit::Fits => return (assembled, selection, None, None),
+            Fit::Fits => return Ok((assembled, selection, None, None)),
             Fit::Raise(raised) => {
                 tracing::debug!(from = current, to = raised, "raising num_ctx for this call");
-                return (assembled, selection, Some(raised), None);
+                return Ok((assembled, selection, Some(raised), None));
             }
             Fit::Over(_) if selection.blocks.is_empty() || route != Route::Local => {
                 let too_large = format!(
                     "the prompt needs about {need} tokens with the answer's room, more than the local model's window (num_ctx_max {ceiling})"
                 );
-                return (assembled, selection, Some(ceiling), Some(too_large));
+                return Ok((assembled, selection, Some(ceiling), Some(too_large)));
             }
             Fit::Over(_) => {
                 if let Some(dropped) = selection.blocks.pop() {
@@ -410,6 +496,10 @@ mod tests {
 
     /// A plan for the codex route whose endpoint is `argv`, in a fresh project.
     fn plan(dir: &std::path::Path, argv: &str) -> Plan {
+        plan_with(dir, argv, false)
+    }
+
+    fn plan_with(dir: &std::path::Path, argv: &str, retry_refusal: bool) -> Plan {
         std::fs::write(
             dir.join("profiles.toml"),
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
@@ -424,6 +514,7 @@ mod tests {
         let settings = crate::config::resolve(&run, &env, dir).unwrap();
         let request = Request {
             prompt: "say hi".into(),
+            retry_refusal,
             ..Request::default()
         };
         prepare(settings, None, &request, Reporter::new(true), &|| None).unwrap()
@@ -450,6 +541,29 @@ mod tests {
         assert_eq!(t.exit_status(), ExitStatus::Success);
         assert_eq!(t.answered().unwrap().endpoint, "cmd");
         assert_eq!(t.delivered, 5);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_asked_again_rephrased_in_a_buffered_face_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"["sh", "-c", "case \"$(cat)\" in *'Generate code for: say hi'*) printf 'ok: code';; *) printf 'I am sorry, but I cannot help with that.';; esac"]"#;
+        let client = crate::http::client(Duration::from_secs(1), None).unwrap();
+        // Without the flag (streaming faces) the refusal is the answer.
+        for (retry, want) in [(true, "ok: code"), (false, "I am sorry")] {
+            let mut plan = plan_with(dir.path(), script, retry);
+            let mut sink = Output::buffered();
+            let report = Reporter::new(true);
+            let t = execute(
+                &mut plan,
+                &client,
+                &mut sink,
+                report,
+                std::future::pending(),
+            )
+            .await;
+            assert_eq!(t.exit_status(), ExitStatus::Success);
+            assert!(sink.take_text().starts_with(want), "{retry}");
+        }
     }
 
     #[tokio::test]

@@ -8,9 +8,10 @@ use std::fmt;
 use std::process::ExitCode;
 
 /// How the process ends. The numbers are part of the public interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExitStatus {
     /// The answer was streamed in full (or there was nothing to do).
+    #[default]
     Success = 0,
     /// Anything not covered below.
     Failure = 1,
@@ -26,10 +27,17 @@ pub enum ExitStatus {
     Interrupted = 6,
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
+    /// `--write --check CMD`: the check still fails after the last round (the files are
+    /// left in their last state).
+    CheckFailed = 8,
     /// The prompt cannot fit the forced route's model window; nothing was sent.
     TooLarge = 11,
     /// `codex-wrap sync` failed: rclone's error, or the deletion guard refused.
     SyncFailed = 9,
+    /// `--write` could not write the answer's files: a write failed (disk full, file size
+    /// limit, permission; that file is left as it was), or the answer is over the limits
+    /// (nothing written).
+    WriteFailed = 10,
     /// Ctrl-C.
     Sigint = 130,
     /// SIGTERM.
@@ -48,8 +56,10 @@ impl ExitStatus {
             ExitStatus::Timeout => "timeout",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Blocked => "blocked",
+            ExitStatus::CheckFailed => "check_failed",
             ExitStatus::TooLarge => "too_large",
             ExitStatus::SyncFailed => "sync_failed",
+            ExitStatus::WriteFailed => "write_failed",
             ExitStatus::Sigint => "sigint",
             ExitStatus::Sigterm => "sigterm",
         }
@@ -72,9 +82,12 @@ Exit codes:
   4    no route available: every attempt failed before any output (sync: rclone missing)
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
-  7    blocked by the model's safety filter, or an empty answer
-  8    the prompt cannot fit the forced route's model window (nothing was sent)
+  7    blocked by the model's safety filter, an empty answer, or (--write, --json) a refusal
+       that was still a refusal when asked again, on every route
+  8    --check still fails after the last --rounds round (files left in their last state)
   9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
+  10   --write could not write: a write failed (disk full, ulimit -f; that file is left as it
+       was), or the answer is over the limits (256 files, 16 MiB: nothing written)
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
 
@@ -264,6 +277,11 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return e.exit_status();
+        }
+        if cause.is::<crate::files::write::WriteError>()
+            || cause.is::<crate::files::write::LimitError>()
+        {
+            return ExitStatus::WriteFailed;
         }
         if let Some(e) = cause.downcast_ref::<std::io::Error>()
             && e.kind() == std::io::ErrorKind::BrokenPipe

@@ -166,6 +166,11 @@ pub trait Sink {
     fn rollback(&mut self) -> bool;
     /// Whether the reader went away (stdout closed): the engine stops quietly.
     fn is_closed(&self) -> bool;
+    /// The current attempt's whole text, for a sink that keeps it (a buffer): the engine
+    /// reads it to tell a refusal from an answer. `None` for a stream.
+    fn answer(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// stdout (streamed) and the `--json` buffer.
@@ -184,6 +189,11 @@ impl Sink for Output {
     }
     fn is_closed(&self) -> bool {
         Output::is_closed(self)
+    }
+    fn answer(&self) -> Option<&str> {
+        self.buffered
+            .then(|| std::str::from_utf8(&self.pending).ok())
+            .flatten()
     }
 }
 

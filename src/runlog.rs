@@ -86,6 +86,23 @@ pub struct Record {
     /// The prompt itself, only with `log_prompts = true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// `--write`: every round (files changed, the check's exit code, seconds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundRecord>,
+}
+
+/// One round of a `--write` call: an answer written, then the check run on it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RoundRecord {
+    /// 1 for the first answer, 2 for the first repair.
+    pub round: u32,
+    /// Files created or updated (in a dry run: that would be).
+    pub files_changed: u32,
+    /// The check's exit code (`None`: no check, or it was killed at its deadline).
+    pub check_exit: Option<i32>,
+    /// Wall time of the round: the call, the writes and the check.
+    pub seconds: f64,
 }
 
 /// One attempt of a call.

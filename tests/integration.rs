@@ -27,3 +27,4 @@ mod streaming;
 mod sync;
 mod usage;
 mod window;
+mod write;

@@ -602,8 +602,12 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
     let new = user.find("now add tests").expect("new prompt");
     assert!(earlier < answer && answer < new, "{user}");
 
-    // `write`/`check` are not offered yet: a tool error, the session goes on.
-    live.send(&call(3, "delegate", json!({"prompt": "x", "write": true})));
+    // A check without `write` is a tool error; the session goes on.
+    live.send(&call(
+        3,
+        "delegate",
+        json!({"prompt": "x", "check": "true"}),
+    ));
     let refused = live.answer(3);
     assert_eq!(refused["result"]["isError"], true, "{refused}");
     live.send(&call(
@@ -631,6 +635,41 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
             "{saved}"
         );
     }
+}
+
+#[test]
+fn delegate_with_write_lands_the_files_runs_the_check_and_replies_with_a_summary() {
+    let server = chatty(|_| {
+        "File: app/slug.py\n```python\ndef slug(s):\n    return s.lower()\n```\n".to_owned()
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({
+            "prompt": "write app/slug.py with a slug function",
+            "route": "local",
+            "write": true,
+            "check": "python3 -c 'import app.slug as s; assert s.slug(\"AB\") == \"ab\"'"
+        }),
+    ));
+    let (summary, text) = delegated(&live.answer(1));
+    live.end();
+    assert_eq!(
+        summary["files_written"],
+        json!(["app/slug.py"]),
+        "{summary}"
+    );
+    assert_eq!(summary["check"]["passed"], true, "{summary}");
+    // The reply is the summary, not the code.
+    assert!(text.contains("created app/slug.py (2 lines)"), "{text}");
+    assert!(!text.contains("return s.lower()"), "{text}");
+    let written = std::fs::read_to_string(sb.project().join("app/slug.py")).unwrap();
+    assert_eq!(written, "def slug(s):\n    return s.lower()\n");
+    // The model was asked for files.
+    let body = server.requests()[0].json().to_string();
+    assert!(body.contains("app/slug.py"), "{body}");
 }
 
 #[test]

@@ -71,7 +71,10 @@ pub fn write_answer(
         let files = planned.iter().map(|p| p.result.clone()).collect();
         (files, Some(report::diff(&planned)))
     } else {
-        (write::apply(root, &planned)?, None)
+        (
+            write::apply_until(root, &planned, opts.stop.as_deref())?,
+            None,
+        )
     };
     Ok(WriteReport {
         files,

@@ -10,10 +10,13 @@
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
 //! - `refusal`: telling a refusal from an answer.
+//! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
+//!   command-line rendering.
 
 pub mod answer;
 pub mod blocks;
 pub mod check;
+pub mod face;
 pub mod inputs;
 pub mod path;
 pub mod refusal;

@@ -56,6 +56,9 @@ pub struct WriteOptions {
     pub force: bool,
     /// The caps.
     pub limits: Limits,
+    /// Set (by a Ctrl-C) to stop after the file being written: the rest are reported as
+    /// skipped, "interrupted before it was written".
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What happened (or, in a dry run, would happen) to one file.
@@ -306,9 +309,29 @@ fn hex(bytes: &[u8]) -> String {
 /// Writes the planned files that are created or updated; the others are reported as
 /// planned. Stops at the first failed write.
 pub fn apply(root: &Path, planned: &[Planned]) -> Result<Vec<FileResult>, WriteError> {
+    apply_until(root, planned, None)
+}
+
+/// `apply`, checking `stop` before each file: once it is set, the files left are not
+/// written and are reported as skipped.
+pub fn apply_until(
+    root: &Path,
+    planned: &[Planned],
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Vec<FileResult>, WriteError> {
     let mut done = Vec::with_capacity(planned.len());
     for p in planned {
         let action = p.result.action;
+        if matches!(action, Action::Created | Action::Updated)
+            && stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            done.push(FileResult {
+                action: Action::Skipped,
+                reason: Some("interrupted before it was written".to_owned()),
+                ..p.result.clone()
+            });
+            continue;
+        }
         if let (Action::Created | Action::Updated, Some(target)) = (action, &p.target)
             && let Err(source) = write_atomic(root, target, p)
         {

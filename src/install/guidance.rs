@@ -38,6 +38,11 @@ in the project's docs. Words like \"quick\" or \"simple\" do not shrink a task; 
   `continuation_id`) and the answer; a long answer is cut and the whole text saved to the
   file named in `full_text`. For a follow-up (\"now add tests\"), pass the `continuation_id`
   instead of resending the code.
+- To have the code land in the project instead of in your context, add `write: true`
+  (and `files` for the files it may replace, `check` for a command such as `cargo test`):
+  the reply is then one line per file written and the check's result; the model repairs
+  a failing check up to 3 rounds. Without MCP: `codex-wrap -w -i FILE --check \"CMD\" \"<task>\"`
+  (exit 8: the check still fails).
 - Without MCP: `codex-wrap \"<self-contained prompt>\"`. stdout carries only the answer;
   exit code 0 means it is complete (4: no backend reachable, 5: timed out, 6: cut off
   mid-answer).

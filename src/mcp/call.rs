@@ -20,10 +20,9 @@ use crate::config::env::{Env, names};
 use crate::config::{self, Overrides, RouteMode};
 use crate::engine;
 use crate::error::ExitStatus;
-use crate::files::inputs::{self, InputFile};
+use crate::files::inputs;
 use crate::output::{Output, Reporter, Sink};
 use crate::route::Router;
-use crate::runlog;
 
 /// The router, compiled once per session (or why it cannot be).
 pub(crate) type SharedRouter = Arc<OnceLock<Result<Router, String>>>;
@@ -114,6 +113,7 @@ impl EngineFace {
             let client = crate::http::client(limit, Some(limit)).ok()?;
             handle.block_on(backend.context_length(&client))
         };
+        let input_paths: Vec<String> = files.iter().map(|f| f.rel.clone()).collect();
         let mut plan = engine::prepare(
             settings,
             decision.as_ref(),
@@ -121,32 +121,89 @@ impl EngineFace {
                 prompt: request.prompt,
                 explain: false,
                 dry_run: false,
+                inputs: files,
+                write: request.write,
+                retry_refusal: true,
             },
             report,
             &context_length,
         )
         .map_err(|e| e.to_string())?;
-        add_inputs(&mut plan, &files)?;
+
+        let shutdown = async move {
+            cancel.cancelled().await;
+            ExitStatus::Sigint
+        };
+        if request.write {
+            // The files face: write the answer's files, run the check, repair.
+            let task = crate::files::face::Task {
+                root: self.root.clone(),
+                inputs: input_paths,
+                force: false,
+                dry_run: false,
+                check: request.check.clone(),
+                check_timeout: crate::files::check::DEFAULT_TIMEOUT,
+                rounds: 3,
+            };
+            let done = handle.block_on(crate::files::face::run_task(
+                &mut plan, &task, &client, report, shutdown,
+            ));
+            for (transcript, _) in done.transcripts.iter().zip(0..) {
+                let status = transcript.exit_status();
+                let record =
+                    crate::call::log_record(&plan, transcript, clock.elapsed(), status, started);
+                crate::call::append_log(&plan, &record, report);
+            }
+            if let Some(error) = &done.error {
+                return Err(error.clone());
+            }
+            if let Some(Err(e)) = done.transcripts.last().map(|t| &t.result) {
+                return Err(e.to_string());
+            }
+            let answered = done.transcripts.last().and_then(|t| t.answered());
+            let files_written = done
+                .files()
+                .into_iter()
+                .filter(|f| {
+                    matches!(
+                        f.action,
+                        crate::files::write::Action::Created | crate::files::write::Action::Updated
+                    )
+                })
+                .map(|f| f.path)
+                .collect();
+            let tokens = done
+                .transcripts
+                .iter()
+                .filter_map(|t| t.result.as_ref().ok())
+                .map(|o| o.usage.completion_tokens.unwrap_or(o.bytes.div_ceil(4)))
+                .sum();
+            return Ok(Reply {
+                text: done.summary(false),
+                route: answered.map_or_else(String::new, |a| a.route.as_str().to_owned()),
+                endpoint: answered.map(endpoint_label).unwrap_or_default(),
+                files_written,
+                check: done.check.as_ref().map(|c| super::delegate::CheckOutcome {
+                    command: c.command.clone(),
+                    passed: c.passed(),
+                    tail: c.tail.clone(),
+                }),
+                tokens,
+                seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            });
+        }
 
         let mut sink = Counting {
             out: Output::buffered(),
             progress,
             bytes: 0,
         };
-        let shutdown = async move {
-            cancel.cancelled().await;
-            ExitStatus::Sigint
-        };
         let transcript = handle.block_on(engine::execute(
             &mut plan, &client, &mut sink, report, shutdown,
         ));
         let status = transcript.exit_status();
         let record = crate::call::log_record(&plan, &transcript, clock.elapsed(), status, started);
-        if let Some(path) = &plan.settings.log.file
-            && let Err(e) = runlog::append(path, &record)
-        {
-            report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-        }
+        crate::call::append_log(&plan, &record, report);
         if let Err(e) = transcript.result {
             return Err(e.to_string());
         }
@@ -154,12 +211,7 @@ impl EngineFace {
         Ok(Reply {
             text: sink.out.take_text(),
             route: answered.map_or(record.route.clone(), |a| a.route.as_str().to_owned()),
-            endpoint: answered
-                .map(|a| match a.endpoint == a.backend {
-                    true => format!("{} {}", a.backend, a.model),
-                    false => format!("{} ({} {})", a.endpoint, a.backend, a.model),
-                })
-                .unwrap_or_default(),
+            endpoint: answered.map(endpoint_label).unwrap_or_default(),
             files_written: Vec::new(),
             check: None,
             tokens: record.tokens_out,
@@ -168,25 +220,12 @@ impl EngineFace {
     }
 }
 
-/// Adds the input files to the context, after the sections the slicer chose, when they fit
-/// the route's budget (nothing is ever cut: too large is an error naming the file).
-fn add_inputs(plan: &mut engine::Plan, files: &[InputFile]) -> Result<(), String> {
-    if files.is_empty() {
-        return Ok(());
+/// The endpoint that answered, as a reply names it (`ollama qwen2.5-coder:14b`).
+fn endpoint_label(a: &engine::Tried) -> String {
+    match a.endpoint == a.backend {
+        true => format!("{} {}", a.backend, a.model),
+        false => format!("{} ({} {})", a.endpoint, a.backend, a.model),
     }
-    let used = plan.selection.chosen.iter().map(|c| c.tokens).sum();
-    inputs::check_budget(files, plan.selection.budget, used, plan.route.as_str())
-        .map_err(|e| e.to_string())?;
-    plan.selection
-        .blocks
-        .extend(files.iter().map(InputFile::context_block));
-    plan.prompt = crate::prompt::assemble(
-        &plan.selection.blocks,
-        plan.settings.profile.system.as_deref(),
-        &plan.settings.directive,
-        &plan.prompt_text,
-    );
-    Ok(())
 }
 
 impl Delegate for EngineFace {

@@ -23,7 +23,9 @@ pub(crate) const DESCRIPTION: &str = "Hand a bounded coding task (one function, 
 regex, conversion) to a local model or Gemini and get the answer. Give a self-contained prompt; \
 `files` (project paths) are sent as input. Returns a JSON summary (route, endpoint, tokens, \
 seconds, continuation_id), then the text; a reply over the cap is cut and its full text saved \
-to the file named in `full_text`. Pass `continuation_id` to follow up without resending the code.";
+to the file named in `full_text`. Pass `continuation_id` to follow up without resending the code. \
+With `write`, the answer's files land in the project and the reply is a summary; `check` runs a \
+command after writing and the model repairs failures.";
 
 /// Default cap on the text of a reply, in tokens.
 pub(crate) const DEFAULT_MAX_REPLY_TOKENS: usize = 8_000;
@@ -40,14 +42,13 @@ pub(crate) struct DelegateRequest {
     /// Project files sent as input, by path relative to the project root.
     #[serde(default)]
     pub(crate) files: Vec<String>,
-    /// Write the files the answer contains. Not offered yet (it comes with the `--write`
-    /// face): left out of the schema, and refused with a tool error when sent.
+    /// Write the answer's files into the project (as `codex-wrap --write`); the reply is
+    /// then a summary of the files, not the code.
     #[serde(default)]
-    #[schemars(skip)]
     pub(crate) write: bool,
-    /// A command run after writing. Not offered yet, as `write`.
+    /// With `write`: a shell command run in the project root after writing (e.g.
+    /// `cargo test`); on failure the model repairs, up to 3 rounds.
     #[serde(default)]
-    #[schemars(skip)]
     pub(crate) check: Option<String>,
     /// `auto` (default), `local` or `api`.
     #[serde(default)]

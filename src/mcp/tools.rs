@@ -90,10 +90,9 @@ impl Server {
         Parameters(request): Parameters<DelegateRequest>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        if request.write || request.check.is_some() {
+        if request.check.is_some() && !request.write {
             return Ok(CallToolResult::error(vec![Content::text(
-                "`write` and `check` are not offered yet (they come with the --write face); \
-                 ask for the code and write it yourself",
+                "`check` runs after writing: set `write` too",
             )]));
         }
         let Some(state_dir) = super::state_dir(&self.env) else {

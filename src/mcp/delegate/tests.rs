@@ -254,14 +254,17 @@ fn the_request_schema_has_the_documented_fields_and_is_small() {
     let schema = rmcp::handler::server::common::schema_for_type::<DelegateRequest>();
     let props = schema["properties"].as_object().unwrap();
     let names: Vec<&str> = props.keys().map(String::as_str).collect();
-    for field in ["prompt", "files", "route", "profile", "continuation_id"] {
+    for field in [
+        "prompt",
+        "files",
+        "write",
+        "check",
+        "route",
+        "profile",
+        "continuation_id",
+    ] {
         assert!(names.contains(&field), "{field} in {names:?}");
     }
-    // Not offered until the `--write` face lands.
-    assert!(
-        !names.contains(&"write") && !names.contains(&"check"),
-        "{names:?}"
-    );
     assert_eq!(schema["required"], serde_json::json!(["prompt"]));
     let tool = rmcp::model::Tool::new("delegate", DESCRIPTION, schema);
     let size = serde_json::to_string(&tool).unwrap().len();

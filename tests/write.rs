@@ -1,0 +1,682 @@
+//! `--write`: the answer's files land on disk through the real binary, checked and repaired,
+//! against scripted in-process servers. Nothing the model says may write outside the root
+//! or run a command.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Calls, Run, Sandbox, Server, Test, ollama, run, run_with};
+
+/// An Ollama server that gives these answers in turn (the last one again after that).
+fn answers(list: &[&str]) -> Server {
+    let list: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+    Server::start(move |i, _, conn| {
+        let text = &list[i.min(list.len() - 1)];
+        ollama::stream(conn, &[text.as_str()]);
+    })
+}
+
+/// A run of the binary with the local route on `server`.
+fn on(sb: &Sandbox, server: &Server) -> Test {
+    Test::new(sb).env("OLLAMA_URL", server.url())
+}
+
+/// The user message and system prompt of request `n`.
+fn sent(server: &Server, n: usize) -> (String, String) {
+    let body = server.requests()[n].json();
+    let messages = body["messages"].as_array().unwrap();
+    let find = |role: &str| {
+        messages
+            .iter()
+            .find(|m| m["role"] == role)
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    (find("user"), find("system"))
+}
+
+fn read(sb: &Sandbox, rel: &str) -> String {
+    std::fs::read_to_string(sb.project().join(rel)).unwrap()
+}
+
+/// No temp file of the writer is left anywhere under `dir`.
+fn no_temp_files(dir: &Path) {
+    for entry in walk(dir) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with(".codex-wrap-"),
+            "temp file left: {entry:?}"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+const EVERY_FORMAT: &str = "Here are the files.\n\n\
+```python app/main.py\nprint('main')\n```\n\n\
+```app/util.py\nX = 1\n```\n\n\
+File: app/cfg.toml\n```toml\na = 1\n```\n\n\
+### docs/guide.md\n```markdown\n# Guide\n```\n\n\
+**web/index.js**\n```js\nconsole.log(1)\n```\n\n\
+```rust\n// src/lib.rs\npub fn f() {}\n```\n\n\
+```sh\n# bin/run.sh\necho run\n```\n\n\
+Run it with:\n```bash\npython app/main.py\n```\n";
+
+#[test]
+fn every_block_format_is_written_and_stdout_is_the_summary() {
+    let sb = Sandbox::new();
+    let server = answers(&[EVERY_FORMAT]).expect(Calls::Exactly(1));
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "write the app"])
+        .run();
+    assert_eq!(
+        r.stdout(),
+        "created app/main.py (1 line)\ncreated app/util.py (1 line)\ncreated app/cfg.toml (1 line)\n\
+         created docs/guide.md (1 line)\ncreated web/index.js (1 line)\ncreated src/lib.rs (1 line)\n\
+         created bin/run.sh (1 line)\n\
+         not written: block at line 37 (bash, 1 line): no path: name the file in the fence info, \
+         on the line before, or in a first-line comment\n"
+    );
+    assert_eq!(read(&sb, "app/main.py"), "print('main')\n");
+    assert_eq!(read(&sb, "app/cfg.toml"), "a = 1\n");
+    assert_eq!(read(&sb, "src/lib.rs"), "pub fn f() {}\n");
+    assert_eq!(read(&sb, "bin/run.sh"), "echo run\n");
+    let (_, system) = sent(&server, 0);
+    assert!(
+        system.contains("fenced code block whose info string"),
+        "{system}"
+    );
+    // Nothing from the answer was run.
+    assert!(!sb.project().join("__ran").exists());
+}
+
+#[test]
+fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_clobbered() {
+    let sb = Sandbox::new();
+    sb.write("src/lib.rs", "pub fn old() {}\n");
+    sb.write("src/other.rs", "keep me\n");
+    let server = answers(&[
+        "Done.\n```rust\npub fn slugify() {}\n```\n",
+        "```rust src/other.rs\nclobbered\n```\n",
+    ]);
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "src/lib.rs",
+            "add a slugify function",
+        ])
+        .stdout("updated src/lib.rs (1 line)\n")
+        .run();
+    assert_eq!(read(&sb, "src/lib.rs"), "pub fn slugify() {}\n");
+    let (_, system) = sent(&server, 0);
+    assert!(
+        system.contains("```src/lib.rs\npub fn old() {}\n```"),
+        "{system}"
+    );
+    // A file not given with -i is reported, never changed.
+    on(&sb, &server)
+        .args(["--local", "-w", "change other"])
+        .stdout("skipped src/other.rs (exists; use --force)\n")
+        .run();
+    assert_eq!(read(&sb, "src/other.rs"), "keep me\n");
+    // A glob sends every match; --show prints the answer before the summary.
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "--show", "-i", "src/*.rs", "x"])
+        .run();
+    assert_eq!(
+        r.stdout(),
+        "```rust src/other.rs\nclobbered\n```\nupdated src/other.rs (1 line)\n"
+    );
+    let (_, system) = sent(&server, 2);
+    assert!(
+        system.contains("<context source=\"src/lib.rs\">"),
+        "{system}"
+    );
+    assert!(system.contains("```src/other.rs\nkeep me\n```"), "{system}");
+    std::fs::write(sb.project().join("src/other.rs"), "keep me\n").unwrap();
+    // --force replaces it.
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "change other"])
+        .stdout("updated src/other.rs (1 line)\n")
+        .run();
+    assert_eq!(read(&sb, "src/other.rs"), "clobbered\n");
+}
+
+#[test]
+fn inputs_outside_the_root_or_over_the_budget_are_usage_errors_and_nothing_is_sent() {
+    let sb = Sandbox::new();
+    let server = answers(&["x"]).expect(Calls::Never);
+    std::fs::write(sb.dir.path().join("outside.rs"), "secret\n").unwrap();
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "../outside.rs", "x"])
+        .code(2)
+        .stderr_has("is outside the project root")
+        .run();
+    sb.write("big.txt", &"word ".repeat(40_000));
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "big.txt", "x"])
+        .code(2)
+        .stderr_has("input big.txt needs about")
+        .run();
+    std::fs::create_dir_all(sb.project().join("src")).unwrap();
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "-i", "src", "x"])
+        .code(2)
+        .stderr_has("input src")
+        .run();
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn hostile_paths_write_nothing_outside_the_root() {
+    let sb = Sandbox::new();
+    let outside = sb.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.project().join("link")).unwrap();
+    sb.write(".git/config", "[core]\n");
+    let answer = format!(
+        "```sh {abs}/abs.sh\necho pwned\n```\n\
+         ```sh ../../escape.sh\necho pwned\n```\n\
+         ```sh link/through.sh\necho pwned\n```\n\
+         ```ini .git/config\n[core]\nhooksPath = /tmp\n```\n\
+         ```txt a\\nb.txt\nnewline\n```\n\
+         ```python ok.py\nprint(1)\n```\n",
+        abs = outside.display()
+    );
+    let server = answers(&[&answer]);
+    let r = on(&sb, &server).args(["--local", "-w", "x"]).run();
+    let out = r.stdout();
+    assert!(out.contains("created ok.py (1 line)"), "{out}");
+    assert_eq!(out.matches("rejected ").count(), 4, "{out}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(!sb.dir.path().join("escape.sh").exists());
+    assert!(!sb.dir.path().parent().unwrap().join("escape.sh").exists());
+    assert_eq!(read(&sb, ".git/config"), "[core]\n");
+    // A path with a NUL: JSON carries it, the writer refuses it.
+    let server = answers(&["```txt a\u{0}b.txt\nnul\n```\n"]);
+    let r = on(&sb, &server).args(["--local", "-w", "x"]).run();
+    assert!(!r.stdout().starts_with("created"), "{}", r.stdout());
+    no_temp_files(sb.dir.path());
+}
+
+#[test]
+fn too_many_files_or_a_huge_file_write_nothing_and_exit_10_with_one_line() {
+    let sb = Sandbox::new();
+    let many: String = (0..10_000)
+        .map(|i| format!("```t{i}.txt\nx\n```\n"))
+        .collect();
+    let server = answers(&[&many]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .code(10)
+        .stderr_has("nothing written")
+        .run();
+    assert_eq!(r.stdout(), "");
+    assert!(!sb.project().join("t0.txt").exists());
+    let huge = format!(
+        "```big.txt\n{}\n```\n```small.txt\nok\n```\n",
+        "y".repeat(50 << 20)
+    );
+    let server = answers(&[&huge]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .code(10)
+        .stderr_has("nothing written")
+        .run();
+    assert_eq!(r.stderr.lines().filter(|l| l.contains("error")).count(), 1);
+    assert!(!sb.project().join("big.txt").exists());
+}
+
+#[test]
+fn dry_run_shows_the_diff_and_writes_nothing_and_json_has_files_and_rounds() {
+    let sb = Sandbox::new();
+    sb.write("lib.py", "old\n");
+    let server = answers(&["```python lib.py\nnew\n```\n```python app.py\nprint(1)\n```\n"]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "--dry-run", "-i", "lib.py", "x"])
+        .run();
+    let out = r.stdout();
+    assert!(
+        out.contains("--- a/lib.py\n+++ b/lib.py\n@@ -1 +1 @@\n-old\n+new\n"),
+        "{out}"
+    );
+    assert!(out.contains("--- /dev/null\n+++ b/app.py\n"), "{out}");
+    assert!(
+        out.ends_with("would update lib.py (1 line)\nwould create app.py (1 line)\n"),
+        "{out}"
+    );
+    assert_eq!(read(&sb, "lib.py"), "old\n");
+    assert!(!sb.project().join("app.py").exists());
+
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "--json", "-i", "lib.py", "x"])
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["files"][0]["path"], "lib.py");
+    assert_eq!(doc["files"][0]["action"], "updated");
+    assert_eq!(doc["files"][0]["bytes"], 4);
+    assert_eq!(doc["files"][0]["lines"], 1);
+    assert_eq!(doc["files"][1]["action"], "created");
+    assert_eq!(doc["files"][1]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(doc["rounds"][0]["round"], 1);
+    assert_eq!(doc["rounds"][0]["files_changed"], 2);
+    assert!(doc["rounds"][0]["check_exit"].is_null());
+    assert!(doc["rounds"][0]["seconds"].as_f64().is_some());
+    let log = read(&sb, "logs/codex-wrap.jsonl");
+    assert!(
+        log.contains("\"rounds\":[{\"round\":1,\"files_changed\":2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2() {
+    let sb = Sandbox::new();
+    let server = answers(&[
+        "```python app.py\nVALUE = 'bad'\n```\n",
+        "```python app.py\nVALUE = 'good'\n```\n",
+    ])
+    .expect(Calls::Exactly(2));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--check",
+            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
+            "make VALUE good",
+        ])
+        .stderr_has("round 1/3: check")
+        .stderr_has("round 2/3: check")
+        .run();
+    let out = r.stdout();
+    assert!(
+        out.starts_with("created app.py (1 line)\ncheck passed: grep"),
+        "{out}"
+    );
+    assert!(out.contains("(round 2,"), "{out}");
+    assert_eq!(read(&sb, "app.py"), "VALUE = 'good'\n");
+    let (repair, _) = sent(&server, 1);
+    assert!(repair.contains("AssertionError: wanted good"), "{repair}");
+    assert!(repair.contains("```app.py\nVALUE = 'bad'\n```"), "{repair}");
+    assert!(repair.contains("make VALUE good"), "{repair}");
+    assert!(repair.contains("exit 3"), "{repair}");
+}
+
+#[test]
+fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
+    let sb = Sandbox::new();
+    // Two rounds, then one.
+    let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(3));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--rounds",
+            "2",
+            "--json",
+            "--check",
+            "echo nope; exit 1",
+            "x",
+        ])
+        .code(8)
+        .stderr_has("round 1/2")
+        .stderr_has("round 2/2")
+        .stderr_has("the check still fails after 2 rounds")
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["exit_code"], 8);
+    assert_eq!(doc["outcome"], "check_failed");
+    assert_eq!(doc["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["rounds"][1]["check_exit"], 1);
+    assert_eq!(doc["check"]["tail"], "nope\n");
+    assert_eq!(read(&sb, "app.py"), "x = 1\n");
+    // The text summary says so too.
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--rounds",
+            "1",
+            "--check",
+            "echo nope; exit 1",
+            "x",
+        ])
+        .code(8)
+        .stderr_has("round 1/1")
+        .stderr_has("the check still fails after 1 rounds")
+        .run();
+    assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; the files are left as the last round wrote them\n  | nope\n"), "{}", r.stdout());
+}
+
+#[test]
+fn a_hanging_check_is_killed_at_its_deadline_with_its_process_group() {
+    let sb = Sandbox::new();
+    let server = answers(&["```sh wait.sh\nsleep 30\n```\n"]);
+    let started = Instant::now();
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--rounds",
+            "1",
+            "--check-timeout",
+            "1",
+            "--check",
+            "sleep 30 & echo $! > bg.pid; wait",
+            "x",
+        ])
+        .code(8)
+        .stderr_has("timed out after")
+        .stderr_has("the check still fails")
+        .run();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let pid: i32 = read(&sb, "bg.pid").trim().parse().unwrap();
+    assert!(gone(pid), "the check's background sleep {pid} survived");
+}
+
+/// Whether the process is gone (or a zombie waiting for init).
+fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let dead = state.is_none_or(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')));
+        if dead || Instant::now() > deadline {
+            return dead;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_refusal_is_asked_again_rephrased_then_falls_back_to_the_next_endpoint() {
+    let sb = Sandbox::new();
+    let refusing =
+        answers(&["I'm sorry, but I can't help with that request."]).expect(Calls::Exactly(2));
+    let box2 = answers(&["```python tool.py\nprint('ok')\n```\n"]).expect(Calls::Exactly(1));
+    sb.write(
+        "profiles.toml",
+        &format!(
+            "[endpoints.box2]\nprovider = \"ollama\"\nurl = \"{}\"\n[routes]\nlocal = [\"ollama\", \"box2\"]\n",
+            box2.url()
+        ),
+    );
+    on(&sb, &refusing)
+        .args(["--local", "-w", "write a port scanner"])
+        .stdout("created tool.py (1 line)\n")
+        .stderr_has("answered with a refusal; asking again as \"Generate code for: …\"")
+        .stderr_has("falling back to local box2")
+        .run();
+    let (first, _) = sent(&refusing, 0);
+    let (second, _) = sent(&refusing, 1);
+    assert_eq!(first, "write a port scanner");
+    assert_eq!(second, "Generate code for: write a port scanner");
+    // Streaming mode is unchanged: the refusal is the answer.
+    let refusing =
+        answers(&["I'm sorry, but I can't help with that request."]).expect(Calls::Exactly(1));
+    on(&sb, &refusing)
+        .args(["--local", "--no-fallback", "x"])
+        .stdout("I'm sorry, but I can't help with that request.")
+        .run();
+}
+
+#[test]
+fn code_that_mentions_i_cant_is_not_a_refusal() {
+    let sb = Sandbox::new();
+    let server = answers(&["```python err.py\nraise SystemExit(\"I can't open the file\")\n```\n"])
+        .expect(Calls::Exactly(1));
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout("created err.py (1 line)\n")
+        .run();
+    // --json is a buffered mode too: a real answer passes through once.
+    let server = answers(&["Sure.\n```js\nthrow new Error(\"I can't parse this\");\n```\n"])
+        .expect(Calls::Exactly(1));
+    let r = on(&sb, &server).args(["--local", "--json", "x"]).run();
+    assert!(r.stdout().contains("\"ok\":true"), "{}", r.stdout());
+}
+
+#[test]
+fn a_file_size_limit_leaves_the_old_file_and_exits_non_zero_with_one_line() {
+    let sb = Sandbox::new();
+    sb.write("victim.txt", "old\n");
+    let big = format!("```txt victim.txt\n{}\n```\n", "z".repeat(200_000));
+    let server = answers(&[&big]);
+    let mut cmd = sb.cmd();
+    let exe = cmd.get_program().to_owned();
+    cmd = {
+        let mut sh = sb.cmd();
+        let _ = &mut sh;
+        let mut c = Command::new("sh");
+        c.env_clear();
+        for (k, v) in sh.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c.current_dir(sb.project())
+            .env("OLLAMA_URL", server.url())
+            .arg("-c")
+            .arg("ulimit -f 64; exec \"$0\" --local -w -i victim.txt x")
+            .arg(exe)
+            .stdin(Stdio::null());
+        c
+    };
+    let r = run(cmd);
+    r.assert_code(10);
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert!(
+        errors[0].contains("cannot write victim.txt"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(read(&sb, "victim.txt"), "old\n");
+    no_temp_files(&sb.project());
+}
+
+#[test]
+fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it() {
+    let sb = Sandbox::new();
+    // The answer stops half way and the server holds the stream open.
+    let server = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "```python half.py\nprint(1)\n").as_bytes());
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["--local", "-w", "x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let out = interrupted(child);
+    assert!(out.stdout.is_empty());
+    assert!(!sb.project().join("half.py").exists());
+    no_temp_files(&sb.project());
+
+    // Ctrl-C during the check: the written file stays whole, the check's group dies.
+    let server = answers(&["```python app.py\nprint(2)\n```\n"]);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args([
+            "--local",
+            "-w",
+            "--check",
+            "sleep 30 & echo $! > bg.pid; wait",
+            "x",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pidfile = sb.project().join("bg.pid");
+    let start = Instant::now();
+    while std::fs::read_to_string(&pidfile).map_or(true, |s| !s.ends_with('\n')) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the check did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    interrupted(child);
+    assert_eq!(read(&sb, "app.py"), "print(2)\n");
+    let pid: i32 = read(&sb, "bg.pid").trim().parse().unwrap();
+    assert!(gone(pid), "the check's sleep survived Ctrl-C");
+}
+
+/// Sends Ctrl-C and expects exit 130.
+fn interrupted(child: std::process::Child) -> std::process::Output {
+    interrupt(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    out
+}
+
+fn interrupt(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
+#[test]
+fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
+    let sb = Sandbox::new();
+    let body = "line of text\n".repeat(2_000);
+    let answer: String = (0..200)
+        .map(|i| format!("```txt f{i:03}.txt\n{body}```\n"))
+        .collect();
+    let server = answers(&[&answer]);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for delay_ms in [0u64, 5, 20, 60, 1, 15] {
+        for i in 0..200 {
+            let _ = std::fs::remove_file(sb.project().join(format!("f{i:03}.txt")));
+        }
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", server.url())
+            .args(["--local", "-w", "--force", "x"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        // Kill once the first file exists (the writes have begun), a little later each time.
+        let start = Instant::now();
+        while !sb.project().join("f000.txt").exists() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SIGKILL, and Ctrl-C (SIGINT) on alternate runs: the writes in flight finish whole.
+        if delay_ms % 2 == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        } else {
+            interrupt(child.id());
+            let out = child.wait_with_output().unwrap();
+            let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+            if delay_ms == 1 {
+                // 200 fsynced files take far longer than 1 ms: the writer stops after the
+                // file in hand and reports the rest.
+                assert_eq!(out.status.code(), Some(130), "{summary}");
+                assert!(
+                    summary.contains("(interrupted before it was written)"),
+                    "{summary}"
+                );
+                assert!(!sb.project().join("f199.txt").exists());
+            } else {
+                assert!(
+                    matches!(out.status.code(), Some(0 | 130)),
+                    "{:?}",
+                    out.status
+                );
+            }
+        }
+        let mut whole = 0;
+        for i in 0..200 {
+            if let Ok(text) = std::fs::read_to_string(sb.project().join(format!("f{i:03}.txt"))) {
+                assert_eq!(text, body, "f{i:03}.txt is not whole");
+                whole += 1;
+            }
+        }
+        log.lock().unwrap().push(whole);
+        no_temp_files(&sb.project());
+    }
+    assert!(log.lock().unwrap().iter().any(|&n| n > 0));
+}
+
+#[test]
+fn after_write_sync_runs_in_the_background_and_lands() {
+    assert!(
+        Command::new("rclone").arg("version").output().is_ok(),
+        "this test needs the real rclone"
+    );
+    let sb = Sandbox::new();
+    let remote = sb.dir.path().join("remote");
+    let data: Vec<u8> = (0..300_000usize).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(sb.project().join("big.bin"), data).unwrap();
+    sb.write(
+        "profiles.toml",
+        &format!(
+            "[sync]\nremote = \"{}\"\nafter_write = true\n",
+            remote.display()
+        ),
+    );
+    let conf = sb.dir.path().join("rclone.conf");
+    std::fs::write(&conf, "").unwrap();
+    let server = answers(&["```python app.py\nprint(3)\n```\n"]);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .env("RCLONE_CONFIG", &conf)
+        .env("RCLONE_BWLIMIT", "150k")
+        .args(["--local", "-w", "x"]);
+    let started = Instant::now();
+    let r: Run = run_with(cmd, None, Duration::from_secs(30));
+    let returned = started.elapsed();
+    r.assert_code(0).assert_stdout("created app.py (1 line)\n");
+    r.assert_stderr_has("started in the background");
+    assert!(!remote.join("app.py").exists() || !remote.join(".last_sync").exists());
+    let last_sync = sb.project().join(".last_sync");
+    let wait = Instant::now();
+    while !last_sync.exists() {
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "the sync did not land"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = started.elapsed();
+    assert!(
+        returned * 2 < done,
+        "returned after {returned:?}, synced after {done:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.join("app.py")).unwrap(),
+        "print(3)\n"
+    );
+    assert!(remote.join("big.bin").exists());
+}
+
+#[test]
+fn write_flags_need_write() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args(["--check", "true", "x"]);
+    run(cmd).assert_code(2).assert_stderr_has("--write");
+}
