@@ -754,6 +754,9 @@ pub fn resolve_from(
             .map(|_| names::XDG_CACHE_HOME)
     });
     origins.env_or_file("engine.cache", cache_var);
+    // `sync` reads the rest of [sync] itself; its remote may come from the environment.
+    origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
+    origins.default_unless_set("directive");
     if run.no_fallback {
         origins.set("fallback", Origin::Flag("--no-fallback"));
     }
@@ -1367,6 +1370,7 @@ mod tests {
                 ("CODEX_WRAP_LOCAL_BACKEND", "openai"),
                 ("GOOGLE_API_KEY", "sekrit"),
                 ("CODEX_LOG_FILE", "run.jsonl"),
+                ("CODEX_WRAP_SYNC_REMOTE", "gdrive:app"),
             ],
         )
         .unwrap();
@@ -1384,6 +1388,8 @@ mod tests {
         assert_eq!(of("routes.api"), "default");
         assert_eq!(of("gemini.key"), "environment GOOGLE_API_KEY");
         assert_eq!(of("log.file"), "environment CODEX_LOG_FILE");
+        assert_eq!(of("sync.remote"), "environment CODEX_WRAP_SYNC_REMOTE");
+        assert_eq!(of("directive"), "built-in");
         assert_eq!(of("pool.strategy"), "default");
         assert_eq!(of("profiles.code.keep_alive"), "default");
         assert_eq!(of("profiles.fast.timeout"), "built-in");
