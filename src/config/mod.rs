@@ -757,6 +757,9 @@ pub fn resolve_from(
     // `sync` reads the rest of [sync] itself; its remote may come from the environment.
     origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
     origins.default_unless_set("directive");
+    // `mcp` reads [mcp] itself (the delegate tool's reply cap and continuation lifetime).
+    origins.default_unless_set("mcp.max_reply_tokens");
+    origins.default_unless_set("mcp.continuation_ttl_secs");
     if run.no_fallback {
         origins.set("fallback", Origin::Flag("--no-fallback"));
     }
