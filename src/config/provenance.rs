@@ -40,11 +40,6 @@ impl Origin {
     pub fn env(var: &str) -> Self {
         Origin::Env(var.to_owned())
     }
-
-    /// Whether a configuration file (built-in, user or project) set the value.
-    pub fn is_file(&self) -> bool {
-        matches!(self, Origin::Builtin | Origin::User(_) | Origin::Project(_))
-    }
 }
 
 impl From<&Source> for Origin {
