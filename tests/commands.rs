@@ -163,15 +163,16 @@ fn profiles_say_where_each_setting_came_from() {
     std::fs::create_dir_all(sb.config_home().join("codex-wrap")).unwrap();
     std::fs::write(
         sb.config_home().join("codex-wrap/profiles.toml"),
-        "[profiles.code]\nmodel = \"my-coder:7b\"\nkeep_alive = \"30m\"\n",
+        "[profiles.code]\nmodel = \"my-coder:7b\"\nkeep_alive = \"30m\"\n[pool]\nstrategy = \"spread\"\n",
     )
     .unwrap();
     sb.write(
         "profiles.toml",
-        "[profiles.code.options]\nnum_ctx = 16384\n[profiles.fast]\ntimeout = 20\n",
+        "[profiles.code.options]\nnum_ctx = 16384\n[profiles.fast]\ntimeout = 20\n[timeouts]\nidle = 12\n",
     );
     let mut cmd = sb.cmd();
-    cmd.args(["profiles", "--json"]);
+    cmd.env("GEMINI_API_KEY", "sekrit-key")
+        .args(["profiles", "--json"]);
     let r = run(cmd);
     r.assert_code(0);
     let d = doc(&r.stdout());
@@ -212,10 +213,50 @@ fn profiles_say_where_each_setting_came_from() {
     assert!(setting("fast", "timeout").1.starts_with("project file "));
     assert_eq!(setting("fast", "guardrails").1, "default");
 
+    // Every other resolved value, from each layer; a key by its variable's name only.
+    assert!(!r.stdout().contains("sekrit"), "{}", r.stdout());
+    let origin = |key: &str| {
+        d["provenance"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {}", d["provenance"]))
+            .to_owned()
+    };
+    assert!(
+        origin("timeouts.idle").starts_with("project file "),
+        "{}",
+        origin("timeouts.idle")
+    );
+    assert!(origin("pool.strategy").starts_with("user file "));
+    assert_eq!(origin("timeouts.connect"), "built-in");
+    assert_eq!(origin("timeouts.first_byte"), "default");
+    assert_eq!(origin("pool.cooldown"), "default");
+    assert_eq!(origin("ollama.url"), "environment OLLAMA_URL");
+    assert_eq!(origin("gemini.key"), "environment GEMINI_API_KEY");
+    assert_eq!(origin("gemini.base_url"), "environment GEMINI_BASE_URL");
+    assert_eq!(origin("gemini.model"), "built-in");
+    assert_eq!(origin("routes.local"), "default");
+    assert_eq!(origin("profile"), "built-in");
+
+    // doctor reads the same record.
+    let mut cmd = sb.cmd();
+    cmd.arg("doctor");
+    let out = run(cmd).stdout();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("profile "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("code (built-in); model my-coder:7b (user file ")
+            && row.ends_with("deadline 60s (built-in [timeouts] deadline)"),
+        "{row}"
+    );
+
     // Environment and flags.
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_PROFILE", "fast")
         .env("OLLAMA_MODEL", "llama3")
+        .env_remove("OLLAMA_URL")
+        .env("OLLAMA_HOST", "127.0.0.1:9")
         .args(["profiles", "--timeout", "5"]);
     let r = run(cmd);
     r.assert_code(0);
@@ -234,6 +275,24 @@ fn profiles_say_where_each_setting_came_from() {
         out.contains("fast — Short answers: concepts, one-liners  [default]"),
         "{out}"
     );
+    let other = out
+        .split_once("other settings not from the built-in defaults:\n")
+        .unwrap_or_else(|| panic!("{out}"))
+        .1;
+    let row = |key: &str| {
+        other
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("{key} in {other}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("ollama.url"), "environment OLLAMA_HOST");
+    assert!(row("timeouts.idle").starts_with("project file "), "{other}");
+    assert!(row("pool.strategy").starts_with("user file "), "{other}");
+    assert!(!other.contains("timeouts.connect"), "{other}");
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn a_refused_endpoint_cools_down_and_the_next_call_skips_it() {
     let doctor = run(cmd);
     doctor
         .assert_stdout_has("ollama (ollama http://127.0.0.1:9): cooling down")
-        .assert_stdout_has("code (profiles.toml); model qwen2.5:14b-instruct-q4_K_M")
+        .assert_stdout_has("code (built-in); model qwen2.5:14b-instruct-q4_K_M (built-in)")
         .assert_stdout_has("ollama-2 (ollama http://127.0.0.1:");
 }
 

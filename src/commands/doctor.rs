@@ -242,29 +242,24 @@ fn context_checks(r: &mut Report, settings: &Settings) {
     r.add("context", status, detail);
 }
 
-/// The profile, model and deadline a call would use, and where each came from (as
-/// resolution recorded it; no origin means the configuration files or a default).
+/// The profile, model and deadline a call would use, and where each came from, as
+/// resolution recorded it (`Settings::provenance`).
 fn profile_check(r: &mut Report, settings: &Settings) {
-    let origin = |key| {
-        settings
-            .origins
-            .get(key)
-            .map_or_else(|| "profiles.toml".to_owned(), Clone::clone)
-    };
+    let p = &settings.profile;
     let model = settings
         .local_model_override
         .clone()
-        .unwrap_or_else(|| settings.profile.model.clone());
+        .unwrap_or_else(|| p.model.clone());
     r.add(
         "profile",
         Status::Ok,
         format!(
             "{} ({}); model {model} ({}); deadline {}s ({})",
-            settings.profile.name,
-            origin("profile"),
-            origin("model"),
-            settings.deadline(&settings.profile).as_secs_f64(),
-            origin("timeout"),
+            p.name,
+            settings.provenance.of("profile"),
+            settings.model_origin(p),
+            settings.deadline(p).as_secs_f64(),
+            settings.deadline_origin(p),
         ),
     );
 }

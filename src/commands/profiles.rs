@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::ProfilesArgs;
 use crate::config::env::Env;
 use crate::config::file::Source;
-use crate::config::{self, Overrides, Profile, Settings};
+use crate::config::{self, Origin, Overrides, Profile, Settings};
 use crate::error::ExitStatus;
 use crate::output::Output;
 
@@ -21,17 +21,6 @@ pub(crate) struct Setting {
     source: String,
 }
 
-/// The highest layer that sets `path`, or `None`.
-fn layer_of(layers: &[(Source, toml::Table)], path: &[&str]) -> Option<String> {
-    layers.iter().rev().find_map(|(source, table)| {
-        let mut node = table.get(path[0])?;
-        for key in &path[1..] {
-            node = node.as_table()?.get(*key)?;
-        }
-        Some(source.describe())
-    })
-}
-
 fn show(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -39,16 +28,14 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
-/// A profile's settings with their sources: a flag or variable as resolution recorded it
-/// (`Settings::origins`), else the highest file layer that sets the key.
-fn settings_of(
-    p: &Profile,
-    layers: &[(Source, toml::Table)],
-    settings: &Settings,
-    deadline: String,
-) -> Vec<Setting> {
-    let from = |key: &str, fallback: &str| {
-        layer_of(layers, &["profiles", &p.name, key]).unwrap_or_else(|| fallback.to_owned())
+/// A profile's settings with their sources, as resolution recorded them
+/// (`Settings::provenance`).
+fn settings_of(p: &Profile, settings: &Settings, deadline: String) -> Vec<Setting> {
+    let from = |key: &str| {
+        settings
+            .provenance
+            .of(&format!("profiles.{}.{key}", p.name))
+            .to_string()
     };
     let mut out = Vec::new();
     let mut push = |key: &str, value: String, source: String| {
@@ -58,30 +45,20 @@ fn settings_of(
             source,
         });
     };
-    let (model, model_source) = match (
-        &settings.local_model_override,
-        settings.origins.get("model"),
-    ) {
-        (Some(m), Some(origin)) => (m.clone(), origin.clone()),
-        _ => (p.model.clone(), from("model", "default")),
-    };
+    let model = settings
+        .local_model_override
+        .clone()
+        .unwrap_or_else(|| p.model.clone());
+    let model_source = settings.model_origin(p).to_string();
     push("model", model, model_source);
-    let timeout_source = match settings.origins.get("timeout") {
-        Some(origin) => origin.clone(),
-        None => layer_of(layers, &["profiles", &p.name, "timeout"]).unwrap_or_else(|| {
-            layer_of(layers, &["timeouts", "deadline"]).map_or_else(
-                || "default".to_owned(),
-                |l| format!("{l} [timeouts] deadline"),
-            )
-        }),
-    };
+    let timeout_source = settings.deadline_origin(p);
     push("timeout", deadline, timeout_source);
     push(
         "keep_alive",
         p.keep_alive
             .as_ref()
             .map_or_else(|| "(Ollama's default, 5m)".to_owned(), show),
-        from("keep_alive", "default"),
+        from("keep_alive"),
     );
     push(
         "num_ctx_max",
@@ -89,12 +66,12 @@ fn settings_of(
             || "(the model's context length)".to_owned(),
             |n| n.to_string(),
         ),
-        from("num_ctx_max", "default"),
+        from("num_ctx_max"),
     );
     push(
         "guardrails",
         if p.guardrails { "on" } else { "off" }.to_owned(),
-        from("guardrails", "default"),
+        from("guardrails"),
     );
     if let Some(system) = &p.system {
         let short: String = system.chars().take(60).collect();
@@ -103,15 +80,10 @@ fn settings_of(
         } else {
             ""
         };
-        push(
-            "system",
-            format!("{short}{more}"),
-            from("system", "default"),
-        );
+        push("system", format!("{short}{more}"), from("system"));
     }
     for (key, value) in &p.options {
-        let source = layer_of(layers, &["profiles", &p.name, "options", key])
-            .unwrap_or_else(|| "default".to_owned());
+        let source = from(&format!("options.{key}"));
         push(&format!("options.{key}"), show(value), source);
     }
     out
@@ -119,7 +91,6 @@ fn settings_of(
 
 /// `codex-wrap profiles`.
 pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::Result<ExitStatus> {
-    let layers = config::layers(env, root)?;
     let overrides = Overrides {
         profile: args.profile.clone(),
         model: args.model.clone(),
@@ -127,16 +98,15 @@ pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::R
         ..Overrides::default()
     };
     let settings = config::resolve(&overrides, env, root)?;
-    let default_source = settings.origins.get("profile").cloned().unwrap_or_else(|| {
-        layer_of(&layers, &["default_profile"]).unwrap_or_else(|| "default".to_owned())
-    });
+    let default_source = settings.provenance.of("profile").to_string();
+    let layers: Vec<String> = settings.sources.iter().map(Source::describe).collect();
     let in_use = &settings.profile.name;
     let listed: Vec<(&Profile, Vec<Setting>)> = settings
         .profiles
         .values()
         .map(|p| {
             let deadline = format!("{}s", settings.deadline(p).as_secs_f64());
-            (p, settings_of(p, &layers, &settings, deadline))
+            (p, settings_of(p, &settings, deadline))
         })
         .collect();
     let doc = if args.json {
@@ -153,20 +123,14 @@ pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::R
             .collect();
         json!({
             "default": {"value": in_use, "source": default_source},
-            "layers": layers.iter().map(|(s, _)| s.describe()).collect::<Vec<_>>(),
+            "layers": layers,
+            "provenance": settings.provenance,
             "profiles": profiles,
         })
         .to_string()
     } else {
         let mut text = format!("default profile: {in_use} ({default_source})\n");
-        text.push_str(&format!(
-            "layers: {}\n",
-            layers
-                .iter()
-                .map(|(s, _)| s.describe())
-                .collect::<Vec<_>>()
-                .join(" < ")
-        ));
+        text.push_str(&format!("layers: {}\n", layers.join(" < ")));
         for (p, s) in &listed {
             let mark = if &p.name == in_use { "  [default]" } else { "" };
             text.push_str(&format!("\n{} — {}{mark}\n", p.name, p.description));
@@ -174,6 +138,25 @@ pub(crate) fn profiles(args: &ProfilesArgs, env: &Env, root: &Path) -> anyhow::R
                 .iter()
                 .map(|s| vec![format!("  {}", s.key), s.value.clone(), s.source.clone()])
                 .collect();
+            text.push_str(&super::table(&rows));
+        }
+        // Every other value that something above the built-in file set.
+        let rows: Vec<Vec<String>> = settings
+            .provenance
+            .iter()
+            .filter(|(key, origin)| {
+                !matches!(origin, Origin::Builtin | Origin::Default)
+                    && *key != "profile"
+                    && !key.starts_with("profiles.")
+            })
+            .map(|(key, origin)| vec![format!("  {key}"), origin.to_string()])
+            .collect();
+        if !rows.is_empty() {
+            text.push_str(
+                "
+other settings not from the built-in defaults:
+",
+            );
             text.push_str(&super::table(&rows));
         }
         text

@@ -106,6 +106,11 @@ impl Env {
     pub fn flag(&self, name: &str) -> bool {
         self.get(name).is_some_and(is_truthy)
     }
+
+    /// The first of `names` that is set (for recording where a value came from).
+    pub fn first_set<'n>(&self, names: &[&'n str]) -> Option<&'n str> {
+        names.iter().copied().find(|n| self.get(n).is_some())
+    }
 }
 
 /// `1`, `true`, `yes`, `on`, in any case.

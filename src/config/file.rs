@@ -53,6 +53,9 @@ pub struct ConfigFile {
     pub sync: Option<SyncConfig>,
     /// `codex-wrap engine`, the built-in llama-server.
     pub engine: Option<EngineConfig>,
+    /// Which layer set each value (filled by `merge`, never read from a file).
+    #[serde(skip)]
+    pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
 }
@@ -339,8 +342,10 @@ pub fn merge(layers: &[(Source, toml::Table)]) -> Result<ConfigFile, Error> {
     for (_, table) in layers {
         merge_into(&mut merged, table);
     }
-    ConfigFile::deserialize(toml::Value::Table(merged))
-        .map_err(|err| Error::Config(format!("merged profiles.toml: {}", err.message())))
+    let mut cfg = ConfigFile::deserialize(toml::Value::Table(merged))
+        .map_err(|err| Error::Config(format!("merged profiles.toml: {}", err.message())))?;
+    cfg.provenance = super::provenance::Provenance::from_layers(layers);
+    Ok(cfg)
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced.

@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod file;
+pub mod provenance;
 pub mod root;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::error::Error;
 use crate::pool::{PoolSettings, Strategy};
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
+pub use provenance::{Origin, Provenance};
 
 /// Which route the caller asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,10 +227,9 @@ pub struct Settings {
     pub log: LogSettings,
     /// API prices by model.
     pub prices: BTreeMap<String, file::PriceConfig>,
-    /// Where the values a flag or variable can set came from (`profile`, `model`,
-    /// `timeout`): `flag --model`, `environment OLLAMA_MODEL`, `router`. A key that is
-    /// absent came from the files (`profiles` reads which layer) or a default.
-    pub origins: BTreeMap<&'static str, String>,
+    /// Where every resolved value came from (built-in, user file, project file,
+    /// environment variable, flag, router, default), by dotted key: see `Provenance`.
+    pub provenance: Provenance,
     /// `codex-wrap engine`: where it lives and when it stops.
     pub engine: EngineSettings,
 }
@@ -340,6 +341,37 @@ impl Settings {
         self.deadline_override
             .or(profile.timeout)
             .unwrap_or(self.timeouts.deadline)
+    }
+
+    /// Where the model a call with `profile` sends came from: the override's flag or
+    /// variable, else the profile's `model` key.
+    pub fn model_origin(&self, profile: &Profile) -> &Origin {
+        match (&self.local_model_override, self.provenance.get("model")) {
+            (Some(_), Some(origin)) => origin,
+            _ => self
+                .provenance
+                .of(&format!("profiles.{}.model", profile.name)),
+        }
+    }
+
+    /// Where `deadline(profile)` came from, as `profiles` and `doctor` show it:
+    /// `flag --timeout`, `user file P`, `built-in [timeouts] deadline`, `default`.
+    pub fn deadline_origin(&self, profile: &Profile) -> String {
+        if self.deadline_override.is_some()
+            && let Some(origin) = self.provenance.get("timeout")
+        {
+            return origin.to_string();
+        }
+        if profile.timeout.is_some() {
+            return self
+                .provenance
+                .of(&format!("profiles.{}.timeout", profile.name))
+                .to_string();
+        }
+        match self.provenance.of("timeouts.deadline") {
+            Origin::Default => Origin::Default.to_string(),
+            origin => format!("{origin} [timeouts] deadline"),
+        }
     }
 }
 
@@ -480,23 +512,40 @@ pub fn resolve_from(
         .map(|(name, p)| Ok((name.clone(), profile(name, p)?)))
         .collect::<Result<BTreeMap<_, _>, Error>>()?;
 
-    let mut origins = BTreeMap::new();
+    let mut origins = cfg.provenance.clone();
+    for name in profiles.keys() {
+        for key in [
+            "model",
+            "description",
+            "timeout",
+            "keep_alive",
+            "system",
+            "guardrails",
+            "num_ctx_max",
+        ] {
+            origins.default_unless_set(format!("profiles.{name}.{key}"));
+        }
+    }
     let requested = match (&run.profile, env.get(names::OLLAMA_PROFILE)) {
-        (Some(p), _) => Some((p.as_str(), "flag --profile".to_owned())),
-        (None, Some(p)) => Some((p, format!("environment {}", names::OLLAMA_PROFILE))),
+        (Some(p), _) => Some((p.as_str(), Origin::Flag("--profile"))),
+        (None, Some(p)) => Some((p, Origin::env(names::OLLAMA_PROFILE))),
         (None, None) => run
             .suggested_profile
             .as_deref()
             .filter(|p| profiles.contains_key(*p))
-            .map(|p| (p, "router".to_owned())),
+            .map(|p| (p, Origin::Router)),
     };
     let profile_explicit = run.profile.is_some() || env.get(names::OLLAMA_PROFILE).is_some();
     let name = match requested {
         Some((name, origin)) => {
-            origins.insert("profile", origin);
+            origins.set("profile", origin);
             name
         }
-        None => cfg.default_profile.as_deref().unwrap_or("code"),
+        None => {
+            let from_files = origins.of("default_profile").clone();
+            origins.set("profile", from_files);
+            cfg.default_profile.as_deref().unwrap_or("code")
+        }
     };
     let profile = profiles.get(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
@@ -507,6 +556,13 @@ pub fn resolve_from(
     })?;
 
     let mode = route_mode(run, env);
+    match (run.local, run.api, run.codex) {
+        (true, _, _) => origins.set("mode", Origin::Flag("--local")),
+        (_, true, _) => origins.set("mode", Origin::Flag("--api")),
+        (_, _, true) => origins.set("mode", Origin::Flag("--codex")),
+        _ if mode == RouteMode::Codex => origins.set("mode", Origin::env(names::FORCE_CODEX)),
+        _ => origins.set("mode", Origin::Default),
+    }
 
     // The variables may hold a comma list; each entry is read the way Ollama reads
     // OLLAMA_HOST (scheme and port optional).
@@ -523,6 +579,10 @@ pub fn resolve_from(
         })
         .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
         .unwrap_or_else(|| "http://localhost:11434".to_owned());
+    origins.env_or_file(
+        "ollama.url",
+        env.first_set(&[names::OLLAMA_URL, names::OLLAMA_HOST]),
+    );
 
     let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
     let openai_cfg = cfg.openai.clone().unwrap_or_default();
@@ -532,17 +592,21 @@ pub fn resolve_from(
         .map(str::to_owned)
         .or(gemini_cfg.model)
         .unwrap_or_else(|| "gemini-flash-latest".to_owned());
+    origins.env_or_file("gemini.model", env.first_set(&[names::GEMINI_MODEL]));
+    origins.default_unless_set("openai.model");
     let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
     if local_model_override.is_some() {
-        origins.insert("model", format!("environment {}", names::OLLAMA_MODEL));
+        origins.set("model", Origin::env(names::OLLAMA_MODEL));
     }
     if run.model.is_some() {
-        origins.insert("model", "flag --model".to_owned());
+        origins.set("model", Origin::Flag("--model"));
     }
     let (mut api_model_override, mut codex_model_override) = (None, None);
     if let Some(model) = &run.model {
         match mode {
             RouteMode::Api => {
+                origins.set("gemini.model", Origin::Flag("--model"));
+                origins.set("openai.model", Origin::Flag("--model"));
                 gemini_model = model.clone();
                 openai_model = Some(model.clone());
                 api_model_override = Some(model.clone());
@@ -550,6 +614,10 @@ pub fn resolve_from(
             RouteMode::Codex => codex_model_override = Some(model.clone()),
             _ => local_model_override = Some(model.clone()),
         }
+    }
+    origins.env_or_file("gemini.base_url", env.first_set(&[names::GEMINI_BASE_URL]));
+    if let Some(var) = env.first_set(&[names::GEMINI_API_KEY, names::GOOGLE_API_KEY]) {
+        origins.set("gemini.key", Origin::env(var));
     }
     let gemini = GeminiSettings {
         base_url: env
@@ -594,13 +662,35 @@ pub fn resolve_from(
         },
         retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
     };
+    for (key, flag, set) in [
+        (
+            "connect",
+            "--connect-timeout",
+            run.connect_timeout.is_some(),
+        ),
+        ("idle", "--idle-timeout", run.idle_timeout.is_some()),
+        (
+            "first_byte",
+            "--first-byte-timeout",
+            run.first_byte_timeout.is_some(),
+        ),
+        ("deadline", "", false),
+        ("retry_cap", "", false),
+    ] {
+        let key = format!("timeouts.{key}");
+        if set {
+            origins.set(key, Origin::Flag(flag));
+        } else {
+            origins.default_unless_set(key);
+        }
+    }
     let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
         (Some(flag), _) => {
-            origins.insert("timeout", "flag --timeout".to_owned());
+            origins.set("timeout", Origin::Flag("--timeout"));
             Some(flag)
         }
         (None, Some(value)) => {
-            origins.insert("timeout", format!("environment {}", names::TIMEOUT));
+            origins.set("timeout", Origin::env(names::TIMEOUT));
             Some(
                 parse_seconds(value)
                     .map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
@@ -609,6 +699,14 @@ pub fn resolve_from(
         (None, None) => None,
     };
 
+    origins.env_or_file("openai.base_url", env.first_set(&[names::OPENAI_BASE_URL]));
+    let openai_key_env = openai_cfg
+        .key_env
+        .as_deref()
+        .unwrap_or(names::OPENAI_API_KEY);
+    if env.get(openai_key_env).is_some() {
+        origins.set("openai.key", Origin::env(openai_key_env));
+    }
     let openai = OpenAiSettings {
         base_url: env
             .get(names::OPENAI_BASE_URL)
@@ -646,8 +744,12 @@ pub fn resolve_from(
         &source(names::OPENAI_BASE_URL, "[openai] base_url"),
         &openai.base_url,
     )?;
-    let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai)?;
+    let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai, &mut origins)?;
     let routes = route_table(&cfg, env, &endpoints)?;
+    for (key, var) in [("local", names::LOCAL_BACKEND), ("api", names::API_BACKEND)] {
+        origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
+    }
+    origins.default_unless_set("routes.codex");
     let first_of = |list: &[EndpointSpec], default| list.first().map_or(default, |e| e.provider);
     let local_backend = first_of(&routes.local, Provider::Ollama);
     let api_backend = first_of(&routes.api, Provider::Gemini);
@@ -658,10 +760,42 @@ pub fn resolve_from(
     };
 
     let log = log_settings(&cfg, env, root);
+    origins.env_or_file("log.enabled", env.first_set(&[names::ENABLE_LOGGING]));
+    origins.env_or_file("log.file", env.first_set(&[names::LOG_FILE]));
+    origins.default_unless_set("log.log_prompts");
     let pool = pool_settings(&cfg, env)?;
+    origins.default_unless_set("pool.strategy");
+    origins.default_unless_set("pool.cooldown");
+    origins.env_or_file("pool.state_file", env.first_set(&[names::XDG_STATE_HOME]));
     let engine = engine_settings(&cfg, env)?;
+    origins.default_unless_set("engine.idle_stop");
+    let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
+        env.get(names::XDG_CACHE_HOME)
+            .filter(|v| Path::new(v).is_absolute())
+            .map(|_| names::XDG_CACHE_HOME)
+    });
+    origins.env_or_file("engine.cache", cache_var);
+    // `sync` reads the rest of [sync] itself; its remote may come from the environment.
+    origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
+    origins.default_unless_set("directive");
+    // `mcp` reads [mcp] itself (the delegate tool's reply cap and continuation lifetime).
+    origins.default_unless_set("mcp.max_reply_tokens");
+    origins.default_unless_set("mcp.continuation_ttl_secs");
+    if run.no_fallback {
+        origins.set("fallback", Origin::Flag("--no-fallback"));
+    }
+    for (key, var) in [
+        ("local_disabled", names::DISABLE_LOCAL),
+        ("api_disabled", names::DISABLE_API),
+    ] {
+        if env.get(var).is_some() {
+            origins.set(key, Origin::env(var));
+        }
+    }
+    let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
+    context_origins(&mut origins, run, env);
     Ok(Settings {
-        origins,
+        provenance: origins,
         root: root.to_path_buf(),
         sources,
         mode,
@@ -678,7 +812,7 @@ pub fn resolve_from(
         local_disabled: env.flag(names::DISABLE_LOCAL),
         api_disabled: env.flag(names::DISABLE_API),
         router: cfg.router,
-        context: context_settings(cfg.context.clone().unwrap_or_default(), run, env)?,
+        context,
         openai,
         routes,
         pool,
@@ -728,6 +862,7 @@ fn endpoint_table(
     ollama_url: &str,
     gemini: &GeminiSettings,
     openai: &OpenAiSettings,
+    origins: &mut Provenance,
 ) -> Result<BTreeMap<String, Vec<EndpointSpec>>, Error> {
     let group = |name: &str,
                  provider,
@@ -835,6 +970,22 @@ fn endpoint_table(
             (None, Provider::Gemini) => gemini.key.clone(),
             _ => key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new),
         };
+        // Recorded by the variable's name, never the key.
+        match (&e.key_env, provider) {
+            (None, Provider::Gemini) => {
+                if let Some(o) = origins.get("gemini.key").cloned() {
+                    origins.set(format!("endpoints.{name}.key"), o);
+                }
+            }
+            _ => {
+                if let Some(var) = key_env.as_deref().filter(|v| env.get(v).is_some()) {
+                    origins.set(format!("endpoints.{name}.key"), Origin::env(var));
+                }
+            }
+        }
+        if e.url.is_none() && provider != Provider::Command {
+            origins.default_unless_set(format!("endpoints.{name}.url"));
+        }
         let model = match provider {
             Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
             _ => e.model.clone(),
@@ -1038,6 +1189,45 @@ fn context_settings(
     })
 }
 
+/// Where the context settings came from: the files, except what `--sections` and the
+/// old variables (`CONTRACT_SECTIONS`, `CONTEXT_HINTS`, `INCLUDE_AGENTS`, ...) change.
+fn context_origins(origins: &mut Provenance, run: &Overrides, env: &Env) {
+    for key in [
+        "files",
+        "always",
+        "local_budget",
+        "api_budget",
+        "min_score",
+        "summary_lines",
+    ] {
+        origins.default_unless_set(format!("context.{key}"));
+    }
+    if env.get(names::INCLUDE_AGENTS).is_some() {
+        origins.set("context.files", Origin::env(names::INCLUDE_AGENTS));
+    }
+    let sections = if run.sections.is_some() {
+        Some(Origin::Flag("--sections"))
+    } else {
+        env.first_set(&[
+            names::CONTRACT_SECTIONS,
+            names::AGENTS_SECTIONS,
+            names::CONTEXT_HINTS,
+        ])
+        .map(Origin::env)
+    };
+    origins.set("context.sections", sections.unwrap_or(Origin::Default));
+    for (label, var) in [
+        ("contract", names::CONTRACT_SUMMARY_LINES),
+        ("agents", names::AGENTS_SUMMARY_LINES),
+    ] {
+        let origin = match env.first_set(&[var]) {
+            Some(var) => Origin::env(var),
+            None => origins.of("context.summary_lines").clone(),
+        };
+        origins.set(format!("context.summary_lines.{label}"), origin);
+    }
+}
+
 /// A configured number of seconds, when positive, finite and at most a day.
 pub(crate) fn seconds(v: f64) -> Option<Duration> {
     (v.is_finite() && v > 0.0 && v <= 86_400.0).then(|| Duration::from_secs_f64(v))
@@ -1198,6 +1388,71 @@ mod tests {
         assert_eq!(
             s.routes.codex[0].command,
             ["codex", "exec", "-C", "{root}", "-"]
+        );
+    }
+
+    #[test]
+    fn every_resolved_value_records_its_origin() {
+        let s = settings(
+            &[
+                "--connect-timeout",
+                "5",
+                "--idle-timeout",
+                "7",
+                "--sections",
+                "contract:Auth",
+                "--api",
+                "--model",
+                "gemini-pro",
+                "x",
+            ],
+            &[
+                ("OLLAMA_URL", "http://a:1"),
+                ("CODEX_WRAP_LOCAL_BACKEND", "openai"),
+                ("GOOGLE_API_KEY", "sekrit"),
+                ("CODEX_LOG_FILE", "run.jsonl"),
+                ("CODEX_WRAP_SYNC_REMOTE", "gdrive:app"),
+            ],
+        )
+        .unwrap();
+        let of = |key: &str| s.provenance.of(key).to_string();
+        assert_eq!(of("timeouts.connect"), "flag --connect-timeout");
+        assert_eq!(of("timeouts.idle"), "flag --idle-timeout");
+        assert_eq!(of("timeouts.first_byte"), "default");
+        assert_eq!(of("timeouts.deadline"), "built-in");
+        assert_eq!(of("context.sections"), "flag --sections");
+        assert_eq!(of("context.local_budget"), "built-in");
+        assert_eq!(of("gemini.model"), "flag --model");
+        assert_eq!(of("mode"), "flag --api");
+        assert_eq!(of("ollama.url"), "environment OLLAMA_URL");
+        assert_eq!(of("routes.local"), "environment CODEX_WRAP_LOCAL_BACKEND");
+        assert_eq!(of("routes.api"), "default");
+        assert_eq!(of("gemini.key"), "environment GOOGLE_API_KEY");
+        assert_eq!(of("log.file"), "environment CODEX_LOG_FILE");
+        assert_eq!(of("sync.remote"), "environment CODEX_WRAP_SYNC_REMOTE");
+        assert_eq!(of("directive"), "built-in");
+        assert_eq!(of("pool.strategy"), "default");
+        assert_eq!(of("profiles.code.keep_alive"), "default");
+        assert_eq!(of("profiles.fast.timeout"), "built-in");
+        assert!(!format!("{:?}", s.provenance).contains("sekrit"));
+
+        // The router's suggestion, and the files' default when nothing names one.
+        let cfg = file::merge(&file::load_layers(None, None).unwrap()).unwrap();
+        let run = Overrides {
+            suggested_profile: Some("fast".into()),
+            ..Overrides::default()
+        };
+        let env = Env::from_pairs([]);
+        let s = resolve_from(cfg, vec![Source::Builtin], &run, &env, Path::new(".")).unwrap();
+        assert_eq!(s.provenance.of("profile"), &Origin::Router);
+        assert_eq!(s.deadline_origin(&s.profile), "built-in");
+        assert_eq!(
+            s.deadline_origin(&s.profiles["code"]),
+            "built-in [timeouts] deadline"
+        );
+        assert_eq!(
+            settings(&["x"], &[]).unwrap().provenance.of("profile"),
+            &Origin::Builtin
         );
     }
 
