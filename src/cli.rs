@@ -123,6 +123,10 @@ pub struct SyncArgs {
     /// Set on the detached process a background sync starts (its run-log line says so).
     #[arg(long, hide = true)]
     pub detached: bool,
+    /// Set when a call that owns stdout (`--write`) runs the sync: its summary goes to
+    /// stderr as a status line.
+    #[arg(skip)]
+    pub summary_on_stderr: bool,
 }
 
 /// The coding assistants `install` knows.

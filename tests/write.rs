@@ -674,6 +674,55 @@ fn after_write_sync_runs_in_the_background_and_lands() {
 }
 
 #[test]
+fn after_write_sync_with_wait_keeps_stdout_for_the_summary_or_the_json() {
+    assert!(
+        Command::new("rclone").arg("version").output().is_ok(),
+        "this test needs the real rclone"
+    );
+    let sb = Sandbox::new();
+    let remote = sb.dir.path().join("remote");
+    sb.write(
+        "profiles.toml",
+        &format!(
+            "[sync]\nremote = \"{}\"\nafter_write = true\n",
+            remote.display()
+        ),
+    );
+    let conf = sb.dir.path().join("rclone.conf");
+    std::fs::write(&conf, "").unwrap();
+    let server = answers(&[
+        "```python app.py\nprint(3)\n```\n",
+        "```python app.py\nprint(4)\n```\n",
+    ]);
+    let call = |extra: &[&str]| {
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", server.url())
+            .env("RCLONE_CONFIG", &conf)
+            .args(["--local", "-w", "--wait"])
+            .args(extra)
+            .arg("x");
+        run_with(cmd, None, Duration::from_secs(30))
+    };
+    // The sync ran before the call returned; its summary is a status line.
+    let r = call(&[]);
+    r.assert_code(0).assert_stdout("created app.py (1 line)\n");
+    r.assert_stderr_has("synced ");
+    assert_eq!(
+        std::fs::read_to_string(remote.join("app.py")).unwrap(),
+        "print(3)\n"
+    );
+    // With --json, stdout is the one JSON document and nothing else.
+    let r = call(&["--json", "-i", "app.py"]);
+    r.assert_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(
+        std::fs::read_to_string(remote.join("app.py")).unwrap(),
+        "print(4)\n"
+    );
+}
+
+#[test]
 fn write_flags_need_write() {
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();

@@ -59,6 +59,7 @@ pub(crate) fn command(
             &rclone,
             args.dry_run,
             args.detached,
+            args.summary_on_stderr,
             report,
         );
     }
@@ -98,6 +99,7 @@ pub fn after_write(env: &Env, root: &Path, wait: bool, report: Reporter) {
     }
     let args = SyncArgs {
         wait,
+        summary_on_stderr: true,
         ..SyncArgs::default()
     };
     if let Err(err) = command(&args, env, root, report) {
@@ -130,13 +132,15 @@ pub fn start_background(root: &Path, settings: &SyncSettings) -> std::io::Result
 }
 
 /// Runs one sync in this process and reports it: on stdout the summary (or, with
-/// `dry_run`, what would change), on stderr the status lines.
+/// `dry_run`, what would change), on stderr the status lines. `summary_on_stderr`: the
+/// caller owns stdout (a `--write` call), so the summary is a status line too.
 pub fn run_foreground(
     root: &Path,
     settings: &SyncSettings,
     rclone: &Rclone,
     dry_run: bool,
     background: bool,
+    summary_on_stderr: bool,
     report: Reporter,
 ) -> anyhow::Result<ExitStatus> {
     let lock = match state::try_lock(root).with_context(|| lock_error(root))? {
@@ -195,14 +199,19 @@ pub fn run_foreground(
     if let Err(e) = state::write_last_sync(root, &last) {
         report.warn(&format!("synced, but cannot write {LAST_SYNC}: {e}"));
     }
-    Output::print_document(&format!(
+    let summary = format!(
         "synced {} to {shown}: {} transferred, {} deleted, {} in {:.2}s",
         root.display(),
         done.transferred,
         done.deleted,
         human_size(done.bytes),
         elapsed.as_secs_f64()
-    ))?;
+    );
+    if summary_on_stderr {
+        report.status(&summary);
+    } else {
+        Output::print_document(&summary)?;
+    }
     Ok(ExitStatus::Success)
 }
 
