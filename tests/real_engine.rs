@@ -309,6 +309,27 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // The same through the files face: the program lands in hello.py and the check passes;
+    // stdout is the summary, not the code.
+    sb.write("hello.py", "");
+    let mut write = cmd();
+    write.args([
+        "--local",
+        "-w",
+        "-i",
+        "hello.py",
+        "--check",
+        "python3 hello.py | grep -q 'Hello, World'",
+        "write hello world in python",
+    ]);
+    let r = crate::support::run_with(write, None, std::time::Duration::from_secs(120));
+    r.assert_code(0)
+        .assert_stdout_has("updated hello.py")
+        .assert_stdout_has("check passed");
+    assert!(!r.stdout().contains("print("), "{}", r.stdout());
+    let out = Command::new("python3").arg(&hello).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello, World"));
+
     let mut status = cmd();
     status.args(["engine", "status", "--json"]);
     let r = run(status);
