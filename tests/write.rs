@@ -723,6 +723,28 @@ fn after_write_sync_with_wait_keeps_stdout_for_the_summary_or_the_json() {
 }
 
 #[test]
+fn stats_counts_the_answers_that_went_to_files_instead_of_the_assistant() {
+    let sb = Sandbox::new();
+    let server = answers(&["```python app.py\nprint(3)\n```\n"]);
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .args(["--local", "-w", "x"]);
+    run(cmd).assert_code(0);
+    let mut cmd = sb.cmd();
+    cmd.args(["stats", "--json"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(s["written"]["calls"], 1, "{s}");
+    assert!(s["written"]["tokens_kept_off"].as_u64().unwrap() > 0, "{s}");
+    let mut cmd = sb.cmd();
+    cmd.arg("stats");
+    run(cmd)
+        .assert_code(0)
+        .assert_stdout_has("answers written to files (--write): 1 call, ");
+}
+
+#[test]
 fn write_flags_need_write() {
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();

@@ -53,6 +53,14 @@ pub(crate) struct Tokens {
     some_estimated: bool,
 }
 
+/// What `--write` kept away from the calling assistant: calls answered into files, and the
+/// tokens of those answers (the last round's), which the assistant never had to read.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub(crate) struct Written {
+    calls: u64,
+    tokens_kept_off: u64,
+}
+
 /// API cost of one model.
 #[derive(Debug, Serialize, PartialEq)]
 pub(crate) struct CostRow {
@@ -79,6 +87,9 @@ pub(crate) struct Summary {
     api_cost_by_model: Vec<CostRow>,
     /// The tokens served locally, priced at `[prices.cloud]`.
     local_at_cloud_prices: Option<f64>,
+    /// `--write` calls (and MCP `delegate` with `write`): answers that landed in files,
+    /// with only a summary returned to the caller.
+    written: Written,
     /// The last `codex-wrap sync`: its age and outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_sync: Option<LastSyncRow>,
@@ -144,6 +155,7 @@ pub(crate) struct Tally {
     models: BTreeMap<(String, String), Speeds>,
     tokens: Tokens,
     costs: BTreeMap<String, (u64, u64)>,
+    written: Written,
 }
 
 impl Tally {
@@ -163,6 +175,10 @@ impl Tally {
             return;
         };
         self.fell_back += u64::from(r.fallbacks > 0);
+        if !r.rounds.is_empty() {
+            self.written.calls += 1;
+            self.written.tokens_kept_off += r.tokens_out;
+        }
         let tokens = &mut self.tokens;
         tokens.some_estimated |= r.tokens_estimated;
         if served == "api" {
@@ -203,6 +219,7 @@ pub(crate) fn summarize(
         models,
         mut tokens,
         costs,
+        written,
     } = tally;
     let local = tokens.local_in + tokens.local_out;
     let all = local + tokens.api_in + tokens.api_out;
@@ -258,6 +275,7 @@ pub(crate) fn summarize(
         api_cost_by_model,
         last_sync: None,
         local_at_cloud_prices,
+        written,
     }
 }
 
@@ -372,6 +390,14 @@ pub(crate) fn render(s: &Summary) -> String {
     if let Some(saved) = s.local_at_cloud_prices {
         out.push_str(&format!(
             "the local tokens at cloud prices ([prices.cloud]): {saved:.4}\n"
+        ));
+    }
+    if s.written.calls > 0 {
+        out.push_str(&format!(
+            "answers written to files (--write): {} {}, {} tokens the assistant never had to read\n",
+            s.written.calls,
+            if s.written.calls == 1 { "call" } else { "calls" },
+            thousands(s.written.tokens_kept_off)
         ));
     }
     if !s.api_cost_by_model.is_empty() {

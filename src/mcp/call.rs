@@ -148,10 +148,11 @@ impl EngineFace {
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
             ));
-            for (transcript, _) in done.transcripts.iter().zip(0..) {
-                let status = transcript.exit_status();
-                let record =
-                    crate::call::log_record(&plan, transcript, clock.elapsed(), status, started);
+            // One record for the call, as the command line writes it, with every round.
+            if let Some(last) = done.transcripts.last() {
+                let mut record =
+                    crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
+                record.rounds = done.rounds.clone();
                 crate::call::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {
