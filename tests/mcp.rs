@@ -134,6 +134,46 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
 }
 
 #[test]
+fn a_line_that_is_not_json_gets_a_parse_error_and_the_session_goes_on() {
+    let sb = Sandbox::new();
+    // Over the 8 MiB line limit, though JSON: dropped with a Parse error, never answered.
+    let long = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list",
+                      "params": {"pad": "x".repeat(8 * 1024 * 1024)}})
+    .to_string();
+    let lines = [
+        INIT.to_owned(),
+        INITIALIZED.to_owned(),
+        "this is not json".to_owned(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/li"#.to_owned(),
+        long,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_owned(),
+    ];
+    let got = session(sb.cmd(), &lines, &[json!(0), json!(2)]);
+
+    let errors: Vec<&Value> = got.iter().filter(|m| m.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 3, "one error per bad line: {errors:?}");
+    for error in &errors {
+        assert_eq!(error.get("id"), Some(&Value::Null), "{error}");
+        assert_eq!(error["error"]["code"], -32700, "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("Parse error: "), "{message}");
+    }
+    assert!(
+        errors[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("8388608 bytes"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        !got.iter().any(|m| m["id"] == 9),
+        "the long line is dropped"
+    );
+    assert!(answer(&got, 2)["result"]["tools"].is_array());
+}
+
+#[test]
 fn calls_run_concurrently_and_each_answers_for_itself() {
     let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
     let sb = Sandbox::new();

@@ -6,14 +6,18 @@
 //!   cancellation, behind the `Delegate` trait.
 //! - `call`: `Delegate` on the call engine, in process.
 //! - `continuation`: the store of earlier exchanges behind `continuation_id`.
+//! - `stdio`: stdin and stdout between the terminal and the SDK's line transport; a line
+//!   that is not JSON (or is over 8 MiB) gets a JSON-RPC Parse error (`-32700`, id null).
 //!
 //! Several calls run at once on one session, each in its own task; a failing call is a
-//! tool error and the server stays up; a message that is not JSON-RPC gets a JSON-RPC
-//! error from the SDK.
+//! tool error and the server stays up; JSON that is not a JSON-RPC message gets a
+//! JSON-RPC error from the SDK, and a line that is not JSON at all a Parse error from
+//! `stdio`.
 
 mod call;
 pub(crate) mod continuation;
 pub(crate) mod delegate;
+mod stdio;
 mod tools;
 
 use std::path::PathBuf;
@@ -50,11 +54,20 @@ pub(crate) fn serve(env: Env, root: PathBuf) -> anyhow::Result<ExitStatus> {
         .build()?;
     runtime.block_on(async move {
         let server = tools::Server::new(env, root);
-        let service = server
-            .serve(rmcp::transport::stdio())
-            .await
-            .context("the MCP session did not start")?;
-        service.waiting().await.context("the MCP session failed")?;
+        let (streams, transport) =
+            stdio::Streams::start(tokio::io::stdin(), tokio::io::stdout(), stdio::MAX_LINE);
+        let session = async {
+            let service = server
+                .serve(transport)
+                .await
+                .context("the MCP session did not start")?;
+            service.waiting().await.context("the MCP session failed")?;
+            anyhow::Ok(())
+        }
+        .await;
+        // Every line already queued (a Parse error among them) reaches stdout either way.
+        streams.finish().await.context("writing to stdout")?;
+        session?;
         Ok(ExitStatus::Success)
     })
 }
