@@ -621,16 +621,15 @@ fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
     assert!(log.lock().unwrap().iter().any(|&n| n > 0));
 }
 
-#[test]
-fn after_write_sync_runs_in_the_background_and_lands() {
+/// A project whose `[sync] after_write` goes to a local folder remote (the real rclone,
+/// with an empty config of its own): the sandbox, the remote folder and the config file.
+fn after_write_sandbox() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
     assert!(
         Command::new("rclone").arg("version").output().is_ok(),
         "this test needs the real rclone"
     );
     let sb = Sandbox::new();
     let remote = sb.dir.path().join("remote");
-    let data: Vec<u8> = (0..300_000usize).map(|i| (i * 7919 % 251) as u8).collect();
-    std::fs::write(sb.project().join("big.bin"), data).unwrap();
     sb.write(
         "profiles.toml",
         &format!(
@@ -640,6 +639,14 @@ fn after_write_sync_runs_in_the_background_and_lands() {
     );
     let conf = sb.dir.path().join("rclone.conf");
     std::fs::write(&conf, "").unwrap();
+    (sb, remote, conf)
+}
+
+#[test]
+fn after_write_sync_runs_in_the_background_and_lands() {
+    let (sb, remote, conf) = after_write_sandbox();
+    let data: Vec<u8> = (0..300_000usize).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(sb.project().join("big.bin"), data).unwrap();
     let server = answers(&["```python app.py\nprint(3)\n```\n"]);
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url())
@@ -675,21 +682,7 @@ fn after_write_sync_runs_in_the_background_and_lands() {
 
 #[test]
 fn after_write_sync_with_wait_keeps_stdout_for_the_summary_or_the_json() {
-    assert!(
-        Command::new("rclone").arg("version").output().is_ok(),
-        "this test needs the real rclone"
-    );
-    let sb = Sandbox::new();
-    let remote = sb.dir.path().join("remote");
-    sb.write(
-        "profiles.toml",
-        &format!(
-            "[sync]\nremote = \"{}\"\nafter_write = true\n",
-            remote.display()
-        ),
-    );
-    let conf = sb.dir.path().join("rclone.conf");
-    std::fs::write(&conf, "").unwrap();
+    let (sb, remote, conf) = after_write_sandbox();
     let server = answers(&[
         "```python app.py\nprint(3)\n```\n",
         "```python app.py\nprint(4)\n```\n",
