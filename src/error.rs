@@ -88,6 +88,7 @@ Exit codes:
   9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
   10   --write could not write: a write failed (disk full, ulimit -f; that file is left as it
        was), or the answer is over the limits (256 files, 16 MiB: nothing written)
+  11   the prompt cannot fit the forced route's model window (nothing was sent)
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
 

@@ -156,3 +156,27 @@ fn the_real_model_path_uses_smollm2_and_the_run_log_is_ignored_by_git() {
         ".gitignore lacks logs/:\n{ignore}"
     );
 }
+
+#[test]
+fn every_exit_code_is_in_the_readme_table_and_in_help() {
+    let readme = readme();
+    let help = Command::new(env!("CARGO_BIN_EXE_codex-wrap"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // The codes `error.rs` defines, each with its meaning in both places.
+    for code in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143] {
+        assert!(
+            readme
+                .lines()
+                .any(|l| l.starts_with(&format!("| {code} |"))),
+            "README's exit-code table lacks {code}"
+        );
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{code} "))),
+            "--help lacks exit code {code}"
+        );
+    }
+}
