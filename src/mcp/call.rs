@@ -84,7 +84,7 @@ impl EngineFace {
         let decision = if config::route_mode(&overrides, env) == RouteMode::Auto {
             let router = self
                 .router
-                .get_or_init(|| Router::from_table(cfg.router.as_ref()).map_err(|e| e.to_string()));
+                .get_or_init(|| crate::router(env, &self.root).map_err(|e| format!("{e:#}")));
             Some(
                 router
                     .as_ref()
