@@ -211,10 +211,6 @@ pub struct Settings {
     pub context: ContextSettings,
     /// The OpenAI-compatible server.
     pub openai: OpenAiSettings,
-    /// Provider of the local route's first endpoint.
-    pub local_backend: Provider,
-    /// Provider of the API route's first endpoint.
-    pub api_backend: Provider,
     /// The endpoints of each route, in order.
     pub routes: Routes,
     /// `[pool]`: strategy, cooldown, the shared health state.
@@ -750,9 +746,6 @@ pub fn resolve_from(
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
     origins.default_unless_set("routes.codex");
-    let first_of = |list: &[EndpointSpec], default| list.first().map_or(default, |e| e.provider);
-    let local_backend = first_of(&routes.local, Provider::Ollama);
-    let api_backend = first_of(&routes.api, Provider::Gemini);
     let ollama_url = first_url(&ollama_url);
     let openai = OpenAiSettings {
         base_url: first_url(&openai.base_url),
@@ -818,8 +811,6 @@ pub fn resolve_from(
         pool,
         api_model_override,
         codex_model_override,
-        local_backend,
-        api_backend,
         log,
         prices: cfg.prices,
         engine,
