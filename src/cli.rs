@@ -427,16 +427,27 @@ impl FromStr for Seconds {
     }
 }
 
-/// Parses `"2"`, `"0.5"` or `"90s"` as a positive duration.
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let trimmed = s.trim();
-    let number = trimmed.strip_suffix('s').unwrap_or(trimmed);
-    match number.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
-        _ => Err(format!(
-            "'{s}' is not accepted: give a number of seconds more than 0 and at most 86400 \
-             (e.g. 30, 2.5 or 90s)"
-        )),
+/// Parses `"2"`, `"0.5"` or `"90s"` as a positive duration (the core's, for the
+/// settings' own timeouts too).
+pub use codex_wrap_core::config::parse_seconds;
+
+/// The call's flags, as the core's plain overrides.
+impl From<&RunArgs> for codex_wrap_core::config::Overrides {
+    fn from(run: &RunArgs) -> Self {
+        codex_wrap_core::config::Overrides {
+            local: run.local,
+            api: run.api,
+            codex: run.codex,
+            profile: run.profile.clone(),
+            model: run.model.clone(),
+            timeout: run.timeout.map(|t| t.0),
+            connect_timeout: run.connect_timeout.map(|t| t.0),
+            idle_timeout: run.idle_timeout.map(|t| t.0),
+            first_byte_timeout: run.first_byte_timeout.map(|t| t.0),
+            no_fallback: run.no_fallback,
+            sections: run.sections.clone(),
+            suggested_profile: None,
+        }
     }
 }
 

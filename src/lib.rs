@@ -1,45 +1,37 @@
 //! codex-wrap: offload a coding prompt to a local model (Ollama) or Gemini.
 //!
+//! This crate is the binary's faces over the core (`codex-wrap-core`, re-exported here by
+//! module): the core holds configuration, routing, context, the backends, the engine and
+//! the write/check/repair task, and depends on no face's crates.
+//!
 //! # Layout
-//! - `cli`: the command line as typed; `config`: resolved `Settings` (flags > environment >
-//!   project file > user file > built-in); `input`: where the prompt comes from.
-//! - `route`: the keyword classifier and the `Route` type; `prompt`: message assembly.
-//! - `engine`: `prepare` → `Plan`, `execute(plan, sink, shutdown)` → `Transcript`: the one
-//!   pipeline that every face (stdout and `--json` in `call`, next files and MCP) drives.
-//! - `backend`: `Endpoint`, `Provider` and the `Backend` trait, one file per provider
-//!   (streaming and management); `http`: the client and the one error classifier; `frame`:
-//!   NDJSON and SSE framing; `stream`: one attempt (deadlines, 429 retry, the pump);
-//!   `pool`: endpoint order and the health state shared between processes.
-//! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
-//!   `error`: exit codes.
-//! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
+//! - `cli`: the command line as typed (clap), converted into the core's plain types.
+//! - `call`: the call's face (stdout streaming and `--json`); `files::face`: `--write`.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
+//! - `commands`: doctor, profiles, models, warm, stats; `sync`: the sync command.
+//! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
+//! - `logging`: the tracing subscriber.
 
-pub mod backend;
 mod call;
 pub mod cli;
 mod commands;
-pub mod config;
-pub mod context;
-pub mod engine;
-pub mod error;
-pub mod files;
-pub mod frame;
-pub mod http;
-pub mod input;
 mod install;
 pub mod llama;
 pub mod logging;
 mod mcp;
-pub mod output;
-mod plan;
-pub mod pool;
-pub mod prompt;
-pub mod route;
-pub mod runlog;
-mod spinner;
-pub mod stream;
 pub mod sync;
+
+pub use codex_wrap_core::{
+    backend, config, context, engine, error, frame, http, input, output, plan, pool, prompt, route,
+    runlog, spinner, stream,
+};
+
+/// The core's write/check/repair task, and the face that runs it from the command line and
+/// MCP (`face`).
+pub mod files {
+    pub use codex_wrap_core::files::*;
+    pub mod face;
+}
 
 use std::path::{Path, PathBuf};
 

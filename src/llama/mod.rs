@@ -7,7 +7,6 @@
 //! While it runs, `running` hands its endpoint to the call planner, which tries it after
 //! the local route's configured endpoint.
 
-mod process;
 mod progress;
 mod provision;
 mod server;
@@ -24,47 +23,10 @@ use crate::config::{self, EngineSettings, RouteMode, Settings};
 use crate::error::{Error, ExitStatus};
 use crate::output::{Output, Reporter};
 use crate::route::Route;
-use process::Record;
+use codex_wrap_core::llama::process::{self, Record};
+use codex_wrap_core::llama::{RECORD, running};
 use progress::{Progress, elapsed};
 use provision::{LLAMA_CPP_PACKAGE, LLAMA_CPP_VERSION, PackagedModel, SMOLLM2};
-
-/// A running engine, as the call planner needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineEndpoint {
-    /// OpenAI-compatible base URL, `http://127.0.0.1:PORT/v1`.
-    pub base_url: String,
-    /// The model it serves (its name in requests).
-    pub model: String,
-    /// The server's pid.
-    pub pid: u32,
-    /// Its loopback port.
-    pub port: u16,
-}
-
-/// The engine started by `codex-wrap engine up`, if it is still running. The record is
-/// checked against the process table every time: a record whose process is gone (or whose
-/// pid now belongs to another process) is removed and `None` returned.
-pub fn running(state_dir: &Path) -> Option<EngineEndpoint> {
-    let path = state_dir.join(RECORD);
-    let Some(record) = Record::read(&path) else {
-        if path.exists() {
-            let _ = std::fs::remove_file(&path);
-        }
-        return None;
-    };
-    if !record.alive() {
-        let _ = std::fs::remove_file(&path);
-        return None;
-    }
-    Some(EngineEndpoint {
-        base_url: record.base_url,
-        model: record.model,
-        pid: record.pid,
-        port: record.port,
-    })
-}
-
-const RECORD: &str = "engine.json";
 
 /// Where the engine's files are.
 pub(crate) struct Layout {

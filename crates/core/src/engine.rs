@@ -490,7 +490,7 @@ fn slice_and_fit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::RunArgs;
+    use crate::config::Overrides;
     use crate::config::env::Env;
     use crate::output::Output;
 
@@ -505,9 +505,9 @@ mod tests {
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
         )
         .unwrap();
-        let run = RunArgs {
+        let run = Overrides {
             codex: true,
-            ..RunArgs::default()
+            ..Overrides::default()
         };
         let home = dir.display().to_string();
         let env = Env::from_pairs([("HOME", home.as_str()), ("XDG_CONFIG_HOME", home.as_str())]);

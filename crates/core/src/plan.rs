@@ -15,7 +15,7 @@ use crate::stream::{Attempt, Outcome, Route};
 /// pool orders them), then the other route's when fallback is allowed. Disabled routes are
 /// left out; a route with nothing left is an error. `num_ctx`: the window this request
 /// needs, when larger than the profile's.
-pub(crate) fn plan(
+pub fn plan(
     settings: &Settings,
     route: Route,
     pool: &mut Pool,
@@ -74,7 +74,7 @@ pub(crate) fn plan(
 }
 
 /// The name of `codex-wrap engine`'s endpoint in plans, start lines and the run log.
-pub(crate) const ENGINE_ENDPOINT: &str = "engine";
+pub const ENGINE_ENDPOINT: &str = "engine";
 
 /// `codex-wrap engine`, while it runs: one more endpoint of the local route, after the
 /// configured ones (unless one of them is the engine itself).
@@ -105,7 +105,7 @@ fn engine_attempt(settings: &Settings, configured: &[Endpoint]) -> Option<Attemp
 
 /// The endpoints of a route with their models, in the listed order (management commands
 /// talk to the first).
-pub(crate) fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
+pub fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
     settings
         .routes
         .get(route)
@@ -126,7 +126,7 @@ fn other_route(route: Route) -> Option<Route> {
 /// An endpoint with its model and the profile's options: `--model` for the route taken
 /// (or `OLLAMA_MODEL` on the local route) > the endpoint's own model > the profile's model
 /// (local route), the Gemini model (API route) or none (codex route: `{model}` is empty).
-pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpoint {
+pub fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpoint {
     let profile = &settings.profile;
     let model = match route {
         Route::Local => settings
@@ -158,7 +158,7 @@ pub(crate) fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -
     }
 }
 
-pub(crate) fn dry_run(
+pub fn dry_run(
     settings: &Settings,
     route: Route,
     attempts: &[Attempt],
@@ -211,7 +211,7 @@ pub(crate) fn dry_run(
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
+pub fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
     let mut line = String::new();
     if let Some(first) = attempts.first() {
         line = format!(
@@ -249,7 +249,7 @@ pub(crate) fn start_line(settings: &Settings, attempts: &[Attempt]) -> String {
     line
 }
 
-pub(crate) fn end_line(o: &Outcome) -> String {
+pub fn end_line(o: &Outcome) -> String {
     let mut parts = vec![format!("done via {}", o.attempt)];
     if let Some(served) = &o.served_model {
         parts.push(format!(

@@ -21,7 +21,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static DRAWN: Mutex<bool> = Mutex::new(false);
 
 /// Starts the spinner on a background thread.
-pub(crate) fn start(label: String) {
+pub fn start(label: String) {
     if ACTIVE.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -57,7 +57,7 @@ pub(crate) fn start(label: String) {
 }
 
 /// Stops the spinner for good and erases its line.
-pub(crate) fn stop() {
+pub fn stop() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         quiet(|| ());
     }
@@ -65,7 +65,7 @@ pub(crate) fn stop() {
 
 /// Runs `f` (which prints to stderr) with the spinner's line erased; the spinner redraws
 /// on its next tick.
-pub(crate) fn quiet<R>(f: impl FnOnce() -> R) -> R {
+pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
     let mut drawn = DRAWN.lock().unwrap_or_else(|e| e.into_inner());
     if *drawn {
         let mut err = std::io::stderr().lock();

@@ -177,7 +177,7 @@ impl Outcome {
 
 /// Runs one attempt (with its one 429 retry) into `out`: a command's stdout, or an HTTP
 /// stream.
-pub(crate) async fn attempt(
+pub async fn attempt(
     client: &reqwest::Client,
     attempt: &Attempt,
     messages: Messages<'_>,
@@ -449,7 +449,7 @@ impl Answer {
 }
 
 /// Delivers what the sink has queued; a write error ends the attempt.
-pub(crate) fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
+pub fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
     out.flush().map_err(|e| {
         Failure::new(
             FailureKind::Protocol,

@@ -148,7 +148,7 @@ impl Drop for Group {
 }
 
 /// Runs the command and streams its stdout to `out`. Returns the time to the first text.
-pub(crate) async fn stream(
+pub async fn stream(
     argv: &[String],
     input: String,
     deadlines: &Deadlines,

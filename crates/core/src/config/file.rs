@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::Error;
 
 /// The built-in defaults, compiled in.
-pub const BUILTIN: &str = include_str!("../../profiles.toml");
+pub const BUILTIN: &str = include_str!("../../../../profiles.toml");
 
 /// One `profiles.toml`, every field optional so that a layer names only what it changes.
 #[derive(Debug, Default, Clone, Deserialize)]

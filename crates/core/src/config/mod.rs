@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::backend::Provider;
-use crate::cli::{RunArgs, parse_seconds};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 use crate::error::Error;
 use crate::pool::{PoolSettings, Strategy};
@@ -451,22 +450,16 @@ pub struct Overrides {
     pub suggested_profile: Option<String>,
 }
 
-impl From<&RunArgs> for Overrides {
-    fn from(run: &RunArgs) -> Self {
-        Overrides {
-            local: run.local,
-            api: run.api,
-            codex: run.codex,
-            profile: run.profile.clone(),
-            model: run.model.clone(),
-            timeout: run.timeout.map(|t| t.0),
-            connect_timeout: run.connect_timeout.map(|t| t.0),
-            idle_timeout: run.idle_timeout.map(|t| t.0),
-            first_byte_timeout: run.first_byte_timeout.map(|t| t.0),
-            no_fallback: run.no_fallback,
-            sections: run.sections.clone(),
-            suggested_profile: None,
-        }
+/// Parses `"2"`, `"0.5"` or `"90s"` as a positive duration.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let trimmed = s.trim();
+    let number = trimmed.strip_suffix('s').unwrap_or(trimmed);
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "'{s}' is not accepted: give a number of seconds more than 0 and at most 86400 \
+             (e.g. 30, 2.5 or 90s)"
+        )),
     }
 }
 
@@ -1220,7 +1213,7 @@ fn context_origins(origins: &mut Provenance, run: &Overrides, env: &Env) {
 }
 
 /// A configured number of seconds, when positive, finite and at most a day.
-pub(crate) fn seconds(v: f64) -> Option<Duration> {
+pub fn seconds(v: f64) -> Option<Duration> {
     (v.is_finite() && v > 0.0 && v <= 86_400.0).then(|| Duration::from_secs_f64(v))
 }
 
@@ -1272,19 +1265,44 @@ fn profile(name: &str, p: &ProfileConfig) -> Result<Profile, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
-    use clap::Parser;
+
+    /// The overrides of the few flags these tests give (the command line's parser is the
+    /// binary's; its conversion is tested there).
+    fn overrides(args: &[&str]) -> Overrides {
+        let mut o = Overrides::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().map(|v| v.to_string());
+            match *arg {
+                "-l" | "--local" => o.local = true,
+                "-a" | "--api" => o.api = true,
+                "--no-fallback" => o.no_fallback = true,
+                "-p" | "--profile" => o.profile = value(),
+                "-m" | "--model" => o.model = value(),
+                "-t" | "--timeout" => o.timeout = value().map(|v| parse_seconds(&v).unwrap()),
+                "--connect-timeout" => {
+                    o.connect_timeout = value().map(|v| parse_seconds(&v).unwrap())
+                }
+                "--idle-timeout" => o.idle_timeout = value().map(|v| parse_seconds(&v).unwrap()),
+                "--first-byte-timeout" => {
+                    o.first_byte_timeout = value().map(|v| parse_seconds(&v).unwrap())
+                }
+                "--sections" => o.sections = value(),
+                "--codex" => o.codex = true,
+                _ => {}
+            }
+        }
+        o
+    }
 
     fn settings(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, Error> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("codex-wrap").chain(args.iter().copied())).unwrap();
         let layers = file::load_layers(None, None).unwrap();
         let cfg = file::merge(&layers).unwrap();
         let env = Env::from_pairs(env.iter().copied());
         resolve_from(
             cfg,
             vec![Source::Builtin],
-            &Overrides::from(&cli.run),
+            &overrides(args),
             &env,
             Path::new("."),
         )

@@ -175,7 +175,7 @@ fn is_fence_close(line: &str, ch: u8, len: usize) -> bool {
 
 /// The fence character and length when `t` (a line without its indent) opens a CommonMark
 /// code fence: three or more backticks or tildes, no backtick in a backtick fence's info.
-pub(crate) fn fence_start(t: &str) -> Option<(u8, usize)> {
+pub fn fence_start(t: &str) -> Option<(u8, usize)> {
     let ch = *t.as_bytes().first()?;
     if ch != b'`' && ch != b'~' {
         return None;
@@ -193,7 +193,7 @@ pub(crate) fn fence_start(t: &str) -> Option<(u8, usize)> {
 
 /// Whether `t` (a line without its indent) closes a fence of `len` × `ch`: a run at least
 /// as long, then only white space.
-pub(crate) fn closes_fence(t: &str, ch: u8, len: usize) -> bool {
+pub fn closes_fence(t: &str, ch: u8, len: usize) -> bool {
     let run = t.bytes().take_while(|&b| b == ch).count();
     run >= len && t[run..].trim().is_empty()
 }

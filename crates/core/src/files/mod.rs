@@ -16,7 +16,6 @@
 pub mod answer;
 pub mod blocks;
 pub mod check;
-pub mod face;
 pub mod inputs;
 pub mod path;
 pub mod refusal;

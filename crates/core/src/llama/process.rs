@@ -10,58 +10,58 @@ use serde::{Deserialize, Serialize};
 
 /// What `engine up` wrote about the server it started.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Record {
+pub struct Record {
     /// The llama-server process.
-    pub(crate) pid: u32,
+    pub pid: u32,
     /// Its start time as the kernel counts it (Linux), so a reused pid is not mistaken
     /// for it.
-    pub(crate) proc_start: Option<u64>,
+    pub proc_start: Option<u64>,
     /// Loopback port and OpenAI base URL.
-    pub(crate) port: u16,
-    pub(crate) base_url: String,
+    pub port: u16,
+    pub base_url: String,
     /// The model's name (as served) and file.
-    pub(crate) model: String,
-    pub(crate) model_path: PathBuf,
+    pub model: String,
+    pub model_path: PathBuf,
     /// The binary that serves it.
-    pub(crate) binary: PathBuf,
+    pub binary: PathBuf,
     /// Unix seconds when it became healthy.
-    pub(crate) started: u64,
+    pub started: u64,
     /// The server's log file.
-    pub(crate) log: PathBuf,
+    pub log: PathBuf,
     /// Stop after this many idle seconds (`None`: never).
-    pub(crate) idle_stop_secs: Option<u64>,
+    pub idle_stop_secs: Option<u64>,
     /// The idle watcher, when there is one.
-    pub(crate) watcher: Option<u32>,
-    pub(crate) watcher_start: Option<u64>,
+    pub watcher: Option<u32>,
+    pub watcher_start: Option<u64>,
 }
 
 impl Record {
     /// Reads a record; a file that does not parse is not a record.
-    pub(crate) fn read(path: &Path) -> Option<Record> {
+    pub fn read(path: &Path) -> Option<Record> {
         let text = std::fs::read_to_string(path).ok()?;
         serde_json::from_str(&text).ok()
     }
 
     /// Writes the record whole or not at all.
-    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
         std::fs::rename(&tmp, path)
     }
 
     /// Whether the recorded server is still this process.
-    pub(crate) fn alive(&self) -> bool {
+    pub fn alive(&self) -> bool {
         alive(self.pid, self.proc_start)
     }
 
     /// How long it has been up.
-    pub(crate) fn uptime(&self) -> Duration {
+    pub fn uptime(&self) -> Duration {
         Duration::from_secs(unix_now().saturating_sub(self.started))
     }
 
     /// Time since the server last wrote to its log (it logs every request it serves,
     /// never a health check), or since it started.
-    pub(crate) fn idle(&self) -> Duration {
+    pub fn idle(&self) -> Duration {
         let last = std::fs::metadata(&self.log)
             .and_then(|m| m.modified())
             .ok()
@@ -71,7 +71,7 @@ impl Record {
     }
 
     /// Completion requests the server has handled, counted from its log.
-    pub(crate) fn requests(&self) -> Option<u64> {
+    pub fn requests(&self) -> Option<u64> {
         let text = std::fs::read(&self.log).ok()?;
         let needle = b"processing task";
         Some(
@@ -83,7 +83,7 @@ impl Record {
 }
 
 /// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -91,7 +91,7 @@ pub(crate) fn unix_now() -> u64 {
 
 /// Whether `pid` is a live process (not a zombie) and, when `start` is known, the same
 /// process that was recorded.
-pub(crate) fn alive(pid: u32, start: Option<u64>) -> bool {
+pub fn alive(pid: u32, start: Option<u64>) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
     };
@@ -115,7 +115,7 @@ pub(crate) fn alive(pid: u32, start: Option<u64>) -> bool {
 }
 
 /// The process's start time in clock ticks since boot (Linux), to tell a reused pid apart.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
+pub fn start_time(pid: u32) -> Option<u64> {
     proc_stat(pid).map(|(_, start)| start)
 }
 
@@ -132,7 +132,7 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
 }
 
 /// Resident memory in bytes.
-pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+pub fn rss_bytes(pid: u32) -> Option<u64> {
     if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
         let kb = status
             .lines()
@@ -153,7 +153,7 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// Stops the recorded process: SIGTERM, then SIGKILL after `grace`. Returns whether it is
 /// gone. A pid that is no longer the recorded process is left alone.
-pub(crate) fn terminate(pid: u32, start: Option<u64>, grace: Duration) -> bool {
+pub fn terminate(pid: u32, start: Option<u64>, grace: Duration) -> bool {
     if !alive(pid, start) {
         return true;
     }
