@@ -22,8 +22,8 @@ mod mcp;
 pub mod sync;
 
 pub use codex_wrap_core::{
-    backend, config, context, engine, error, frame, http, input, output, plan, pool, prompt, route,
-    runlog, spinner, stream,
+    backend, config, context, deadline, engine, error, frame, http, input, output, plan, pool,
+    prompt, route, runlog, secret, spinner, status, stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use codex_wrap::cli::Cli;
-use codex_wrap::error::{ExitStatus, exit_status};
+use codex_wrap::error::ExitStatus;
 use codex_wrap::output::{Output, Reporter};
+use codex_wrap::status::exit_status;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

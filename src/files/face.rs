@@ -21,9 +21,10 @@ use super::{check, repair};
 use crate::cli::RunArgs;
 use crate::config::env::Env;
 use crate::engine::{self, Plan, Transcript};
-use crate::error::{ExitStatus, exit_status};
+use crate::error::ExitStatus;
 use crate::output::{Output, Reporter};
 use crate::runlog::RoundRecord;
+use crate::status::exit_status;
 
 /// What to do with the answers.
 #[derive(Debug, Clone)]

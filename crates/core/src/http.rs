@@ -84,9 +84,9 @@ pub async fn json(request: reqwest::RequestBuilder) -> Result<serde_json::Value,
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("error").and_then(error_message))
-            .unwrap_or_else(|| crate::backend::one_line(&body));
+            .unwrap_or_else(|| one_line(&body));
         let mut failure = Failure::new(
-            crate::backend::status_kind(status.as_u16()),
+            status_kind(status.as_u16()),
             format!("HTTP {}: {message}", status.as_u16()),
         );
         failure.status = Some(status.as_u16());
@@ -118,7 +118,7 @@ pub fn error_message(error: &serde_json::Value) -> Option<String> {
     error
         .as_str()
         .or_else(|| error.get("message").and_then(serde_json::Value::as_str))
-        .map(crate::backend::one_line)
+        .map(one_line)
 }
 
 /// A URL as shown or logged: any `user:password@` is replaced by `(redacted)@`, so a
@@ -141,6 +141,26 @@ pub fn redact_all(text: &str) -> String {
         .map(|w| redact(w).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The kind of failure for an HTTP status.
+pub fn status_kind(status: u16) -> FailureKind {
+    match status {
+        429 => FailureKind::RateLimited,
+        408 | 504 => FailureKind::Timeout,
+        _ => FailureKind::Http,
+    }
+}
+
+/// Shortens a server's error body for a one-line message.
+pub fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 300 {
+        let cut: String = flat.chars().take(300).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 pub mod backend;
 pub mod config;
 pub mod context;
+pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod files;
@@ -35,5 +36,7 @@ pub mod pool;
 pub mod prompt;
 pub mod route;
 pub mod runlog;
+pub mod secret;
 pub mod spinner;
+pub mod status;
 pub mod stream;

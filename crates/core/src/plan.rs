@@ -270,3 +270,15 @@ pub fn end_line(o: &Outcome) -> String {
     }
     parts.join(" · ")
 }
+
+/// The route table is the configuration's; which route is which is the planner's.
+impl crate::config::Routes {
+    /// The endpoints of a route.
+    pub fn get(&self, route: Route) -> &[EndpointSpec] {
+        match route {
+            Route::Local => &self.local,
+            Route::Api => &self.api,
+            Route::Codex => &self.codex,
+        }
+    }
+}

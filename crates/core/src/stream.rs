@@ -18,6 +18,7 @@ use crate::error::{Failure, FailureKind};
 use crate::frame::frames;
 use crate::output::{Reporter, Sink};
 
+pub use crate::deadline::{Deadlines, deliver};
 pub use crate::route::Route;
 
 /// One planned attempt: a route, an endpoint, its backend and its deadline.
@@ -51,93 +52,6 @@ impl Attempt {
             "" => self.backend.name().to_owned(),
             model => format!("{} {model}", self.backend.name()),
         }
-    }
-}
-
-/// The three limits of one attempt: the first byte, the silence between chunks once text
-/// flows, and the whole attempt. A value, so the rule is tested on tokio's paused clock.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadlines {
-    start: Instant,
-    deadline: Instant,
-    first_byte: Instant,
-    idle: Duration,
-    budget: Duration,
-    first_byte_wait: Option<Duration>,
-}
-
-impl Deadlines {
-    /// Limits for an attempt starting at `start` with `budget` for the whole of it.
-    pub fn new(start: Instant, budget: Duration, timeouts: &Timeouts) -> Self {
-        let deadline = start + budget;
-        Deadlines {
-            start,
-            deadline,
-            first_byte: timeouts
-                .first_byte
-                .map_or(deadline, |d| (start + d).min(deadline)),
-            idle: timeouts.idle,
-            budget,
-            first_byte_wait: timeouts.first_byte,
-        }
-    }
-
-    /// The same attempt sending again at `now` (the 429 retry): a new first-byte limit,
-    /// the same deadline.
-    pub fn resend(&self, now: Instant) -> Self {
-        Deadlines {
-            first_byte: self
-                .first_byte_wait
-                .map_or(self.deadline, |d| (now + d).min(self.deadline)),
-            ..*self
-        }
-    }
-
-    /// When the attempt started.
-    pub fn start(&self) -> Instant {
-        self.start
-    }
-
-    /// The end of the whole attempt.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Until when to wait for the next bytes: the first-byte limit until text flows, then
-    /// the idle limit counted from the last bytes seen (`last`), never past the deadline.
-    pub fn limit(&self, flowing: bool, last: Instant) -> Instant {
-        if flowing {
-            let recent = Instant::now() - self.idle.min(Duration::from_secs(1));
-            (last.max(recent) + self.idle).min(self.deadline)
-        } else {
-            self.first_byte
-        }
-    }
-
-    /// What a passed `limit` means: the failure to report, or `None` when bytes arrived
-    /// meanwhile (`last` moved) and the wait goes on.
-    pub fn on_elapsed(&self, limit: Instant, flowing: bool, last: Instant) -> Option<Failure> {
-        if limit >= self.deadline {
-            return Some(self.expired("the answer did not finish in time"));
-        }
-        if !flowing {
-            return Some(self.expired("no text from the model in time"));
-        }
-        if Instant::now() < last + self.idle {
-            return None;
-        }
-        Some(Failure::new(
-            FailureKind::Timeout,
-            format!("no data for {:.1}s (idle timeout)", self.idle.as_secs_f64()),
-        ))
-    }
-
-    /// A timeout failure naming the attempt's deadline.
-    pub fn expired(&self, what: &str) -> Failure {
-        Failure::new(
-            FailureKind::Timeout,
-            format!("{what} (deadline {:.0}s)", self.budget.as_secs_f64()),
-        )
     }
 }
 
@@ -446,16 +360,6 @@ impl Answer {
             _ => Ok(()),
         }
     }
-}
-
-/// Delivers what the sink has queued; a write error ends the attempt.
-pub fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
-    out.flush().map_err(|e| {
-        Failure::new(
-            FailureKind::Protocol,
-            format!("cannot write to stdout: {e}"),
-        )
-    })
 }
 
 fn micros_since(start: Instant) -> u64 {

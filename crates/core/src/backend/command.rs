@@ -18,9 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
 use super::{Backend, Decoded, Framing, HttpRequest, Messages};
+use crate::deadline::Deadlines;
 use crate::error::{Failure, FailureKind};
 use crate::output::Sink;
-use crate::stream::Deadlines;
 
 /// A command line with its placeholders filled in.
 #[derive(Debug, Clone)]
@@ -231,7 +231,7 @@ pub async fn stream(
         if !text.is_empty() {
             first_token.get_or_insert_with(|| deadlines.start().elapsed());
             out.push(&text);
-            crate::stream::deliver(out)?;
+            crate::deadline::deliver(out)?;
             if out.is_closed() {
                 return Ok(first_token);
             }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 use super::{
     Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, Usage, one_line, status_kind,
 };
-use crate::config::Secret;
 use crate::error::{Failure, FailureKind};
 use crate::http;
+use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderName;
 

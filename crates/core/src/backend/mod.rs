@@ -16,8 +16,8 @@ use std::path::Path;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::config::Secret;
 use crate::error::{Error, Failure, FailureKind};
+use crate::secret::Secret;
 
 /// Which protocol an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,25 +327,7 @@ pub fn chat_messages(m: Messages<'_>) -> Vec<serde_json::Value> {
     messages
 }
 
-/// The kind of failure for an HTTP status.
-pub fn status_kind(status: u16) -> FailureKind {
-    match status {
-        429 => FailureKind::RateLimited,
-        408 | 504 => FailureKind::Timeout,
-        _ => FailureKind::Http,
-    }
-}
-
-/// Shortens a server's error body for a one-line message.
-pub fn one_line(text: &str) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 300 {
-        let cut: String = flat.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
-}
+pub use crate::http::{one_line, status_kind};
 
 #[cfg(test)]
 mod tests {

@@ -15,9 +15,9 @@ use super::{
     Backend, Decoded, Finish, Framing, Header, HttpRequest, Messages, ModelInfo, Usage,
     chat_messages, one_line, status_kind,
 };
-use crate::config::Secret;
 use crate::error::{Failure, FailureKind};
 use crate::http;
+use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 
 /// One OpenAI-compatible endpoint and model.

@@ -9,14 +9,15 @@ pub mod provenance;
 pub mod root;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::backend::Provider;
 use crate::context::{ContextSettings, label_alias, parse_hints};
+pub use crate::deadline::Timeouts;
 use crate::error::Error;
 use crate::pool::{PoolSettings, Strategy};
+pub use crate::secret::Secret;
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
 pub use provenance::{Origin, Provenance};
@@ -32,36 +33,6 @@ pub enum RouteMode {
     Api,
     /// `--codex` or `FORCE_CODEX=1`: the codex route only.
     Codex,
-}
-
-/// A string that never shows itself in `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The value, for the one place that puts it in a header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Secret {
-    /// Wraps a value read from the environment.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(redacted)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(redacted)")
-    }
 }
 
 /// One resolved profile.
@@ -90,21 +61,6 @@ pub struct Profile {
 
 /// The `num_ctx` ceiling when neither the profile nor the server says.
 pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
-
-/// Timeouts that apply to every attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timeouts {
-    /// TCP/TLS connect.
-    pub connect: Duration,
-    /// Attempt deadline from the file (a profile's `timeout` and `--timeout` replace it).
-    pub deadline: Duration,
-    /// Longest silence between chunks once text flows.
-    pub idle: Duration,
-    /// Longest wait for the first byte; `None` means the attempt deadline.
-    pub first_byte: Option<Duration>,
-    /// Longest 429 retry hint honoured with one retry.
-    pub retry_cap: Duration,
-}
 
 /// Gemini settings.
 #[derive(Debug, Clone)]
@@ -146,18 +102,6 @@ pub struct Routes {
     pub api: Vec<EndpointSpec>,
     /// `codex`.
     pub codex: Vec<EndpointSpec>,
-}
-
-impl Routes {
-    /// The endpoints of a route.
-    pub fn get(&self, route: crate::stream::Route) -> &[EndpointSpec] {
-        use crate::stream::Route;
-        match route {
-            Route::Local => &self.local,
-            Route::Api => &self.api,
-            Route::Codex => &self.codex,
-        }
-    }
 }
 
 /// OpenAI-compatible server settings.
@@ -620,7 +564,7 @@ pub fn resolve_from(
         key: env
             .get(names::GEMINI_API_KEY)
             .or(env.get(names::GOOGLE_API_KEY))
-            .map(|k| Secret(k.to_owned())),
+            .map(Secret::new),
     };
 
     let t = cfg.timeouts.clone().unwrap_or_default();
@@ -710,7 +654,7 @@ pub fn resolve_from(
                     .as_deref()
                     .unwrap_or(names::OPENAI_API_KEY),
             )
-            .map(|k| Secret(k.to_owned())),
+            .map(Secret::new),
     };
     let source = |var: &str, file: &str| {
         if env.get(var).is_some() {
