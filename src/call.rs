@@ -9,12 +9,14 @@ use serde_json::json;
 use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
 use crate::config::{self, Overrides, RouteMode};
-use crate::engine::{self, Plan, Transcript};
+use crate::engine::{self, Plan};
 use crate::error::ExitStatus;
+use crate::event::Event;
 use crate::output::{Output, Reporter};
-use crate::plan::{dry_run, end_line, start_line};
-use crate::stream::{Attempt, Outcome};
-use crate::{input, route, runlog};
+use crate::plan::{dry_run, end_line};
+use crate::record::{append_log, log_record};
+use crate::send::{call_events, json_document, start};
+use crate::{input, route};
 
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
 /// on the second core while the prompt is read and the HTTP client built: it is the
@@ -183,7 +185,14 @@ pub(crate) fn call(
             report.status(&end_line(outcome));
         }
         Output::print_document(
-            &json_document(&record, &text, error.as_deref(), truncated).to_string(),
+            &json_document(
+                &record,
+                &text,
+                error.as_deref(),
+                truncated,
+                &call_events(&p, &transcript),
+            )
+            .to_string(),
         )?;
         return Ok(status);
     }
@@ -194,190 +203,14 @@ pub(crate) fn call(
     out.finish()?;
     if !out.is_closed() {
         report.status(&end_line(&outcome));
-        if outcome.truncated {
-            report.warn("the answer was cut at the model's token limit");
+        // The engine's events were shown as they came, but the cut answer: after the end line.
+        for event in &transcript.events {
+            if matches!(event, Event::Truncated { .. }) {
+                report.event(event);
+            }
         }
     }
     Ok(ExitStatus::Success)
-}
-
-/// What every face that sends needs before `engine::execute`: the start line (and the
-/// guardrails warning) on stderr, the runtime, the HTTP client and the spinner.
-pub(crate) fn start(
-    p: &Plan,
-    client: Option<reqwest::Client>,
-    spinner: bool,
-    report: Reporter,
-) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
-    let settings = &p.settings;
-    if !settings.profile.guardrails {
-        report.warn(&format!(
-            "profile '{}' runs with guardrails off",
-            settings.profile.name
-        ));
-    }
-    report.status(&start_line(settings, &p.attempts));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = match client {
-        Some(client) => client,
-        None => crate::http::client(settings.timeouts.connect, None)?,
-    };
-    if spinner {
-        let model = p.attempts.first().map(Attempt::what).unwrap_or_default();
-        crate::spinner::start(format!("{model}: waiting for the first token"));
-    }
-    Ok((runtime, client))
-}
-
-/// Appends a call's record to the run log, if there is one; a failure is a warning.
-pub(crate) fn append_log(p: &Plan, record: &runlog::Record, report: Reporter) {
-    if let Some(path) = &p.settings.log.file
-        && let Err(e) = runlog::append(path, record)
-    {
-        report.warn(&format!("cannot write the run log {}: {e}", path.display()));
-    }
-}
-
-/// The run-log record of a call that was sent, from its transcript (also the MCP
-/// `delegate` tool's record).
-pub(crate) fn log_record(
-    p: &Plan,
-    t: &Transcript,
-    elapsed: std::time::Duration,
-    status: ExitStatus,
-    started: SystemTime,
-) -> runlog::Record {
-    let attempts: Vec<runlog::AttemptRecord> = t
-        .tried
-        .iter()
-        .map(|a| runlog::AttemptRecord {
-            route: a.route.as_str().to_owned(),
-            backend: a.backend.to_owned(),
-            endpoint: a.endpoint.clone(),
-            model: a.model.clone(),
-            result: a
-                .failure
-                .as_ref()
-                .map_or("ok", |f| f.kind.as_str())
-                .to_owned(),
-            error: a.failure.as_ref().map(|f| f.message.clone()),
-        })
-        .collect();
-    let outcome = t.result.as_ref().ok();
-    let delivered = t.delivered;
-    let answered = t.answered();
-    let last = answered.or(t.tried.last());
-    let usage = outcome.map(|o| o.usage).unwrap_or_default();
-    let estimate_in = (p.prompt.system.chars().count() + p.prompt.user.chars().count()) as u64 / 4;
-    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
-    runlog::Record {
-        v: runlog::VERSION,
-        event: None,
-        ts: runlog::timestamp(started),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        route: p.route.as_str().to_owned(),
-        route_by: if p.confidence.is_some() {
-            "router"
-        } else {
-            "flag"
-        }
-        .to_owned(),
-        confidence: p.confidence.map(|c| (c * 100.0).round() / 100.0),
-        profile: p.settings.profile.name.clone(),
-        served_by: answered.map(|a| a.route.as_str().to_owned()),
-        endpoint: answered.map(|a| a.endpoint.clone()),
-        backend: last.map(|a| a.backend.to_owned()).unwrap_or_default(),
-        model: outcome
-            .and_then(|o| o.served_model.clone())
-            .or_else(|| last.map(|a| a.model.clone()))
-            .unwrap_or_default(),
-        requested_model: outcome
-            .filter(|o| o.served_model.is_some())
-            .and_then(|_| last.map(|a| a.model.clone())),
-        // Every attempt after the first was a fallback.
-        fallbacks: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
-        attempts,
-        ttft_ms: outcome
-            .and_then(|o| o.first_token)
-            .or_else(|| last.and_then(|a| a.failure.as_ref()?.first_token))
-            .map(ms),
-        total_ms: ms(elapsed),
-        // Tokens count only for an attempt that answered: they are what was served.
-        tokens_in: outcome.map_or(if delivered > 0 { estimate_in } else { 0 }, |_| {
-            usage.prompt_tokens.unwrap_or(estimate_in)
-        }),
-        // An answer cut short still cost what it delivered: estimated from its bytes.
-        tokens_out: outcome.map_or(delivered.div_ceil(4), |_| {
-            usage.completion_tokens.unwrap_or(delivered / 4)
-        }),
-        tokens_estimated: (outcome.is_none() && delivered > 0)
-            || (outcome.is_some()
-                && (usage.prompt_tokens.is_none() || usage.completion_tokens.is_none())),
-        tokens_per_sec: outcome
-            .and_then(Outcome::tokens_per_sec)
-            .map(|r| (r * 10.0).round() / 10.0),
-        bytes_out: delivered,
-        exit: status as u8,
-        outcome: status.name().to_owned(),
-        prompt_chars: p.prompt_text.chars().count() as u64,
-        prompt_hash: runlog::prompt_hash(&p.prompt_text),
-        prompt: p.settings.log.prompts.then(|| p.prompt_text.clone()),
-        rounds: Vec::new(),
-    }
-}
-
-/// The `--json` document: the text and what produced it, or the error.
-pub(crate) fn json_document(
-    r: &runlog::Record,
-    text: &str,
-    error: Option<&str>,
-    truncated: bool,
-) -> serde_json::Value {
-    let attempts: Vec<_> = r
-        .attempts
-        .iter()
-        .map(|a| {
-            json!({
-                "route": a.route,
-                "backend": a.backend,
-                "model": a.model,
-                "result": a.result,
-                "error": a.error,
-            })
-        })
-        .collect();
-    let mut doc = json!({
-        "ok": error.is_none(),
-        "exit_code": r.exit,
-        "outcome": r.outcome,
-        "text": text,
-        "route": r.served_by.as_deref().unwrap_or(&r.route),
-        "route_by": r.route_by,
-        "profile": r.profile,
-        "backend": r.backend,
-        "model": r.model,
-        "requested_model": r.requested_model,
-        "usage": {
-            "prompt_tokens": r.tokens_in,
-            "completion_tokens": r.tokens_out,
-            "estimated": r.tokens_estimated,
-        },
-        "timings": {
-            "first_token_ms": r.ttft_ms,
-            "total_ms": r.total_ms,
-            "tokens_per_sec": r.tokens_per_sec,
-        },
-        "truncated": truncated,
-        "fallbacks": r.fallbacks,
-        "attempts": attempts,
-    });
-    if let (Some(e), Some(map)) = (error, doc.as_object_mut()) {
-        map.insert("error".to_owned(), json!(e));
-    }
-    doc
 }
 
 /// `codex-wrap context`: what would be sent, and why.

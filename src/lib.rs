@@ -19,11 +19,13 @@ mod install;
 pub mod llama;
 pub mod logging;
 mod mcp;
+mod send;
+mod shared;
 pub mod sync;
 
 pub use codex_wrap_core::{
-    backend, config, context, deadline, engine, error, frame, http, input, output, plan, pool,
-    prompt, route, runlog, secret, spinner, status, stream,
+    backend, config, context, deadline, engine, error, event, frame, http, input, output, plan,
+    pool, prompt, record, route, runlog, secret, spinner, status, stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and

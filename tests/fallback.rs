@@ -100,3 +100,34 @@ fn disabled_local_goes_straight_to_the_api() {
         .assert_code(4)
         .assert_stderr_has("disabled by LLM_GATEWAY_DISABLE_LOCAL");
 }
+
+#[test]
+fn json_carries_the_fallback_and_every_attempt_as_typed_events() {
+    let sb = Sandbox::new();
+    let api = Server::start(|_, _, conn| gemini::stream(conn, &["from ", "gemini"]));
+    let mut cmd = sb.cmd();
+    cmd.gemini(&api).args(["--json", "write a haiku"]);
+    let out = run(cmd);
+    out.assert_code(0)
+        .assert_stderr_has("falling back to api (gemini gemini-flash-latest)");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(doc["text"], "from gemini");
+    assert_eq!(doc["truncated"], false);
+    let events = doc["events"].as_array().expect("events");
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["attempt_started", "fallback", "attempt_started"],
+        "{doc}"
+    );
+    assert_eq!(events[0]["route"], "local");
+    assert_eq!(events[1]["from"], events[0]["endpoint"]);
+    assert_eq!(events[1]["to"], events[2]["endpoint"]);
+    assert!(
+        events[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{doc}"
+    );
+}

@@ -591,6 +591,71 @@ fn delegate_cmd(sb: &Sandbox, ollama: &str) -> Command {
 }
 
 #[test]
+fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events() {
+    let server = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
+        "/api/chat" => {
+            ollama::start(conn);
+            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
+            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
+            conn.end();
+        }
+        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({"prompt": "write a long function", "route": "local"}),
+    ));
+    let (summary, text) = delegated(&live.answer(1));
+    assert_eq!(text, "fn half(");
+    assert_eq!(summary["truncated"], true, "{summary}");
+    assert_eq!(summary["fallback"], Value::Null, "{summary}");
+    let types: Vec<&str> = summary["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["attempt_started", "truncated"], "{summary}");
+    live.end();
+}
+
+#[test]
+fn a_delegate_reply_names_the_fallback_that_answered() {
+    let api = crate::support::Server::start(|_, _, conn| {
+        crate::support::gemini::stream(conn, &["from ", "gemini"])
+    });
+    let sb = Sandbox::new();
+    let mut cmd = delegate_cmd(&sb, "http://127.0.0.1:9");
+    cmd.env("GEMINI_API_KEY", "test-key")
+        .env("GEMINI_BASE_URL", api.url());
+    let mut live = Live::start(cmd);
+    live.send(&call(1, "delegate", json!({"prompt": "write a haiku"})));
+    let (summary, text) = delegated(&live.answer(1));
+    assert_eq!(text, "from gemini");
+    assert_eq!(summary["truncated"], false, "{summary}");
+    let fallback = &summary["fallback"];
+    assert!(fallback["from"].is_string(), "{summary}");
+    assert!(
+        fallback["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{summary}"
+    );
+    let events = summary["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "fallback" && e["from"] == fallback["from"]),
+        "{summary}"
+    );
+    live.end();
+}
+
+#[test]
 fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
     let server = chatty(|n| format!("answer number {n} fn slug() {{}}"));
     let sb = Sandbox::new();

@@ -331,7 +331,7 @@ pub(crate) fn call(
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
-    let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
+    let (runtime, client) = crate::send::start(&plan, client, spinner, report)?;
     let done = runtime.block_on(async {
         if let Err(e) = super::catch_file_size_signal() {
             report.warn(&format!("cannot catch SIGXFSZ: {e}"));
@@ -345,9 +345,9 @@ pub(crate) fn call(
     let Some(last) = done.transcripts.last() else {
         anyhow::bail!("no round was run");
     };
-    let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
+    let mut record = crate::record::log_record(&plan, last, clock.elapsed(), status, started);
     record.rounds = done.rounds.clone();
-    crate::call::append_log(&plan, &record, report);
+    crate::record::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),
         (None, Err(e)) => Some(e.to_string()),
@@ -365,7 +365,9 @@ pub(crate) fn call(
     }
     if run.json {
         let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
-        let mut doc = crate::call::json_document(&record, &done.text, error.as_deref(), truncated);
+        let events = crate::send::task_events(&plan, &done);
+        let mut doc =
+            crate::send::json_document(&record, &done.text, error.as_deref(), truncated, &events);
         let files = done.files();
         let not_written = done
             .writes

@@ -388,7 +388,7 @@ fn status(layout: &Layout, as_json: bool) -> anyhow::Result<ExitStatus> {
                 ]);
                 rows.push(vec!["log".to_owned(), r.log.display().to_string()]);
                 rows.push(vec!["binary".to_owned(), r.binary.display().to_string()]);
-                crate::commands::table(&rows)
+                crate::shared::table(&rows)
             }
         }
         None => {
@@ -402,7 +402,7 @@ fn status(layout: &Layout, as_json: bool) -> anyhow::Result<ExitStatus> {
                     Some(b) => format!("yes ({})", b.display()),
                     None => "no (`codex-wrap engine up` builds it: 10-20 minutes, once)".into(),
                 };
-                crate::commands::table(&[
+                crate::shared::table(&[
                     vec!["engine".to_owned(), note],
                     vec!["built".to_owned(), built],
                 ])

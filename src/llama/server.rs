@@ -99,7 +99,7 @@ fn wait_healthy(child: &mut Child, port: u16, log: &Path) -> anyhow::Result<()> 
     let url = format!("http://127.0.0.1:{port}/health");
     let client = crate::http::client(Duration::from_millis(200), Some(Duration::from_secs(2)))?;
     let until = Instant::now() + START_LIMIT;
-    crate::commands::block_on(async {
+    crate::shared::block_on(async {
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
         loop {

@@ -20,6 +20,7 @@ use crate::config::env::{Env, names};
 use crate::config::{self, Overrides, RouteMode};
 use crate::engine;
 use crate::error::ExitStatus;
+use crate::event::Summary;
 use crate::files::inputs;
 use crate::output::{Output, Reporter, Sink};
 use crate::route::Router;
@@ -151,9 +152,9 @@ impl EngineFace {
             // One record for the call, as the command line writes it, with every round.
             if let Some(last) = done.transcripts.last() {
                 let mut record =
-                    crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
+                    crate::record::log_record(&plan, last, clock.elapsed(), done.status, started);
                 record.rounds = done.rounds.clone();
-                crate::call::append_log(&plan, &record, report);
+                crate::record::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {
                 return Err(error.clone());
@@ -191,6 +192,7 @@ impl EngineFace {
                 }),
                 tokens,
                 seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+                summary: Summary::of(crate::send::task_events(&plan, &done)),
             });
         }
 
@@ -203,8 +205,9 @@ impl EngineFace {
             &mut plan, &client, &mut sink, report, shutdown,
         ));
         let status = transcript.exit_status();
-        let record = crate::call::log_record(&plan, &transcript, clock.elapsed(), status, started);
-        crate::call::append_log(&plan, &record, report);
+        let record =
+            crate::record::log_record(&plan, &transcript, clock.elapsed(), status, started);
+        crate::record::append_log(&plan, &record, report);
         if let Err(e) = transcript.result {
             return Err(e.to_string());
         }
@@ -217,6 +220,7 @@ impl EngineFace {
             check: None,
             tokens: record.tokens_out,
             seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            summary: Summary::of(crate::send::call_events(&plan, &transcript)),
         })
     }
 }

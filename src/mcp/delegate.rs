@@ -79,6 +79,10 @@ pub(crate) struct Reply {
     pub(crate) tokens: u64,
     /// Wall time of the call.
     pub(crate) seconds: f64,
+    /// Whether the answer was cut at the model's token limit, the first fallback
+    /// (`null` when the first endpoint answered) and every event in order.
+    #[serde(flatten)]
+    pub(crate) summary: crate::event::Summary,
 }
 
 /// A check command's result.

@@ -158,7 +158,7 @@ pub fn run_foreground(
         root.display()
     ));
     let started = Instant::now();
-    let result = crate::commands::block_on(sync_once(root, settings, rclone, dry_run))?;
+    let result = crate::shared::block_on(sync_once(root, settings, rclone, dry_run))?;
     drop(lock);
     let elapsed = started.elapsed();
     let (done, failure) = match result {

@@ -23,6 +23,7 @@ use crate::backend::ollama::{self, Fit};
 use crate::config::{DEFAULT_NUM_CTX_MAX, RouteMode, Settings};
 use crate::context::{self, Selection};
 use crate::error::{Error, ExitStatus, Failure, FailureKind};
+use crate::event::Event;
 use crate::output::{Reporter, Sink};
 use crate::plan::plan;
 use crate::pool::Pool;
@@ -72,6 +73,8 @@ pub struct Plan {
     /// The request rephrased as "Generate code for: …", sent once when an answer is a
     /// refusal (`Request::retry_refusal`).
     pub rephrased: Option<prompt::Prompt>,
+    /// What happened while planning (context dropped to fit, routed to the API), in order.
+    pub events: Vec<Event>,
 }
 
 impl Plan {
@@ -151,8 +154,19 @@ pub fn prepare(
         .iter()
         .map(crate::files::inputs::InputFile::context_block)
         .collect();
-    let slice = |route| slice_and_fit(&settings, route, request, &inputs, report, context_length);
-    let (mut prompt, mut selection, mut num_ctx, over) = slice(route)?;
+    let mut events = Vec::new();
+    let slice = |route, events: &mut Vec<Event>| {
+        slice_and_fit(
+            &settings,
+            route,
+            request,
+            &inputs,
+            report,
+            context_length,
+            events,
+        )
+    };
+    let (mut prompt, mut selection, mut num_ctx, over) = slice(route, &mut events)?;
     // A prompt that cannot fit the local model's window is never sent there (it would be
     // cut, or ground through until the deadline): an automatic route takes it to the API,
     // a forced one refuses up front, and no other route falls back to the local one.
@@ -163,9 +177,13 @@ pub fn prepare(
                 "{too_large}; nothing was sent: use --api, or shorten the prompt"
             )));
         }
-        report.status(&format!("{too_large}: routing to api"));
+        let routed = Event::RoutedToApi {
+            reason: too_large.clone(),
+        };
+        report.event(&routed);
+        events.push(routed);
         route = Route::Api;
-        (prompt, selection, num_ctx, _) = slice(route)?;
+        (prompt, selection, num_ctx, _) = slice(route, &mut events)?;
     }
     let rephrased = request.retry_refusal.then(|| {
         let blocks: Vec<prompt::ContextBlock> =
@@ -196,6 +214,7 @@ pub fn prepare(
         confidence,
         inputs,
         rephrased,
+        events,
     })
 }
 
@@ -225,6 +244,9 @@ pub struct Transcript {
     pub result: Result<Outcome, Error>,
     /// Bytes of text the sink took.
     pub delivered: u64,
+    /// What happened while it ran (attempts, retries, fallbacks, a cut answer), in order;
+    /// the plan's own events come before them (`Plan::events`).
+    pub events: Vec<Event>,
 }
 
 impl Transcript {
@@ -255,17 +277,68 @@ pub async fn execute(
     shutdown: impl Future<Output = ExitStatus>,
 ) -> Transcript {
     let mut tried = Vec::new();
+    let mut sink = Recorder {
+        inner: sink,
+        events: Vec::new(),
+    };
     let result = {
-        let work = attempts(plan, client, sink, report, &mut tried);
+        let work = attempts(plan, client, &mut sink, report, &mut tried);
         tokio::select! {
             r = work => r,
             status = shutdown => Err(Error::Signal(status)),
         }
     };
+    let mut events = sink.events;
+    if let (Ok(outcome), Some(answered)) = (&result, tried.last())
+        && outcome.truncated
+    {
+        // Rendered by the face, after its end line.
+        events.push(Event::Truncated {
+            endpoint: answered.endpoint.clone(),
+        });
+    }
     Transcript {
         tried,
         result,
-        delivered: sink.delivered(),
+        delivered: sink.inner.delivered(),
+        events,
+    }
+}
+
+/// Emits an event: its stderr line, the sink, the transcript.
+pub fn emit(sink: &mut dyn Sink, report: Reporter, event: Event) {
+    report.event(&event);
+    sink.event(&event);
+}
+
+/// The face's sink, keeping every event for the transcript.
+struct Recorder<'a> {
+    inner: &'a mut dyn Sink,
+    events: Vec<Event>,
+}
+
+impl Sink for Recorder<'_> {
+    fn push(&mut self, text: &str) {
+        self.inner.push(text);
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+    fn delivered(&self) -> u64 {
+        self.inner.delivered()
+    }
+    fn rollback(&mut self) -> bool {
+        self.inner.rollback()
+    }
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+    fn answer(&self) -> Option<&str> {
+        self.inner.answer()
+    }
+    fn event(&mut self, event: &Event) {
+        self.inner.event(event);
+        self.events.push(event.clone());
     }
 }
 
@@ -289,11 +362,23 @@ async fn attempts(
     let mut failures: Vec<Failure> = Vec::new();
     for (index, attempt) in plan.attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
-            report.status(&format!(
-                "falling back to {} after: {last}",
-                attempt.label()
-            ));
+            let from = index
+                .checked_sub(1)
+                .map(|i| plan.attempts[i].endpoint.clone())
+                .unwrap_or_default();
+            let fallback = Event::Fallback {
+                from,
+                to: attempt.endpoint.clone(),
+                reason: last.to_string(),
+                next: attempt.label(),
+            };
+            emit(sink, report, fallback);
         }
+        sink.event(&Event::AttemptStarted {
+            route: attempt.route.as_str().to_owned(),
+            endpoint: attempt.endpoint.clone(),
+            model: attempt.backend.model().to_owned(),
+        });
         let start = Instant::now();
         let mut asked = messages;
         let mut refused = false;
@@ -315,10 +400,11 @@ async fn attempts(
                 ));
             }
             refused = true;
-            report.status(&format!(
-                "{} answered with a refusal; asking again as \"Generate code for: …\"",
-                attempt.label()
-            ));
+            let retried = Event::RefusalRetried {
+                endpoint: attempt.endpoint.clone(),
+                attempt: attempt.label(),
+            };
+            emit(sink, report, retried);
             asked = again;
         };
         let mut record = Tried {
@@ -409,6 +495,7 @@ fn slice_and_fit(
     inputs: &[prompt::ContextBlock],
     report: Reporter,
     context_length: &dyn Fn() -> Option<u64>,
+    events: &mut Vec<Event>,
 ) -> Result<(prompt::Prompt, Selection, Option<u64>, Option<String>), Error> {
     let prompt_text = request.prompt.as_str();
     let show_all_warnings = request.dry_run;
@@ -477,10 +564,12 @@ fn slice_and_fit(
             Fit::Over(_) => {
                 if let Some(dropped) = selection.blocks.pop() {
                     selection.chosen.pop();
-                    report.warn(&format!(
-                        "dropped context '{}' to fit num_ctx_max {ceiling}",
-                        dropped.label
-                    ));
+                    let event = Event::ContextDropped {
+                        section: dropped.label,
+                        num_ctx_max: ceiling,
+                    };
+                    report.event(&event);
+                    events.push(event);
                 }
             }
         }

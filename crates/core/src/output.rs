@@ -171,6 +171,9 @@ pub trait Sink {
     fn answer(&self) -> Option<&str> {
         None
     }
+    /// Something happened (a fallback, a retry, ...): a sink that reports progress may
+    /// show it. The engine also keeps every event in the transcript.
+    fn event(&mut self, _event: &crate::event::Event) {}
 }
 
 /// stdout (streamed) and the `--json` buffer.
@@ -236,6 +239,15 @@ impl Reporter {
     pub fn warn(&self, line: &str) {
         if !self.quiet {
             crate::spinner::quiet(|| eprintln!("codex-wrap: warning: {line}"));
+        }
+    }
+
+    /// An event's line, if it has one (a status line or a warning, suppressed by `-q`).
+    pub fn event(&self, event: &crate::event::Event) {
+        match event.line() {
+            Some(crate::event::Line::Status(line)) => self.status(&line),
+            Some(crate::event::Line::Warning(line)) => self.warn(&line),
+            None => {}
         }
     }
 

@@ -126,11 +126,13 @@ pub async fn attempt(
             if wait > timeouts.retry_cap || !fits {
                 return Err(f);
             }
-            report.status(&format!(
-                "{}: rate limited, retrying in {:.1}s as the server asks",
-                attempt.label(),
-                wait.as_secs_f64()
-            ));
+            let retry = crate::event::Event::RetryAfter429 {
+                endpoint: attempt.endpoint.clone(),
+                wait_secs: wait.as_secs_f64(),
+                attempt: attempt.label(),
+            };
+            report.event(&retry);
+            out.event(&retry);
             sleep(wait).await;
             stream_once(
                 client,

@@ -1,0 +1,194 @@
+//! What happened during a call, as data: the engine emits each event into the sink and
+//! the transcript; the command line renders them to stderr (`Event::line`, the same lines
+//! as ever), MCP puts them into the `delegate` reply, `--json` into its document.
+
+use serde::Serialize;
+
+/// One thing that happened during a call, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The prompt cannot fit the local model's window: the automatic route goes to the API.
+    RoutedToApi {
+        /// Why (the size against the window).
+        reason: String,
+    },
+    /// A context section was dropped to fit the local model's window.
+    ContextDropped {
+        /// The section's label.
+        section: String,
+        /// The window it had to fit.
+        num_ctx_max: u64,
+    },
+    /// An attempt is sent.
+    AttemptStarted {
+        /// `local`, `api` or `codex`.
+        route: String,
+        /// The endpoint's name.
+        endpoint: String,
+        /// The model asked for.
+        model: String,
+    },
+    /// The server answered 429 with a wait that fits: the same attempt is sent again.
+    RetryAfter429 {
+        /// The endpoint's name.
+        endpoint: String,
+        /// Seconds waited.
+        wait_secs: f64,
+        /// The attempt as status lines name it.
+        #[serde(skip)]
+        attempt: String,
+    },
+    /// The answer was a refusal: asked again once as "Generate code for: …".
+    RefusalRetried {
+        /// The endpoint's name.
+        endpoint: String,
+        /// The attempt as status lines name it.
+        #[serde(skip)]
+        attempt: String,
+    },
+    /// An attempt failed before any text was kept: the next one is tried.
+    Fallback {
+        /// The endpoint that failed.
+        from: String,
+        /// The endpoint tried next.
+        to: String,
+        /// Why it failed.
+        reason: String,
+        /// The next attempt as status lines name it.
+        #[serde(skip)]
+        next: String,
+    },
+    /// The answer stopped at the model's token limit.
+    Truncated {
+        /// The endpoint that answered.
+        endpoint: String,
+    },
+    /// A `--check` round ended.
+    CheckRound {
+        /// 1 for the first answer, 2 and on for repairs.
+        round: u32,
+        /// Whether the check passed.
+        passed: bool,
+    },
+    /// Files were written into the project.
+    FilesWritten {
+        /// Paths relative to the project root.
+        files: Vec<String>,
+    },
+}
+
+/// How the command line shows an event on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// `codex-wrap: ...`
+    Status(String),
+    /// `codex-wrap: warning: ...`
+    Warning(String),
+}
+
+impl Event {
+    /// The stderr line the command line shows for this event, if it shows one.
+    pub fn line(&self) -> Option<Line> {
+        match self {
+            Event::RoutedToApi { reason } => {
+                Some(Line::Status(format!("{reason}: routing to api")))
+            }
+            Event::ContextDropped {
+                section,
+                num_ctx_max,
+            } => Some(Line::Warning(format!(
+                "dropped context '{section}' to fit num_ctx_max {num_ctx_max}"
+            ))),
+            Event::RetryAfter429 {
+                attempt, wait_secs, ..
+            } => Some(Line::Status(format!(
+                "{attempt}: rate limited, retrying in {wait_secs:.1}s as the server asks"
+            ))),
+            Event::RefusalRetried { attempt, .. } => Some(Line::Status(format!(
+                "{attempt} answered with a refusal; asking again as \"Generate code for: …\""
+            ))),
+            Event::Fallback { next, reason, .. } => Some(Line::Status(format!(
+                "falling back to {next} after: {reason}"
+            ))),
+            Event::Truncated { .. } => Some(Line::Warning(
+                "the answer was cut at the model's token limit".to_owned(),
+            )),
+            Event::AttemptStarted { .. }
+            | Event::CheckRound { .. }
+            | Event::FilesWritten { .. } => None,
+        }
+    }
+}
+
+/// The summary a face reports next to the answer: whether it was cut at the token limit,
+/// the first fallback (the preferred endpoint and why it failed), and every event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Whether the answer stopped at the model's token limit.
+    pub truncated: bool,
+    /// `null`, or the endpoint that failed first and why, when a fallback answered.
+    pub fallback: Option<FallbackSummary>,
+    /// Every event, in order.
+    pub events: Vec<Event>,
+}
+
+/// The first fallback of a call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FallbackSummary {
+    /// The endpoint that failed.
+    pub from: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Summary {
+    /// The summary of these events.
+    pub fn of(events: Vec<Event>) -> Summary {
+        Summary {
+            truncated: events.iter().any(|e| matches!(e, Event::Truncated { .. })),
+            fallback: events.iter().find_map(|e| match e {
+                Event::Fallback { from, reason, .. } => Some(FallbackSummary {
+                    from: from.clone(),
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            }),
+            events,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_typed_and_render_todays_lines() {
+        let e = Event::Fallback {
+            from: "ollama".into(),
+            to: "gemini".into(),
+            reason: "local (ollama m): connection refused".into(),
+            next: "api (gemini g)".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"type": "fallback", "from": "ollama", "to": "gemini",
+                "reason": "local (ollama m): connection refused"})
+        );
+        assert_eq!(
+            e.line(),
+            Some(Line::Status(
+                "falling back to api (gemini g) after: local (ollama m): connection refused".into()
+            ))
+        );
+        let s = Summary::of(vec![
+            e,
+            Event::Truncated {
+                endpoint: "gemini".into(),
+            },
+        ]);
+        assert!(s.truncated);
+        assert_eq!(s.fallback.unwrap().from, "ollama");
+    }
+}
