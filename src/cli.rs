@@ -157,9 +157,20 @@ pub struct InstallArgs {
     /// Print the changes as a diff and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Remove what `install` added (the server entry and the guidance block).
+    /// Remove what `install` added (the server entry and the guidance block) and give back
+    /// what was there before: an entry of your own that `--force` replaced, the file's
+    /// earlier bytes. A file that existed before is never deleted.
     #[arg(long)]
     pub uninstall: bool,
+    /// Replace a `codex-wrap` server entry of your own (another command, arguments or
+    /// `env`); without it such an entry is kept. The old entry is shown, and `--uninstall`
+    /// puts it back.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub force: bool,
+    /// Register this binary by its absolute path instead of the name `codex-wrap`, for a
+    /// client whose PATH does not hold it (a checkout's target/, a GUI client).
+    #[arg(long, conflicts_with = "uninstall")]
+    pub absolute: bool,
 }
 
 /// `codex-wrap engine ...`.
