@@ -329,21 +329,22 @@ fn path_warning(env: &Env, this: &Path) -> Option<String> {
             .find(|p| p.is_file())
     });
     let this_real = std::fs::canonicalize(this).unwrap_or_else(|_| this.to_path_buf());
-    let absolute = "`codex-wrap install --absolute` registers this binary by its path";
+    let absolute = format!(
+        "`install --absolute` registers this binary ({}) by its path",
+        this_real.display()
+    );
     match found {
         None => Some(format!(
-            "codex-wrap is not on PATH, so the assistant cannot start it by name; \
-             put it there (`cargo install --path .`) or run {absolute} ({})",
-            this_real.display()
+            "codex-wrap is not on PATH, so the assistant cannot start it by name: put it \
+             there (`cargo install --path .`), or {absolute}"
         )),
         Some(p) => {
             let real = std::fs::canonicalize(&p).unwrap_or(p.clone());
             (real != this_real).then(|| {
                 format!(
-                    "`codex-wrap` on PATH is {}, not this binary ({}); the assistant will \
-                     start that one, or run {absolute}",
-                    p.display(),
-                    this_real.display()
+                    "`codex-wrap` on PATH is {}, not this binary: the assistant will start \
+                     that one; {absolute}",
+                    p.display()
                 )
             })
         }
@@ -356,11 +357,14 @@ fn next_step(assistant: Assistant, user: bool, root: &Path) -> String {
                   /permissions): in an untrusted folder it disables every MCP server, and \
                   `gemini -p` offers the tools only in a trusted folder or with --yolo";
     match (assistant, user) {
-        (Assistant::Claude, false) => "next: run `claude` in this project and approve the \
-                                       codex-wrap server when it asks (until then `claude mcp \
-                                       list` shows \"Pending approval\")"
+        (Assistant::Claude, false) => "next: run `claude` in this project, trust the folder \
+                                       and approve the codex-wrap server when it asks (until \
+                                       then `claude mcp list` shows \"Pending approval\")"
             .to_owned(),
-        (Assistant::Claude, true) => "next: start a new `claude` session".to_owned(),
+        (Assistant::Claude, true) => "next: run `claude` in your project and trust the folder \
+                                      when it asks (until then `claude mcp list` shows \"Not \
+                                      checked\")"
+            .to_owned(),
         (Assistant::Codex, false) => format!(
             "next: trust this project in Codex (its prompt when `codex` starts here, or \
              [projects.\"{}\"] trust_level = \"trusted\" in ~/.codex/config.toml); until then \
