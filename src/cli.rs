@@ -133,13 +133,15 @@ pub struct SyncArgs {
 /// The coding assistants `install` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Assistant {
-    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md.
+    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md (user:
+    /// `~/.claude/CLAUDE.md`).
     Claude,
     /// Codex: `~/.codex/config.toml` (user, the default) or `.codex/config.toml`; AGENTS.md.
     Codex,
     /// Cursor: `.cursor/mcp.json` (project) or `~/.cursor/mcp.json` (user); AGENTS.md.
     Cursor,
-    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md.
+    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md
+    /// (user: `~/.gemini/GEMINI.md`).
     Gemini,
 }
 
