@@ -83,7 +83,7 @@ pub enum Command {
     Stats(StatsArgs),
     /// Copy the project to a remote (Google Drive or any rclone remote) with `rclone sync`,
     /// leaving out .git/, target/, node_modules/, logs/, .env*, *.pem, *.key, [sync] exclude
-    /// and .gitignore. Runs in the background unless --wait or --dry-run; on success writes
+    /// and .gitignore. Runs in the foreground (its exit code is the sync's) unless --background; on success writes
     /// .last_sync. Exits 3 without a remote, 4 without rclone, 5 at the deadline, 9 when the
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
@@ -110,10 +110,13 @@ pub struct SyncArgs {
     /// Print what would be copied and deleted; change nothing (waits for the result).
     #[arg(long)]
     pub dry_run: bool,
-    /// Run in the foreground and wait for the result (default: start it detached in the
-    /// background and return at once; its result goes to the run log).
+    /// Run in the foreground and wait for the result: the default; kept for scripts.
     #[arg(long)]
     pub wait: bool,
+    /// Start the sync detached in the background and return at once (exit 0 once started);
+    /// its result goes to the run log and `.last_sync`.
+    #[arg(long, conflicts_with_all = ["wait", "dry_run"])]
+    pub background: bool,
     /// Delete nothing and fail (exit 9) when the sync would delete more than N files on the
     /// remote (default 50, or `[sync] max_delete`).
     #[arg(long, value_name = "N")]
