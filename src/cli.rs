@@ -23,8 +23,8 @@ Environment (the old scripts' names keep working):
   AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
   openai | endpoint names), CODEX_WRAP_API_BACKEND (gemini | openai | endpoint names),
   FORCE_CODEX (truthy: like --codex), CODEX_LOG_FILE (the run log), CODEX_WRAP_ENABLE_LOGGING
-  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), XDG_STATE_HOME
-  (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
+  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), CODEX_WRAP_STATE_DIR
+  or XDG_STATE_HOME (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
   RUST_LOG, NO_COLOR.
   OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
   .env.local in the project root and the working directory is read without overriding.
