@@ -600,3 +600,29 @@ fn stats_ignores_a_speed_measured_over_less_than_a_millisecond() {
     let text = run(cmd).stdout();
     assert!(!text.contains("4096000000000"), "{text}");
 }
+
+#[test]
+fn doctor_does_not_call_gemini_healthy_without_a_key() {
+    let server = ollama::admin(ONLY_CODE);
+    let sb = Sandbox::new();
+    let pool = |key: Option<&str>| {
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", server.url())
+            .args(["doctor", "--json"]);
+        if let Some(k) = key {
+            cmd.env("GEMINI_API_KEY", k);
+        }
+        let d = doc(&run(cmd).stdout());
+        check(&d, "pool")["detail"].as_str().unwrap().to_owned()
+    };
+    let without = pool(None);
+    assert!(
+        without.contains("gemini (gemini http://127.0.0.1:9): no key (GEMINI_API_KEY)"),
+        "{without}"
+    );
+    let with = pool(Some("k"));
+    assert!(
+        with.contains("gemini (gemini http://127.0.0.1:9): healthy"),
+        "{with}"
+    );
+}
