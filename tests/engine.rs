@@ -205,12 +205,14 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     .assert_code(1)
     .assert_stderr_has("codex-wrap engine down");
 
-    // No Ollama: the local route answers through the engine, and the start line says so.
-    e.run(&["--local", "write hello"])
-        .assert_code(0)
+    // No Ollama: the local route answers through the engine, and the start line says so;
+    // the fallback line does not tell to start Ollama, since the engine answered.
+    let r = e.run(&["--local", "write hello"]);
+    r.assert_code(0)
         .assert_stdout("engine my-coder answers my-coder")
         .assert_stderr_has(&format!("(then codex-wrap engine: my-coder at {url})"))
         .assert_stderr_has("falling back to local engine (openai my-coder)");
+    assert!(!r.stderr.contains("ollama serve"), "{}", r.stderr);
 
     let r = e.run(&["engine", "status", "--json"]);
     r.assert_code(0);
