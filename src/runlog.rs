@@ -186,12 +186,20 @@ pub fn prompt_hash(prompt: &str) -> String {
 }
 
 /// Appends one record as one line with a single write. Creates the folder and the file
-/// (mode 0600) when missing.
+/// (mode 0600) when missing; a folder it creates gets a `.gitignore` of `*`, as Python's
+/// venv does, so the log never shows up in `git status`.
 pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
         std::fs::create_dir_all(dir)?;
+        // Best effort: the log matters more than its ignore file.
+        let _ = std::fs::write(
+            dir.join(".gitignore"),
+            "# created by codex-wrap automatically\n*\n",
+        );
     }
     let mut options = OpenOptions::new();
     options.append(true).create(true);

@@ -199,7 +199,12 @@ impl Tally {
         let m = self.models.entry((model, r.backend)).or_default();
         m.0 += 1;
         m.1.extend(r.ttft_ms);
-        m.2.extend(r.tokens_per_sec);
+        // A speed over less than a millisecond (older logs recorded them) is no speed.
+        m.2.extend(r.tokens_per_sec.filter(|&tps| {
+            tps.is_finite()
+                && tps > 0.0
+                && (r.tokens_out as f64 / tps) >= crate::stream::MIN_SPEED_SECS
+        }));
     }
 }
 
