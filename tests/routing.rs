@@ -258,3 +258,87 @@ fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
         "{rules}"
     );
 }
+
+/// The router's feedback from real use: routed `--write --check` calls record whether their
+/// check failed in the end, and `stats` counts them per route chosen; forced routes and calls
+/// without a check do not count as the router's.
+#[test]
+fn stats_shows_how_the_routers_local_calls_fared_against_their_checks() {
+    let sb = Sandbox::new();
+    let local =
+        Server::start(|_, _, conn| ollama::stream(conn, &["```python app.py\nx = 1\n```\n"]));
+    let call = |args: &[&str], code: i32| {
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", local.url()).args(args);
+        run(cmd).assert_code(code);
+    };
+    let prompt = "write a python function that adds two numbers";
+    // Routed local; the check passes.
+    call(&["-w", "--check", "true", prompt], 0);
+    // Routed local; the check fails on every round (exit 8).
+    call(&["-w", "--rounds", "1", "--check", "exit 1", prompt], 8);
+    // Routed local, no check: counted, with no verdict.
+    call(&["-w", prompt], 0);
+    // Forced local with a failing check: not the router's.
+    call(
+        &[
+            "--local", "-w", "--rounds", "1", "--check", "exit 1", prompt,
+        ],
+        8,
+    );
+
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fields: Vec<(String, serde_json::Value, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["route_by"].as_str().unwrap().to_owned(),
+                r["check_failed"].clone(),
+                r.get("escalated").is_some(),
+            )
+        })
+        .collect();
+    use serde_json::Value::{Bool, Null};
+    assert_eq!(
+        fields,
+        [
+            ("router".to_owned(), Bool(false), false),
+            ("router".to_owned(), Bool(true), false),
+            ("router".to_owned(), Null, false),
+            ("flag".to_owned(), Bool(true), false),
+        ],
+        "{log}"
+    );
+
+    let mut cmd = sb.cmd();
+    cmd.args(["stats", "--json"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        s["router"],
+        serde_json::json!([{"route": "local", "calls": 3, "checked": 2, "check_failed": 1, "escalated": 0}]),
+        "{s}"
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("stats");
+    run(cmd).assert_code(0).assert_stdout_has(
+        "router: of 3 calls routed local, 2 ran a check, 1 failed its check, 0 escalated\n",
+    );
+
+    // A record written by a version that escalates is read as such.
+    let mut escalated = records[1].clone();
+    escalated["escalated"] = Bool(true);
+    let mut text = log.clone();
+    text.push_str(&format!("{escalated}\n"));
+    std::fs::write(sb.project().join("logs/codex-wrap.jsonl"), text).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.arg("stats");
+    run(cmd).assert_code(0).assert_stdout_has(
+        "router: of 4 calls routed local, 3 ran a check, 2 failed their check, 1 escalated\n",
+    );
+}
