@@ -134,6 +134,7 @@ impl Output {
 
     /// Prints a whole document the user asked for (`--dry-run`, `route`).
     pub fn print_document(text: &str) -> io::Result<()> {
+        let text = &*crate::secrets::mask(text);
         let mut stdout = io::stdout().lock();
         let r = stdout.write_all(text.as_bytes()).and_then(|()| {
             if text.ends_with('\n') {
@@ -214,6 +215,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
+/// Every line is masked for the known secrets (`secrets::mask`).
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     quiet: bool,
@@ -228,6 +230,7 @@ impl Reporter {
     /// A status line (suppressed by `-q`).
     pub fn status(&self, line: &str) {
         if !self.quiet {
+            let line = crate::secrets::mask(line);
             crate::spinner::quiet(|| eprintln!("codex-wrap: {line}"));
         }
     }
@@ -235,6 +238,7 @@ impl Reporter {
     /// A warning (suppressed by `-q`).
     pub fn warn(&self, line: &str) {
         if !self.quiet {
+            let line = crate::secrets::mask(line);
             crate::spinner::quiet(|| eprintln!("codex-wrap: warning: {line}"));
         }
     }
@@ -242,6 +246,7 @@ impl Reporter {
     /// An error: always printed.
     pub fn error(line: &str) {
         crate::spinner::stop();
+        let line = crate::secrets::mask(line);
         eprintln!("codex-wrap: error: {line}");
     }
 }

@@ -23,6 +23,7 @@ mod real_engine;
 mod routing;
 mod runlog;
 mod sandbox;
+mod secrets;
 mod secrets_load;
 mod streaming;
 mod sync;

@@ -338,12 +338,11 @@ pub(crate) fn call(
         dry_run: run.dry_run,
         check: run.check.clone(),
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
-        confine: check::Confine {
-            sandbox: run.check.is_some()
-                && !run.dry_run
-                && super::sandbox::for_command_line(env, report)?,
-            ..check::Confine::default()
-        },
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
     let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
