@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod clients;
 mod command;
