@@ -211,11 +211,13 @@ pub fn prompt_hash(prompt: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Appends one record as one line with a single write. Creates the folder and the file
-/// (mode 0600) when missing; a folder it creates gets a `.gitignore` of `*`, as Python's
-/// venv does, so the log never shows up in `git status`.
+/// Appends one record as one line with a single write, masked for the known secrets.
+/// Creates the folder and the file (mode 0600) when missing; a folder it creates gets a
+/// `.gitignore` of `*`, as Python's venv does, so the log never shows up in `git status`.
 pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+    // No known secret in the log, whatever its source (a server's error body).
+    let mut line = crate::secrets::mask(&line).into_owned().into_bytes();
     line.push(b'\n');
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod clients;
 mod command;
@@ -24,6 +25,7 @@ mod real_engine;
 mod routing;
 mod runlog;
 mod sandbox;
+mod secrets;
 mod secrets_load;
 mod streaming;
 mod sync;

@@ -47,9 +47,12 @@ impl Secret {
 }
 
 impl Secret {
-    /// Wraps a value read from the environment.
+    /// Wraps a value read from the environment; from now on every text the process shows,
+    /// logs or sends back to a model is masked for it (`secrets::mask`).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::secrets::register(&value);
+        Secret(value)
     }
 }
 
@@ -770,6 +773,10 @@ pub fn resolve_from(
     )?;
     let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai, &mut origins)?;
     let routes = route_table(&cfg, env, &endpoints)?;
+    // A password in an endpoint's URL is a secret too: masked wherever the URL is shown.
+    for spec in routes.local.iter().chain(&routes.api).chain(&routes.codex) {
+        crate::secrets::learn_url(&spec.url);
+    }
     for (key, var) in [("local", names::LOCAL_BACKEND), ("api", names::API_BACKEND)] {
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
