@@ -25,7 +25,7 @@ pub mod sync;
 
 pub use codex_wrap_core::{
     backend, config, context, deadline, engine, error, event, frame, http, input, output, plan,
-    pool, prompt, record, route, runlog, secret, spinner, status, stream,
+    pool, prompt, record, route, runlog, secret, secrets, spinner, status, stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and
@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     if cwd != root {
         env.load_dotenv(&cwd.join(".env.local"));
     }
+    secrets::learn(&env);
     let report = Reporter::new(cli.global.quiet);
     match &cli.command {
         Some(Command::Route(args)) => {
@@ -94,7 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
-        Some(Command::Install(args)) => install::install(args, &env, &root),
+        Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
         Some(Command::Engine(args)) => {
             llama::command(args, &env, &root, report, drawable(&cli.global, &env))

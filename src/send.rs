@@ -6,8 +6,6 @@ use serde_json::json;
 
 use crate::engine::{Plan, Transcript};
 use crate::event::Event;
-use crate::files::face::TaskReport;
-use crate::files::write::Action;
 use crate::output::Reporter;
 use crate::plan::start_line;
 use crate::runlog;
@@ -100,31 +98,4 @@ pub(crate) fn json_document(
 /// A call's events in order: the plan's, then the transcript's.
 pub(crate) fn call_events(p: &Plan, t: &Transcript) -> Vec<Event> {
     p.events.iter().chain(&t.events).cloned().collect()
-}
-
-/// A write task's events in order: the plan's, then per round the engine's, the files it
-/// wrote and the check's result.
-pub(crate) fn task_events(p: &Plan, done: &TaskReport) -> Vec<Event> {
-    let mut events = p.events.clone();
-    for (i, t) in done.transcripts.iter().enumerate() {
-        events.extend(t.events.iter().cloned());
-        if let Some(w) = done.writes.get(i) {
-            let files: Vec<String> = w
-                .files
-                .iter()
-                .filter(|f| matches!(f.action, Action::Created | Action::Updated))
-                .map(|f| f.path.clone())
-                .collect();
-            if !files.is_empty() {
-                events.push(Event::FilesWritten { files });
-            }
-        }
-        if let Some(r) = done.rounds.get(i).filter(|_| done.check.is_some()) {
-            events.push(Event::CheckRound {
-                round: r.round,
-                passed: r.check_exit == Some(0),
-            });
-        }
-    }
-    events
 }

@@ -41,6 +41,8 @@ pub struct Task {
     pub check: Option<String>,
     /// Deadline of each check run.
     pub check_timeout: Duration,
+    /// Where the check runs (sandboxed or not) and with what environment.
+    pub confine: check::Confine,
     /// Most rounds, the first answer included (at least 1).
     pub rounds: usize,
 }
@@ -183,11 +185,25 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     let rounds = task.rounds.max(1);
     for round in 1..=rounds {
         let started = Instant::now();
-        let mut sink = Output::buffered();
+        let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
         out.transcripts.push(t);
+        if sink.over_limit() {
+            // Stopped while it streamed: the answer is never held whole.
+            out.status = ExitStatus::WriteFailed;
+            out.error = Some(format!(
+                "the answer is over {} MiB; the stream was stopped there (nothing written)",
+                super::MAX_ANSWER_BYTES >> 20
+            ));
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            break;
+        }
         if status != ExitStatus::Success {
             out.status = status;
             break;
@@ -254,7 +270,15 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let cancel = async {
             stop().await;
         };
-        let check = match run_check(command, &task.root, task.check_timeout, cancel).await {
+        let check = match run_check(
+            command,
+            &task.root,
+            task.check_timeout,
+            &task.confine,
+            cancel,
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
                 out.status = ExitStatus::Failure;
@@ -329,6 +353,11 @@ pub(crate) fn call(
         dry_run: run.dry_run,
         check: run.check.clone(),
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
     let (runtime, client) = crate::send::start(&plan, client, spinner, report)?;
@@ -346,7 +375,7 @@ pub(crate) fn call(
         anyhow::bail!("no round was run");
     };
     let mut record = crate::record::log_record(&plan, last, clock.elapsed(), status, started);
-    record.rounds = done.rounds.clone();
+    record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
     crate::record::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),
@@ -365,7 +394,7 @@ pub(crate) fn call(
     }
     if run.json {
         let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
-        let events = crate::send::task_events(&plan, &done);
+        let events = task_events(&plan, &done);
         let mut doc =
             crate::send::json_document(&record, &done.text, error.as_deref(), truncated, &events);
         let files = done.files();
@@ -411,4 +440,32 @@ pub(crate) fn call(
         crate::sync::after_write(env, root, run.wait, report);
     }
     Ok(status)
+}
+
+/// A write task's events in order: the plan's, then per round the engine's, the files it
+/// wrote and the check's result.
+pub(crate) fn task_events(p: &Plan, done: &TaskReport) -> Vec<crate::event::Event> {
+    use crate::event::Event;
+    let mut events = p.events.clone();
+    for (i, t) in done.transcripts.iter().enumerate() {
+        events.extend(t.events.iter().cloned());
+        if let Some(w) = done.writes.get(i) {
+            let files: Vec<String> = w
+                .files
+                .iter()
+                .filter(|f| matches!(f.action, Action::Created | Action::Updated))
+                .map(|f| f.path.clone())
+                .collect();
+            if !files.is_empty() {
+                events.push(Event::FilesWritten { files });
+            }
+        }
+        if let Some(r) = done.rounds.get(i).filter(|_| done.check.is_some()) {
+            events.push(Event::CheckRound {
+                round: r.round,
+                passed: r.check_exit == Some(0),
+            });
+        }
+    }
+    events
 }

@@ -136,6 +136,13 @@ impl EngineFace {
             ExitStatus::Sigint
         };
         if request.write {
+            // The check runs only in the sandbox or when the user listed it: decided before
+            // the model is asked, so a refused check costs nothing.
+            let sandbox = match &request.check {
+                Some(command) => crate::files::sandbox::for_mcp(env, command)?,
+                None => false,
+            };
+            let confine = crate::files::check::Confine::new(sandbox, env, &plan.settings);
             // The files face: write the answer's files, run the check, repair.
             let task = crate::files::face::Task {
                 root: self.root.clone(),
@@ -144,6 +151,7 @@ impl EngineFace {
                 dry_run: false,
                 check: request.check.clone(),
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
+                confine,
                 rounds: 3,
             };
             let done = handle.block_on(crate::files::face::run_task(
@@ -153,7 +161,7 @@ impl EngineFace {
             if let Some(last) = done.transcripts.last() {
                 let mut record =
                     crate::record::log_record(&plan, last, clock.elapsed(), done.status, started);
-                record.rounds = done.rounds.clone();
+                record.set_rounds(&done.rounds, done.status == ExitStatus::CheckFailed);
                 crate::record::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {
@@ -192,7 +200,7 @@ impl EngineFace {
                 }),
                 tokens,
                 seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
-                summary: Summary::of(crate::send::task_events(&plan, &done)),
+                summary: Summary::of(crate::files::face::task_events(&plan, &done)),
             });
         }
 

@@ -4,8 +4,9 @@
 //! reach it, each face converts its own input into the plain types here.
 //!
 //! # Layout
-//! - `config`: resolved `Settings` (flags > environment > project file > user file >
-//!   built-in) from plain `Overrides`; `input`: where the prompt comes from.
+//! - `env`: the process environment as read once; `config`: resolved `Settings` (flags >
+//!   environment > project file > user file > built-in) from plain `Overrides`; `input`:
+//!   where the prompt comes from.
 //! - `route`: the keyword classifier and the `Route` type; `prompt`: message assembly;
 //!   `context`: the project's documents picked for a prompt.
 //! - `engine`: `prepare` → `Plan`, `execute(plan, sink, shutdown)` → `Transcript`: the one
@@ -16,7 +17,8 @@
 //!   `pool`: endpoint order and the health state shared between processes.
 //! - `files`: the write/check/repair task shared by the faces.
 //! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
-//!   `spinner`: the wait spinner they erase; `error`: exit codes; `runlog`: the run log.
+//!   `spinner`: the wait spinner they erase; `error`: exit codes; `runlog`: the run log;
+//!   `secrets`: the secret values known, masked out of every text.
 //! - `llama`: the record of a running `codex-wrap engine` (the face provisions it).
 
 pub mod backend;
@@ -24,6 +26,7 @@ pub mod config;
 pub mod context;
 pub mod deadline;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod event;
 pub mod files;
@@ -39,6 +42,7 @@ pub mod record;
 pub mod route;
 pub mod runlog;
 pub mod secret;
+pub mod secrets;
 pub mod spinner;
 pub mod status;
 pub mod stream;

@@ -15,9 +15,12 @@ impl Secret {
 }
 
 impl Secret {
-    /// Wraps a value read from the environment.
+    /// Wraps a value read from the environment; from now on every text the process shows,
+    /// logs or sends back to a model is masked for it (`secrets::mask`).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::secrets::register(&value);
+        Secret(value)
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `report`: the summary, JSON and `--dry-run` diff renderers of the write results.
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
+//! - `sandbox`: bubblewrap around the check, the `[files] sandbox` setting and its probe.
 //! - `refusal`: telling a refusal from an answer.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
@@ -21,7 +22,13 @@ pub mod path;
 pub mod refusal;
 pub mod repair;
 pub mod report;
+pub mod sandbox;
 pub mod write;
+
+/// Most bytes of one answer the write face takes: the writer's 16 MiB of files plus 1 MiB
+/// for fences and prose. Applied while the answer streams: past it the stream is stopped
+/// and nothing is written (exit 10), so memory stays near this size whatever a server sends.
+pub const MAX_ANSWER_BYTES: usize = (16 << 20) + (1 << 20);
 
 /// Lets a write past the file size limit (`ulimit -f`) fail with an error instead of the
 /// process being killed by SIGXFSZ, so the old file is kept and the error reported. Call

@@ -41,6 +41,8 @@ pub mod names {
     pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
+    pub const STATE_DIR: &str = "CODEX_WRAP_STATE_DIR";
+    pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.
@@ -100,6 +102,40 @@ impl Env {
             .or_else(|| self.files.get(name))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The value of a variable in the process environment only, trimmed; `None` when unset
+    /// or blank. For settings that loosen a defence: a project's `.env.local` cannot set them.
+    pub fn process_get(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every variable, the process's over the files' (for finding secrets in values).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process
+            .iter()
+            .chain(
+                self.files
+                    .iter()
+                    .filter(|(k, _)| !self.process.contains_key(*k)),
+            )
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The process's own variables (what a child process inherits).
+    pub fn process_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The process environment without any `.env.local` values.
+    pub fn process_only(&self) -> Env {
+        Env {
+            process: self.process.clone(),
+            files: HashMap::new(),
+        }
     }
 
     /// Whether a variable is set to a truthy value (1, true, yes, on).
