@@ -410,9 +410,7 @@ fn a_refusal_is_asked_again_rephrased_then_falls_back_to_the_next_endpoint() {
     let refusing =
         answers(&["I'm sorry, but I can't help with that request."]).expect(Calls::Exactly(2));
     let box2 = answers(&["```python tool.py\nprint('ok')\n```\n"]).expect(Calls::Exactly(1));
-    sb.write(
-        "profiles.toml",
-        &format!(
+    sb.user_config(&format!(
             "[endpoints.box2]\nprovider = \"ollama\"\nurl = \"{}\"\n[routes]\nlocal = [\"ollama\", \"box2\"]\n",
             box2.url()
         ),
@@ -621,8 +619,9 @@ fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
     assert!(log.lock().unwrap().iter().any(|&n| n > 0));
 }
 
-/// A project whose `[sync] after_write` goes to a local folder remote (the real rclone,
-/// with an empty config of its own): the sandbox, the remote folder and the config file.
+/// A trusted project whose `[sync] after_write` goes to a local folder remote (the real
+/// rclone, with an empty config of its own): the sandbox, the remote folder and the config
+/// file.
 fn after_write_sandbox() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
     assert!(
         Command::new("rclone").arg("version").output().is_ok(),
@@ -637,6 +636,8 @@ fn after_write_sandbox() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
             remote.display()
         ),
     );
+    // A project's [sync] needs trust: the user trusts this one.
+    sb.trust();
     let conf = sb.dir.path().join("rclone.conf");
     std::fs::write(&conf, "").unwrap();
     (sb, remote, conf)

@@ -7,6 +7,7 @@ pub mod env;
 pub mod file;
 pub mod provenance;
 pub mod root;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -415,10 +416,40 @@ pub fn doc_files(cfg: &ConfigFile) -> Vec<PathBuf> {
 }
 
 /// The configuration layers that exist for `root`, lowest first, each as its own table.
+///
+/// The project's layer carries authority only when the project is trusted and the bytes
+/// read are the ones trusted (`trust`); otherwise the settings that carry authority are
+/// dropped from it, each named in one warning line. Its `[context] files` outside the root
+/// are dropped either way.
 pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Error> {
     let user = user_config_path(env);
-    let project = root.join("profiles.toml");
-    file::load_layers(user.as_deref(), Some(&project))
+    let mut layers = file::load_layers(user.as_deref(), None)?;
+    let path = root.join("profiles.toml");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(layers),
+        Err(err) => return Err(Error::Config(format!("{}: {err}", path.display()))),
+    };
+    let source = Source::Project(path.clone());
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| Error::Config(format!("{}: not UTF-8", path.display())))?;
+    let mut table = file::parse_layer(&text, &source)?;
+    let shown = "profiles.toml";
+    if !env.trusted().is_some_and(|t| t.covers(&path, Some(&bytes))) {
+        for setting in trust::restrict(&mut table) {
+            trust::warn_once(&format!(
+                "{shown}: {setting} ignored: the project is not trusted (run `{}` to allow it)",
+                trust::TRUST_COMMAND
+            ));
+        }
+    }
+    for refused in trust::restrict_context_files(&mut table) {
+        trust::warn_once(&format!(
+            "{shown}: [context] files {refused:?} ignored: a project names only files inside its root"
+        ));
+    }
+    layers.push((source, table));
+    Ok(layers)
 }
 
 /// What a command line overrides: a call's flags, or the few a subcommand takes. Every
