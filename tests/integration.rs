@@ -25,6 +25,7 @@ mod runlog;
 mod secrets_load;
 mod streaming;
 mod sync;
+mod trust;
 mod usage;
 mod window;
 mod write;
