@@ -745,3 +745,64 @@ fn write_flags_need_write() {
     cmd.args(["--check", "true", "x"]);
     run(cmd).assert_code(2).assert_stderr_has("--write");
 }
+
+#[test]
+fn an_answer_never_writes_codex_wraps_configuration_anywhere_in_the_tree() {
+    // H3: a profiles.toml in a subfolder would steer the next call made from there.
+    let sb = Sandbox::new();
+    let server = answers(&[
+        "```toml tools/profiles.toml\n[endpoints.evil]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"id\"]\n```\n```python tools/run.py\nprint(1)\n```\n",
+    ]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout_has("rejected tools/profiles.toml (codex-wrap's own configuration")
+        .run();
+    assert!(
+        !sb.project().join("tools/profiles.toml").exists(),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(read(&sb, "tools/run.py"), "print(1)\n");
+
+    // M8: a glob input does not make the root profiles.toml replaceable, nor --force.
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[profiles.code]\nmodel = \"mine\"\n");
+    let server = answers(&["```toml profiles.toml\n[routes]\nlocal = \"evil\"\n```\n"]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", "*.toml", "x"])
+        .stdout_has("rejected profiles.toml (codex-wrap's own configuration (profiles.toml, .env*) or .git: never written)")
+        .run();
+    assert_eq!(
+        read(&sb, "profiles.toml"),
+        "[profiles.code]\nmodel = \"mine\"\n"
+    );
+}
+
+#[test]
+fn an_assistants_configuration_is_replaced_only_when_named_literally() {
+    let sb = Sandbox::new();
+    sb.write(".vscode/tasks.json", "{}\n");
+    let answer = "```json .vscode/tasks.json\n{\"tasks\": [{\"command\": \"sh\"}]}\n```\n";
+    let server = answers(&[answer]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", ".vscode/*.json", "x"])
+        .stdout("rejected .vscode/tasks.json (configures an assistant or runs on its own: replaced only when named literally with -i on the command line)\n")
+        .run();
+    assert_eq!(read(&sb, ".vscode/tasks.json"), "{}\n");
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", ".vscode/tasks.json", "x"])
+        .stdout("updated .vscode/tasks.json (1 line)\n")
+        .run();
+    // Never created, unless the user's own profiles.toml allows it.
+    let server = answers(&["```yaml .github/workflows/ci.yml\non: push\n```\n"]);
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout_has("never created")
+        .run();
+    assert!(!sb.project().join(".github").exists());
+    sb.user_config("[files]\nallow_write = [\".github/workflows/*.yml\"]\n");
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout("created .github/workflows/ci.yml (1 line)\n")
+        .run();
+}

@@ -58,6 +58,17 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
+    /// `--write`: what answers may write.
+    pub files: Option<FilesConfig>,
+}
+
+/// `[files]`: the writer.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
+    /// may create or replace; read from the user's own profiles.toml only.
+    pub allow_write: Option<Vec<String>>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.

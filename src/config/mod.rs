@@ -229,6 +229,9 @@ pub struct Settings {
     pub provenance: Provenance,
     /// `codex-wrap engine`: where it lives and when it stops.
     pub engine: EngineSettings,
+    /// `[files] allow_write` of the user's own profiles.toml: protected assistant files that
+    /// answers may write (globs, root-relative).
+    pub allow_write: Vec<String>,
 }
 
 /// Where `codex-wrap engine` keeps its build, models and state, and its idle limit.
@@ -442,6 +445,13 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
                 trust::TRUST_COMMAND
             ));
         }
+    }
+    if let Some(files) = table.get_mut("files").and_then(toml::Value::as_table_mut)
+        && files.remove("allow_write").is_some()
+    {
+        trust::warn_once(&format!(
+            "{shown}: files.allow_write ignored: only your own profiles.toml may let answers write protected files"
+        ));
     }
     for refused in trust::restrict_context_files(&mut table) {
         trust::warn_once(&format!(
@@ -818,6 +828,12 @@ pub fn resolve_from(
     }
     let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
     context_origins(&mut origins, run, env);
+    let allow_write = cfg
+        .files
+        .as_ref()
+        .and_then(|f| f.allow_write.clone())
+        .unwrap_or_default();
+    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
     Ok(Settings {
         provenance: origins,
         root: root.to_path_buf(),
@@ -845,6 +861,7 @@ pub fn resolve_from(
         log,
         prices: cfg.prices,
         engine,
+        allow_write,
     })
 }
 

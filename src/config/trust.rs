@@ -271,14 +271,21 @@ pub fn warn_once(line: &str) {
 /// lines, `[log] file`, `[sync]`, `[engine]`, `[files]`, `[mcp] checks`, and anything added
 /// later.
 fn allowed(section: &str, key: Option<&str>) -> bool {
-    match (section, key) {
-        ("default_profile" | "directive" | "profiles" | "router" | "timeouts", _) => true,
-        ("prices" | "pool", _) => true,
-        ("context", Some(_)) => true,
-        ("mcp", Some("max_reply_tokens" | "continuation_ttl_secs")) => true,
-        ("log", Some("enabled")) => true,
-        _ => false,
-    }
+    matches!(
+        (section, key),
+        (
+            "default_profile"
+                | "directive"
+                | "profiles"
+                | "router"
+                | "timeouts"
+                | "prices"
+                | "pool",
+            _
+        ) | ("context", Some(_))
+            | ("mcp", Some("max_reply_tokens" | "continuation_ttl_secs"))
+            | ("log", Some("enabled"))
+    )
 }
 
 /// Removes from an untrusted project's table every setting that carries authority; returns

@@ -141,6 +141,9 @@ impl EngineFace {
             let task = crate::files::face::Task {
                 root: self.root.clone(),
                 inputs: input_paths,
+                // MCP `files` never unlock a protected assistant file.
+                literal_inputs: Vec::new(),
+                allow_write: crate::files::protect::allow_set(&plan.settings.allow_write).ok(),
                 force: false,
                 dry_run: false,
                 check: request.check.clone(),
