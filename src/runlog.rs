@@ -185,22 +185,13 @@ pub fn prompt_hash(prompt: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Appends one record as one line with a single write. Creates the folder and the file
-/// (mode 0600) when missing.
-pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
+/// Appends one record as one line with a single write. Creates the folders and the file
+/// (mode 0600) when missing, under `base` only and never through a symlink
+/// (`ownfile::open_append`): a repository's `logs -> ../outside` is refused.
+pub fn append<T: Serialize>(base: &Path, path: &Path, record: &T) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::ownfile::open_append(base, path, 0o600)?;
     // One write: with O_APPEND the kernel places the whole line at the end atomically
     // with respect to other appenders. A short write (disk full) is reported, not retried,
     // so a torn line is never completed by a second write landing elsewhere.
@@ -304,8 +295,8 @@ mod tests {
             outcome: "ok".into(),
             ..Record::default()
         };
-        append(&path, &rec).unwrap();
-        append(&path, &rec).unwrap();
+        append(dir.path(), &path, &rec).unwrap();
+        append(dir.path(), &path, &rec).unwrap();
         let mut text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         text.push_str("{not json\n{\"v\":1}\n\n");

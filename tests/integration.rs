@@ -17,6 +17,7 @@ mod faults;
 mod install;
 mod mcp;
 mod openai;
+mod ownfiles;
 mod pool;
 mod real_docs;
 mod real_engine;

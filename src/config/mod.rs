@@ -299,6 +299,9 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
 pub struct LogSettings {
     /// The file; `None` when logging is off.
     pub file: Option<PathBuf>,
+    /// The folder the file must stay under (every folder between them real, not a
+    /// symlink): the project root, or the folder the user's own `CODEX_LOG_FILE` names.
+    pub base: PathBuf,
     /// Whether records carry the prompt text.
     pub prompts: bool,
 }
@@ -314,25 +317,65 @@ pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
         ),
         None => log.enabled.unwrap_or(true),
     };
+    let (file, base) = log_location(cfg, env, root);
     LogSettings {
-        file: enabled.then(|| log_path(cfg, env, root)),
+        file: enabled.then_some(file),
+        base,
         prompts: log.log_prompts.unwrap_or(false),
     }
 }
+
+/// Default run log, under the project root.
+const DEFAULT_LOG: &str = "logs/codex-wrap.jsonl";
 
 /// Where the run log is, whether or not logging is on: `CODEX_LOG_FILE` (relative to the
 /// working directory, as in codex_wrap.sh), else `[log] file` under the project root, default
 /// `logs/codex-wrap.jsonl`.
 pub fn log_path(cfg: &ConfigFile, env: &Env, root: &Path) -> PathBuf {
-    match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => root.join(
-            cfg.log
-                .as_ref()
-                .and_then(|l| l.file.as_deref())
-                .unwrap_or("logs/codex-wrap.jsonl"),
-        ),
+    log_location(cfg, env, root).0
+}
+
+/// The run log and the folder it must stay under. The user's own `CODEX_LOG_FILE` (the
+/// process environment) may name any place; one from a project's `.env.local` and
+/// `[log] file` must name a place inside the root, else the default is used (one warning).
+fn log_location(cfg: &ConfigFile, env: &Env, root: &Path) -> (PathBuf, PathBuf) {
+    let inside = |p: &Path| {
+        !p.is_absolute()
+            && p.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            })
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    if let Some(value) = env.get_process(names::LOG_FILE) {
+        let path = cwd.join(value);
+        let base = if inside(Path::new(value)) {
+            cwd
+        } else {
+            path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf)
+        };
+        return (path, base);
     }
+    if let Some(value) = env.get(names::LOG_FILE) {
+        let path = cwd.join(value);
+        if path.starts_with(root) && inside(Path::new(value)) {
+            return (path, root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "{}={value} from .env.local ignored: a project's run log stays inside its root",
+            names::LOG_FILE
+        ));
+    } else if let Some(file) = cfg.log.as_ref().and_then(|l| l.file.as_deref()) {
+        if inside(Path::new(file)) {
+            return (root.join(file), root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "[log] file = {file:?} ignored: the run log stays inside the project root"
+        ));
+    }
+    (root.join(DEFAULT_LOG), root.to_path_buf())
 }
 
 impl Settings {
