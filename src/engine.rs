@@ -506,8 +506,10 @@ mod tests {
     }
 
     fn plan_with(dir: &std::path::Path, argv: &str, retry_refusal: bool) -> Plan {
+        // The user's own configuration: a project's may not define a command endpoint.
+        std::fs::create_dir_all(dir.join("codex-wrap")).unwrap();
         std::fs::write(
-            dir.join("profiles.toml"),
+            dir.join("codex-wrap/profiles.toml"),
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
         )
         .unwrap();

@@ -32,6 +32,11 @@ pub struct Task {
     pub root: PathBuf,
     /// Root-relative paths of the `-i` files: they may be replaced.
     pub inputs: Vec<String>,
+    /// Root-relative paths named literally with `-i` on the command line: the only inputs
+    /// that may replace an assistant's configuration (never a glob, never MCP `files`).
+    pub literal_inputs: Vec<String>,
+    /// The user's `[files] allow_write`.
+    pub allow_write: Option<globset::GlobSet>,
     /// Replace existing files that were not inputs.
     pub force: bool,
     /// Write nothing; diff what would be written (no check is run).
@@ -179,6 +184,8 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     let opts = WriteOptions {
         force: task.force,
         stop: Some(stop_writes.clone()),
+        literal_inputs: task.literal_inputs.clone(),
+        allow_write: task.allow_write.clone(),
         ..WriteOptions::default()
     };
     let rounds = task.rounds.max(1);
@@ -348,6 +355,8 @@ pub(crate) fn call(
             .canonicalize()
             .context("cannot resolve the project root")?,
         inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
+        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
+        allow_write: super::protect::allow_set(&plan.settings.allow_write).ok(),
         force: run.force,
         dry_run: run.dry_run,
         check: run.check.clone(),

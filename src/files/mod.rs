@@ -20,6 +20,7 @@ pub mod check;
 pub mod face;
 pub mod inputs;
 pub mod path;
+pub mod protect;
 pub mod refusal;
 pub mod repair;
 pub mod report;
