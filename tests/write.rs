@@ -322,8 +322,8 @@ fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2(
 #[test]
 fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     let sb = Sandbox::new();
-    // Two rounds, then one.
-    let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(3));
+    // Two rounds, then one, then one with --keep-failed.
+    let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(4));
     let r = on(&sb, &server)
         .args([
             "--local",
@@ -346,7 +346,15 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     assert_eq!(doc["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(doc["rounds"][1]["check_exit"], 1);
     assert_eq!(doc["check"]["tail"], "nope\n");
-    assert_eq!(read(&sb, "app.py"), "x = 1\n");
+    // What the task created is removed again; the attempt is kept aside.
+    assert!(!sb.project().join("app.py").exists());
+    assert_eq!(doc["restored"][0]["outcome"], "removed");
+    let patch = doc["failed_patch"].as_str().unwrap();
+    assert!(
+        std::fs::read_to_string(patch)
+            .unwrap()
+            .contains("+++ b/app.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    );
     // The text summary says so too.
     let r = on(&sb, &server)
         .args([
@@ -362,7 +370,72 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
         .stderr_has("round 1/1")
         .stderr_has("the check still fails after 1 rounds")
         .run();
-    assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; the files are left as the last round wrote them\n  | nope\n"), "{}", r.stdout());
+    assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; what the task wrote is put back\n  | nope\nput back app.py (removed)\nthe failed attempt is kept in "), "{}", r.stdout());
+    // --keep-failed leaves the files as the last round wrote them.
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--keep-failed",
+            "--rounds",
+            "1",
+            "--check",
+            "echo nope; exit 1",
+            "x",
+        ])
+        .code(8)
+        .stderr_has("the check still fails")
+        .run();
+    assert!(
+        r.stdout()
+            .contains("the files are left as the last round wrote them"),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(read(&sb, "app.py"), "x = 1\n");
+}
+
+#[test]
+fn a_task_that_still_fails_leaves_the_input_byte_for_byte_and_keeps_the_attempt_aside() {
+    let sb = Sandbox::new();
+    let before = "import math\r\n\ndef helper(x):\n    return math.sqrt(x)\n\n\ndef target(x):\n    raise NotImplementedError\n";
+    sb.write("solution.py", before);
+    let path = sb.project().join("solution.py");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    // The answer is target() alone; the check keeps failing.
+    let server = answers(&["```python\ndef target(x):\n    return helper(x) + 1\n```\n"]);
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--rounds",
+            "2",
+            "--check",
+            "python3 -c 'import solution; assert solution.target(4) == 4'",
+            "implement target",
+        ])
+        .code(8)
+        .stderr_has("the check still fails after 2 rounds")
+        .run();
+    assert_eq!(std::fs::read(&path).unwrap(), before.as_bytes());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o640);
+    let out = r.stdout();
+    assert!(out.contains("put back solution.py (restored)\n"), "{out}");
+    let kept = out
+        .lines()
+        .find_map(|l| l.strip_prefix("the failed attempt is kept in "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let patch = std::fs::read_to_string(kept).unwrap();
+    assert!(
+        patch.contains("--- a/solution.py\n+++ b/solution.py\n"),
+        "{patch}"
+    );
+    assert!(patch.contains("+    return helper(x) + 1\n"), "{patch}");
+    assert!(kept.contains("/.local/state/codex-wrap/failed/"), "{kept}");
 }
 
 #[test]
@@ -536,7 +609,8 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
         std::thread::sleep(Duration::from_millis(20));
     }
     interrupted(child);
-    assert_eq!(read(&sb, "app.py"), "print(2)\n");
+    // Interrupted is a failure: what the task created is removed.
+    assert!(!sb.project().join("app.py").exists());
     let pid: i32 = read(&sb, "bg.pid").trim().parse().unwrap();
     assert!(gone(pid), "the check's sleep survived Ctrl-C");
 }

@@ -10,6 +10,7 @@
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
 //! - `refusal`: telling a refusal from an answer.
+//! - `restore`: putting back what a failed task wrote.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
 
@@ -22,6 +23,7 @@ pub mod path;
 pub mod refusal;
 pub mod repair;
 pub mod report;
+pub mod restore;
 pub mod write;
 
 /// Lets a write past the file size limit (`ulimit -f`) fail with an error instead of the
