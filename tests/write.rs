@@ -105,7 +105,7 @@ fn every_block_format_is_written_and_stdout_is_the_summary() {
 }
 
 #[test]
-fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_clobbered() {
+fn an_input_is_sent_with_its_path_and_a_lone_block_is_merged_into_it_others_are_never_clobbered() {
     let sb = Sandbox::new();
     sb.write("src/lib.rs", "pub fn old() {}\n");
     sb.write("src/other.rs", "keep me\n");
@@ -121,9 +121,13 @@ fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_
             "src/lib.rs",
             "add a slugify function",
         ])
-        .stdout("updated src/lib.rs (1 line)\n")
+        .stdout("updated src/lib.rs (3 lines)\n")
         .run();
-    assert_eq!(read(&sb, "src/lib.rs"), "pub fn slugify() {}\n");
+    // The answer defines one new function: merged by symbol, the old one stays.
+    assert_eq!(
+        read(&sb, "src/lib.rs"),
+        "pub fn slugify() {}\n\npub fn old() {}\n"
+    );
     let (_, system) = sent(&server, 0);
     assert!(
         system.contains("```src/lib.rs\npub fn old() {}\n```"),
@@ -817,4 +821,204 @@ fn write_flags_need_write() {
     let mut cmd = sb.cmd();
     cmd.args(["--check", "true", "x"]);
     run(cmd).assert_code(2).assert_stderr_has("--write");
+}
+
+/// An input holding `helper()` and a stub `target()`, and the check that needs both.
+const SOLUTION: &str = "import math\n\n\ndef helper(x):\n    return int(math.sqrt(x))\n\n\ndef target(x):\n    raise NotImplementedError\n";
+const SOLUTION_CHECK: &str = "python3 -c 'import solution; assert solution.target(16) == 5'";
+
+#[test]
+fn a_fragment_answer_keeps_the_files_other_definitions_and_the_check_passes() {
+    let sb = Sandbox::new();
+    sb.write("solution.py", SOLUTION);
+    // The function alone, with a usage example; then (second task) an explanation block
+    // and the definition as two unnamed blocks.
+    let server = answers(&[
+        "```python\ndef target(x):\n    return helper(x) + 1\n\nprint(target(16))\n```\n",
+    ])
+    .expect(Calls::Exactly(1));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--check",
+            SOLUTION_CHECK,
+            "implement target",
+        ])
+        .stderr_has("round 1/3: check")
+        .run();
+    assert!(r.stdout().contains("check passed"), "{}", r.stdout());
+    assert_eq!(
+        read(&sb, "solution.py"),
+        SOLUTION.replace(
+            "    raise NotImplementedError\n",
+            "    return helper(x) + 1\n"
+        )
+    );
+    sb.write("solution.py", SOLUTION);
+    let server = answers(&[
+        "Install nothing:\n```bash\npip install nothing\n```\nThe function:\n```python\ndef target(x):\n    return helper(x) + 1\n```\n",
+    ]);
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--check",
+            SOLUTION_CHECK,
+            "implement target",
+        ])
+        .stderr_has("round 1/3: check")
+        .run();
+    assert!(read(&sb, "solution.py").contains("def helper(x):\n    return int(math.sqrt(x))\n"));
+    assert!(read(&sb, "solution.py").contains("    return helper(x) + 1\n"));
+}
+
+/// A context budget and window that take a 3,000-line input.
+const ROOMY: &str = "[context]\nlocal_budget = 40000\n[profiles.code.options]\nnum_ctx = 65536\n";
+
+/// A 300-line Python file: 150 two-line functions.
+fn big_py() -> String {
+    (0..150)
+        .map(|i| format!("def f{i}():\n    return {i}\n"))
+        .collect()
+}
+
+#[test]
+fn an_elided_or_cut_whole_file_answer_leaves_a_300_line_file_byte_for_byte() {
+    let sb = Sandbox::new();
+    let before = big_py();
+    sb.write("big.py", &before);
+    sb.write("profiles.toml", ROOMY);
+    let elided = "```python big.py\ndef f0():\n    return 100\n# ... rest of the code unchanged\ndef f149():\n    return 149\n```\n";
+    let server = answers(&[elided]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer leaves code out (line 3: `# ... rest of the code unchanged`)")
+        .run();
+    assert_eq!(r.stdout(), "");
+    assert_eq!(read(&sb, "big.py"), before);
+    // A short whole answer that defines none of the file's names: refused too.
+    let short = "```python big.py\nimport sys\n\nprint(sys.argv)\n```\n";
+    let server = answers(&[short]);
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer has 3 of the file's 300 lines and does not define all its top-level names")
+        .run();
+    assert_eq!(read(&sb, "big.py"), before);
+    // Cut at the token limit: refused whatever its shape, --force or not.
+    let cut = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(
+            ollama::token_line(
+                ollama::MODEL,
+                "```python big.py\ndef f0():\n    return 100\n```\n",
+            )
+            .as_bytes(),
+        );
+        conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
+        conn.end();
+    });
+    on(&sb, &cut)
+        .args(["--local", "-w", "--force", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer was cut at the model's token limit")
+        .run();
+    assert_eq!(read(&sb, "big.py"), before);
+    // Under --check, a refusal is a repair round that says why.
+    let server =
+        answers(&[elided, "```python\ndef f0():\n    return 100\n```\n"]).expect(Calls::Exactly(2));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "big.py",
+            "--check",
+            "grep -q 'return 100' big.py",
+            "change f0",
+        ])
+        .stderr_has("round 1/3: big.py not written: the answer leaves code out")
+        .stderr_has("round 2/3: check")
+        .run();
+    assert!(r.stdout().contains("check passed"), "{}", r.stdout());
+    let (repair, _) = sent(&server, 1);
+    assert!(
+        repair.contains(
+            "Your answer was not written (round 1 of 3): big.py: the answer leaves code out"
+        ),
+        "{repair}"
+    );
+    assert_eq!(
+        read(&sb, "big.py"),
+        before.replacen("return 0\n", "return 100\n", 1)
+    );
+    // --force lets an elided answer through (the user asked); merged by symbol, every
+    // other definition stays.
+    sb.write("big.py", &before);
+    let server = answers(&[elided]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", "big.py", "change f0"])
+        .stdout("updated big.py (301 lines)\n")
+        .run();
+}
+
+#[test]
+fn a_search_replace_block_changes_exactly_its_hunk_in_a_3000_line_file() {
+    let sb = Sandbox::new();
+    let before: String = (0..1500)
+        .map(|i| format!("def g{i}(x):\n    return x + {i}\n"))
+        .collect();
+    sb.write("huge.py", &before);
+    sb.write("profiles.toml", ROOMY);
+    let edit = "huge.py\n```python\n<<<<<<< SEARCH\ndef g700(x):\n    return x + 700\n=======\ndef g700(x):\n    return x * 700\n>>>>>>> REPLACE\n```\n";
+    let server = answers(&[edit]);
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "huge.py", "multiply in g700"])
+        .stdout("updated huge.py (3000 lines)\n")
+        .run();
+    let after = read(&sb, "huge.py");
+    assert_eq!(
+        after,
+        before.replace("    return x + 700\n", "    return x * 700\n")
+    );
+    let diff: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(diff, [("    return x + 700", "    return x * 700")]);
+    let (_, system) = sent(&server, 0);
+    assert!(
+        system.contains("SEARCH/REPLACE edit blocks, never by writing them whole: huge.py"),
+        "{system}"
+    );
+    // A block that matches twice, then one that matches nowhere: repair rounds with the
+    // reason; nothing guessed, nothing written.
+    sb.write("huge.py", &before);
+    let nowhere = "huge.py\n```python\n<<<<<<< SEARCH\ndef nope():\n=======\ndef yes():\n>>>>>>> REPLACE\n```\n";
+    let dup: String = format!("{before}def g700(x):\n    return x + 700\n");
+    sb.write("huge.py", &dup);
+    let server = answers(&[
+        "huge.py\n```python\n<<<<<<< SEARCH\ndef g700(x):\n    return x + 700\n=======\ndef g700(x):\n    return 0\n>>>>>>> REPLACE\n```\n",
+        nowhere,
+    ])
+    .expect(Calls::Exactly(2));
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "huge.py", "--rounds", "2", "--check", "false", "x"])
+        .code(10)
+        .stderr_has("round 1/2: huge.py not written: edit block 1's SEARCH text matches 2 places in the file")
+        .stderr_has("huge.py not written: edit block 1's SEARCH text matches nowhere in the file")
+        .run();
+    let (repair, _) = sent(&server, 1);
+    assert!(
+        repair.contains("matches 2 places in the file; include more lines"),
+        "{repair}"
+    );
+    assert_eq!(read(&sb, "huge.py"), dup);
 }

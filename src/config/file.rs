@@ -58,6 +58,17 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
+    /// `--write`: how answers land on files.
+    pub files: Option<FilesConfig>,
+}
+
+/// `[files]`: how `--write` asks for changes to existing files.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
+    /// instead of being written whole (default 150).
+    pub edit_blocks_above: Option<usize>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::blocks::{self, SkippedBlock};
+use super::guard;
 use super::report;
 use super::restore::Ledger;
 use super::write::{self, Action, FileResult, WriteOptions};
@@ -79,7 +80,14 @@ pub fn write_answer_into(
     ledger: &mut Ledger,
 ) -> anyhow::Result<WriteReport> {
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let parsed = blocks::parse(answer, &input_refs);
+    let mut parsed = blocks::parse(answer, &input_refs);
+    let read = |rel: &str| -> Option<String> {
+        // Inputs only: resolved inside the root when they were given.
+        inputs.iter().any(|i| i == rel).then_some(())?;
+        let bytes = std::fs::read(root.join(rel)).ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    guard::shape(&mut parsed, inputs, &read, opts.force, opts.truncated)?;
     let planned = write::plan(root, &parsed.files, inputs, opts)?;
     let (files, diff) = if dry_run {
         let files = planned.iter().map(|p| p.result.clone()).collect();

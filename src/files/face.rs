@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::answer::{WriteReport, write_answer_into};
 use super::check::{CheckOutcome, run_check};
+use super::guard::{self, Refused};
 use super::restore::{Ledger, Restored};
 use super::write::{Action, FileResult, WriteOptions};
 use super::{check, repair};
@@ -265,6 +266,7 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
+        let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
         out.transcripts.push(t);
         if status != ExitStatus::Success {
             out.status = status;
@@ -284,7 +286,10 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             task.root.clone(),
             std::mem::take(&mut out.text),
             replaceable.clone(),
-            opts.clone(),
+            WriteOptions {
+                truncated,
+                ..opts.clone()
+            },
             std::mem::take(&mut out.ledger),
         );
         let dry_run = task.dry_run;
@@ -304,10 +309,25 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                out.status = exit_status(&e);
-                out.error = Some(format!("{e:#}"));
                 record.seconds = secs(started);
                 out.rounds.push(record);
+                let refused = e.downcast_ref::<Refused>();
+                if let (Some(r), Some(_), true) = (refused, &task.check, round < rounds) {
+                    // Nothing was written: the model is told why and asked again.
+                    report.status(&format!("round {round}/{rounds}: {r}"));
+                    let files =
+                        repair::current_files(&task.root, replaceable.iter().map(String::as_str));
+                    plan.reprompt(&guard::refused_request(
+                        &plan.prompt_text,
+                        &files,
+                        r,
+                        round + 1,
+                        rounds,
+                    ));
+                    continue;
+                }
+                out.status = exit_status(&e);
+                out.error = Some(format!("{e:#}"));
                 break;
             }
         };

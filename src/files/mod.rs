@@ -11,19 +11,25 @@
 //!   request built from its output.
 //! - `refusal`: telling a refusal from an answer.
 //! - `restore`: putting back what a failed task wrote.
+//! - `guard`: answers for existing inputs shaped (merged by symbol with `merge` and
+//!   `symbols`, edit blocks applied with `edits`) and destructive ones refused.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
 
 pub mod answer;
 pub mod blocks;
 pub mod check;
+pub mod edits;
 pub mod face;
+pub mod guard;
 pub mod inputs;
+pub mod merge;
 pub mod path;
 pub mod refusal;
 pub mod repair;
 pub mod report;
 pub mod restore;
+pub mod symbols;
 pub mod write;
 
 /// Lets a write past the file size limit (`ulimit -f`) fail with an error instead of the

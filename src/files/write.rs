@@ -59,6 +59,8 @@ pub struct WriteOptions {
     /// Set (by a Ctrl-C) to stop after the file being written: the rest are reported as
     /// skipped, "interrupted before it was written".
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The answer was cut at the model's token limit: no existing input is written.
+    pub truncated: bool,
 }
 
 /// What happened (or, in a dry run, would happen) to one file.
