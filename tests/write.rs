@@ -1022,3 +1022,45 @@ fn a_search_replace_block_changes_exactly_its_hunk_in_a_3000_line_file() {
     );
     assert_eq!(read(&sb, "huge.py"), dup);
 }
+
+#[test]
+fn a_round_that_runs_out_of_time_is_a_failed_round_and_the_task_goes_on() {
+    let sb = Sandbox::new();
+    // The first answer comes after the round's deadline; the second in time.
+    let server = Server::start(|i, _, conn| {
+        if i == 0 {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        ollama::stream(conn, &["```python app.py\nx = 1\n```\n"]);
+    })
+    .expect(Calls::Exactly(2));
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "-t", "1", "--check", "true", "x"])
+        .stderr_has("round 1/3: ran out of time")
+        .stderr_has("round 2/3: check `true`: passed")
+        .run();
+    let out = r.stdout();
+    assert!(
+        out.starts_with("created app.py (1 line)\ncheck passed: true (round 2, "),
+        "{out}"
+    );
+    assert!(out.ends_with("\nround 1 ran out of time\n"), "{out}");
+    // Exit 5 only once every round has run out of time.
+    let slow = Server::start(|_, _, conn| {
+        std::thread::sleep(Duration::from_millis(2500));
+        ollama::stream(conn, &["```python b.py\nx = 1\n```\n"]);
+    })
+    .expect(Calls::Exactly(2));
+    let r = on(&sb, &slow)
+        .args([
+            "--local", "-w", "-t", "1", "--rounds", "2", "--check", "true", "x",
+        ])
+        .code(5)
+        .stderr_has("round 1/2: ran out of time")
+        .stderr_has("error")
+        .run();
+    assert_eq!(
+        r.stdout(),
+        "round 1 ran out of time\nround 2 ran out of time\n"
+    );
+}

@@ -76,6 +76,8 @@ pub struct TaskReport {
     pub restored: Vec<Restored>,
     /// The failed attempt's patch, or why it could not be kept.
     pub kept_aside: Option<Result<PathBuf, String>>,
+    /// The rounds that ran out of time.
+    pub timed_out: Vec<usize>,
 }
 
 impl TaskReport {
@@ -147,6 +149,9 @@ impl TaskReport {
     /// The lines on putting back: one per file, then where the failed attempt was kept.
     pub fn restore_summary(&self) -> String {
         let mut out = String::new();
+        for round in &self.timed_out {
+            out.push_str(&format!("round {round} ran out of time\n"));
+        }
         for r in &self.restored {
             let verb = if r.ok { "put back" } else { "not put back" };
             out.push_str(&format!("{verb} {} ({})\n", r.path, r.outcome));
@@ -268,7 +273,27 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let status = t.exit_status();
         let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
         out.transcripts.push(t);
+        if status == ExitStatus::Timeout
+            && task.check.is_some()
+            && round < rounds
+            && stopped.borrow().is_none()
+        {
+            // Each round has its own deadline: one that runs out is a failed round, and the
+            // task goes on while rounds are left.
+            report.status(&format!("round {round}/{rounds}: ran out of time"));
+            out.timed_out.push(round);
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            plan.reprompt(&timed_out_request(&plan.prompt_text, round + 1, rounds));
+            continue;
+        }
         if status != ExitStatus::Success {
+            if status == ExitStatus::Timeout {
+                out.timed_out.push(round);
+            }
             out.status = status;
             break;
         }
@@ -401,6 +426,16 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     out
 }
 
+/// The user message of round `round` of `rounds` after the previous one ran out of time.
+fn timed_out_request(task: &str, round: usize, rounds: usize) -> String {
+    format!(
+        "Your previous answer ran out of time (round {} of {rounds}). Answer again, shorter: \
+         only the definitions you change, each in full.\n\n## Original task\n\n{}\n",
+        round - 1,
+        task.trim()
+    )
+}
+
 fn secs(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
@@ -487,6 +522,7 @@ pub(crate) fn call(
                 .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
                 .collect();
             map.insert("restored".into(), json!(restored));
+            map.insert("timed_out_rounds".into(), json!(done.timed_out));
             if let Some(Ok(p)) = &done.kept_aside {
                 map.insert("failed_patch".into(), json!(p.display().to_string()));
             }
@@ -511,7 +547,7 @@ pub(crate) fn call(
         }
         if !done.writes.is_empty() {
             text.push_str(&done.summary(run.dry_run));
-        } else {
+        } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
             text.push_str(&done.restore_summary());
         }
         if !text.is_empty() {
