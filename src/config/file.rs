@@ -58,14 +58,17 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
-    /// `--write`: how answers land on files.
+    /// `--write`: how the check runs and how answers land on files.
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: how `--write` asks for changes to existing files.
+/// `[files]`: the write face. `sandbox` is read from the user's own file only (see
+/// `files::sandbox`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
+    /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
+    pub sandbox: Option<String>,
     /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
     /// instead of being written whole (default 150).
     pub edit_blocks_above: Option<usize>,
@@ -80,6 +83,9 @@ pub struct McpConfig {
     pub max_reply_tokens: Option<usize>,
     /// How long a `continuation_id` stays usable, in seconds (default 10800, 3 h).
     pub continuation_ttl_secs: Option<u64>,
+    /// Check commands `delegate` may run without the sandbox (read from the user's own
+    /// file only).
+    pub checks: Option<Vec<String>>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.

@@ -9,6 +9,7 @@
 //! - `report`: the summary, JSON and `--dry-run` diff renderers of the write results.
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
+//! - `sandbox`: bubblewrap around the check, the `[files] sandbox` setting and its probe.
 //! - `refusal`: telling a refusal from an answer.
 //! - `restore`: putting back what a failed task wrote.
 //! - `guard`: answers for existing inputs shaped (merged by symbol with `merge` and
@@ -29,6 +30,7 @@ pub mod refusal;
 pub mod repair;
 pub mod report;
 pub mod restore;
+pub mod sandbox;
 pub mod symbols;
 pub mod write;
 
