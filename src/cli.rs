@@ -437,6 +437,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "check",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
+    /// With --write: when the task fails (check, deadline, write, Ctrl-C), leave the files as
+    /// the last round wrote them instead of putting back what it wrote.
+    #[arg(long, requires = "write")]
+    pub keep_failed: bool,
     /// With --write: also print the answer's full text on stdout, before the summary.
     #[arg(long, requires = "write")]
     pub show: bool,

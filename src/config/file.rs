@@ -62,7 +62,8 @@ pub struct ConfigFile {
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: the write face. Read from the user's own file only (see `files::sandbox`).
+/// `[files]`: the write face. `sandbox` is read from the user's own file only (see
+/// `files::sandbox`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
@@ -71,6 +72,9 @@ pub struct FilesConfig {
     /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
     /// may create or replace; read from the user's own profiles.toml only.
     pub allow_write: Option<Vec<String>>,
+    /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
+    /// instead of being written whole (default 150).
+    pub edit_blocks_above: Option<usize>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.

@@ -195,6 +195,9 @@ pub struct Settings {
     pub local_model_override: Option<String>,
     /// Execution directive.
     pub directive: String,
+    /// `--write`: input files with more lines than this are changed with edit blocks
+    /// (`[files] edit_blocks_above`, default 150).
+    pub edit_blocks_above: usize,
     /// Ollama base URL.
     pub ollama_url: String,
     /// Gemini settings.
@@ -893,6 +896,7 @@ pub fn resolve_from(
     // `sync` reads the rest of [sync] itself; its remote may come from the environment.
     origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
     origins.default_unless_set("directive");
+    origins.default_unless_set("files.edit_blocks_above");
     // `mcp` reads [mcp] itself (the delegate tool's reply cap and continuation lifetime).
     origins.default_unless_set("mcp.max_reply_tokens");
     origins.default_unless_set("mcp.continuation_ttl_secs");
@@ -925,6 +929,11 @@ pub fn resolve_from(
         profiles,
         local_model_override,
         directive: cfg.directive.unwrap_or_default(),
+        edit_blocks_above: cfg
+            .files
+            .as_ref()
+            .and_then(|f| f.edit_blocks_above)
+            .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
         ollama_url,
         gemini,
         timeouts,

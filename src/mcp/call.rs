@@ -157,6 +157,8 @@ impl EngineFace {
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
                 confine,
                 rounds: 3,
+                keep_failed: false,
+                attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
