@@ -89,6 +89,9 @@ pub struct Record {
     /// `--write`: every round (files changed, the check's exit code, seconds).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<RoundRecord>,
+    /// Whether a `--write --check` task went on on its escalation route after the local
+    /// rounds failed (`--escalate`, `[files] escalate`).
+    pub escalated: bool,
 }
 
 /// One round of a `--write` call: an answer written, then the check run on it.
@@ -103,6 +106,12 @@ pub struct RoundRecord {
     pub check_exit: Option<i32>,
     /// Wall time of the round: the call, the writes and the check.
     pub seconds: f64,
+    /// Where the round ran when it was escalated (`api`, `codex`, an endpoint's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Whether the round ran on the escalation route.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 /// One attempt of a call.

@@ -12,6 +12,7 @@ mod context;
 mod diagnoses;
 mod docs;
 mod engine;
+mod eval;
 mod fallback;
 mod faults;
 mod install;

