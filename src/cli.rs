@@ -272,6 +272,9 @@ pub struct EngineUpArgs {
     /// Port on 127.0.0.1 (default: a free one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// Generation threads (default: `[engine] threads`, else every core but one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
 }
 
 /// Arguments of `codex-wrap engine logs`.
