@@ -314,3 +314,46 @@ fn configuration_alone_never_escalates_a_forced_route() {
         .run();
     assert_eq!(api.hits(), 1);
 }
+
+#[test]
+fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_turned_it_off() {
+    let sb = Sandbox::new();
+    let server = canned();
+    // A PATH with sh and python3 but no bwrap.
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    // Python's own binary (a pyenv shim would need bash on the PATH).
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    std::os::unix::fs::symlink(&python, bin.join("python3")).unwrap();
+    Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .env("PATH", &bin)
+        .args(["eval", "--suite", SUITE, "--tasks", "0"])
+        .code(4)
+        .stderr_has("install the bubblewrap package")
+        .run();
+    assert_eq!(server.hits(), 0, "nothing was asked");
+    // A project's file cannot turn it off; the user's own can.
+    sb.write("profiles.toml", "[files]\nsandbox = \"off\"\n");
+    Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .env("PATH", &bin)
+        .args(["eval", "--suite", SUITE, "--tasks", "0"])
+        .code(4)
+        .stderr_has("install the bubblewrap package")
+        .run();
+    let user = sb.config_home().join("codex-wrap");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("profiles.toml"), "[files]\nsandbox = \"off\"\n").unwrap();
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .env("PATH", &bin)
+        .args(["eval", "--suite", SUITE, "--tasks", "0", "-q"])
+        .run();
+    assert!(r.stdout().contains("1/1 first round"), "{}", r.stdout());
+}

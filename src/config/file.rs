@@ -58,14 +58,17 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
-    /// `--write --check` tasks: where a task escalates when its local rounds fail.
+    /// `--write`: how the check runs, and where a task escalates when its rounds fail.
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: the write -> check -> repair task.
+/// `[files]`: the write -> check -> repair task. `sandbox` is read from the user's own file
+/// only (see `files::sandbox`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
+    /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
+    pub sandbox: Option<String>,
     /// Where a task goes on when the check still fails after its rounds: `api`, `codex`,
     /// `local` or an endpoint's name. Applies only when no flag forces a route and
     /// fallback is allowed.
@@ -83,6 +86,9 @@ pub struct McpConfig {
     pub max_reply_tokens: Option<usize>,
     /// How long a `continuation_id` stays usable, in seconds (default 10800, 3 h).
     pub continuation_ttl_secs: Option<u64>,
+    /// Check commands `delegate` may run without the sandbox (read from the user's own
+    /// file only).
+    pub checks: Option<Vec<String>>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.

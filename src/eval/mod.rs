@@ -2,7 +2,8 @@
 //! its own temporary project (`solution.py` holding the task's prompt, given as the `-i`
 //! file the model replaces, and `test_solution.py` running the suite's test) through the
 //! write face's own task, [`files::face::run_task_escalating`], with the check
-//! `python3 test_solution.py`: the same rounds, writes, checks and repair requests as
+//! `python3 -B test_solution.py`, run only inside the sandbox (`files::sandbox::for_eval`):
+//! the same rounds, writes, checks and repair requests as
 //! `-w --check`, not a second pipeline. The first code block of each round-1 answer is
 //! also run against the same test (the plain baseline, no extra model call).
 //!
@@ -95,6 +96,11 @@ pub(crate) fn command(
     {
         return Err(e.into());
     }
+    // Model-written code runs only in the sandbox (unless the user turned it off).
+    let confine = check::Confine {
+        sandbox: crate::files::sandbox::for_eval(env)?,
+        ..check::Confine::default()
+    };
     if crate::llama::on_path("python3").is_none() {
         return Err(Error::Unavailable(
             "eval runs each task's test with python3, which is not on PATH (install python3)"
@@ -128,6 +134,7 @@ pub(crate) fn command(
                 escalation.as_ref(),
                 args,
                 &client,
+                &confine,
                 rx.clone(),
             )
             .await;
@@ -240,6 +247,7 @@ async fn run_one(
     escalation: Option<&(String, usize)>,
     args: &EvalArgs,
     client: &reqwest::Client,
+    confine: &check::Confine,
     signal: watch::Receiver<Option<ExitStatus>>,
 ) -> anyhow::Result<TaskResult> {
     let clock = Instant::now();
@@ -302,6 +310,7 @@ async fn run_one(
         dry_run: false,
         check: Some(CHECK.into()),
         check_timeout: CHECK_TIMEOUT,
+        confine: confine.clone(),
         rounds: args.rounds as usize,
     };
     let cap = args.task_timeout.0;
@@ -317,7 +326,7 @@ async fn run_one(
     };
     let done: TaskReport =
         run_task_escalating(&mut plan, esc.as_mut(), &task, client, quiet, shutdown).await;
-    let baseline = baseline(t, done.answers.first().map(String::as_str)).await;
+    let baseline = baseline(t, done.answers.first().map(String::as_str), confine).await;
     let record = done.transcripts.last().map(|last| {
         let mut r = crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
         r.rounds = done.rounds.clone();
@@ -344,7 +353,7 @@ fn write_project(dir: &Path, solution: &str, t: &EvalTask) -> anyhow::Result<()>
 
 /// The plain baseline: the first code block of the round-1 answer as `solution.py`, run
 /// against the same test in a project of its own.
-async fn baseline(t: &EvalTask, first_answer: Option<&str>) -> bool {
+async fn baseline(t: &EvalTask, first_answer: Option<&str>, confine: &check::Confine) -> bool {
     let Some(code) = first_answer.and_then(suite::first_code_block) else {
         return false;
     };
@@ -357,7 +366,10 @@ async fn baseline(t: &EvalTask, first_answer: Option<&str>) -> bool {
     if write_project(dir.path(), &code, t).is_err() {
         return false;
     }
-    check::run_check(CHECK, dir.path(), CHECK_TIMEOUT, std::future::pending())
+    let Ok(root) = dir.path().canonicalize() else {
+        return false;
+    };
+    check::run_check(CHECK, &root, CHECK_TIMEOUT, confine, std::future::pending())
         .await
         .is_ok_and(|c| c.passed())
 }
