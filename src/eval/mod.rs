@@ -68,6 +68,9 @@ pub(crate) fn command(
             .into());
         }
     }
+    // Each answer may take the task's whole time: a slow engine is measured, not cut off
+    // by the profile's per-call deadline (the task's cap still bounds it).
+    settings.deadline_override = Some(args.task_timeout.0);
     let options = &mut settings.profile.options;
     options.insert("temperature".into(), 0.into());
     options.insert("seed".into(), args.seed.into());
