@@ -332,7 +332,7 @@ async fn run_one(
     let baseline = baseline(t, done.answers.first().map(String::as_str), confine).await;
     let record = done.transcripts.last().map(|last| {
         let mut r = crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
-        r.rounds = done.rounds.clone();
+        r.set_rounds(&done.rounds, done.status == ExitStatus::CheckFailed);
         r.escalated = done.escalated();
         r
     });
