@@ -372,7 +372,7 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
         ])
         .code(8)
         .stderr_has("round 1/1")
-        .stderr_has("the check still fails after 1 rounds")
+        .stderr_has("the check still fails after 1 round")
         .run();
     assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; what the task wrote is put back\n  | nope\nput back app.py (removed)\nthe failed attempt is kept in "), "{}", r.stdout());
     // --keep-failed leaves the files as the last round wrote them.

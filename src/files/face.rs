@@ -72,6 +72,11 @@ pub struct TaskReport {
     pub check: Option<CheckOutcome>,
     /// The last answer's text.
     pub text: String,
+    /// Every answer's text, round by round (`eval` scores the first one as a plain
+    /// answer, without the files loop).
+    pub answers: Vec<String>,
+    /// Where the task went after the local rounds, when it escalated.
+    pub escalation: Option<EscalationNote>,
     /// Why the task stopped early (a write that failed, a check that could not start), as
     /// one line; `None` when it ran to its end.
     pub error: Option<String>,
@@ -108,6 +113,11 @@ impl TaskReport {
         files
     }
 
+    /// Whether rounds ran on the escalation route.
+    pub fn escalated(&self) -> bool {
+        self.escalation.as_ref().is_some_and(|n| n.error.is_none())
+    }
+
     /// Files created or updated over all rounds.
     pub fn changed(&self) -> usize {
         self.files()
@@ -124,11 +134,27 @@ impl TaskReport {
             .map(|w| w.not_written.as_slice())
             .unwrap_or_default();
         let mut out = super::report::summary(&self.files(), not_written, dry_run);
+        if let Some(n) = self.escalation.as_ref().filter(|n| n.error.is_none()) {
+            let local = n.first_round - 1;
+            out.push_str(&format!(
+                "escalated to {} after {local} local round{}: rounds {}-{} ran there\n",
+                n.label,
+                if local == 1 { "" } else { "s" },
+                n.first_round,
+                self.rounds.len().max(n.first_round)
+            ));
+        }
         if let Some(c) = &self.check {
             let round = self.rounds.len();
+            let on = self
+                .rounds
+                .last()
+                .and_then(|r| r.route.as_deref())
+                .map(|r| format!(", on {r}"))
+                .unwrap_or_default();
             if c.passed() {
                 out.push_str(&format!(
-                    "check passed: {} (round {round}, {:.1} s)\n",
+                    "check passed: {} (round {round}{on}, {:.1} s)\n",
                     c.command, c.seconds
                 ));
             } else {
@@ -192,6 +218,28 @@ impl TaskReport {
     }
 }
 
+/// A second route for a task whose check still fails after its rounds: the task goes on
+/// there with the current files and the last failing output, with its own round budget.
+pub struct Escalation {
+    /// The plan on the escalation route (the same request, prepared for that route).
+    pub plan: Plan,
+    /// Its rounds (at least 1).
+    pub rounds: usize,
+    /// What it is called in the summary: `api`, `codex` or an endpoint's name.
+    pub label: String,
+}
+
+/// What an escalation did.
+#[derive(Debug, Clone, Default)]
+pub struct EscalationNote {
+    /// The route or endpoint escalated to.
+    pub label: String,
+    /// The first escalated round's number (the local rounds + 1).
+    pub first_round: usize,
+    /// Why it could not run (no key, unreachable): the local outcome stands.
+    pub error: Option<String>,
+}
+
 /// Runs a write task on a prepared plan (`engine::Request { write: true, retry_refusal:
 /// true, inputs, .. }`): each round executes the plan into a buffer, writes the answer's
 /// files (or diffs them), runs the check; when it fails and rounds are left, the plan is
@@ -200,6 +248,22 @@ impl TaskReport {
 /// process group; a write in progress is finished first (each file is atomic).
 pub async fn run_task(
     plan: &mut Plan,
+    task: &Task,
+    client: &reqwest::Client,
+    report: Reporter,
+    shutdown: impl Future<Output = ExitStatus>,
+) -> TaskReport {
+    run_task_escalating(plan, None, task, client, report, shutdown).await
+}
+
+/// [`run_task`], and when the check still fails after the task's rounds (exit 8), the task
+/// goes on on `escalation` (before anything else happens to the files): its first round is
+/// the repair request built from the current files and the last check's output. When the
+/// escalation route cannot answer at all (no key, unreachable), the local outcome stands
+/// and the note says why.
+pub async fn run_task_escalating(
+    plan: &mut Plan,
+    escalation: Option<&mut Escalation>,
     task: &Task,
     client: &reqwest::Client,
     report: Reporter,
@@ -217,7 +281,68 @@ pub async fn run_task(
             }
         }
     };
-    let body = rounds(plan, task, client, report, &stop, &rx, &stop_writes);
+    let body = async {
+        let mut out = TaskReport::default();
+        let mut replaceable = task.inputs.clone();
+        let ctx = RoundsCtx {
+            task,
+            client,
+            report,
+            stop: &stop,
+            stopped: &rx,
+            stop_writes: &stop_writes,
+        };
+        let local = task.rounds.max(1);
+        rounds(plan, &ctx, &mut out, &mut replaceable, 1, local, "").await;
+        if let Some(esc) = escalation
+            && out.status == ExitStatus::CheckFailed
+            && rx.borrow().is_none()
+            && let Some(check) = out.check.clone()
+        {
+            let total = local + esc.rounds.max(1);
+            let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
+            esc.plan.reprompt(&repair::repair_request(
+                &plan.prompt_text,
+                &files,
+                &check,
+                local + 1,
+                total,
+            ));
+            report.status(&format!(
+                "the check still fails after {local} round{}: escalating to {}",
+                if local == 1 { "" } else { "s" },
+                esc.label
+            ));
+            let answered = out.transcripts.len();
+            let mut note = EscalationNote {
+                label: esc.label.clone(),
+                first_round: local + 1,
+                error: None,
+            };
+            rounds(
+                &mut esc.plan,
+                &ctx,
+                &mut out,
+                &mut replaceable,
+                local + 1,
+                total,
+                &esc.label,
+            )
+            .await;
+            // Not one escalated answer: the route cannot run; the local outcome stands.
+            let first = out.transcripts.get(answered);
+            if let Some(t) = first
+                && let Err(e) = &t.result
+                && !matches!(e, crate::error::Error::Signal(_))
+            {
+                note.error = Some(e.to_string());
+                out.transcripts.truncate(answered);
+                out.status = ExitStatus::CheckFailed;
+            }
+            out.escalation = Some(note);
+        }
+        out
+    };
     tokio::pin!(body);
     let mut out = tokio::select! {
         biased;
@@ -255,17 +380,35 @@ pub async fn run_task(
     out
 }
 
-async fn rounds<F: Future<Output = ExitStatus>>(
-    plan: &mut Plan,
-    task: &Task,
-    client: &reqwest::Client,
+/// What every round needs besides the plan.
+struct RoundsCtx<'a, S> {
+    task: &'a Task,
+    client: &'a reqwest::Client,
     report: Reporter,
-    stop: &impl Fn() -> F,
-    stopped: &watch::Receiver<Option<ExitStatus>>,
-    stop_writes: &Arc<AtomicBool>,
-) -> TaskReport {
-    let mut out = TaskReport::default();
-    let mut replaceable = task.inputs.clone();
+    stop: &'a S,
+    stopped: &'a watch::Receiver<Option<ExitStatus>>,
+    stop_writes: &'a Arc<AtomicBool>,
+}
+
+/// Rounds `first..=last` on `plan` into `out`; `route` names where they run when it is not
+/// the plan's first route (an escalation), for the round records.
+async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
+    plan: &mut Plan,
+    ctx: &RoundsCtx<'_, S>,
+    out: &mut TaskReport,
+    replaceable: &mut Vec<String>,
+    first: usize,
+    last: usize,
+    route: &str,
+) {
+    let RoundsCtx {
+        task,
+        client,
+        report,
+        stop,
+        stopped,
+        stop_writes,
+    } = *ctx;
     let opts = WriteOptions {
         force: task.force,
         stop: Some(stop_writes.clone()),
@@ -273,8 +416,8 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         allow_write: task.allow_write.clone(),
         ..WriteOptions::default()
     };
-    let rounds = task.rounds.max(1);
-    for round in 1..=rounds {
+    let rounds = last;
+    for round in first..=last {
         let started = Instant::now();
         let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
@@ -320,6 +463,7 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             out.status = status;
             break;
         }
+        out.answers.push(text.clone());
         out.text = text;
         if let Some(s) = *stopped.borrow() {
             out.status = s;
@@ -327,6 +471,11 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         }
         let mut record = RoundRecord {
             round: round as u32,
+            route: match route {
+                "" => None,
+                r => Some(r.to_owned()),
+            },
+            escalated: !route.is_empty(),
             ..RoundRecord::default()
         };
         // On a blocking thread, so a Ctrl-C is seen between files (each file is atomic).
@@ -454,7 +603,44 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             }
         }
     }
-    out
+}
+
+/// The escalation of a `--write --check` call, if one applies: its plan, or why it cannot
+/// run (reported only if the local rounds fail). An unknown route or endpoint name is a
+/// configuration error before anything is sent.
+pub(crate) fn escalation(
+    run: &RunArgs,
+    env: &Env,
+    root: &Path,
+    prompt: &str,
+    report: Reporter,
+) -> anyhow::Result<Option<Result<Escalation, String>>> {
+    let overrides = crate::config::Overrides::from(run);
+    let (cfg, _) = crate::config::load(env, root)?;
+    let Some((target, rounds)) =
+        super::escalate::choose(run.escalate.as_deref(), &cfg, &overrides, env)
+    else {
+        return Ok(None);
+    };
+    // Its context warnings were said by the call's own plan.
+    let _ = report;
+    match super::escalate::prepare(
+        &target,
+        &overrides,
+        env,
+        root,
+        root,
+        prompt,
+        Reporter::new(true),
+    ) {
+        Ok(plan) => Ok(Some(Ok(Escalation {
+            plan,
+            rounds,
+            label: target,
+        }))),
+        Err(e @ crate::error::Error::Config(_)) => Err(e.into()),
+        Err(e) => Ok(Some(Err(format!("cannot escalate to {target}: {e}")))),
+    }
 }
 
 /// The user message of round `round` of `rounds` after the previous one ran out of time.
@@ -506,13 +692,35 @@ pub(crate) fn call(
         keep_failed: run.keep_failed,
         attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
     };
+    let mut escalation = match task.check.is_some() && !task.dry_run {
+        true => escalation(run, env, root, &plan.prompt_text, report)?,
+        false => None,
+    };
     let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
     let done = runtime.block_on(async {
         if let Err(e) = super::catch_file_size_signal() {
             report.warn(&format!("cannot catch SIGXFSZ: {e}"));
         }
-        run_task(&mut plan, &task, &client, report, engine::signals()).await
+        let esc = escalation.as_mut().and_then(|e| e.as_mut().ok());
+        run_task_escalating(&mut plan, esc, &task, &client, report, engine::signals()).await
     });
+    if done.status == ExitStatus::CheckFailed {
+        let why = match (&escalation, &done.escalation) {
+            (Some(Err(e)), _) => Some(e.clone()),
+            (
+                _,
+                Some(EscalationNote {
+                    label,
+                    error: Some(e),
+                    ..
+                }),
+            ) => Some(format!("cannot escalate to {label}: {e}")),
+            _ => None,
+        };
+        if let Some(why) = why {
+            Reporter::warning(&format!("{why}; the local outcome stands"));
+        }
+    }
     crate::spinner::stop();
     runtime.shutdown_background();
 
@@ -522,13 +730,15 @@ pub(crate) fn call(
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
     record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
+    record.escalated = done.escalated();
     crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),
         (None, Err(e)) => Some(e.to_string()),
         (None, Ok(_)) if status == ExitStatus::CheckFailed => Some(format!(
-            "the check still fails after {} rounds",
-            done.rounds.len()
+            "the check still fails after {} round{}",
+            done.rounds.len(),
+            if done.rounds.len() == 1 { "" } else { "s" }
         )),
         (None, Ok(_)) => None,
     };
