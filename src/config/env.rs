@@ -41,6 +41,7 @@ pub mod names {
     pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
+    pub const MAX_MCP_OUTPUT_TOKENS: &str = "MAX_MCP_OUTPUT_TOKENS";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.
