@@ -63,7 +63,8 @@ struct Job {
 enum State {
     Running,
     Ended {
-        outcome: Result<Outcome, String>,
+        /// Boxed: a finished job's reply is large beside a running one.
+        outcome: Box<Result<Outcome, String>>,
         seconds: f64,
         cancelled: bool,
     },
@@ -77,10 +78,8 @@ impl Job {
             State::Ended {
                 cancelled: true, ..
             } => "cancelled",
-            State::Ended { outcome: Ok(_), .. } => "done",
-            State::Ended {
-                outcome: Err(_), ..
-            } => "failed",
+            State::Ended { outcome, .. } if outcome.is_ok() => "done",
+            State::Ended { .. } => "failed",
         }
     }
 
@@ -92,7 +91,7 @@ impl Job {
                 seconds, outcome, ..
             } => (
                 *seconds,
-                outcome
+                (**outcome)
                     .as_ref()
                     .map_or(self.progress.tokens(), |o| o.reply.tokens),
             ),
@@ -105,9 +104,8 @@ impl Job {
             "write": self.write,
             "prompt": self.prompt,
         });
-        if let State::Ended {
-            outcome: Err(e), ..
-        } = &self.state
+        if let State::Ended { outcome, .. } = &self.state
+            && let Err(e) = &**outcome
         {
             view["error"] = json!(e);
         }
@@ -200,7 +198,7 @@ impl Jobs {
                 outcome,
                 cancelled: false,
                 ..
-            } => delegate::tool_result(outcome.clone()),
+            } => delegate::tool_result((**outcome).clone()),
             _ => json_result(&j.view()),
         })
         .unwrap_or_else(|| CallToolResult::error(vec![ContentBlock::text("the job is gone")]))
@@ -234,7 +232,7 @@ impl Jobs {
         if let Some(job) = table.jobs.iter_mut().find(|j| j.id == id) {
             let seconds = job.started.elapsed().as_secs_f64();
             job.state = State::Ended {
-                outcome,
+                outcome: Box::new(outcome),
                 seconds,
                 cancelled,
             };
