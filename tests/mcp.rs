@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Sandbox, ollama, wait_limited};
 
+mod jobs;
+
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
@@ -108,7 +110,7 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["context", "delegate", "route", "status"]);
+    assert_eq!(tools, ["context", "delegate", "job", "route", "status"]);
     // Idle tool definitions cost the assistant context on every turn: the target is under
     // 1,500 tokens (about four bytes each; real tokenizers count about 480 for these three).
     let bytes = answer(&got, 1)["result"].to_string().len();
@@ -307,7 +309,7 @@ fn the_official_python_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tokens = report["tools_chars"].as_u64().unwrap() / 4;
     eprintln!(
@@ -472,7 +474,7 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     assert_eq!(report["route"]["error"], false);
     let decision: Value =
@@ -870,7 +872,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tools_json = report["tools_json"].as_str().unwrap();
     eprintln!("tools/list with delegate: {} bytes", tools_json.len());

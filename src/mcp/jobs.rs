@@ -104,7 +104,12 @@ impl Job {
             "write": self.write,
             "prompt": self.prompt,
         });
-        if let State::Ended { outcome, .. } = &self.state
+        // A cancelled call's error ("interrupted") says nothing the status does not.
+        if let State::Ended {
+            outcome,
+            cancelled: false,
+            ..
+        } = &self.state
             && let Err(e) = &**outcome
         {
             view["error"] = json!(e);
