@@ -377,6 +377,131 @@ fn lock_file(state_dir: &Path, root: &Path) -> std::io::Result<File> {
 mod tests {
     use super::*;
 
+    /// An engine that answers `prompt` once `release` fires (or at once when it has), and
+    /// ends with an error when cancelled.
+    #[derive(Clone)]
+    struct Held(CancellationToken);
+
+    impl Delegate for Held {
+        fn run(
+            &self,
+            request: DelegateRequest,
+            progress: Progress,
+            cancel: CancellationToken,
+        ) -> impl Future<Output = Result<Reply, String>> + Send {
+            let release = self.0.clone();
+            async move {
+                progress.add_tokens(3);
+                tokio::select! {
+                    () = release.cancelled() => Ok(Reply {
+                        text: request.prompt,
+                        tokens: 3,
+                        ..Reply::default()
+                    }),
+                    () = cancel.cancelled() => Err("interrupted".to_owned()),
+                }
+            }
+        }
+    }
+
+    fn request(prompt: &str) -> DelegateRequest {
+        serde_json::from_value(json!({"prompt": prompt, "background": true})).unwrap()
+    }
+
+    fn text(result: &CallToolResult) -> Vec<String> {
+        result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect()
+    }
+
+    fn start(jobs: &Jobs, engine: &Held, prompt: &str, state: &Path) -> CallToolResult {
+        jobs.start(
+            engine.clone(),
+            request(prompt),
+            McpSettings::default(),
+            state.to_path_buf(),
+        )
+    }
+
+    fn id_of(result: &CallToolResult) -> String {
+        let view: Value = serde_json::from_str(&text(result)[0]).unwrap();
+        view["job_id"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn at_most_max_running_jobs_run_and_finished_ones_are_kept_up_to_max_kept() {
+        let state = tempfile::tempdir().unwrap();
+        let jobs = Jobs::default();
+        let held = Held(CancellationToken::new());
+        let ids: Vec<String> = (0..MAX_RUNNING)
+            .map(|i| id_of(&start(&jobs, &held, &format!("task {i}"), state.path())))
+            .collect();
+        let refused = start(&jobs, &held, "one too many", state.path());
+        assert_eq!(refused.is_error, Some(true));
+        assert!(
+            text(&refused)[0].contains("at most 4"),
+            "{:?}",
+            text(&refused)
+        );
+
+        // Running: the status with progress; once released: delegate's reply.
+        tokio::task::yield_now().await;
+        let running: Value =
+            serde_json::from_str(&text(&jobs.job(&ids[0], false).await)[0]).unwrap();
+        assert_eq!(running["status"], "running");
+        assert_eq!(running["tokens"], 3);
+        held.0.cancel();
+        let reply = loop {
+            let r = jobs.job(&ids[0], false).await;
+            if text(&r).len() == 2 {
+                break r;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(text(&reply)[1], "task 0");
+        let summary: Value = serde_json::from_str(&text(&reply)[0]).unwrap();
+        assert!(summary["continuation_id"].is_string(), "{summary}");
+
+        // Past MAX_KEPT finished jobs, the oldest are forgotten.
+        let mut all = ids.clone();
+        for i in 0..MAX_KEPT {
+            all.push(id_of(&start(
+                &jobs,
+                &held,
+                &format!("more {i}"),
+                state.path(),
+            )));
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let listed = jobs.list();
+        assert_eq!(listed.as_array().unwrap().len(), MAX_KEPT, "{listed}");
+        assert_eq!(jobs.job(&all[0], false).await.is_error, Some(true));
+        assert_eq!(
+            text(&jobs.job(all.last().unwrap(), false).await)[1],
+            format!("more {}", MAX_KEPT - 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_waits_for_the_job_to_end_and_shutdown_cancels_the_rest() {
+        let state = tempfile::tempdir().unwrap();
+        let jobs = Jobs::default();
+        let held = Held(CancellationToken::new());
+        let a = id_of(&start(&jobs, &held, "a", state.path()));
+        let b = id_of(&start(&jobs, &held, "b", state.path()));
+        let cancelled: Value = serde_json::from_str(&text(&jobs.job(&a, true).await)[0]).unwrap();
+        assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+        assert!(cancelled.get("error").is_none(), "{cancelled}");
+        jobs.shutdown().await;
+        let b: Value = serde_json::from_str(&text(&jobs.job(&b, false).await)[0]).unwrap();
+        assert_eq!(b["status"], "cancelled", "{b}");
+    }
+
     #[tokio::test]
     async fn two_turns_in_one_root_wait_for_each_other_and_a_cancel_ends_the_wait() {
         let state = tempfile::tempdir().unwrap();
