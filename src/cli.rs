@@ -383,13 +383,14 @@ pub struct RunArgs {
     /// With --write: also replace existing files that were not given with -i.
     #[arg(long, requires = "write")]
     pub force: bool,
-    /// With --write: after writing, run CMD (sh -c, in the project root); when it fails,
-    /// send the model its output and the current files, write the answer, check again, at
-    /// most --rounds rounds. Exit 8 when it still fails.
+    /// With --write: after writing, run CMD (sh -c, in the project root; under bubblewrap
+    /// when it works: only the project writable, no network, see [files] sandbox); when it
+    /// fails, send the model its output and the current files, write the answer, check
+    /// again, at most --rounds rounds. Exit 8 when it still fails.
     #[arg(long, value_name = "CMD", requires = "write")]
     pub check: Option<String>,
-    /// Deadline for each run of --check, in seconds (default 120); its process group is
-    /// killed then.
+    /// Deadline for each run of --check, in seconds (default 120); every process it
+    /// started is killed then.
     #[arg(
         long,
         value_name = "SECS",

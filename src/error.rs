@@ -79,7 +79,8 @@ Exit codes:
   1    other error
   2    usage error (bad flags, empty prompt)
   3    configuration error (profiles.toml, unknown profile, bad variable, no sync remote)
-  4    no route available: every attempt failed before any output (sync: rclone missing)
+  4    no route available: every attempt failed before any output (sync: rclone missing;
+       --check: [files] sandbox = bwrap and no working bwrap)
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, an empty answer, or (--write, --json) a refusal

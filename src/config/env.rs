@@ -42,6 +42,7 @@ pub mod names {
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
     pub const MAX_MCP_OUTPUT_TOKENS: &str = "MAX_MCP_OUTPUT_TOKENS";
+    pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.
@@ -101,6 +102,23 @@ impl Env {
             .or_else(|| self.files.get(name))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The value of a variable in the process environment only, trimmed; `None` when unset
+    /// or blank. For settings that loosen a defence: a project's `.env.local` cannot set them.
+    pub fn process_get(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The process environment without any `.env.local` values.
+    pub fn process_only(&self) -> Env {
+        Env {
+            process: self.process.clone(),
+            files: HashMap::new(),
+        }
     }
 
     /// Whether a variable is set to a truthy value (1, true, yes, on).

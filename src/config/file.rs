@@ -58,6 +58,16 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
+    /// `--write`: how the check runs.
+    pub files: Option<FilesConfig>,
+}
+
+/// `[files]`: the write face. Read from the user's own file only (see `files::sandbox`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
+    pub sandbox: Option<String>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.
@@ -69,6 +79,9 @@ pub struct McpConfig {
     pub max_reply_tokens: Option<usize>,
     /// How long a `continuation_id` stays usable, in seconds (default 10800, 3 h).
     pub continuation_ttl_secs: Option<u64>,
+    /// Check commands `delegate` may run without the sandbox (read from the user's own
+    /// file only).
+    pub checks: Option<Vec<String>>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.

@@ -421,6 +421,26 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
     file::load_layers(user.as_deref(), Some(&project))
 }
 
+/// The user's own profiles.toml alone (no built-in, no project layer), found through the
+/// process environment only: where settings that loosen a defence are read (`[files]
+/// sandbox`, `[mcp] checks`). Empty when there is no such file.
+pub fn user_files(env: &Env) -> Result<ConfigFile, Error> {
+    let Some(path) = user_config_path(&env.process_only()) else {
+        return Ok(ConfigFile::default());
+    };
+    let source = Source::User(path.clone());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let table = file::parse_layer(&text, &source)?;
+            use serde::Deserialize;
+            ConfigFile::deserialize(toml::Value::Table(table))
+                .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(e) => Err(Error::Config(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// What a command line overrides: a call's flags, or the few a subcommand takes. Every
 /// command resolves its settings from one of these (`Overrides::default()` for none).
 #[derive(Debug, Clone, Default)]

@@ -148,6 +148,15 @@ impl EngineFace {
             ExitStatus::Sigint
         };
         if request.write {
+            // The check runs only in the sandbox or when the user listed it: decided before
+            // the model is asked, so a refused check costs nothing.
+            let confine = crate::files::check::Confine {
+                sandbox: match &request.check {
+                    Some(command) => crate::files::sandbox::for_mcp(env, command)?,
+                    None => false,
+                },
+                ..crate::files::check::Confine::default()
+            };
             // The files face: write the answer's files, run the check, repair.
             let task = crate::files::face::Task {
                 root: self.root.clone(),
@@ -156,6 +165,7 @@ impl EngineFace {
                 dry_run: false,
                 check: request.check.clone(),
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
+                confine,
                 rounds: 3,
             };
             let done = handle.block_on(crate::files::face::run_task(

@@ -103,7 +103,17 @@ impl Server {
         self.jobs.clone()
     }
 
-    #[tool(description = delegate::DESCRIPTION)]
+    /// Writes files and runs a check (`destructive`), sends the prompt to servers that may be
+    /// outside the machine (`open world`).
+    #[tool(
+        description = delegate::DESCRIPTION,
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn delegate(
         &self,
         Parameters(request): Parameters<DelegateRequest>,
@@ -141,7 +151,13 @@ impl Server {
     }
 
     #[tool(
-        description = "A background `delegate` job: its status and progress while it runs, then the reply `delegate` would have given. `cancel: true` stops it (files it wrote are put back)."
+        description = "A background `delegate` job: its status and progress while it runs, then the reply `delegate` would have given. `cancel: true` stops it (files it wrote are put back).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn job(&self, Parameters(p): Parameters<JobParams>) -> Result<CallToolResult, ErrorData> {
         Ok(self.jobs.job(&p.job_id, p.cancel).await)
