@@ -37,7 +37,8 @@ in the project's docs. Words like \"quick\" or \"simple\" do not shrink a task; 
   `profile`. The reply is a JSON summary (route, endpoint, tokens, seconds,
   `continuation_id`) and the answer; a long answer is cut and the whole text saved to the
   file named in `full_text`. For a follow-up (\"now add tests\"), pass the `continuation_id`
-  instead of resending the code.
+  instead of resending the code. A task that may outlive your tool-call timeout: add
+  `background: true`, then call `job` with the `job_id` until it gives the reply.
 - To have the code land in the project instead of in your context, add `write: true`
   (and `files` for the files it may replace, `check` for a command such as `cargo test`):
   the reply is then one line per file written and the check's result; the model repairs
