@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod clients;
 mod command;
@@ -18,11 +19,13 @@ mod install;
 mod mcp;
 mod openai;
 mod pool;
+mod real_clients;
 mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
 mod sandbox;
+mod secrets;
 mod secrets_load;
 mod streaming;
 mod sync;

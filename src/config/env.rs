@@ -42,6 +42,7 @@ pub mod names {
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
     pub const MAX_MCP_OUTPUT_TOKENS: &str = "MAX_MCP_OUTPUT_TOKENS";
+    pub const STATE_DIR: &str = "CODEX_WRAP_STATE_DIR";
     pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }
 
@@ -111,6 +112,23 @@ impl Env {
             .get(name)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every variable, the process's over the files' (for finding secrets in values).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process
+            .iter()
+            .chain(
+                self.files
+                    .iter()
+                    .filter(|(k, _)| !self.process.contains_key(*k)),
+            )
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The process's own variables (what a child process inherits).
+    pub fn process_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The process environment without any `.env.local` values.
