@@ -88,7 +88,7 @@ pub enum Command {
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
     /// Serve the Model Context Protocol on stdin/stdout, for coding assistants (tools:
-    /// delegate, route, context, status). Logs go to stderr.
+    /// delegate, job, route, context, status). Logs go to stderr.
     Mcp,
     /// Register `codex-wrap mcp` in an assistant's MCP configuration and write a guidance
     /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
