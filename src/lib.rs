@@ -7,6 +7,7 @@
 //! # Layout
 //! - `cli`: the command line as typed (clap), converted into the core's plain types.
 //! - `call`: the call's face (stdout streaming and `--json`); `files::face`: `--write`.
+//! - `eval`: `codex-wrap eval`, the write face run over a suite of tasks and scored.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 //! - `commands`: doctor, profiles, models, warm, stats; `sync`: the sync command.
 //! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
@@ -15,6 +16,7 @@
 mod call;
 pub mod cli;
 mod commands;
+mod eval;
 mod install;
 pub mod llama;
 pub mod logging;
@@ -24,8 +26,8 @@ mod shared;
 pub mod sync;
 
 pub use codex_wrap_core::{
-    backend, config, context, deadline, engine, error, event, frame, http, input, output, plan,
-    pool, prompt, record, route, runlog, secret, secrets, spinner, status, stream,
+    backend, config, context, deadline, engine, error, event, frame, http, input, output, ownfile,
+    plan, pool, prompt, record, route, runlog, secret, secrets, spinner, status, stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and
@@ -51,10 +53,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let mut env = Env::from_process();
     let root = project_root(&cli.global, &env, &cwd)?;
-    env.load_dotenv(&root.join(".env.local"));
-    if cwd != root {
-        env.load_dotenv(&cwd.join(".env.local"));
-    }
+    // The project's .env.local files are read only when the project is trusted.
+    config::trust::apply(&mut env, &root, &cwd);
     secrets::learn(&env);
     let report = Reporter::new(cli.global.quiet);
     match &cli.command {
@@ -97,6 +97,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
         Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
+        Some(Command::Trust(args)) => Ok(config::trust::command(
+            &config::trust::TrustCommand {
+                revoke: args.revoke,
+                status: args.status,
+                json: args.json,
+            },
+            &env,
+            &root,
+            &cwd,
+        )?),
+        Some(Command::Eval(args)) => {
+            eval::command(args, &env, &root, report, drawable(&cli.global, &env))
+        }
         Some(Command::Engine(args)) => {
             llama::command(args, &env, &root, report, drawable(&cli.global, &env))
         }

@@ -35,6 +35,7 @@ pub mod http;
 pub mod input;
 pub mod llama;
 pub mod output;
+pub mod ownfile;
 pub mod plan;
 pub mod pool;
 pub mod prompt;

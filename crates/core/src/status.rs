@@ -14,6 +14,7 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
         }
         if cause.is::<crate::files::write::WriteError>()
             || cause.is::<crate::files::write::LimitError>()
+            || cause.is::<crate::files::guard::Refused>()
         {
             return ExitStatus::WriteFailed;
         }
