@@ -424,6 +424,7 @@ fn every_codex_wrap_command_line_names_a_subcommand_and_flags_that_exist() {
                     help.contains(&format!("{flag} "))
                         || help.contains(&format!("{flag}\n"))
                         || help.contains(&format!("{flag}="))
+                        || help.contains(&format!("{flag}[="))
                 } else if flag == "-vv" {
                     help.contains("-v, --verbose")
                 } else {

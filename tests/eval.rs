@@ -262,10 +262,10 @@ fn an_escalation_route_without_a_key_leaves_exit_8_and_one_line() {
         "{}",
         lines[0]
     );
-    assert!(
-        std::fs::read_to_string(sb.project().join("solution.py"))
-            .unwrap()
-            .contains("a - b")
+    // The task failed in the end: what it wrote is put back.
+    assert_eq!(
+        std::fs::read_to_string(sb.project().join("solution.py")).unwrap(),
+        "def add(a, b):\n    ...\n"
     );
 }
 
@@ -274,10 +274,14 @@ fn configuration_alone_never_escalates_a_forced_route() {
     let sb = Sandbox::new();
     let local = wrong();
     let api = Server::start(|_, _, conn| gemini::stream(conn, &[ADD_RIGHT]));
-    sb.write(
-        "profiles.toml",
+    // The user's own configuration: a project's may not choose where its tasks go.
+    let user = sb.config_home().join("codex-wrap");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("profiles.toml"),
         "[files]\nescalate = \"api\"\nescalate_rounds = 1\n",
-    );
+    )
+    .unwrap();
     sb.write("solution.py", "def add(a, b):\n    ...\n");
     sb.write(
         "test_add.py",
@@ -346,6 +350,7 @@ fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_tur
         .args(["eval", "--suite", SUITE, "--tasks", "0"])
         .code(4)
         .stderr_has("install the bubblewrap package")
+        .stderr_has("files.sandbox ignored: the project is not trusted")
         .run();
     let user = sb.config_home().join("codex-wrap");
     std::fs::create_dir_all(&user).unwrap();
@@ -354,6 +359,7 @@ fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_tur
         .env("OLLAMA_URL", server.url())
         .env("PATH", &bin)
         .args(["eval", "--suite", SUITE, "--tasks", "0", "-q"])
+        .stderr_has("files.sandbox ignored: the project is not trusted")
         .run();
     assert!(r.stdout().contains("1/1 first round"), "{}", r.stdout());
 }

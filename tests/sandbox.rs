@@ -235,6 +235,8 @@ fn a_project_cannot_turn_its_own_sandbox_off() {
     let r = checked(&sb, &server, "sh t.sh")
         .env("HOME", home.path())
         .code(8)
+        .stderr_has(".env.local not read: the project is not trusted")
+        .stderr_has("files.sandbox ignored: the project is not trusted")
         .stderr_has("check `sh t.sh`: exit")
         .stderr_has("the check still fails")
         .run();
