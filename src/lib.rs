@@ -102,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
-        Some(Command::Install(args)) => install::install(args, &env, &root),
+        Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
         Some(Command::Engine(args)) => {
             llama::command(args, &env, &root, report, drawable(&cli.global, &env))

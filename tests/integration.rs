@@ -19,6 +19,7 @@ mod install;
 mod mcp;
 mod openai;
 mod pool;
+mod real_clients;
 mod real_docs;
 mod real_engine;
 mod routing;

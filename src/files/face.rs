@@ -374,7 +374,7 @@ pub(crate) fn call(
         anyhow::bail!("no round was run");
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
-    record.rounds = done.rounds.clone();
+    record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
     crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),

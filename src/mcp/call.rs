@@ -160,7 +160,7 @@ impl EngineFace {
             if let Some(last) = done.transcripts.last() {
                 let mut record =
                     crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
-                record.rounds = done.rounds.clone();
+                record.set_rounds(&done.rounds, done.status == ExitStatus::CheckFailed);
                 crate::call::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {
