@@ -174,6 +174,28 @@ fn slicing(c: &mut Criterion) {
         ..ContextSettings::default()
     };
     let prompt = "Per CONTRACTS.md, what is the retry policy for the billing webhook?";
+    // A 1 MB prompt (a run of one letter, then distinct words) against a 1 MB doc: linear,
+    // since terms are bounded in length.
+    let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), contracts_doc(1 << 20));
+    let run = "a".repeat(1 << 20);
+    let words: String = (0..(1 << 20) / 8).map(|i| format!("w{i:06} ")).collect();
+    for (name, big) in [("one letter", &run), ("distinct words", &words)] {
+        c.bench_function(
+            &format!("context/select, 1MB prompt of {name}, 1MB doc"),
+            |b| {
+                b.iter(|| {
+                    let sel = context::select(
+                        std::slice::from_ref(&doc),
+                        &settings,
+                        big,
+                        8000,
+                        context::Depth::Full,
+                    );
+                    black_box(sel.blocks.len())
+                })
+            },
+        );
+    }
     for (name, size) in [("1MB", 1 << 20), ("10MB", 10 << 20)] {
         let text = contracts_doc(size);
         c.bench_function(&format!("context/parse {name}"), |b| {

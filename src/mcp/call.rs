@@ -224,8 +224,9 @@ impl EngineFace {
             });
         }
 
+        // Bounded while it streams, as the write face is: a reply is held (and saved) whole.
         let mut sink = Counting {
-            out: Output::buffered(),
+            out: Output::buffered_limited(crate::files::MAX_ANSWER_BYTES),
             progress,
             bytes: 0,
         };
@@ -236,6 +237,12 @@ impl EngineFace {
         let record =
             crate::record::log_record(&plan, &transcript, clock.elapsed(), status, started);
         crate::record::append_log(&plan, &record, report);
+        if sink.out.over_limit() {
+            return Err(format!(
+                "the answer is over {} MiB; the stream was stopped there",
+                crate::files::MAX_ANSWER_BYTES >> 20
+            ));
+        }
         if let Err(e) = transcript.result {
             return Err(e.to_string());
         }
@@ -305,7 +312,8 @@ impl Sink for Counting {
     fn rollback(&mut self) -> bool {
         self.out.rollback()
     }
+    /// Only past the buffer's limit: the engine then stops the stream.
     fn is_closed(&self) -> bool {
-        false
+        self.out.over_limit()
     }
 }

@@ -17,6 +17,10 @@ pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(3 * 3600);
 /// Longest request or answer kept, in characters (about 3,000 tokens each).
 pub(crate) const MAX_KEPT_CHARS: usize = 12_000;
 
+/// Most files kept in a folder of saved replies (continuations, full replies): the oldest
+/// go first, so the state directory stays bounded however many calls a session makes.
+pub(crate) const MAX_KEPT_FILES: usize = 200;
+
 /// One stored exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Exchange {
@@ -79,20 +83,50 @@ impl Store {
         Some(exchange)
     }
 
-    /// Removes every expired exchange.
+    /// Removes every expired exchange, and the oldest beyond `MAX_KEPT_FILES - 1` (room
+    /// for the one being saved).
     fn prune(&self, now: SystemTime) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let old = std::fs::read(&path)
+        let expired = |path: &Path, _| {
+            std::fs::read(path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Exchange>(&b).ok())
-                .is_none_or(|e| unix(now).saturating_sub(e.created) > self.ttl.as_secs());
-            if old && path.extension().is_some_and(|e| e == "json") {
-                let _ = std::fs::remove_file(&path);
-            }
+                .is_none_or(|e| unix(now).saturating_sub(e.created) > self.ttl.as_secs())
+        };
+        prune_dir(&self.dir, "json", expired, MAX_KEPT_FILES - 1);
+    }
+}
+
+/// In `dir`, removes the files ending in `.ext` that `expired(path, modified)` says are,
+/// then the oldest (by modification time) until at most `keep` are left.
+pub(crate) fn prune_dir(
+    dir: &Path,
+    ext: &str,
+    expired: impl Fn(&Path, SystemTime) -> bool,
+    keep: usize,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut kept: Vec<(SystemTime, PathBuf)> = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != ext) {
+            continue;
+        }
+        let modified = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if expired(&path, modified) {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            kept.push((modified, path));
+        }
+    }
+    if kept.len() > keep {
+        kept.sort();
+        for (_, path) in &kept[..kept.len() - keep] {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -183,6 +217,32 @@ mod tests {
         assert_eq!(files, 1);
         assert!(store.load(&old, t0 + Duration::from_secs(61)).is_none());
         assert!(store.load(&new, t0 + Duration::from_secs(61)).is_some());
+    }
+
+    #[test]
+    fn the_store_keeps_at_most_max_kept_files_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), DEFAULT_TTL);
+        let now = SystemTime::now();
+        let first = store.save("first", "a", now).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        let path = dir.path().join(format!("continuations/{first}.json"));
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let mut last = String::new();
+        for i in 0..MAX_KEPT_FILES + 5 {
+            last = store.save(&format!("p{i}"), "r", now).unwrap();
+        }
+        let files = std::fs::read_dir(dir.path().join("continuations"))
+            .unwrap()
+            .count();
+        assert_eq!(files, MAX_KEPT_FILES);
+        assert!(store.load(&first, now).is_none(), "the oldest went first");
+        assert!(store.load(&last, now).is_some());
     }
 
     #[test]

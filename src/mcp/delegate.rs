@@ -237,7 +237,8 @@ where
         () = ticker => unreachable!("the ticker never ends"),
     };
     let continuation_id = store.save(&sent, &reply.text, SystemTime::now()).ok();
-    let (text, full_text) = cap(&reply.text, settings.max_reply_tokens, state_dir)
+    let ttl = Duration::from_secs(settings.continuation_ttl_secs);
+    let (text, full_text) = cap(&reply.text, settings.max_reply_tokens, state_dir, ttl)
         .map_err(|e| format!("cannot save the full reply: {e}"))?;
     Ok(Outcome {
         reply,
@@ -268,10 +269,14 @@ where
 
 /// The reply's text within `max_tokens` (about four characters each). A longer text is
 /// cut at a line boundary, saved whole under `STATE_DIR/replies/`, and its path returned.
+/// Saved replies older than `ttl` are removed, and the oldest beyond
+/// `continuation::MAX_KEPT_FILES`; a reply is at most `files::MAX_ANSWER_BYTES` (the engine
+/// stops a longer stream), so the folder stays bounded.
 pub(crate) fn cap(
     text: &str,
     max_tokens: usize,
     state_dir: &Path,
+    ttl: Duration,
 ) -> std::io::Result<(String, Option<PathBuf>)> {
     let tokens = crate::context::estimate_tokens(text);
     if tokens <= max_tokens {
@@ -279,6 +284,10 @@ pub(crate) fn cap(
     }
     let dir = state_dir.join("replies");
     std::fs::create_dir_all(&dir)?;
+    let now = SystemTime::now();
+    let expired =
+        |_: &Path, modified: SystemTime| now.duration_since(modified).is_ok_and(|age| age > ttl);
+    continuation::prune_dir(&dir, "md", expired, continuation::MAX_KEPT_FILES - 1);
     let path = dir.join(format!("{}.md", uuid::Uuid::new_v4().simple()));
     continuation::write_private(&path, text.as_bytes())?;
     let head = continuation::head(text, max_tokens * 4);

@@ -232,7 +232,13 @@ async fn a_long_reply_is_capped_and_saved_whole() {
 #[test]
 fn a_short_reply_is_returned_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let (text, path) = cap("fn main() {}\n", 8_000, dir.path()).unwrap();
+    let (text, path) = cap(
+        "fn main() {}\n",
+        8_000,
+        dir.path(),
+        continuation::DEFAULT_TTL,
+    )
+    .unwrap();
     assert_eq!(text, "fn main() {}\n");
     assert_eq!(path, None);
     assert!(!dir.path().join("replies").exists());

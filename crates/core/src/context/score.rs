@@ -151,12 +151,18 @@ pub(super) fn weight(term: &str) -> f64 {
     }
 }
 
-/// Query terms: lower-case word stems of 3+ letters, no stop words, at most 32.
+/// Longest word taken as a term, in bytes. Longer ones are not words a heading holds
+/// (a hash, a run of one letter) and would make the automaton's construction cost grow
+/// with their length: a 40,000-letter word took 32 s to score. Bounded, scoring is linear
+/// in the prompt.
+pub(super) const MAX_TERM_BYTES: usize = 40;
+
+/// Query terms: lower-case word stems of 3 to `MAX_TERM_BYTES`, no stop words, at most 32.
 pub(super) fn terms(prompt: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for word in prompt
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 3)
+        .filter(|w| w.len() <= MAX_TERM_BYTES && w.chars().count() >= 3)
     {
         let lower = word.to_lowercase();
         if STOPWORDS.contains(&lower.as_str()) {
@@ -330,6 +336,54 @@ mod tests {
             terms("Per CONTRACTS.md, what is the retry policy for the billing webhooks?"),
             ["retr", "polic", "bill", "webhook"]
         );
+    }
+
+    #[test]
+    fn a_megabyte_run_of_one_letter_is_no_term_and_scores_at_once() {
+        let prompt = "a".repeat(1 << 20);
+        let start = std::time::Instant::now();
+        assert!(terms(&prompt).is_empty());
+        let doc = "# Retry policy\nBilling webhooks retry 5 times.\n";
+        let sections = parse(doc);
+        let long = format!("{prompt} retry");
+        let t = terms(&long);
+        assert_eq!(t, ["retr"]);
+        assert!(score(doc, &sections, &[], &t)[0].heading);
+        // Unbounded, 40,000 letters took 32 s; bounded, a megabyte is milliseconds (a
+        // debug build under load gets room).
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+        let edge = "b".repeat(MAX_TERM_BYTES);
+        assert_eq!(terms(&edge).len(), 1);
+        assert!(terms(&format!("{edge}b")).is_empty());
+    }
+
+    /// Any megabyte prompt: one letter, 40-letter words, stop words, distinct words.
+    #[test]
+    fn any_megabyte_prompt_is_scored_in_linear_time() {
+        let n = 1 << 20;
+        let mut words = String::new();
+        let mut x: u32 = 1;
+        while words.len() < n {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = 3 + (x >> 16) as usize % 10;
+            words.extend((0..len).map(|i| (b'a' + ((x >> i) % 26) as u8) as char));
+            words.push(' ');
+        }
+        let doc = "# Retry policy\nBilling webhooks retry 5 times.\n# Errors\nUse problem+json.\n";
+        let (sections, code) = crate::context::markdown::parse_with_code(doc);
+        for prompt in [
+            "a".repeat(n),
+            ("x".repeat(MAX_TERM_BYTES) + " ").repeat(n / (MAX_TERM_BYTES + 1)),
+            "the ".repeat(n / 4),
+            words,
+        ] {
+            let start = std::time::Instant::now();
+            let t = terms(&prompt);
+            let _ = score(doc, &sections, &code, &t);
+            let took = start.elapsed();
+            assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+        }
     }
 
     #[test]
