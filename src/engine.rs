@@ -290,6 +290,12 @@ async fn attempts(
     let mut failures: Vec<Failure> = Vec::new();
     for (index, attempt) in plan.attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
+            // codex-wrap's engine stands in for the local server that failed: advice to
+            // start that server (`ollama serve`) is beside the point when it answers.
+            let mut last = last.clone();
+            if attempt.endpoint == crate::plan::ENGINE_ENDPOINT {
+                last.hint = None;
+            }
             report.status(&format!(
                 "falling back to {} after: {last}",
                 attempt.label()
@@ -501,8 +507,10 @@ mod tests {
     }
 
     fn plan_with(dir: &std::path::Path, argv: &str, retry_refusal: bool) -> Plan {
+        // The user's own configuration: a project's may not define a command endpoint.
+        std::fs::create_dir_all(dir.join("codex-wrap")).unwrap();
         std::fs::write(
-            dir.join("profiles.toml"),
+            dir.join("codex-wrap/profiles.toml"),
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
         )
         .unwrap();

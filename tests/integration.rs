@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod clients;
 mod command;
@@ -17,15 +18,19 @@ mod faults;
 mod install;
 mod mcp;
 mod openai;
+mod ownfiles;
 mod pool;
+mod real_clients;
 mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
 mod sandbox;
+mod secrets;
 mod secrets_load;
 mod streaming;
 mod sync;
+mod trust;
 mod usage;
 mod window;
 mod write;

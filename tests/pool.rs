@@ -22,9 +22,7 @@ fn a_route_tries_its_endpoints_in_order_before_the_other_route() {
     let box2 = answering("from box2").expect(Calls::Exactly(1));
     // The other route waits until this one is exhausted.
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"])).expect(Calls::Never);
-    sb.write(
-        "profiles.toml",
-        &format!(
+    sb.user_config(&format!(
             "[endpoints.box2]\nprovider = \"ollama\"\nurl = \"{}\"\n[routes]\nlocal = [\"ollama\", \"box2\"]\n",
             box2.url()
         ),
@@ -65,7 +63,7 @@ fn spread_shares_parallel_calls_over_every_endpoint() {
             s.url()
         ));
     }
-    sb.write("profiles.toml", &toml);
+    sb.user_config(&toml);
     let calls: Vec<_> = (0..32)
         .map(|_| {
             let mut cmd = sb.cmd();
@@ -199,4 +197,19 @@ fn when_every_endpoint_is_cooling_they_are_still_tried() {
         .stderr_has("Connection refused")
         .run();
     call().stdout("back").run();
+}
+
+#[test]
+fn codex_wrap_state_dir_holds_the_health_state() {
+    let sb = Sandbox::new();
+    let live = answering("fine");
+    let state = sb.dir.path().join("state");
+    let mut cmd = sb.cmd();
+    cmd.env("CODEX_WRAP_STATE_DIR", &state)
+        .env("OLLAMA_URL", format!("{REFUSED},{}", live.url()))
+        .args(["--local", "x"]);
+    run(cmd).assert_code(0).assert_stdout("fine");
+    let text = std::fs::read_to_string(state.join("health.json")).unwrap();
+    assert!(text.contains("cooldown_until_ms"), "{text}");
+    assert!(!state_file(&sb).exists(), "the default place was used too");
 }

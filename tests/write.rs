@@ -473,9 +473,7 @@ fn a_refusal_is_asked_again_rephrased_then_falls_back_to_the_next_endpoint() {
     let refusing =
         answers(&["I'm sorry, but I can't help with that request."]).expect(Calls::Exactly(2));
     let box2 = answers(&["```python tool.py\nprint('ok')\n```\n"]).expect(Calls::Exactly(1));
-    sb.write(
-        "profiles.toml",
-        &format!(
+    sb.user_config(&format!(
             "[endpoints.box2]\nprovider = \"ollama\"\nurl = \"{}\"\n[routes]\nlocal = [\"ollama\", \"box2\"]\n",
             box2.url()
         ),
@@ -684,8 +682,9 @@ fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
     assert!(log.lock().unwrap().iter().any(|&n| n > 0));
 }
 
-/// A project whose `[sync] after_write` goes to a local folder remote (the real rclone,
-/// with an empty config of its own): the sandbox, the remote folder and the config file.
+/// A trusted project whose `[sync] after_write` goes to a local folder remote (the real
+/// rclone, with an empty config of its own): the sandbox, the remote folder and the config
+/// file.
 fn after_write_sandbox() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
     assert!(
         Command::new("rclone").arg("version").output().is_ok(),
@@ -700,6 +699,8 @@ fn after_write_sandbox() -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
             remote.display()
         ),
     );
+    // A project's [sync] needs trust: the user trusts this one.
+    sb.trust();
     let conf = sb.dir.path().join("rclone.conf");
     std::fs::write(&conf, "").unwrap();
     (sb, remote, conf)
@@ -806,6 +807,67 @@ fn write_flags_need_write() {
     let mut cmd = sb.cmd();
     cmd.args(["--check", "true", "x"]);
     run(cmd).assert_code(2).assert_stderr_has("--write");
+}
+
+#[test]
+fn an_answer_never_writes_codex_wraps_configuration_anywhere_in_the_tree() {
+    // H3: a profiles.toml in a subfolder would steer the next call made from there.
+    let sb = Sandbox::new();
+    let server = answers(&[
+        "```toml tools/profiles.toml\n[endpoints.evil]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"id\"]\n```\n```python tools/run.py\nprint(1)\n```\n",
+    ]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout_has("rejected tools/profiles.toml (codex-wrap's own configuration")
+        .run();
+    assert!(
+        !sb.project().join("tools/profiles.toml").exists(),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(read(&sb, "tools/run.py"), "print(1)\n");
+
+    // M8: a glob input does not make the root profiles.toml replaceable, nor --force.
+    let sb = Sandbox::new();
+    sb.write("profiles.toml", "[profiles.code]\nmodel = \"mine\"\n");
+    let server = answers(&["```toml profiles.toml\n[routes]\nlocal = \"evil\"\n```\n"]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", "*.toml", "x"])
+        .stdout_has("rejected profiles.toml (codex-wrap's own configuration (profiles.toml, .env*) or .git: never written)")
+        .run();
+    assert_eq!(
+        read(&sb, "profiles.toml"),
+        "[profiles.code]\nmodel = \"mine\"\n"
+    );
+}
+
+#[test]
+fn an_assistants_configuration_is_replaced_only_when_named_literally() {
+    let sb = Sandbox::new();
+    sb.write(".vscode/tasks.json", "{}\n");
+    let answer = "```json .vscode/tasks.json\n{\"tasks\": [{\"command\": \"sh\"}]}\n```\n";
+    let server = answers(&[answer]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", ".vscode/*.json", "x"])
+        .stdout("rejected .vscode/tasks.json (configures an assistant or runs on its own: replaced only when named literally with -i on the command line)\n")
+        .run();
+    assert_eq!(read(&sb, ".vscode/tasks.json"), "{}\n");
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", ".vscode/tasks.json", "x"])
+        .stdout("updated .vscode/tasks.json (1 line)\n")
+        .run();
+    // Never created, unless the user's own profiles.toml allows it.
+    let server = answers(&["```yaml .github/workflows/ci.yml\non: push\n```\n"]);
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout_has("never created")
+        .run();
+    assert!(!sb.project().join(".github").exists());
+    sb.user_config("[files]\nallow_write = [\".github/workflows/*.yml\"]\n");
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout("created .github/workflows/ci.yml (1 line)\n")
+        .run();
 }
 
 /// An input holding `helper()` and a stub `target()`, and the check that needs both.

@@ -58,7 +58,7 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
-    /// `--write`: how the check runs and how answers land on files.
+    /// `--write`: how the check runs and what answers may write.
     pub files: Option<FilesConfig>,
 }
 
@@ -69,6 +69,9 @@ pub struct ConfigFile {
 pub struct FilesConfig {
     /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
     pub sandbox: Option<String>,
+    /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
+    /// may create or replace; read from the user's own profiles.toml only.
+    pub allow_write: Option<Vec<String>>,
     /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
     /// instead of being written whole (default 150).
     pub edit_blocks_above: Option<usize>,

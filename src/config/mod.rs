@@ -7,6 +7,7 @@ pub mod env;
 pub mod file;
 pub mod provenance;
 pub mod root;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,9 +48,12 @@ impl Secret {
 }
 
 impl Secret {
-    /// Wraps a value read from the environment.
+    /// Wraps a value read from the environment; from now on every text the process shows,
+    /// logs or sends back to a model is masked for it (`secrets::mask`).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::secrets::register(&value);
+        Secret(value)
     }
 }
 
@@ -231,6 +235,9 @@ pub struct Settings {
     pub provenance: Provenance,
     /// `codex-wrap engine`: where it lives and when it stops.
     pub engine: EngineSettings,
+    /// `[files] allow_write` of the user's own profiles.toml: protected assistant files that
+    /// answers may write (globs, root-relative).
+    pub allow_write: Vec<String>,
 }
 
 /// Where `codex-wrap engine` keeps its build, models and state, and its idle limit.
@@ -239,7 +246,8 @@ pub struct EngineSettings {
     /// The built llama-server, the build venv and models: `CODEX_WRAP_ENGINE_CACHE`, else
     /// `$XDG_CACHE_HOME/codex-wrap/engine`.
     pub cache: PathBuf,
-    /// The running engine's record and log: `$XDG_STATE_HOME/codex-wrap/engine`.
+    /// The running engine's record and log: `CODEX_WRAP_STATE_DIR/engine`, else
+    /// `$XDG_STATE_HOME/codex-wrap/engine`.
     pub state: PathBuf,
     /// `[engine] idle_stop` (default 30 minutes); `None` never stops it.
     pub idle_stop: Option<Duration>,
@@ -268,10 +276,13 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
             .ok_or_else(no_home)?
             .join("codex-wrap/engine"),
     };
-    let state = xdg(names::XDG_STATE_HOME)
-        .or_else(|| base.as_ref().map(|b| b.1.clone()))
-        .ok_or_else(no_home)?
-        .join("codex-wrap/engine");
+    let state = match env.get(names::STATE_DIR).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("engine"),
+        None => xdg(names::XDG_STATE_HOME)
+            .or_else(|| base.as_ref().map(|b| b.1.clone()))
+            .ok_or_else(no_home)?
+            .join("codex-wrap/engine"),
+    };
     let idle_stop = match cfg.engine.as_ref().and_then(|e| e.idle_stop.as_deref()) {
         None => Some(ENGINE_IDLE_STOP),
         Some(v) if matches!(v.trim(), "off" | "never" | "0") => None,
@@ -298,6 +309,9 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
 pub struct LogSettings {
     /// The file; `None` when logging is off.
     pub file: Option<PathBuf>,
+    /// The folder the file must stay under (every folder between them real, not a
+    /// symlink): the project root, or the folder the user's own `CODEX_LOG_FILE` names.
+    pub base: PathBuf,
     /// Whether records carry the prompt text.
     pub prompts: bool,
 }
@@ -313,25 +327,65 @@ pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
         ),
         None => log.enabled.unwrap_or(true),
     };
+    let (file, base) = log_location(cfg, env, root);
     LogSettings {
-        file: enabled.then(|| log_path(cfg, env, root)),
+        file: enabled.then_some(file),
+        base,
         prompts: log.log_prompts.unwrap_or(false),
     }
 }
+
+/// Default run log, under the project root.
+const DEFAULT_LOG: &str = "logs/codex-wrap.jsonl";
 
 /// Where the run log is, whether or not logging is on: `CODEX_LOG_FILE` (relative to the
 /// working directory, as in codex_wrap.sh), else `[log] file` under the project root, default
 /// `logs/codex-wrap.jsonl`.
 pub fn log_path(cfg: &ConfigFile, env: &Env, root: &Path) -> PathBuf {
-    match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => root.join(
-            cfg.log
-                .as_ref()
-                .and_then(|l| l.file.as_deref())
-                .unwrap_or("logs/codex-wrap.jsonl"),
-        ),
+    log_location(cfg, env, root).0
+}
+
+/// The run log and the folder it must stay under. The user's own `CODEX_LOG_FILE` (the
+/// process environment) may name any place; one from a project's `.env.local` and
+/// `[log] file` must name a place inside the root, else the default is used (one warning).
+fn log_location(cfg: &ConfigFile, env: &Env, root: &Path) -> (PathBuf, PathBuf) {
+    let inside = |p: &Path| {
+        !p.is_absolute()
+            && p.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            })
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    if let Some(value) = env.get_process(names::LOG_FILE) {
+        let path = cwd.join(value);
+        let base = if inside(Path::new(value)) {
+            cwd
+        } else {
+            path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf)
+        };
+        return (path, base);
     }
+    if let Some(value) = env.get(names::LOG_FILE) {
+        let path = cwd.join(value);
+        if path.starts_with(root) && inside(Path::new(value)) {
+            return (path, root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "{}={value} from .env.local ignored: a project's run log stays inside its root",
+            names::LOG_FILE
+        ));
+    } else if let Some(file) = cfg.log.as_ref().and_then(|l| l.file.as_deref()) {
+        if inside(Path::new(file)) {
+            return (root.join(file), root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "[log] file = {file:?} ignored: the run log stays inside the project root"
+        ));
+    }
+    (root.join(DEFAULT_LOG), root.to_path_buf())
 }
 
 impl Settings {
@@ -385,8 +439,12 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
         .map(|s| s.config_dir().join("codex-wrap/profiles.toml"))
 }
 
-/// The state directory: `$XDG_STATE_HOME/codex-wrap` (usually `~/.local/state/codex-wrap`).
+/// The state directory: `CODEX_WRAP_STATE_DIR`, else `$XDG_STATE_HOME/codex-wrap` (usually
+/// `~/.local/state/codex-wrap`).
 pub fn state_dir(env: &Env) -> Option<PathBuf> {
+    if let Some(dir) = env.get(names::STATE_DIR).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
     if let Some(xdg) = env.get(names::XDG_STATE_HOME) {
         return Some(Path::new(xdg).join("codex-wrap"));
     }
@@ -418,10 +476,47 @@ pub fn doc_files(cfg: &ConfigFile) -> Vec<PathBuf> {
 }
 
 /// The configuration layers that exist for `root`, lowest first, each as its own table.
+///
+/// The project's layer carries authority only when the project is trusted and the bytes
+/// read are the ones trusted (`trust`); otherwise the settings that carry authority are
+/// dropped from it, each named in one warning line. Its `[context] files` outside the root
+/// are dropped either way.
 pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Error> {
     let user = user_config_path(env);
-    let project = root.join("profiles.toml");
-    file::load_layers(user.as_deref(), Some(&project))
+    let mut layers = file::load_layers(user.as_deref(), None)?;
+    let path = root.join("profiles.toml");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(layers),
+        Err(err) => return Err(Error::Config(format!("{}: {err}", path.display()))),
+    };
+    let source = Source::Project(path.clone());
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| Error::Config(format!("{}: not UTF-8", path.display())))?;
+    let mut table = file::parse_layer(&text, &source)?;
+    let shown = "profiles.toml";
+    if !env.trusted().is_some_and(|t| t.covers(&path, Some(&bytes))) {
+        for setting in trust::restrict(&mut table) {
+            trust::warn_once(&format!(
+                "{shown}: {setting} ignored: the project is not trusted (run `{}` to allow it)",
+                trust::TRUST_COMMAND
+            ));
+        }
+    }
+    if let Some(files) = table.get_mut("files").and_then(toml::Value::as_table_mut)
+        && files.remove("allow_write").is_some()
+    {
+        trust::warn_once(&format!(
+            "{shown}: files.allow_write ignored: only your own profiles.toml may let answers write protected files"
+        ));
+    }
+    for refused in trust::restrict_context_files(&mut table) {
+        trust::warn_once(&format!(
+            "{shown}: [context] files {refused:?} ignored: a project names only files inside its root"
+        ));
+    }
+    layers.push((source, table));
+    Ok(layers)
 }
 
 /// The user's own profiles.toml alone (no built-in, no project layer), found through the
@@ -765,6 +860,10 @@ pub fn resolve_from(
     )?;
     let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai, &mut origins)?;
     let routes = route_table(&cfg, env, &endpoints)?;
+    // A password in an endpoint's URL is a secret too: masked wherever the URL is shown.
+    for spec in routes.local.iter().chain(&routes.api).chain(&routes.codex) {
+        crate::secrets::learn_url(&spec.url);
+    }
     for (key, var) in [("local", names::LOCAL_BACKEND), ("api", names::API_BACKEND)] {
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
@@ -782,7 +881,10 @@ pub fn resolve_from(
     let pool = pool_settings(&cfg, env)?;
     origins.default_unless_set("pool.strategy");
     origins.default_unless_set("pool.cooldown");
-    origins.env_or_file("pool.state_file", env.first_set(&[names::XDG_STATE_HOME]));
+    origins.env_or_file(
+        "pool.state_file",
+        env.first_set(&[names::STATE_DIR, names::XDG_STATE_HOME]),
+    );
     let engine = engine_settings(&cfg, env)?;
     origins.default_unless_set("engine.idle_stop");
     let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
@@ -811,6 +913,12 @@ pub fn resolve_from(
     }
     let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
     context_origins(&mut origins, run, env);
+    let allow_write = cfg
+        .files
+        .as_ref()
+        .and_then(|f| f.allow_write.clone())
+        .unwrap_or_default();
+    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
     Ok(Settings {
         provenance: origins,
         root: root.to_path_buf(),
@@ -843,6 +951,7 @@ pub fn resolve_from(
         log,
         prices: cfg.prices,
         engine,
+        allow_write,
     })
 }
 
@@ -1096,8 +1205,8 @@ fn route_table(
     })
 }
 
-/// `[pool]`, and the health state under `$XDG_STATE_HOME/codex-wrap/` (else
-/// `~/.local/state/codex-wrap/`).
+/// `[pool]`, and the health state under `CODEX_WRAP_STATE_DIR`, else
+/// `$XDG_STATE_HOME/codex-wrap/` (else `~/.local/state/codex-wrap/`).
 fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
     let pool = cfg.pool.clone().unwrap_or_default();
     let strategy = match pool.strategy.as_deref().map(str::trim) {
@@ -1117,15 +1226,19 @@ fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
                 "[pool] cooldown = {cooldown}: must be 0 to 86400 seconds"
             ))
         })?;
-    let state_dir = env
-        .get(names::XDG_STATE_HOME)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")));
+    let state_dir = match env.get(names::STATE_DIR).filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => env
+            .get(names::XDG_STATE_HOME)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")))
+            .map(|d| d.join("codex-wrap")),
+    };
     Ok(PoolSettings {
         strategy,
         cooldown,
-        state_file: state_dir.map(|d| d.join("codex-wrap/health.json")),
+        state_file: state_dir.map(|d| d.join("health.json")),
     })
 }
 

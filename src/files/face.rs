@@ -34,6 +34,11 @@ pub struct Task {
     pub root: PathBuf,
     /// Root-relative paths of the `-i` files: they may be replaced.
     pub inputs: Vec<String>,
+    /// Root-relative paths named literally with `-i` on the command line: the only inputs
+    /// that may replace an assistant's configuration (never a glob, never MCP `files`).
+    pub literal_inputs: Vec<String>,
+    /// The user's `[files] allow_write`.
+    pub allow_write: Option<globset::GlobSet>,
     /// Replace existing files that were not inputs.
     pub force: bool,
     /// Write nothing; diff what would be written (no check is run).
@@ -264,17 +269,33 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     let opts = WriteOptions {
         force: task.force,
         stop: Some(stop_writes.clone()),
+        literal_inputs: task.literal_inputs.clone(),
+        allow_write: task.allow_write.clone(),
         ..WriteOptions::default()
     };
     let rounds = task.rounds.max(1);
     for round in 1..=rounds {
         let started = Instant::now();
-        let mut sink = Output::buffered();
+        let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
         let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
         out.transcripts.push(t);
+        if sink.over_limit() {
+            // Stopped while it streamed: the answer is never held whole.
+            out.status = ExitStatus::WriteFailed;
+            out.error = Some(format!(
+                "the answer is over {} MiB; the stream was stopped there (nothing written)",
+                super::MAX_ANSWER_BYTES >> 20
+            ));
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            break;
+        }
         if status == ExitStatus::Timeout
             && task.check.is_some()
             && round < rounds
@@ -470,16 +491,17 @@ pub(crate) fn call(
             .canonicalize()
             .context("cannot resolve the project root")?,
         inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
+        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
+        allow_write: super::protect::allow_set(&plan.settings.allow_write).ok(),
         force: run.force,
         dry_run: run.dry_run,
         check: run.check.clone(),
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
-        confine: check::Confine {
-            sandbox: run.check.is_some()
-                && !run.dry_run
-                && super::sandbox::for_command_line(env, report)?,
-            ..check::Confine::default()
-        },
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
         rounds: run.rounds.map_or(3, |n| n as usize),
         keep_failed: run.keep_failed,
         attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
@@ -499,7 +521,7 @@ pub(crate) fn call(
         anyhow::bail!("no round was run");
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
-    record.rounds = done.rounds.clone();
+    record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
     crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),

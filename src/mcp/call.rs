@@ -67,7 +67,9 @@ impl EngineFace {
         cancel: CancellationToken,
         handle: &tokio::runtime::Handle,
     ) -> Result<Reply, String> {
-        let env = &*self.env;
+        // Trust is checked on every call: a project file changed since the last one revokes
+        // it now, and an untrusted project's .env.local is never in this environment.
+        let env = &crate::config::trust::refresh(&self.env, &self.root);
         if env.flag(names::LLM_DISABLED) {
             return Err("LLM calls are disabled (LLM_DISABLED is set); nothing sent".to_owned());
         }
@@ -137,17 +139,18 @@ impl EngineFace {
         if request.write {
             // The check runs only in the sandbox or when the user listed it: decided before
             // the model is asked, so a refused check costs nothing.
-            let confine = crate::files::check::Confine {
-                sandbox: match &request.check {
-                    Some(command) => crate::files::sandbox::for_mcp(env, command)?,
-                    None => false,
-                },
-                ..crate::files::check::Confine::default()
+            let sandbox = match &request.check {
+                Some(command) => crate::files::sandbox::for_mcp(env, command)?,
+                None => false,
             };
+            let confine = crate::files::check::Confine::new(sandbox, env, &plan.settings);
             // The files face: write the answer's files, run the check, repair.
             let task = crate::files::face::Task {
                 root: self.root.clone(),
                 inputs: input_paths,
+                // MCP `files` never unlock a protected assistant file.
+                literal_inputs: Vec::new(),
+                allow_write: crate::files::protect::allow_set(&plan.settings.allow_write).ok(),
                 force: false,
                 dry_run: false,
                 check: request.check.clone(),
@@ -164,7 +167,7 @@ impl EngineFace {
             if let Some(last) = done.transcripts.last() {
                 let mut record =
                     crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
-                record.rounds = done.rounds.clone();
+                record.set_rounds(&done.rounds, done.status == ExitStatus::CheckFailed);
                 crate::call::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {
