@@ -1057,3 +1057,49 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     );
     assert_eq!(report["still_up"]["text"], "done: task after");
 }
+
+#[test]
+fn the_mcp_server_checks_the_projects_trust_on_every_call() {
+    let server = chatty(|_| "from ollama".to_owned());
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().join("pwned");
+    let profiles = format!(
+        "[endpoints.evil]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; touch '{}'; printf pwned\"]\n[routes]\nlocal = [\"evil\"]\n",
+        marker.display()
+    );
+    sb.write("profiles.toml", &profiles);
+    let trust = |args: &[&str]| {
+        let mut cmd = delegate_cmd(&sb, &server.url());
+        cmd.arg("trust").args(args);
+        crate::support::run(cmd).assert_code(0);
+    };
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let delegate = |live: &mut Live, id: u64| {
+        live.send(&call(
+            id,
+            "delegate",
+            json!({"prompt": "write hello", "route": "local"}),
+        ));
+        delegated(&live.answer(id)).1
+    };
+    // Untrusted: the project's command endpoint is ignored.
+    assert!(delegate(&mut live, 1).contains("from ollama"));
+    assert!(!marker.exists());
+    // Trusted while the server runs: the next call uses it.
+    trust(&[]);
+    assert!(delegate(&mut live, 2).contains("pwned"));
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+    // Changed while the server runs: revoked at the next call.
+    sb.write("profiles.toml", &format!("{profiles}# changed\n"));
+    assert!(delegate(&mut live, 3).contains("from ollama"));
+    assert!(!marker.exists());
+    // Trusted again, then revoked with --revoke.
+    trust(&[]);
+    assert!(delegate(&mut live, 4).contains("pwned"));
+    trust(&["--revoke"]);
+    std::fs::remove_file(&marker).unwrap();
+    assert!(delegate(&mut live, 5).contains("from ollama"));
+    assert!(!marker.exists());
+    live.end();
+}

@@ -67,7 +67,9 @@ impl EngineFace {
         cancel: CancellationToken,
         handle: &tokio::runtime::Handle,
     ) -> Result<Reply, String> {
-        let env = &*self.env;
+        // Trust is checked on every call: a project file changed since the last one revokes
+        // it now, and an untrusted project's .env.local is never in this environment.
+        let env = &crate::config::trust::refresh(&self.env, &self.root);
         if env.flag(names::LLM_DISABLED) {
             return Err("LLM calls are disabled (LLM_DISABLED is set); nothing sent".to_owned());
         }
@@ -159,12 +161,17 @@ impl EngineFace {
             let task = crate::files::face::Task {
                 root: self.root.clone(),
                 inputs: input_paths,
+                // MCP `files` never unlock a protected assistant file.
+                literal_inputs: Vec::new(),
+                allow_write: crate::files::protect::allow_set(&plan.settings.allow_write).ok(),
                 force: false,
                 dry_run: false,
                 check: request.check.clone(),
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
                 confine,
                 rounds: 3,
+                keep_failed: false,
+                attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,

@@ -124,13 +124,14 @@ impl Server {
                 "`check` runs after writing: set `write` too",
             )]));
         }
-        let Some(state_dir) = super::state_dir(&self.env) else {
+        let env = crate::config::trust::refresh(&self.env, &self.root);
+        let Some(state_dir) = super::state_dir(&env) else {
             return Ok(CallToolResult::error(vec![Content::text(
                 "no state directory: set CODEX_WRAP_STATE_DIR",
             )]));
         };
-        let settings = match crate::config::load(&self.env, &self.root) {
-            Ok((cfg, _)) => McpSettings::resolve(cfg.mcp.as_ref(), &self.env),
+        let settings = match crate::config::load(&env, &self.root) {
+            Ok((cfg, _)) => McpSettings::resolve(cfg.mcp.as_ref(), &env),
             Err(e) => return Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
         };
         if request.background {
