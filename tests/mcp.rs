@@ -771,7 +771,8 @@ fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
     let asked = server.requests().len();
 
     // No sandbox (no bwrap on PATH): refused before the model is asked, nothing written.
-    std::fs::remove_file(sb.project().join("t.sh")).unwrap();
+    // The check failed: the file the task created was put back.
+    assert!(!sb.project().join("t.sh").exists());
     let bin = sb.dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
