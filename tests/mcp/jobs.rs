@@ -301,3 +301,45 @@ fn the_official_python_sdk_collects_a_job_that_outlives_its_timeout() {
     assert!(long.contains("[cut at 100 of about"), "{long}");
     assert_eq!(report["unknown"]["error"], true);
 }
+
+#[test]
+fn cancelling_a_write_job_during_its_check_puts_back_what_it_wrote() {
+    let sb = Sandbox::new();
+    sb.write("kept.py", "KEPT = 1\n");
+    let (server, _) = scripted(sb.dir.path().join("stalled"));
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({
+            "prompt": "WRITE made.py", "route": "local", "write": true,
+            "check": "touch checking; sleep 30", "background": true,
+        }),
+    ));
+    let job_id = doc(&live.answer(1))["job_id"].as_str().unwrap().to_owned();
+    let checking = sb.project().join("checking");
+    let waited = Instant::now();
+    while !checking.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the check never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        sb.project().join("made.py").exists(),
+        "written before the check"
+    );
+    live.send(&call(2, "job", json!({"job_id": job_id, "cancel": true})));
+    let view = doc(&live.answer(2));
+    assert_eq!(view["status"], "cancelled", "{view}");
+    assert!(
+        !sb.project().join("made.py").exists(),
+        "the file the job created is gone"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.project().join("kept.py")).unwrap(),
+        "KEPT = 1\n"
+    );
+    live.end();
+}
