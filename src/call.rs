@@ -235,7 +235,7 @@ pub(crate) fn start(
 /// Appends a call's record to the run log, if there is one; a failure is a warning.
 pub(crate) fn append_log(p: &Plan, record: &runlog::Record, report: Reporter) {
     if let Some(path) = &p.settings.log.file
-        && let Err(e) = runlog::append(path, record)
+        && let Err(e) = runlog::append(&p.settings.log.base, path, record)
     {
         report.warn(&format!("cannot write the run log {}: {e}", path.display()));
     }

@@ -88,7 +88,7 @@ pub enum Command {
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
     /// Serve the Model Context Protocol on stdin/stdout, for coding assistants (tools:
-    /// delegate, route, context, status). Logs go to stderr.
+    /// delegate, job, route, context, status). Logs go to stderr.
     Mcp,
     /// Register `codex-wrap mcp` in an assistant's MCP configuration and write a guidance
     /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
@@ -98,6 +98,11 @@ pub enum Command {
     /// llama-server built from PyPI (the first time: 10-20 minutes), serving SmolLM2 or
     /// your GGUF. While it runs, the local route uses it after the configured endpoint.
     Engine(EngineArgs),
+    /// Trust this project's own configuration (its profiles.toml in full, its .env.local):
+    /// shows what that enables and records the files' SHA-256 in the user's state
+    /// directory; any change to them revokes it. Untrusted, a project's profiles.toml sets
+    /// only models, sampling, router rules, context and limits, and .env.local is not read.
+    Trust(TrustArgs),
     /// Measure delegation: run a suite of programming tasks (HumanEval, or your own JSONL)
     /// through the same write -> check -> repair task as `-w --check`, each in its own
     /// temporary project, and report per task and in total: passed at round 1..K, exit
@@ -105,6 +110,20 @@ pub enum Command {
     /// the plain first-code-block baseline. Local route, no fallback, temperature 0, a fixed
     /// seed. Exits 0 when the suite ran (whatever the scores), 4 when no task got an answer.
     Eval(EvalArgs),
+}
+
+/// Arguments of `codex-wrap trust`.
+#[derive(Debug, Default, Args)]
+pub struct TrustArgs {
+    /// Withdraw the trust.
+    #[arg(long, conflicts_with = "status")]
+    pub revoke: bool,
+    /// Show whether the project is trusted (and what trust enables); change nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `codex-wrap eval`.
@@ -486,6 +505,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "check",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
+    /// With --write: when the task fails (check, deadline, write, Ctrl-C), leave the files as
+    /// the last round wrote them instead of putting back what it wrote.
+    #[arg(long, requires = "write")]
+    pub keep_failed: bool,
     /// With --check: when the check still fails after the rounds, go on on ROUTE (`api`, the
     /// default; `codex`; `local`; or an endpoint's name) with the current files and the
     /// last failing output, at most `[files] escalate_rounds` (default 2) more rounds. Applies

@@ -141,7 +141,8 @@ pub fn prepare(
     };
     if request.write {
         // The write face's directive is part of this call's request, not a setting.
-        settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE]
+        let edits = crate::files::edits::directive(&request.inputs, settings.edit_blocks_above);
+        settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE, &edits]
             .join("\n\n")
             .trim()
             .to_owned();
@@ -506,8 +507,10 @@ mod tests {
     }
 
     fn plan_with(dir: &std::path::Path, argv: &str, retry_refusal: bool) -> Plan {
+        // The user's own configuration: a project's may not define a command endpoint.
+        std::fs::create_dir_all(dir.join("codex-wrap")).unwrap();
         std::fs::write(
-            dir.join("profiles.toml"),
+            dir.join("codex-wrap/profiles.toml"),
             format!("[endpoints.cmd]\nprovider = \"command\"\ncommand = {argv}\n[routes]\ncodex = \"cmd\"\n"),
         )
         .unwrap();

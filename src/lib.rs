@@ -34,6 +34,7 @@ pub mod llama;
 pub mod logging;
 mod mcp;
 pub mod output;
+pub mod ownfile;
 mod plan;
 pub mod pool;
 pub mod prompt;
@@ -60,10 +61,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let mut env = Env::from_process();
     let root = project_root(&cli.global, &env, &cwd)?;
-    env.load_dotenv(&root.join(".env.local"));
-    if cwd != root {
-        env.load_dotenv(&cwd.join(".env.local"));
-    }
+    // The project's .env.local files are read only when the project is trusted.
+    config::trust::apply(&mut env, &root, &cwd);
     secrets::learn(&env);
     let report = Reporter::new(cli.global.quiet);
     match &cli.command {
@@ -106,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
         Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
+        Some(Command::Trust(args)) => Ok(config::trust::command(args, &env, &root, &cwd)?),
         Some(Command::Eval(args)) => {
             eval::command(args, &env, &root, report, drawable(&cli.global, &env))
         }

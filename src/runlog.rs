@@ -218,31 +218,24 @@ pub fn prompt_hash(prompt: &str) -> String {
 }
 
 /// Appends one record as one line with a single write, masked for the known secrets.
-/// Creates the folder and the file (mode 0600) when missing; a folder it creates gets a
-/// `.gitignore` of `*`, as Python's venv does, so the log never shows up in `git status`.
-pub fn append<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
+/// Creates the folders and the file (mode 0600) when missing, under `base` only and never
+/// through a symlink (`ownfile::open_append`): a repository's `logs -> ../outside` is
+/// refused. A log folder it creates gets a `.gitignore` of `*`, as Python's venv does, so
+/// the log never shows up in `git status`.
+pub fn append<T: Serialize>(base: &Path, path: &Path, record: &T) -> std::io::Result<()> {
     let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
     // No known secret in the log, whatever its source (a server's error body).
     let mut line = crate::secrets::mask(&line).into_owned().into_bytes();
     line.push(b'\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        std::fs::create_dir_all(dir)?;
-        // Best effort: the log matters more than its ignore file.
-        let _ = std::fs::write(
-            dir.join(".gitignore"),
-            "# created by codex-wrap automatically\n*\n",
-        );
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let created = dir.is_some_and(|d| !d.is_dir());
+    let mut file = crate::ownfile::open_append(base, path, 0o600)?;
+    if let Some(dir) = dir.filter(|_| created) {
+        // Best effort, never through a symlink: the log matters more than its ignore file.
+        if let Ok(mut ignore) = crate::ownfile::open_append(base, &dir.join(".gitignore"), 0o644) {
+            let _ = ignore.write_all(b"# created by codex-wrap automatically\n*\n");
+        }
     }
-    let mut options = OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
     // One write: with O_APPEND the kernel places the whole line at the end atomically
     // with respect to other appenders. A short write (disk full) is reported, not retried,
     // so a torn line is never completed by a second write landing elsewhere.
@@ -346,8 +339,8 @@ mod tests {
             outcome: "ok".into(),
             ..Record::default()
         };
-        append(&path, &rec).unwrap();
-        append(&path, &rec).unwrap();
+        append(dir.path(), &path, &rec).unwrap();
+        append(dir.path(), &path, &rec).unwrap();
         let mut text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         text.push_str("{not json\n{\"v\":1}\n\n");

@@ -175,6 +175,7 @@ fn llm_disabled_sends_nothing_and_exits_zero() {
     let sb = Sandbox::new();
     let server = ok_server();
     sb.write(".env.local", "LLM_DISABLED=true\n");
+    sb.trust();
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url()).arg("x");
     run(cmd)
@@ -192,6 +193,7 @@ fn env_local_fills_unset_variables_only() {
         ".env.local",
         "OLLAMA_MODEL=from-dotenv\nOLLAMA_PROFILE=fast\n",
     );
+    sb.trust();
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url())
         .env("OLLAMA_MODEL", "from-env")

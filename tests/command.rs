@@ -74,8 +74,7 @@ fn codex_runs_codex_exec_in_the_root_with_the_prompt_on_stdin() {
 #[test]
 fn a_command_that_fails_before_output_falls_back_with_its_last_stderr_line() {
     let sb = Sandbox::new();
-    sb.write(
-        "profiles.toml",
+    sb.user_config(
         r#"[endpoints.broken]
 provider = "command"
 command = ["sh", "-c", "echo starting >&2; echo 'error: not logged in' >&2; exit 3"]
@@ -100,9 +99,7 @@ codex = ["broken", "echo"]
 #[test]
 fn a_command_that_fails_after_output_is_exit_6() {
     let sb = Sandbox::new();
-    sb.write(
-        "profiles.toml",
-        "[endpoints.half]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"printf partial; exit 2\"]\n[routes]\ncodex = [\"half\", \"codex\"]\n",
+    sb.user_config("[endpoints.half]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"printf partial; exit 2\"]\n[routes]\ncodex = [\"half\", \"codex\"]\n",
     );
     Test::new(&sb)
         .args(["--codex", "x"])
@@ -131,6 +128,8 @@ fn a_command_endpoint_can_serve_the_local_route() {
         "profiles.toml",
         "[endpoints.llm]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; printf 'local says hi'\"]\n[routes]\nlocal = \"llm\"\n",
     );
+    // A project's own command endpoint runs once the user trusts the project.
+    sb.trust();
     Test::new(&sb)
         .args(["--local", "x"])
         .stdout("local says hi")
@@ -140,10 +139,9 @@ fn a_command_endpoint_can_serve_the_local_route() {
 #[test]
 fn a_deadline_kills_the_whole_process_group() {
     let sb = Sandbox::new();
-    sb.write(
-        "profiles.toml",
-        &format!("[endpoints.hang]\nprovider = \"command\"\ncommand = {HANG}\n[routes]\ncodex = \"hang\"\n"),
-    );
+    sb.user_config(&format!(
+        "[endpoints.hang]\nprovider = \"command\"\ncommand = {HANG}\n[routes]\ncodex = \"hang\"\n"
+    ));
     let mut cmd = sb.cmd();
     cmd.args(["--codex", "-t", "1", "x"]);
     let r = run_with(cmd, None, Duration::from_secs(10));
@@ -159,13 +157,10 @@ fn ctrl_c_and_sigterm_kill_the_whole_process_group() {
         (nix::sys::signal::Signal::SIGTERM, 143),
     ] {
         let sb = Sandbox::new();
-        sb.write(
-            "profiles.toml",
-            &format!(
-                "[endpoints.hang]\nprovider = \"command\"\ncommand = {}\n[routes]\ncodex = \"hang\"\n",
-                HANG.replace("wait", "printf started; wait")
-            ),
-        );
+        sb.user_config(&format!(
+            "[endpoints.hang]\nprovider = \"command\"\ncommand = {}\n[routes]\ncodex = \"hang\"\n",
+            HANG.replace("wait", "printf started; wait")
+        ));
         let mut cmd = sb.cmd();
         cmd.args(["--codex", "x"]);
         let (mut child, mut stdout) = spawn_piped(cmd);

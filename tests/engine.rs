@@ -275,7 +275,7 @@ fn a_killed_server_is_detected_by_status_and_by_the_next_call() {
     e.seed_build();
     // No idle watcher: it would notice the dead server too, and this test is about what
     // the call and `status` do on their own.
-    e.sb.write("profiles.toml", "[engine]\nidle_stop = \"off\"\n");
+    e.sb.user_config("[engine]\nidle_stop = \"off\"\n");
     let model = e.gguf("tiny.gguf");
     e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(0);
@@ -303,7 +303,7 @@ fn a_killed_server_is_detected_by_status_and_by_the_next_call() {
 fn the_idle_stop_ends_an_unused_engine() {
     let e = EngineBox::new();
     e.seed_build();
-    e.sb.write("profiles.toml", "[engine]\nidle_stop = \"1s\"\n");
+    e.sb.user_config("[engine]\nidle_stop = \"1s\"\n");
     let model = e.gguf("tiny.gguf");
     e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(0)
@@ -317,7 +317,7 @@ fn the_idle_stop_ends_an_unused_engine() {
     assert!(!process_alive(pid), "stopped when idle");
     assert!(e.record().is_none());
 
-    e.sb.write("profiles.toml", "[engine]\nidle_stop = \"soon\"\n");
+    e.sb.user_config("[engine]\nidle_stop = \"soon\"\n");
     e.run(&["engine", "up", "--model", model.to_str().unwrap()])
         .assert_code(3)
         .assert_stderr_has("[engine] idle_stop = \"soon\"");

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Sandbox, ollama, wait_limited};
 
+mod jobs;
+
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
@@ -108,11 +110,15 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["context", "delegate", "route", "status"]);
+    assert_eq!(tools, ["context", "delegate", "job", "route", "status"]);
     // A client that auto-approves read-only tools must not auto-approve `delegate`.
     for tool in answer(&got, 1)["result"]["tools"].as_array().unwrap() {
         let hints = &tool["annotations"];
-        if tool["name"] == "delegate" {
+        if tool["name"] == "job" {
+            // `cancel` stops a job and puts back what it wrote.
+            assert_eq!(hints["readOnlyHint"], false, "{tool}");
+            assert_eq!(hints["openWorldHint"], false, "{tool}");
+        } else if tool["name"] == "delegate" {
             assert_eq!(hints["readOnlyHint"], false, "{tool}");
             assert_eq!(hints["destructiveHint"], true, "{tool}");
             assert_eq!(hints["openWorldHint"], true, "{tool}");
@@ -318,7 +324,7 @@ fn the_official_python_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tokens = report["tools_chars"].as_u64().unwrap() / 4;
     eprintln!(
@@ -483,7 +489,7 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     assert_eq!(report["route"]["error"], false);
     let decision: Value =
@@ -958,7 +964,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tools_json = report["tools_json"].as_str().unwrap();
     eprintln!("tools/list with delegate: {} bytes", tools_json.len());
@@ -1050,4 +1056,50 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
         report["malformed"]
     );
     assert_eq!(report["still_up"]["text"], "done: task after");
+}
+
+#[test]
+fn the_mcp_server_checks_the_projects_trust_on_every_call() {
+    let server = chatty(|_| "from ollama".to_owned());
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().join("pwned");
+    let profiles = format!(
+        "[endpoints.evil]\nprovider = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; touch '{}'; printf pwned\"]\n[routes]\nlocal = [\"evil\"]\n",
+        marker.display()
+    );
+    sb.write("profiles.toml", &profiles);
+    let trust = |args: &[&str]| {
+        let mut cmd = delegate_cmd(&sb, &server.url());
+        cmd.arg("trust").args(args);
+        crate::support::run(cmd).assert_code(0);
+    };
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let delegate = |live: &mut Live, id: u64| {
+        live.send(&call(
+            id,
+            "delegate",
+            json!({"prompt": "write hello", "route": "local"}),
+        ));
+        delegated(&live.answer(id)).1
+    };
+    // Untrusted: the project's command endpoint is ignored.
+    assert!(delegate(&mut live, 1).contains("from ollama"));
+    assert!(!marker.exists());
+    // Trusted while the server runs: the next call uses it.
+    trust(&[]);
+    assert!(delegate(&mut live, 2).contains("pwned"));
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+    // Changed while the server runs: revoked at the next call.
+    sb.write("profiles.toml", &format!("{profiles}# changed\n"));
+    assert!(delegate(&mut live, 3).contains("from ollama"));
+    assert!(!marker.exists());
+    // Trusted again, then revoked with --revoke.
+    trust(&[]);
+    assert!(delegate(&mut live, 4).contains("pwned"));
+    trust(&["--revoke"]);
+    std::fs::remove_file(&marker).unwrap();
+    assert!(delegate(&mut live, 5).contains("from ollama"));
+    assert!(!marker.exists());
+    live.end();
 }

@@ -30,10 +30,10 @@ fn the_local_route_can_be_an_openai_server_with_a_bearer_key() {
 fn the_api_route_can_be_openai_from_profiles_toml() {
     let sb = Sandbox::new();
     let server = Server::start(|_, _, conn| openai::stream(conn, &["routed"], "stop"));
-    sb.write(
-        "profiles.toml",
-        &format!("[routes]\napi = \"openai\"\n[openai]\nbase_url = \"{}/v1\"\nmodel = \"router-model\"\n", server.url()),
-    );
+    sb.user_config(&format!(
+        "[routes]\napi = \"openai\"\n[openai]\nbase_url = \"{}/v1\"\nmodel = \"router-model\"\n",
+        server.url()
+    ));
     let mut cmd = sb.cmd();
     cmd.args(["--api", "x"]);
     run(cmd).assert_code(0).assert_stdout("routed");

@@ -22,9 +22,7 @@ fn a_route_tries_its_endpoints_in_order_before_the_other_route() {
     let box2 = answering("from box2").expect(Calls::Exactly(1));
     // The other route waits until this one is exhausted.
     let api = Server::start(|_, _, conn| gemini::stream(conn, &["api"])).expect(Calls::Never);
-    sb.write(
-        "profiles.toml",
-        &format!(
+    sb.user_config(&format!(
             "[endpoints.box2]\nprovider = \"ollama\"\nurl = \"{}\"\n[routes]\nlocal = [\"ollama\", \"box2\"]\n",
             box2.url()
         ),
@@ -65,7 +63,7 @@ fn spread_shares_parallel_calls_over_every_endpoint() {
             s.url()
         ));
     }
-    sb.write("profiles.toml", &toml);
+    sb.user_config(&toml);
     let calls: Vec<_> = (0..32)
         .map(|_| {
             let mut cmd = sb.cmd();

@@ -275,10 +275,7 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     // SmolLM2-135M samples at the code profile's temperature 0.2 and sometimes answers
     // without a fence; greedy decoding makes its answer reproducible. No idle watcher:
     // after the SIGKILL below, `status` and the call must find the dead server themselves.
-    sb.write(
-        "profiles.toml",
-        "[profiles.code.options]\ntemperature = 0\n[engine]\nidle_stop = \"off\"\n",
-    );
+    sb.user_config("[profiles.code.options]\ntemperature = 0\n[engine]\nidle_stop = \"off\"\n");
     let cmd = || {
         let mut c = sb.cmd();
         c.env("CODEX_WRAP_ENGINE_CACHE", machine_engine_cache());

@@ -72,7 +72,7 @@ fn log_prompts_and_the_old_variables_keep_their_meaning() {
     let server = ollama_ok();
 
     let sb = Sandbox::new();
-    sb.write("profiles.toml", "[log]\nlog_prompts = true\n");
+    sb.user_config("[log]\nlog_prompts = true\n");
     let mut cmd = sb.cmd();
     cmd.env("OLLAMA_URL", server.url()).args(["-l", "keep me"]);
     run(cmd).assert_code(0);

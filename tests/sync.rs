@@ -212,8 +212,7 @@ fn excluded_files_never_arrive() {
         ".gitignore",
         "# build output\ndist/\n*.tmp\n!keep.tmp\n/data\n",
     );
-    rig.sb.write(
-        "profiles.toml",
+    rig.sb.user_config(
         // [sync] exclude can re-include what .gitignore leaves out, never a default.
         "[sync]\nexclude = [\"secret/\", \"!dist/\", \"!.env\", \"!*.key\"]\nafter_write = false\n",
     );
@@ -228,7 +227,6 @@ fn excluded_files_never_arrive() {
             "README.md",
             "dist/bundle.js",
             "keep.tmp",
-            "profiles.toml",
             "src/main.rs"
         ]
     );

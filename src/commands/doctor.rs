@@ -135,6 +135,17 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
         }
     }
     r.add("root", Status::Ok, root.display().to_string());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    let trust = config::trust::check(env, root, &cwd);
+    let has_files = config::trust::files_read(root, &cwd)
+        .iter()
+        .any(|p| p.symlink_metadata().is_ok());
+    let trust_status = match (&trust, has_files) {
+        (config::trust::Status::Trusted(_), _) | (_, false) => Status::Ok,
+        (config::trust::Status::Changed(_), true) => Status::Warn,
+        (config::trust::Status::Untrusted, true) => Status::Skip,
+    };
+    r.add("trust", trust_status, trust.describe());
     let settings = match config::resolve(Overrides::default(), env, root) {
         Ok(s) => {
             r.add("config", Status::Ok, layers.join(" < "));

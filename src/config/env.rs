@@ -41,15 +41,22 @@ pub mod names {
     pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
+    pub const MAX_MCP_OUTPUT_TOKENS: &str = "MAX_MCP_OUTPUT_TOKENS";
     pub const STATE_DIR: &str = "CODEX_WRAP_STATE_DIR";
     pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.
+///
+/// `.env.local` files are project files: they are read only for a trusted project
+/// (`config::trust::apply`), which also records here the hashes the trust was given for,
+/// so that the project's `profiles.toml` is read with its authority only when its bytes
+/// are the ones the user trusted.
 #[derive(Debug, Default, Clone)]
 pub struct Env {
     process: HashMap<String, String>,
     files: HashMap<String, String>,
+    trusted: Option<std::sync::Arc<super::trust::Trusted>>,
 }
 
 impl Env {
@@ -60,6 +67,7 @@ impl Env {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
             files: HashMap::new(),
+            trusted: None,
         }
     }
 
@@ -71,7 +79,43 @@ impl Env {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             files: HashMap::new(),
+            trusted: None,
         }
+    }
+
+    /// The same process environment with no project file read and no trust: what the MCP
+    /// server starts every call from.
+    pub fn process_only(&self) -> Env {
+        Env {
+            process: self.process.clone(),
+            files: HashMap::new(),
+            trusted: None,
+        }
+    }
+
+    /// A variable of the real process environment only (never from a project's `.env.local`):
+    /// for what a project must not be able to move, such as where trust is recorded.
+    pub fn get_process(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The trust given to this project's files, when it is trusted.
+    pub fn trusted(&self) -> Option<&super::trust::Trusted> {
+        self.trusted.as_deref()
+    }
+
+    /// Marks the project trusted (only `trust::apply` does this).
+    pub(crate) fn set_trusted(&mut self, trusted: super::trust::Trusted) {
+        self.trusted = Some(std::sync::Arc::new(trusted));
+    }
+
+    /// Reads dotenv text already read from `path` (and checked against its trusted hash);
+    /// names already known win.
+    pub(crate) fn load_dotenv_bytes(&mut self, path: &Path, bytes: &[u8]) {
+        self.load_dotenv_iter(path, dotenvy::from_read_iter(bytes));
     }
 
     /// Reads a dotenv file; names already known (from the process or an earlier file) win.
@@ -80,6 +124,10 @@ impl Env {
         let Ok(iter) = dotenvy::from_path_iter(path) else {
             return;
         };
+        self.load_dotenv_iter(path, iter);
+    }
+
+    fn load_dotenv_iter<R: std::io::Read>(&mut self, path: &Path, iter: dotenvy::Iter<R>) {
         for item in iter {
             match item {
                 Ok((key, value)) => {
@@ -128,14 +176,6 @@ impl Env {
     /// The process's own variables (what a child process inherits).
     pub fn process_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.process.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// The process environment without any `.env.local` values.
-    pub fn process_only(&self) -> Env {
-        Env {
-            process: self.process.clone(),
-            files: HashMap::new(),
-        }
     }
 
     /// Whether a variable is set to a truthy value (1, true, yes, on).

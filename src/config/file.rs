@@ -69,6 +69,12 @@ pub struct ConfigFile {
 pub struct FilesConfig {
     /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
     pub sandbox: Option<String>,
+    /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
+    /// may create or replace; read from the user's own profiles.toml only.
+    pub allow_write: Option<Vec<String>>,
+    /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
+    /// instead of being written whole (default 150).
+    pub edit_blocks_above: Option<usize>,
     /// Where a task goes on when the check still fails after its rounds: `api`, `codex`,
     /// `local` or an endpoint's name. Applies only when no flag forces a route and
     /// fallback is allowed.

@@ -7,6 +7,7 @@ pub mod env;
 pub mod file;
 pub mod provenance;
 pub mod root;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -194,6 +195,9 @@ pub struct Settings {
     pub local_model_override: Option<String>,
     /// Execution directive.
     pub directive: String,
+    /// `--write`: input files with more lines than this are changed with edit blocks
+    /// (`[files] edit_blocks_above`, default 150).
+    pub edit_blocks_above: usize,
     /// Ollama base URL.
     pub ollama_url: String,
     /// Gemini settings.
@@ -231,6 +235,9 @@ pub struct Settings {
     pub provenance: Provenance,
     /// `codex-wrap engine`: where it lives and when it stops.
     pub engine: EngineSettings,
+    /// `[files] allow_write` of the user's own profiles.toml: protected assistant files that
+    /// answers may write (globs, root-relative).
+    pub allow_write: Vec<String>,
 }
 
 /// Where `codex-wrap engine` keeps its build, models and state, and its idle limit.
@@ -322,6 +329,9 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
 pub struct LogSettings {
     /// The file; `None` when logging is off.
     pub file: Option<PathBuf>,
+    /// The folder the file must stay under (every folder between them real, not a
+    /// symlink): the project root, or the folder the user's own `CODEX_LOG_FILE` names.
+    pub base: PathBuf,
     /// Whether records carry the prompt text.
     pub prompts: bool,
 }
@@ -337,25 +347,65 @@ pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
         ),
         None => log.enabled.unwrap_or(true),
     };
+    let (file, base) = log_location(cfg, env, root);
     LogSettings {
-        file: enabled.then(|| log_path(cfg, env, root)),
+        file: enabled.then_some(file),
+        base,
         prompts: log.log_prompts.unwrap_or(false),
     }
 }
+
+/// Default run log, under the project root.
+const DEFAULT_LOG: &str = "logs/codex-wrap.jsonl";
 
 /// Where the run log is, whether or not logging is on: `CODEX_LOG_FILE` (relative to the
 /// working directory, as in codex_wrap.sh), else `[log] file` under the project root, default
 /// `logs/codex-wrap.jsonl`.
 pub fn log_path(cfg: &ConfigFile, env: &Env, root: &Path) -> PathBuf {
-    match env.get(names::LOG_FILE).filter(|v| !v.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => root.join(
-            cfg.log
-                .as_ref()
-                .and_then(|l| l.file.as_deref())
-                .unwrap_or("logs/codex-wrap.jsonl"),
-        ),
+    log_location(cfg, env, root).0
+}
+
+/// The run log and the folder it must stay under. The user's own `CODEX_LOG_FILE` (the
+/// process environment) may name any place; one from a project's `.env.local` and
+/// `[log] file` must name a place inside the root, else the default is used (one warning).
+fn log_location(cfg: &ConfigFile, env: &Env, root: &Path) -> (PathBuf, PathBuf) {
+    let inside = |p: &Path| {
+        !p.is_absolute()
+            && p.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            })
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    if let Some(value) = env.get_process(names::LOG_FILE) {
+        let path = cwd.join(value);
+        let base = if inside(Path::new(value)) {
+            cwd
+        } else {
+            path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf)
+        };
+        return (path, base);
     }
+    if let Some(value) = env.get(names::LOG_FILE) {
+        let path = cwd.join(value);
+        if path.starts_with(root) && inside(Path::new(value)) {
+            return (path, root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "{}={value} from .env.local ignored: a project's run log stays inside its root",
+            names::LOG_FILE
+        ));
+    } else if let Some(file) = cfg.log.as_ref().and_then(|l| l.file.as_deref()) {
+        if inside(Path::new(file)) {
+            return (root.join(file), root.to_path_buf());
+        }
+        trust::warn_once(&format!(
+            "[log] file = {file:?} ignored: the run log stays inside the project root"
+        ));
+    }
+    (root.join(DEFAULT_LOG), root.to_path_buf())
 }
 
 impl Settings {
@@ -446,10 +496,47 @@ pub fn doc_files(cfg: &ConfigFile) -> Vec<PathBuf> {
 }
 
 /// The configuration layers that exist for `root`, lowest first, each as its own table.
+///
+/// The project's layer carries authority only when the project is trusted and the bytes
+/// read are the ones trusted (`trust`); otherwise the settings that carry authority are
+/// dropped from it, each named in one warning line. Its `[context] files` outside the root
+/// are dropped either way.
 pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Error> {
     let user = user_config_path(env);
-    let project = root.join("profiles.toml");
-    file::load_layers(user.as_deref(), Some(&project))
+    let mut layers = file::load_layers(user.as_deref(), None)?;
+    let path = root.join("profiles.toml");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(layers),
+        Err(err) => return Err(Error::Config(format!("{}: {err}", path.display()))),
+    };
+    let source = Source::Project(path.clone());
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| Error::Config(format!("{}: not UTF-8", path.display())))?;
+    let mut table = file::parse_layer(&text, &source)?;
+    let shown = "profiles.toml";
+    if !env.trusted().is_some_and(|t| t.covers(&path, Some(&bytes))) {
+        for setting in trust::restrict(&mut table) {
+            trust::warn_once(&format!(
+                "{shown}: {setting} ignored: the project is not trusted (run `{}` to allow it)",
+                trust::TRUST_COMMAND
+            ));
+        }
+    }
+    if let Some(files) = table.get_mut("files").and_then(toml::Value::as_table_mut)
+        && files.remove("allow_write").is_some()
+    {
+        trust::warn_once(&format!(
+            "{shown}: files.allow_write ignored: only your own profiles.toml may let answers write protected files"
+        ));
+    }
+    for refused in trust::restrict_context_files(&mut table) {
+        trust::warn_once(&format!(
+            "{shown}: [context] files {refused:?} ignored: a project names only files inside its root"
+        ));
+    }
+    layers.push((source, table));
+    Ok(layers)
 }
 
 /// The user's own profiles.toml alone (no built-in, no project layer), found through the
@@ -829,6 +916,7 @@ pub fn resolve_from(
     // `sync` reads the rest of [sync] itself; its remote may come from the environment.
     origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
     origins.default_unless_set("directive");
+    origins.default_unless_set("files.edit_blocks_above");
     // `mcp` reads [mcp] itself (the delegate tool's reply cap and continuation lifetime).
     origins.default_unless_set("mcp.max_reply_tokens");
     origins.default_unless_set("mcp.continuation_ttl_secs");
@@ -845,6 +933,12 @@ pub fn resolve_from(
     }
     let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
     context_origins(&mut origins, run, env);
+    let allow_write = cfg
+        .files
+        .as_ref()
+        .and_then(|f| f.allow_write.clone())
+        .unwrap_or_default();
+    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
     Ok(Settings {
         provenance: origins,
         root: root.to_path_buf(),
@@ -855,6 +949,11 @@ pub fn resolve_from(
         profiles,
         local_model_override,
         directive: cfg.directive.unwrap_or_default(),
+        edit_blocks_above: cfg
+            .files
+            .as_ref()
+            .and_then(|f| f.edit_blocks_above)
+            .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
         ollama_url,
         gemini,
         timeouts,
@@ -872,6 +971,7 @@ pub fn resolve_from(
         log,
         prices: cfg.prices,
         engine,
+        allow_write,
     })
 }
 

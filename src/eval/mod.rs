@@ -165,13 +165,13 @@ pub(crate) fn command(
     if let Some(log) = &settings.log.file {
         for r in &results {
             if let Some(record) = &r.record
-                && let Err(e) = crate::runlog::append(log, record)
+                && let Err(e) = crate::runlog::append(&settings.log.base, log, record)
             {
                 report.warn(&format!("cannot write the run log {}: {e}", log.display()));
                 break;
             }
         }
-        if let Err(e) = crate::runlog::append(log, &summary.log_record()) {
+        if let Err(e) = crate::runlog::append(&settings.log.base, log, &summary.log_record()) {
             report.warn(&format!("cannot write the run log {}: {e}", log.display()));
         }
     }
@@ -315,6 +315,11 @@ async fn run_one(
         check_timeout: CHECK_TIMEOUT,
         confine: confine.clone(),
         rounds: args.rounds as usize,
+        literal_inputs: vec!["solution.py".into()],
+        allow_write: None,
+        // A task's project is temporary: what it leaves is scored, never kept aside.
+        keep_failed: false,
+        attempts_dir: None,
     };
     let cap = args.task_timeout.0;
     let shutdown = async move {

@@ -14,8 +14,10 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::answer::{WriteReport, write_answer};
+use super::answer::{WriteReport, write_answer_into};
 use super::check::{CheckOutcome, run_check};
+use super::guard::{self, Refused};
+use super::restore::{Ledger, Restored};
 use super::write::{Action, FileResult, WriteOptions};
 use super::{check, repair};
 use crate::cli::RunArgs;
@@ -32,6 +34,11 @@ pub struct Task {
     pub root: PathBuf,
     /// Root-relative paths of the `-i` files: they may be replaced.
     pub inputs: Vec<String>,
+    /// Root-relative paths named literally with `-i` on the command line: the only inputs
+    /// that may replace an assistant's configuration (never a glob, never MCP `files`).
+    pub literal_inputs: Vec<String>,
+    /// The user's `[files] allow_write`.
+    pub allow_write: Option<globset::GlobSet>,
     /// Replace existing files that were not inputs.
     pub force: bool,
     /// Write nothing; diff what would be written (no check is run).
@@ -44,6 +51,12 @@ pub struct Task {
     pub confine: check::Confine,
     /// Most rounds, the first answer included (at least 1).
     pub rounds: usize,
+    /// On failure, leave the files as the last round wrote them instead of putting back
+    /// what the task wrote.
+    pub keep_failed: bool,
+    /// Where a failed attempt is kept aside as a patch before its files are put back (the
+    /// state directory's `failed/`); `None`: not kept.
+    pub attempts_dir: Option<PathBuf>,
 }
 
 /// What a task did, round by round.
@@ -69,6 +82,14 @@ pub struct TaskReport {
     pub error: Option<String>,
     /// How it ends: 0, 8 (check still failing), 10 (write failed), the engine's codes.
     pub status: ExitStatus,
+    /// What the task wrote, with what each file held before.
+    pub ledger: Ledger,
+    /// What putting back did, file by file, once the task failed.
+    pub restored: Vec<Restored>,
+    /// The failed attempt's patch, or why it could not be kept.
+    pub kept_aside: Option<Result<PathBuf, String>>,
+    /// The rounds that ran out of time.
+    pub timed_out: Vec<usize>,
 }
 
 impl TaskReport {
@@ -137,8 +158,13 @@ impl TaskReport {
                     c.command, c.seconds
                 ));
             } else {
+                let files = if self.restored.is_empty() {
+                    "the files are left as the last round wrote them"
+                } else {
+                    "what the task wrote is put back"
+                };
                 out.push_str(&format!(
-                    "check failed: {} ({}) after {round} round{}; the files are left as the last round wrote them\n",
+                    "check failed: {} ({}) after {round} round{}; {files}\n",
                     c.command,
                     c.describe(),
                     if round == 1 { "" } else { "s" }
@@ -149,7 +175,46 @@ impl TaskReport {
                 }
             }
         }
+        out.push_str(&self.restore_summary());
         out
+    }
+
+    /// The lines on putting back: one per file, then where the failed attempt was kept.
+    pub fn restore_summary(&self) -> String {
+        let mut out = String::new();
+        for round in &self.timed_out {
+            out.push_str(&format!("round {round} ran out of time\n"));
+        }
+        for r in &self.restored {
+            let verb = if r.ok { "put back" } else { "not put back" };
+            out.push_str(&format!("{verb} {} ({})\n", r.path, r.outcome));
+        }
+        match &self.kept_aside {
+            Some(Ok(path)) => out.push_str(&format!(
+                "the failed attempt is kept in {}\n",
+                path.display()
+            )),
+            Some(Err(e)) => out.push_str(&format!("the failed attempt was not kept: {e}\n")),
+            None => {}
+        }
+        out
+    }
+
+    /// Puts back what this task wrote: keeps the attempt aside as a patch in `attempts_dir`
+    /// (when given), then restores each file it created or changed (see `restore`). Does
+    /// nothing when the task wrote nothing; may be called again after more rounds.
+    pub fn put_back(&mut self, root: &Path, attempts_dir: Option<&Path>) {
+        if self.ledger.is_empty() {
+            return;
+        }
+        if let Some(dir) = attempts_dir {
+            self.kept_aside = Some(
+                self.ledger
+                    .keep_aside(dir)
+                    .map_err(|e| format!("{}: {e}", dir.display())),
+            );
+        }
+        self.restored.extend(self.ledger.restore(root));
     }
 }
 
@@ -279,7 +344,7 @@ pub async fn run_task_escalating(
         out
     };
     tokio::pin!(body);
-    tokio::select! {
+    let mut out = tokio::select! {
         biased;
         r = &mut body => r,
         s = shutdown => {
@@ -287,7 +352,32 @@ pub async fn run_task_escalating(
             let _ = tx.send(Some(s));
             body.await
         }
+    };
+    if out.status != ExitStatus::Success && !task.keep_failed && !task.dry_run {
+        let root = task.root.clone();
+        let dir = task.attempts_dir.clone();
+        let ledger = std::mem::take(&mut out.ledger);
+        let mut part = TaskReport {
+            ledger,
+            ..TaskReport::default()
+        };
+        // Blocking file work, off the runtime's threads.
+        let joined = tokio::task::spawn_blocking(move || {
+            part.put_back(&root, dir.as_deref());
+            part
+        })
+        .await;
+        if let Ok(part) = joined {
+            out.restored = part.restored;
+            out.kept_aside = part.kept_aside;
+        }
+        for r in &out.restored {
+            if !r.ok {
+                report.warn(&format!("{} not put back: {}", r.path, r.outcome));
+            }
+        }
     }
+    out
 }
 
 /// What every round needs besides the plan.
@@ -322,6 +412,8 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
     let opts = WriteOptions {
         force: task.force,
         stop: Some(stop_writes.clone()),
+        literal_inputs: task.literal_inputs.clone(),
+        allow_write: task.allow_write.clone(),
         ..WriteOptions::default()
     };
     let rounds = last;
@@ -331,6 +423,7 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
+        let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
         out.transcripts.push(t);
         if sink.over_limit() {
             // Stopped while it streamed: the answer is never held whole.
@@ -346,7 +439,27 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             });
             break;
         }
+        if status == ExitStatus::Timeout
+            && task.check.is_some()
+            && round < rounds
+            && stopped.borrow().is_none()
+        {
+            // Each round has its own deadline: one that runs out is a failed round, and the
+            // task goes on while rounds are left.
+            report.status(&format!("round {round}/{rounds}: ran out of time"));
+            out.timed_out.push(round);
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            plan.reprompt(&timed_out_request(&plan.prompt_text, round + 1, rounds));
+            continue;
+        }
         if status != ExitStatus::Success {
+            if status == ExitStatus::Timeout {
+                out.timed_out.push(round);
+            }
             out.status = status;
             break;
         }
@@ -366,21 +479,26 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             ..RoundRecord::default()
         };
         // On a blocking thread, so a Ctrl-C is seen between files (each file is atomic).
-        let (root, text, inputs, opts) = (
+        let (root, text, inputs, opts, mut ledger) = (
             task.root.clone(),
             std::mem::take(&mut out.text),
             replaceable.clone(),
-            opts.clone(),
+            WriteOptions {
+                truncated,
+                ..opts.clone()
+            },
+            std::mem::take(&mut out.ledger),
         );
         let dry_run = task.dry_run;
         let joined = tokio::task::spawn_blocking(move || {
-            let r = write_answer(&root, &text, &inputs, &opts, dry_run);
-            (r, text)
+            let r = write_answer_into(&root, &text, &inputs, &opts, dry_run, &mut ledger);
+            (r, text, ledger)
         })
         .await;
         let written = match joined {
-            Ok((r, text)) => {
+            Ok((r, text, ledger)) => {
                 out.text = text;
+                out.ledger = ledger;
                 r
             }
             Err(e) => Err(anyhow::anyhow!("the writer stopped: {e}")),
@@ -388,10 +506,25 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                out.status = exit_status(&e);
-                out.error = Some(format!("{e:#}"));
                 record.seconds = secs(started);
                 out.rounds.push(record);
+                let refused = e.downcast_ref::<Refused>();
+                if let (Some(r), Some(_), true) = (refused, &task.check, round < rounds) {
+                    // Nothing was written: the model is told why and asked again.
+                    report.status(&format!("round {round}/{rounds}: {r}"));
+                    let files =
+                        repair::current_files(&task.root, replaceable.iter().map(String::as_str));
+                    plan.reprompt(&guard::refused_request(
+                        &plan.prompt_text,
+                        &files,
+                        r,
+                        round + 1,
+                        rounds,
+                    ));
+                    continue;
+                }
+                out.status = exit_status(&e);
+                out.error = Some(format!("{e:#}"));
                 break;
             }
         };
@@ -510,6 +643,16 @@ pub(crate) fn escalation(
     }
 }
 
+/// The user message of round `round` of `rounds` after the previous one ran out of time.
+fn timed_out_request(task: &str, round: usize, rounds: usize) -> String {
+    format!(
+        "Your previous answer ran out of time (round {} of {rounds}). Answer again, shorter: \
+         only the definitions you change, each in full.\n\n## Original task\n\n{}\n",
+        round - 1,
+        task.trim()
+    )
+}
+
 fn secs(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
@@ -534,6 +677,8 @@ pub(crate) fn call(
             .canonicalize()
             .context("cannot resolve the project root")?,
         inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
+        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
+        allow_write: super::protect::allow_set(&plan.settings.allow_write).ok(),
         force: run.force,
         dry_run: run.dry_run,
         check: run.check.clone(),
@@ -544,6 +689,8 @@ pub(crate) fn call(
             &plan.settings,
         ),
         rounds: run.rounds.map_or(3, |n| n as usize),
+        keep_failed: run.keep_failed,
+        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
     };
     let mut escalation = match task.check.is_some() && !task.dry_run {
         true => escalation(run, env, root, &plan.prompt_text, report)?,
@@ -617,6 +764,16 @@ pub(crate) fn call(
             );
             map.insert("rounds".into(), json!(done.rounds));
             map.insert("check".into(), json!(done.check));
+            let restored: Vec<_> = done
+                .restored
+                .iter()
+                .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
+                .collect();
+            map.insert("restored".into(), json!(restored));
+            map.insert("timed_out_rounds".into(), json!(done.timed_out));
+            if let Some(Ok(p)) = &done.kept_aside {
+                map.insert("failed_patch".into(), json!(p.display().to_string()));
+            }
             if run.dry_run {
                 let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
                 map.insert("diff".into(), json!(diff));
@@ -638,12 +795,14 @@ pub(crate) fn call(
         }
         if !done.writes.is_empty() {
             text.push_str(&done.summary(run.dry_run));
+        } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
+            text.push_str(&done.restore_summary());
         }
         if !text.is_empty() {
             Output::print_document(&text)?;
         }
     }
-    if !run.dry_run && done.changed() > 0 {
+    if !run.dry_run && done.changed() > 0 && done.restored.is_empty() {
         crate::sync::after_write(env, root, run.wait, report);
     }
     Ok(status)

@@ -105,6 +105,23 @@ pub fn resolve(specs: &[String], root: &Path, cwd: &Path) -> Result<Vec<InputFil
     Ok(files)
 }
 
+/// The root-relative paths of the `-i` values given literally (no glob): the only inputs
+/// that may replace a protected assistant file. `root` is the project root.
+pub fn literal_rels(specs: &[String], root: &Path) -> Result<Vec<String>, Error> {
+    let plain: Vec<String> = specs.iter().filter(|s| !is_glob(s)).cloned().collect();
+    if plain.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = root
+        .canonicalize()
+        .map_err(|e| usage(format!("cannot resolve the project root: {e}")))?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
+    Ok(resolve(&plain, &root, &cwd)?
+        .into_iter()
+        .map(|f| f.rel)
+        .collect())
+}
+
 /// Fails, naming the file and the budget, when the inputs do not fit in `budget` tokens
 /// with `used` already taken by the rest of the context. Nothing is ever cut.
 pub fn check_budget(

@@ -9,8 +9,9 @@
 //! fsync of the directory. A kill at any moment leaves the old file or the new one, whole.
 //! A failed write (full disk, file size limit) leaves the old file as it was and stops.
 //!
-//! `.env.local` and the root's `profiles.toml` steer codex-wrap itself: they are written
-//! only when given with `-i` (`--force` is not enough).
+//! Protected paths (`protect`): codex-wrap's own configuration and `.git/` are never written;
+//! an assistant's configuration is replaced only when named literally with `-i`
+//! (`WriteOptions::literal_inputs`; `--force` is not enough), never created.
 //!
 //! Limits against hostile or runaway answers (`Limits::default`): at most 256 files per
 //! answer and 16 MiB in all (beyond either, nothing is written), and 4 MiB per file (a
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::blocks::FileBlock;
 use super::path::{self, Target};
+use super::protect;
 
 /// Caps on what one answer may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,13 @@ pub struct WriteOptions {
     /// Set (by a Ctrl-C) to stop after the file being written: the rest are reported as
     /// skipped, "interrupted before it was written".
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Root-relative paths named literally with `-i` on the command line (no glob, not MCP
+    /// `files`): the only inputs that may replace an assistant's configuration.
+    pub literal_inputs: Vec<String>,
+    /// The user's `[files] allow_write`: protected assistant files they let answers write.
+    pub allow_write: Option<globset::GlobSet>,
+    /// The answer was cut at the model's token limit: no existing input is written.
+    pub truncated: bool,
 }
 
 /// What happened (or, in a dry run, would happen) to one file.
@@ -234,14 +243,18 @@ fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOption
         Ok(rel) => rel,
         Err(reason) => return rejected(&file.path, reason),
     };
-    if is_protected(&rel) && !inputs.contains(&rel) {
-        let reason = "codex-wrap's own configuration, or secrets: written only when given with -i";
-        return rejected(&rel, reason.to_owned());
+    if protect::protection(&rel) == protect::Protection::Never {
+        return rejected(&rel, protect::check(&rel, false, false, false).unwrap_err());
     }
     let target = match path::resolve(root, &rel) {
         Ok(t) => t,
         Err(reason) => return rejected(&rel, reason),
     };
+    let allowed = opts.allow_write.as_ref().is_some_and(|s| s.is_match(&rel));
+    let literal = opts.literal_inputs.contains(&rel);
+    if let Err(reason) = protect::check(&rel, target.existing.is_some(), literal, allowed) {
+        return rejected(&rel, reason);
+    }
     let old = match &target.existing {
         Some(_) => match std::fs::read(target.path()) {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
@@ -251,6 +264,9 @@ fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOption
     };
     let crlf = old.as_deref().is_some_and(uses_crlf);
     let new = normalize(&file.content, crlf);
+    if let Err(reason) = protect::keeps_own_block(&rel, old.as_deref(), &new) {
+        return rejected(&rel, reason);
+    }
     if new.len() > opts.limits.max_file_bytes {
         let reason = format!(
             "{} bytes is over the {} bytes limit per file",
@@ -281,14 +297,6 @@ fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOption
         target: Some(target),
         mode,
     }
-}
-
-/// Files that steer codex-wrap itself (a model that rewrote them would choose the next
-/// call's endpoint and key): `.env.local` anywhere (read from the root and the working
-/// directory) and the project's `profiles.toml`.
-fn is_protected(rel: &str) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    name == ".env.local" || rel == "profiles.toml"
 }
 
 fn result(path: &str, action: Action, text: &str, reason: Option<String>) -> FileResult {

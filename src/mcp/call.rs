@@ -67,7 +67,9 @@ impl EngineFace {
         cancel: CancellationToken,
         handle: &tokio::runtime::Handle,
     ) -> Result<Reply, String> {
-        let env = &*self.env;
+        // Trust is checked on every call: a project file changed since the last one revokes
+        // it now, and an untrusted project's .env.local is never in this environment.
+        let env = &crate::config::trust::refresh(&self.env, &self.root);
         if env.flag(names::LLM_DISABLED) {
             return Err("LLM calls are disabled (LLM_DISABLED is set); nothing sent".to_owned());
         }
@@ -97,6 +99,19 @@ impl EngineFace {
         overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
         let settings = config::resolve_from(cfg, sources, &overrides, env, &self.root)
             .map_err(|e| e.to_string())?;
+        // A task that writes waits for its turn in this root before it reads its inputs.
+        let _turn = match request.write {
+            true => Some(
+                handle
+                    .block_on(super::jobs::write_turn(
+                        &self.root,
+                        super::state_dir(env).as_deref(),
+                        &cancel,
+                    ))
+                    .ok_or("cancelled while another task was writing in this root")?,
+            ),
+            false => None,
+        };
         let files =
             inputs::resolve(&request.files, &self.root, &self.root).map_err(|e| e.to_string())?;
         let report = Reporter::new(true);
@@ -146,12 +161,17 @@ impl EngineFace {
             let task = crate::files::face::Task {
                 root: self.root.clone(),
                 inputs: input_paths,
+                // MCP `files` never unlock a protected assistant file.
+                literal_inputs: Vec::new(),
+                allow_write: crate::files::protect::allow_set(&plan.settings.allow_write).ok(),
                 force: false,
                 dry_run: false,
                 check: request.check.clone(),
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
                 confine,
                 rounds: 3,
+                keep_failed: false,
+                attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
@@ -199,6 +219,10 @@ impl EngineFace {
                 }),
                 tokens,
                 seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+                truncated: done
+                    .transcripts
+                    .last()
+                    .is_some_and(|t| t.result.as_ref().is_ok_and(|o| o.truncated)),
             });
         }
 
@@ -213,9 +237,10 @@ impl EngineFace {
         let status = transcript.exit_status();
         let record = crate::call::log_record(&plan, &transcript, clock.elapsed(), status, started);
         crate::call::append_log(&plan, &record, report);
-        if let Err(e) = transcript.result {
-            return Err(e.to_string());
-        }
+        let truncated = match &transcript.result {
+            Ok(o) => o.truncated,
+            Err(e) => return Err(e.to_string()),
+        };
         let answered = transcript.answered();
         Ok(Reply {
             text: sink.out.take_text(),
@@ -225,6 +250,7 @@ impl EngineFace {
             check: None,
             tokens: record.tokens_out,
             seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            truncated,
         })
     }
 }

@@ -244,7 +244,16 @@ async fn sync_once(
     };
     let rules = filter::filter_file(&gitignore, &settings.exclude, &settings.extra_excludes);
     let filter_path = root.join(".last_sync.filter");
-    std::fs::write(&filter_path, rules).map_err(|e| {
+    crate::ownfile::open_with(
+        root,
+        &filter_path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )
+    .and_then(|mut f| std::io::Write::write_all(&mut f, rules.as_bytes()))
+    .map_err(|e| {
         fail(Error::Sync(format!(
             "cannot write {}: {e}",
             filter_path.display()
@@ -375,7 +384,7 @@ fn log_sync(
         outcome: status.name().to_owned(),
         error: failure.map(ToString::to_string),
     };
-    if let Err(e) = runlog::append(path, &record) {
+    if let Err(e) = runlog::append(&settings.log_base, path, &record) {
         report.warn(&format!(
             "cannot append to the run log {}: {e}",
             path.display()

@@ -32,6 +32,8 @@ pub struct SyncSettings {
     pub gitignore: bool,
     /// Where the run log is (`None`: logging off).
     pub log: Option<PathBuf>,
+    /// The folder the run log must stay under.
+    pub log_base: PathBuf,
     /// Files under the root to leave out besides the lists (state directory, run log).
     pub extra_excludes: Vec<String>,
 }
@@ -72,6 +74,7 @@ impl SyncSettings {
             timeout,
             gitignore: section.gitignore.unwrap_or(true),
             log: config::log_settings(&cfg, env, root).file,
+            log_base: config::log_settings(&cfg, env, root).base,
             extra_excludes: extra_excludes(&cfg, env, root),
         })
     }

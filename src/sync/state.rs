@@ -45,8 +45,8 @@ pub(crate) fn last_sync_path(root: &Path) -> PathBuf {
 
 /// Reads `.last_sync`; `None` when missing or unreadable.
 pub(crate) fn read_last_sync(root: &Path) -> Option<LastSync> {
-    let text = std::fs::read_to_string(last_sync_path(root)).ok()?;
-    serde_json::from_str(&text).ok()
+    let bytes = crate::ownfile::read_nofollow(&last_sync_path(root)).ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Replaces `.last_sync` atomically: a temporary file, flushed to disk, renamed over it.
@@ -55,7 +55,13 @@ pub(crate) fn write_last_sync(root: &Path, last: &LastSync) -> std::io::Result<(
     let temp = root.join(TEMP);
     let mut text = serde_json::to_string(last).map_err(std::io::Error::other)?;
     text.push('\n');
-    let mut file = File::create(&temp)?;
+    // Never through a symlink the repository planted (`.last_sync.tmp -> ~/.bashrc`); the
+    // rename replaces a symlink at `.last_sync` itself instead of following it.
+    let mut file = crate::ownfile::open_with(
+        root,
+        &temp,
+        OpenOptions::new().write(true).create(true).truncate(true),
+    )?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     drop(file);
@@ -77,12 +83,15 @@ pub(crate) struct Busy {
 
 /// Takes the lock without waiting. `Ok(Err(Busy))` when another sync holds it.
 pub(crate) fn try_lock(root: &Path) -> std::io::Result<Result<Lock, Busy>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(root.join(LOCK))?;
+    let file = crate::ownfile::open_with(
+        root,
+        &root.join(LOCK),
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut locked) => {
             // The pid is only for the "already running" message.

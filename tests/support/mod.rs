@@ -49,6 +49,24 @@ impl Sandbox {
         path
     }
 
+    /// Writes the user's own `profiles.toml` (`$XDG_CONFIG_HOME/codex-wrap/`): trusted, as
+    /// every setting there is.
+    pub fn user_config(&self, text: &str) -> PathBuf {
+        let path = self.config_home().join("codex-wrap/profiles.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `codex-wrap trust` in the project: its profiles.toml and .env.local apply in full
+    /// until one of them changes.
+    pub fn trust(&self) {
+        let mut cmd = self.cmd();
+        cmd.arg("trust");
+        let r = run(cmd);
+        r.assert_code(0);
+    }
+
     /// A command for the real binary with a clean environment.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_codex-wrap"));

@@ -170,16 +170,124 @@ fn hostile_paths_are_rejected_and_nothing_leaves_the_root() {
 }
 
 #[test]
-fn codex_wraps_own_configuration_is_written_only_as_an_input() {
+fn codex_wraps_own_configuration_is_never_written_and_assistant_files_only_as_literal_inputs() {
     let sb = Sandbox::new();
-    rejected(&sb, ".env.local", "given with -i");
-    rejected(&sb, "web/.env.local", "given with -i");
-    rejected(&sb, "profiles.toml", "given with -i");
+    rejected(&sb, ".env.local", "never written");
+    rejected(&sb, "web/.env.local", "never written");
+    rejected(&sb, "profiles.toml", "never written");
+    rejected(&sb, "tools/profiles.toml", "never written");
+    rejected(&sb, ".mcp.json", "never created");
+    rejected(&sb, ".github/workflows/ci.yml", "never created");
     sb.put(".env.local", "A=1\n");
-    let r = sb.write(&[(".env.local", "A=2")], &[".env.local"], false);
-    assert_eq!(r[0].action, Action::Updated);
-    let r = sb.write(&[("config/profiles.toml", "x")], &[], false);
-    assert_eq!(r[0].action, Action::Created);
+    sb.put("profiles.toml", "[ollama]\n");
+    // Given with -i (even literally) and --force: still never written.
+    let r = sb.write(
+        &[(".env.local", "A=2"), ("profiles.toml", "x")],
+        &[".env.local", "profiles.toml"],
+        true,
+    );
+    assert!(r.iter().all(|f| f.action == Action::Rejected), "{r:?}");
+    assert_eq!(sb.read(".env.local"), "A=1\n");
+    // An assistant's file is replaced only when it was named literally with -i.
+    sb.put(".mcp.json", "{}\n");
+    let r = sb.write(&[(".mcp.json", "{\"x\": 1}")], &[".mcp.json"], true);
+    assert_eq!(r[0].action, Action::Rejected, "a glob or MCP input");
+    let opts = WriteOptions {
+        literal_inputs: vec![".mcp.json".into()],
+        ..WriteOptions::default()
+    };
+    let planned = plan(
+        &sb.root,
+        &blocks(&[(".mcp.json", "{\"x\": 1}")]),
+        &[".mcp.json".into()],
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        apply(&sb.root, &planned).unwrap()[0].action,
+        Action::Updated
+    );
+    // The user may allow more in their own configuration.
+    let opts = WriteOptions {
+        allow_write: Some(super::protect::allow_set(&[".vscode/*.json".into()]).unwrap()),
+        ..WriteOptions::default()
+    };
+    let planned = plan(
+        &sb.root,
+        &blocks(&[(".vscode/tasks.json", "{}")]),
+        &[],
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        apply(&sb.root, &planned).unwrap()[0].action,
+        Action::Created
+    );
+}
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever paths a model writes, the writer never touches a protected path or anything
+    /// outside the root, even with every path given as an input and --force.
+    #[test]
+    fn the_writer_never_touches_a_protected_or_outside_path(
+        paths in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("profiles.toml"),
+                    proptest::strategy::Just("PROFILES.TOML"),
+                    proptest::strategy::Just(".env"),
+                    proptest::strategy::Just(".env.local"),
+                    proptest::strategy::Just(".envrc"),
+                    proptest::strategy::Just(".git"),
+                    proptest::strategy::Just(".GIT"),
+                    proptest::strategy::Just(".mcp.json"),
+                    proptest::strategy::Just(".claude"),
+                    proptest::strategy::Just(".vscode"),
+                    proptest::strategy::Just(".github"),
+                    proptest::strategy::Just("workflows"),
+                    proptest::strategy::Just(".cargo"),
+                    proptest::strategy::Just("config.toml"),
+                    proptest::strategy::Just(".."),
+                    proptest::strategy::Just("."),
+                    proptest::strategy::Just("out"),
+                    proptest::strategy::Just("tools"),
+                    proptest::strategy::Just("a.py"),
+                    proptest::strategy::Just("/etc"),
+                    proptest::strategy::Just("~"),
+                ],
+                1..5,
+            ).prop_map(|parts: Vec<&str>| parts.join("/")),
+            1..6,
+        ),
+    ) {
+        use proptest::prelude::*;
+        let sb = Sandbox::new();
+        symlink(&sb.outside, sb.root.join("out")).unwrap();
+        std::fs::create_dir_all(sb.root.join(".git")).unwrap();
+        for f in ["profiles.toml", ".env.local", ".mcp.json", ".git/config", "tools/profiles.toml"] {
+            sb.put(f, "original\n");
+        }
+        let files: Vec<(&str, &str)> = paths.iter().map(|p| (p.as_str(), "pwned")).collect();
+        let blocks = blocks(&files);
+        let inputs: Vec<String> = paths.clone();
+        let opts = WriteOptions { force: true, ..WriteOptions::default() };
+        let planned = plan(&sb.root, &blocks, &inputs, &opts).unwrap();
+        // A file and a folder of one name in one answer stop the write: fine, it is safe.
+        let done = apply(&sb.root, &planned).unwrap_or_else(|e| e.done);
+        for r in &done {
+            if matches!(r.action, Action::Created | Action::Updated) {
+                prop_assert_eq!(super::protect::protection(&r.path), super::protect::Protection::Open, "{:?}", r);
+            }
+        }
+        prop_assert!(sb.outside_is_empty());
+        for f in ["profiles.toml", ".env.local", ".mcp.json", ".git/config", "tools/profiles.toml"] {
+            prop_assert_eq!(sb.read(f), "original\n");
+        }
+    }
 }
 
 #[test]
