@@ -27,7 +27,10 @@ Environment (the old scripts' names keep working):
   (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
   RUST_LOG, NO_COLOR.
   OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
-  .env.local in the project root and the working directory is read without overriding.
+  CODEX_WRAP_STATE_DIR (state: trust records, MCP replies).
+  .env.local in the project root and the working directory is read without overriding, once
+  the project is trusted (`codex-wrap trust`); until then its profiles.toml sets only models,
+  sampling, router, context and limits.
 ";
 
 /// Offload a coding prompt to a local model (Ollama) or Gemini, streaming the answer to
@@ -402,13 +405,14 @@ pub struct RunArgs {
     /// With --write: also replace existing files that were not given with -i.
     #[arg(long, requires = "write")]
     pub force: bool,
-    /// With --write: after writing, run CMD (sh -c, in the project root); when it fails,
-    /// send the model its output and the current files, write the answer, check again, at
-    /// most --rounds rounds. Exit 8 when it still fails.
+    /// With --write: after writing, run CMD (sh -c, in the project root; under bubblewrap
+    /// when it works: only the project writable, no network, see [files] sandbox); when it
+    /// fails, send the model its output and the current files, write the answer, check
+    /// again, at most --rounds rounds. Exit 8 when it still fails.
     #[arg(long, value_name = "CMD", requires = "write")]
     pub check: Option<String>,
-    /// Deadline for each run of --check, in seconds (default 120); its process group is
-    /// killed then.
+    /// Deadline for each run of --check, in seconds (default 120); every process it
+    /// started is killed then.
     #[arg(
         long,
         value_name = "SECS",

@@ -1,7 +1,7 @@
 //! Errors that change the exit code, and the one function that maps an error to it.
 //!
 //! Everything else is an `anyhow::Error` with context; `exit_status` downcasts to find the
-//! typed cause. The exit codes are a contract with scripts and assistants: README.md and
+//! typed cause. The exit codes are a contract with scripts and assistants: docs/exit-codes.md and
 //! `--help` list them, and the integration tests check each one.
 
 use std::fmt;
@@ -72,14 +72,15 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
-/// The exit-code table shown in `--help`; README.md carries the same table.
+/// The exit-code table shown in `--help`; docs/exit-codes.md carries the same table.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success (also: stdout closed early by the reader, LLM_DISABLED set)
   1    other error
   2    usage error (bad flags, empty prompt)
   3    configuration error (profiles.toml, unknown profile, bad variable, no sync remote)
-  4    no route available: every attempt failed before any output (sync: rclone missing)
+  4    no route available: every attempt failed before any output (sync: rclone missing;
+       --check: [files] sandbox = bwrap and no working bwrap)
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, an empty answer, or (--write, --json) a refusal

@@ -23,6 +23,7 @@ mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
+mod sandbox;
 mod secrets_load;
 mod streaming;
 mod sync;

@@ -109,6 +109,17 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(tools, ["context", "delegate", "route", "status"]);
+    // A client that auto-approves read-only tools must not auto-approve `delegate`.
+    for tool in answer(&got, 1)["result"]["tools"].as_array().unwrap() {
+        let hints = &tool["annotations"];
+        if tool["name"] == "delegate" {
+            assert_eq!(hints["readOnlyHint"], false, "{tool}");
+            assert_eq!(hints["destructiveHint"], true, "{tool}");
+            assert_eq!(hints["openWorldHint"], true, "{tool}");
+        } else {
+            assert_eq!(hints["readOnlyHint"], true, "{tool}");
+        }
+    }
     // Idle tool definitions cost the assistant context on every turn: the target is under
     // 1,500 tokens (about four bytes each; real tokenizers count about 480 for these three).
     let bytes = answer(&got, 1)["result"].to_string().len();
@@ -712,6 +723,83 @@ fn delegate_with_write_lands_the_files_runs_the_check_and_replies_with_a_summary
     assert!(body.contains("app/slug.py"), "{body}");
 }
 
+/// A `delegate` with `write` and `check` on a fresh session: its tool result.
+fn delegate_check(cmd: Command, check: &str) -> Value {
+    let mut live = Live::start(cmd);
+    live.send(&call(
+        1,
+        "delegate",
+        json!({"prompt": "write t.sh", "route": "local", "write": true, "check": check}),
+    ));
+    let got = live.answer(1);
+    live.end();
+    got
+}
+
+#[test]
+fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
+    let server = chatty(|_| "```sh t.sh\necho b > \"$HOME/pwned\"\n```\n".to_owned());
+    let sb = Sandbox::new();
+    // HOME outside /tmp, so the sandbox shows it read-only rather than hidden.
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let with = |path: Option<&std::path::Path>| {
+        let mut cmd = delegate_cmd(&sb, &server.url());
+        cmd.env("HOME", home.path());
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        cmd
+    };
+    // In the sandbox: the check runs, and cannot write HOME.
+    let got = delegate_check(with(None), "sh t.sh");
+    let (summary, _) = delegated(&got);
+    assert_eq!(summary["check"]["passed"], false, "{summary}");
+    assert!(
+        summary["check"]["tail"]
+            .as_str()
+            .unwrap()
+            .contains("Read-only file system"),
+        "{summary}"
+    );
+    assert!(!home.path().join("pwned").exists());
+    let asked = server.requests().len();
+
+    // No sandbox (no bwrap on PATH): refused before the model is asked, nothing written.
+    std::fs::remove_file(sb.project().join("t.sh")).unwrap();
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    let got = delegate_check(with(Some(&bin)), "sh t.sh");
+    assert_eq!(got["result"]["isError"], true, "{got}");
+    let text = got["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("[mcp] checks"), "{text}");
+    assert_eq!(server.requests().len(), asked, "the model was asked");
+    assert!(!sb.project().join("t.sh").exists());
+    // The project cannot list its own check, nor turn the sandbox off.
+    sb.write(
+        "profiles.toml",
+        "[mcp]\nchecks = [\"sh t.sh\"]\n[files]\nsandbox = \"off\"\n",
+    );
+    let got = delegate_check(with(Some(&bin)), "sh t.sh");
+    assert_eq!(got["result"]["isError"], true, "{got}");
+    std::fs::remove_file(sb.project().join("profiles.toml")).unwrap();
+
+    // The user's own list: it runs, as the user (no sandbox here).
+    std::fs::create_dir_all(sb.config_home().join("codex-wrap")).unwrap();
+    std::fs::write(
+        sb.config_home().join("codex-wrap/profiles.toml"),
+        "[mcp]\nchecks = [\"sh t.sh\"]\n",
+    )
+    .unwrap();
+    let got = delegate_check(with(Some(&bin)), "sh t.sh");
+    let (summary, _) = delegated(&got);
+    assert_eq!(summary["check"]["passed"], true, "{summary}");
+    assert!(home.path().join("pwned").exists());
+    // Another command is still refused.
+    let got = delegate_check(with(Some(&bin)), "sh t.sh; true");
+    assert_eq!(got["result"]["isError"], true, "{got}");
+}
+
 #[test]
 fn a_long_delegate_reply_is_capped_and_saved_whole() {
     let server = chatty(|_| "line of the long answer\n".repeat(400));
@@ -1008,4 +1096,34 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
     assert!(delegate(&mut live, 5).contains("from ollama"));
     assert!(!marker.exists());
     live.end();
+}
+
+#[test]
+fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk() {
+    let server = chatty(|_| "never".to_owned()).expect(crate::support::Calls::Never);
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut errors = Vec::new();
+    for (id, path) in [
+        (1, "/etc/passwd"),
+        (2, "/etc/no-such-file"),
+        (3, "/**"),
+        (4, "../x"),
+        (5, "~/.ssh/id_rsa"),
+    ] {
+        live.send(&call(
+            id,
+            "delegate",
+            json!({"prompt": "x", "route": "local", "files": [path]}),
+        ));
+        let m = live.answer(id);
+        assert_eq!(m["result"]["isError"], true, "{m}");
+        let text = m["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        errors.push(text.replace(path, "PATH"));
+    }
+    live.end();
+    assert!(errors.iter().all(|e| e == &errors[0]), "{errors:#?}");
 }

@@ -201,8 +201,8 @@ fn a_deadline_after_text_is_5_with_json_and_6_without_as_the_readme_says() {
         .args(["-l", "--timeout", "1", "x"]);
     run(cmd).assert_code(6).assert_stdout("half");
 
-    // README.md says so plainly, in the --json paragraph.
-    let readme = include_str!("../README.md");
+    // docs/usage.md says so plainly, in the --json paragraph.
+    let readme = include_str!("../docs/usage.md");
     let json = &readme[readme
         .find("On failure: `\"ok\":false`")
         .expect("--json paragraph")..];

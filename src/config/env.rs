@@ -42,6 +42,7 @@ pub mod names {
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
     pub const STATE_DIR: &str = "CODEX_WRAP_STATE_DIR";
+    pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }
 
 /// A read-only view of the environment: the process's variables over `.env.local` files.
@@ -91,15 +92,6 @@ impl Env {
         }
     }
 
-    /// A variable of the real process environment only (never from a project's `.env.local`):
-    /// for what a project must not be able to move, such as where trust is recorded.
-    pub fn get_process(&self, name: &str) -> Option<&str> {
-        self.process
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
     /// The trust given to this project's files, when it is trusted.
     pub fn trusted(&self) -> Option<&super::trust::Trusted> {
         self.trusted.as_deref()
@@ -146,6 +138,15 @@ impl Env {
         self.process
             .get(name)
             .or_else(|| self.files.get(name))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of a variable in the process environment only, trimmed; `None` when unset
+    /// or blank. For settings that loosen a defence: a project's `.env.local` cannot set them.
+    pub fn process_get(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
     }

@@ -58,16 +58,19 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
-    /// `--write`: what answers may write.
+    /// `--write`: how the check runs and what answers may write.
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: the writer.
+/// `[files]`: the write face. Read from the user's own file only (see `files::sandbox` and
+/// `files::protect`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
+    /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
+    pub sandbox: Option<String>,
     /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
-    /// may create or replace; read from the user's own profiles.toml only.
+    /// may create or replace.
     pub allow_write: Option<Vec<String>>,
 }
 
@@ -80,6 +83,9 @@ pub struct McpConfig {
     pub max_reply_tokens: Option<usize>,
     /// How long a `continuation_id` stays usable, in seconds (default 10800, 3 h).
     pub continuation_ttl_secs: Option<u64>,
+    /// Check commands `delegate` may run without the sandbox (read from the user's own
+    /// file only).
+    pub checks: Option<Vec<String>>,
 }
 
 /// `[sync]`: copying the project to a remote with rclone.

@@ -349,7 +349,7 @@ fn log_location(cfg: &ConfigFile, env: &Env, root: &Path) -> (PathBuf, PathBuf) 
             })
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
-    if let Some(value) = env.get_process(names::LOG_FILE) {
+    if let Some(value) = env.process_get(names::LOG_FILE) {
         let path = cwd.join(value);
         let base = if inside(Path::new(value)) {
             cwd
@@ -503,6 +503,26 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
     }
     layers.push((source, table));
     Ok(layers)
+}
+
+/// The user's own profiles.toml alone (no built-in, no project layer), found through the
+/// process environment only: where settings that loosen a defence are read (`[files]
+/// sandbox`, `[mcp] checks`). Empty when there is no such file.
+pub fn user_files(env: &Env) -> Result<ConfigFile, Error> {
+    let Some(path) = user_config_path(&env.process_only()) else {
+        return Ok(ConfigFile::default());
+    };
+    let source = Source::User(path.clone());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let table = file::parse_layer(&text, &source)?;
+            use serde::Deserialize;
+            ConfigFile::deserialize(toml::Value::Table(table))
+                .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(e) => Err(Error::Config(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// What a command line overrides: a call's flags, or the few a subcommand takes. Every
@@ -740,7 +760,14 @@ pub fn resolve_from(
                 .map(|v| secs(Some(v), "first_byte", v))
                 .transpose()?,
         },
-        retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
+        retry_cap: match t.retry_cap.unwrap_or(5.0) {
+            v if v.is_finite() && v >= 0.0 => Duration::from_secs_f64(v.min(3600.0)),
+            v => {
+                return Err(Error::Config(format!(
+                    "[timeouts] retry_cap = {v}: must be zero or a positive number of seconds"
+                )));
+            }
+        },
     };
     for (key, flag, set) in [
         (
@@ -1259,6 +1286,11 @@ fn context_settings(
         if !summary_lines.iter().any(|(l, _)| *l == label) {
             summary_lines.push((label, default_lines));
         }
+    }
+    if let Some(v) = cfg.min_score.filter(|v| !v.is_finite() || *v < 0.0) {
+        return Err(Error::Config(format!(
+            "[context] min_score = {v}: must be zero or a positive number"
+        )));
     }
     Ok(ContextSettings {
         files,

@@ -1,8 +1,11 @@
 //! The check: the user's command (never the model's), run through `sh -c` in the project
-//! root, in its own process group, with a deadline. On the deadline or on cancellation the
-//! whole group is killed; when the shell exits, whatever it left running in its group is
-//! killed too, so no orphan outlives the check. The output (stdout and stderr, in arrival
-//! order) is kept as a bounded tail: the last 200 lines and at most 16 KiB.
+//! root, in its own process group, with a deadline, under the sandbox when [`Confine`] says
+//! so (`sandbox`: the project writable, the rest read-only, no network, a PID namespace).
+//! On the deadline or on cancellation the whole group is killed; when the shell exits,
+//! whatever it left running in its group is killed too, so no orphan outlives the check
+//! (in the sandbox, `setsid` children too: they die with the PID namespace). The output
+//! (stdout and stderr, in arrival order) is kept as a bounded tail: the last 200 lines and
+//! at most 16 KiB.
 
 use std::future::Future;
 use std::io;
@@ -24,6 +27,17 @@ pub const TAIL_BYTES: usize = 16 * 1024;
 /// How long the pipes are drained after the group is killed (a process that left the group
 /// may still hold them).
 const DRAIN: Duration = Duration::from_secs(2);
+
+/// Where and with what environment a check runs.
+#[derive(Debug, Clone, Default)]
+pub struct Confine {
+    /// Under bubblewrap (`sandbox::command`); `false`: as the user.
+    pub sandbox: bool,
+    /// Variables removed from the check's environment (the keys codex-wrap reads).
+    pub unset: Vec<String>,
+    /// Variables given another value (URLs with their password stripped).
+    pub set: Vec<(String, String)>,
+}
 
 /// How the check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,19 +88,31 @@ impl CheckOutcome {
     }
 }
 
-/// Runs `command` through `sh -c` in `root`. Returns when the shell exits, the deadline
-/// passes, or `cancel` completes; in every case the process group is killed before it
-/// returns. An error only when the shell cannot be started.
+/// Runs `command` through `sh -c` in `root`, confined as `confine` says. Returns when the
+/// shell exits, the deadline passes, or `cancel` completes; in every case the process group
+/// is killed before it returns. An error only when the shell (or bwrap) cannot be started.
 pub async fn run_check(
     command: &str,
     root: &Path,
     timeout: Duration,
+    confine: &Confine,
     cancel: impl Future<Output = ()>,
 ) -> io::Result<CheckOutcome> {
     let start = Instant::now();
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut cmd = if confine.sandbox {
+        tokio::process::Command::from(super::sandbox::command(&["sh", "-c", command], root))
+    } else {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c").arg(command);
+        cmd
+    };
+    for name in &confine.unset {
+        cmd.env_remove(name);
+    }
+    for (name, value) in &confine.set {
+        cmd.env(name, value);
+    }
+    let mut child = cmd
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -220,7 +246,13 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(run_check(command, &root, timeout, std::future::pending()))
+            .block_on(run_check(
+                command,
+                &root,
+                timeout,
+                &Confine::default(),
+                std::future::pending(),
+            ))
             .unwrap()
     }
 
@@ -277,6 +309,7 @@ mod tests {
                 "cat marker.txt",
                 dir.path(),
                 DEFAULT_TIMEOUT,
+                &Confine::default(),
                 std::future::pending(),
             ))
             .unwrap();
@@ -321,6 +354,7 @@ mod tests {
                     &format!("sleep {marker}"),
                     &std::env::temp_dir(),
                     DEFAULT_TIMEOUT,
+                    &Confine::default(),
                     cancel,
                 )
                 .await

@@ -45,6 +45,8 @@ pub struct Task {
     pub check: Option<String>,
     /// Deadline of each check run.
     pub check_timeout: Duration,
+    /// Where the check runs (sandboxed or not) and with what environment.
+    pub confine: check::Confine,
     /// Most rounds, the first answer included (at least 1).
     pub rounds: usize,
 }
@@ -260,7 +262,15 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let cancel = async {
             stop().await;
         };
-        let check = match run_check(command, &task.root, task.check_timeout, cancel).await {
+        let check = match run_check(
+            command,
+            &task.root,
+            task.check_timeout,
+            &task.confine,
+            cancel,
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
                 out.status = ExitStatus::Failure;
@@ -337,6 +347,12 @@ pub(crate) fn call(
         dry_run: run.dry_run,
         check: run.check.clone(),
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
+        confine: check::Confine {
+            sandbox: run.check.is_some()
+                && !run.dry_run
+                && super::sandbox::for_command_line(env, report)?,
+            ..check::Confine::default()
+        },
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
     let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;

@@ -9,6 +9,7 @@
 //! - `report`: the summary, JSON and `--dry-run` diff renderers of the write results.
 //! - `check`: the user's check command with a deadline and its process group; the repair
 //!   request built from its output.
+//! - `sandbox`: bubblewrap around the check, the `[files] sandbox` setting and its probe.
 //! - `refusal`: telling a refusal from an answer.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
@@ -23,6 +24,7 @@ pub mod protect;
 pub mod refusal;
 pub mod repair;
 pub mod report;
+pub mod sandbox;
 pub mod write;
 
 /// Lets a write past the file size limit (`ulimit -f`) fail with an error instead of the

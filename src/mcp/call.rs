@@ -99,6 +99,19 @@ impl EngineFace {
         overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
         let settings = config::resolve_from(cfg, sources, &overrides, env, &self.root)
             .map_err(|e| e.to_string())?;
+        // Checked as text first, the same way for every such path: the answer must not tell
+        // whether a file outside the root exists, and `/**` must not walk the disk.
+        if let Some(outside) = request.files.iter().find(|f| {
+            let p = std::path::Path::new(f.as_str());
+            p.is_absolute()
+                || f.starts_with('~')
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+        }) {
+            return Err(format!(
+                "files: {outside:?} is not a path inside the project root; give root-relative paths"
+            ));
+        }
         let files =
             inputs::resolve(&request.files, &self.root, &self.root).map_err(|e| e.to_string())?;
         let report = Reporter::new(true);
@@ -137,6 +150,15 @@ impl EngineFace {
             ExitStatus::Sigint
         };
         if request.write {
+            // The check runs only in the sandbox or when the user listed it: decided before
+            // the model is asked, so a refused check costs nothing.
+            let confine = crate::files::check::Confine {
+                sandbox: match &request.check {
+                    Some(command) => crate::files::sandbox::for_mcp(env, command)?,
+                    None => false,
+                },
+                ..crate::files::check::Confine::default()
+            };
             // The files face: write the answer's files, run the check, repair.
             let task = crate::files::face::Task {
                 root: self.root.clone(),
@@ -148,6 +170,7 @@ impl EngineFace {
                 dry_run: false,
                 check: request.check.clone(),
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
+                confine,
                 rounds: 3,
             };
             let done = handle.block_on(crate::files::face::run_task(

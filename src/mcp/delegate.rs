@@ -25,7 +25,7 @@ regex, conversion) to a local model or Gemini and get the answer. Give a self-co
 seconds, continuation_id), then the text; a reply over the cap is cut and its full text saved \
 to the file named in `full_text`. Pass `continuation_id` to follow up without resending the code. \
 With `write`, the answer's files land in the project and the reply is a summary; `check` runs a \
-command after writing and the model repairs failures.";
+command after writing, sandboxed (project writable, no network), and the model repairs failures.";
 
 /// Default cap on the text of a reply, in tokens.
 pub(crate) const DEFAULT_MAX_REPLY_TOKENS: usize = 8_000;
@@ -47,7 +47,8 @@ pub(crate) struct DelegateRequest {
     #[serde(default)]
     pub(crate) write: bool,
     /// With `write`: a shell command run in the project root after writing (e.g.
-    /// `cargo test`); on failure the model repairs, up to 3 rounds.
+    /// `cargo test`), in the sandbox (or as the user when listed in the user's `[mcp]
+    /// checks`); on failure the model repairs, up to 3 rounds.
     #[serde(default)]
     pub(crate) check: Option<String>,
     /// `auto` (default), `local` or `api`.

@@ -84,7 +84,17 @@ impl Server {
         }
     }
 
-    #[tool(description = delegate::DESCRIPTION)]
+    /// Writes files and runs a check (`destructive`), sends the prompt to servers that may be
+    /// outside the machine (`open world`).
+    #[tool(
+        description = delegate::DESCRIPTION,
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
     async fn delegate(
         &self,
         Parameters(request): Parameters<DelegateRequest>,

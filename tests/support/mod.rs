@@ -84,6 +84,33 @@ impl Sandbox {
     }
 }
 
+/// `sleep` processes whose arguments contain `marker`, after waiting up to 3 s for them to
+/// go (zombies do not count). By command line, not pid: a sandboxed check's `$!` is a pid
+/// in its own namespace.
+pub fn survivors(marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+            // The marker as sleep's own argument: not the shells and bwraps that carry it
+            // inside their command text.
+            if !zombie && cmd.starts_with("sleep ") && cmd.contains(marker) {
+                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
+            }
+        }
+        if found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What a finished run left.
 #[derive(Debug)]
 pub struct Run {
