@@ -286,7 +286,6 @@ fn a_rejected_name_is_printed_escaped() {
     let r = Test::new(&sb)
         .env("OLLAMA_URL", server.url())
         .args(["-l", "-w", "x"])
-        .code(10)
         .run();
     let out = r.stdout();
     assert!(
