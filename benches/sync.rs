@@ -1,7 +1,7 @@
 //! End-to-end benchmark of `codex-wrap sync --wait` against a bare `rclone sync` of the same
 //! tree with the same filter rules, to a local folder remote, runs alternating so machine
 //! noise hits both alike: an unchanged tree, then one changed file per run. Also the time
-//! `codex-wrap sync` without `--wait` takes to return to its caller.
+//! `codex-wrap sync --background` takes to return to its caller.
 //!
 //! `cargo bench --bench sync` (needs rclone; optional: `SYNC_RUNS=20`).
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)]
@@ -45,6 +45,8 @@ fn main() {
         c.arg("sync").arg("--remote").arg(&ours);
         if wait {
             c.arg("--wait");
+        } else {
+            c.arg("--background");
         }
         c.current_dir(&project)
             .env("XDG_STATE_HOME", &state)

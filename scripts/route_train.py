@@ -20,6 +20,7 @@ deterministic (fixed seed, full-batch gradient descent).
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -58,8 +59,12 @@ def extract(binary, router, prompts):
     """Runs the binary with every weight at 1 (sign from the side) and reads the hits."""
     lines = ["[router]", "threshold = 1000.0", "[router.signals]"]
     lines += [f"{name} = 1.0" for name in SIGNALS]
-    for name in router["rules"]:
-        lines += [f"[router.rules.{json.dumps(name)}]", "weight = 1.0"]
+    # Each rule as profiles.toml has it now (side and pattern too), so a rule edited or
+    # added there is measured without rebuilding the binary.
+    for name, rule in router["rules"].items():
+        lines += [f"[router.rules.{json.dumps(name)}]", "weight = 1.0",
+                  f"side = {json.dumps(rule['side'])}",
+                  f"pattern = {json.dumps(rule['pattern'])}"]
     out = []
     with tempfile.TemporaryDirectory() as home:
         with open(os.path.join(home, "profiles.toml"), "w") as f:
@@ -86,6 +91,7 @@ def ngrams(prompt, buckets=4096):
 
 
 PRIOR = None  # (weights, bias) to start from and shrink towards; None: zero
+API_WEIGHT = 1.0  # cost of an api prompt sent local, relative to the reverse error
 
 
 def train(xs, ys, sides, l2, epochs=1500, lr=1.0):
@@ -95,7 +101,7 @@ def train(xs, ys, sides, l2, epochs=1500, lr=1.0):
     w = {k: w0.get(k, 0.0) for x in xs for k in x}
     n = len(xs)
     pos = sum(ys)
-    cw = {1: n / (2 * max(pos, 1)), 0: n / (2 * max(n - pos, 1))}
+    cw = {1: API_WEIGHT * n / (2 * max(pos, 1)), 0: n / (2 * max(n - pos, 1))}
     for _ in range(epochs):
         gw = {k: l2 * (v - w0.get(k, 0.0)) for k, v in w.items()}
         gb = 0.0
@@ -242,6 +248,12 @@ def main():
     ap.add_argument("--prior", action="store_true",
                     help="start from the hand-set weights (scripts/router_prior.toml) and "
                          "shrink towards them")
+    ap.add_argument("--api-weight", type=float, default=1.0,
+                    help="weight of an api prompt sent local relative to the reverse error")
+    ap.add_argument("--miss", action="store_true",
+                    help="list each left-out set's misses (leave-one-set-out)")
+    ap.add_argument("--features", help="cache of the extracted features: read it when it "
+                    "was made from the same binary, rules and sets, else write it")
     ap.add_argument("sets", nargs="+")
     args = ap.parse_args()
     with open(PROFILES, "rb") as f:
@@ -256,13 +268,36 @@ def main():
         for name in SIGNALS:
             w0["signal:" + name] = prior["signals"].get(name, 0.0)
         PRIOR = (w0, -prior["threshold"])
+    global API_WEIGHT
+    API_WEIGHT = args.api_weight
     data = []
-    for path in args.sets:
-        items = load(path)
-        xs = extract(os.path.abspath(args.bin), router, [it["prompt"] for it in items])
-        for it, x in zip(items, xs):
-            data.append({"set": os.path.basename(path), "y": int(it["route"] == "api"),
-                         "x": x, "ng": ngrams(it["prompt"])})
+    key = None
+    if args.features:
+        h = hashlib.sha256()
+        with open(args.bin, "rb") as f:
+            h.update(f.read())
+        h.update(json.dumps(router["rules"], sort_keys=True).encode())
+        for path in args.sets:
+            with open(path, "rb") as f:
+                h.update(f.read())
+        key = h.hexdigest()
+        try:
+            with open(args.features, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached["key"] == key:
+                data = cached["data"]
+        except (OSError, ValueError, KeyError):
+            pass
+    if not data:
+        for path in args.sets:
+            items = load(path)
+            xs = extract(os.path.abspath(args.bin), router, [it["prompt"] for it in items])
+            for it, x in zip(items, xs):
+                data.append({"set": os.path.basename(path), "y": int(it["route"] == "api"),
+                             "x": x, "ng": ngrams(it["prompt"]), "prompt": it["prompt"]})
+        if key:
+            with open(args.features, "w", encoding="utf-8") as f:
+                json.dump({"key": key, "data": data}, f)
     names = sorted({d["set"] for d in data})
 
     print("## the weights in profiles.toml as they are")
@@ -294,15 +329,32 @@ def main():
     print(recal.tables().split("\n\n")[1])
 
     print("\n## leave one set out (train on the others, score the one left out)")
+    loso = {}
     for s in names:
         tr = [d for d in data if d["set"] != s]
         model = train([d["x"] for d in tr], [d["y"] for d in tr], sides, l2)
         t = Tally()
         for d in data:
             if d["set"] == s:
-                t.add(d["y"], *predict(model, d["x"]))
+                z, p = predict(model, d["x"])
+                t.add(d["y"], z, p)
+                if args.miss and (z >= 0) != bool(d["y"]):
+                    want = "api" if d["y"] else "local"
+                    print(f"  want {want} z={z:+.2f} {d['prompt'][:100]!r} {sorted(d['x'])}")
         print(f"{s:24} {t.line()}")
         print(t.tables())
+        loso[s] = t
+    accs = [100 * t.ok / t.n for t in loso.values()]
+    print(f"\nleave-one-set-out route agreement: min {min(accs):.1f}%, max {max(accs):.1f}%, "
+          f"spread {max(accs) - min(accs):.1f} points")
+    print("| set left out | n | route | api->local | local->api |")
+    print("|---|---|---|---|---|")
+    for s, t in loso.items():
+        api = t.conf[(1, 0)] + t.conf[(1, 1)]
+        local = t.conf[(0, 0)] + t.conf[(0, 1)]
+        print(f"| {s} | {t.n} | {100 * t.ok / t.n:.1f}% | "
+              f"{100 * t.conf[(1, 0)] / max(api, 1):.1f}% ({t.conf[(1, 0)]}/{api}) | "
+              f"{100 * t.conf[(0, 1)] / max(local, 1):.1f}% ({t.conf[(0, 1)]}/{local}) |")
 
     if args.ngrams:
         print("\n## with hashed word uni+bigrams (4096 buckets), 10-fold CV")

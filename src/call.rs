@@ -326,6 +326,8 @@ pub(crate) fn log_record(
         prompt_hash: runlog::prompt_hash(&p.prompt_text),
         prompt: p.settings.log.prompts.then(|| p.prompt_text.clone()),
         rounds: Vec::new(),
+        check_failed: None,
+        escalated: false,
     }
 }
 

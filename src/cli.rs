@@ -23,8 +23,8 @@ Environment (the old scripts' names keep working):
   AGENTS_SUMMARY_LINES, OPENAI_BASE_URL, OPENAI_API_KEY, CODEX_WRAP_LOCAL_BACKEND (ollama |
   openai | endpoint names), CODEX_WRAP_API_BACKEND (gemini | openai | endpoint names),
   FORCE_CODEX (truthy: like --codex), CODEX_LOG_FILE (the run log), CODEX_WRAP_ENABLE_LOGGING
-  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), XDG_STATE_HOME
-  (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
+  (0: no run log), CODEX_WRAP_SYNC_REMOTE (the `sync` destination), CODEX_WRAP_STATE_DIR
+  or XDG_STATE_HOME (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
   RUST_LOG, NO_COLOR.
   OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
   CODEX_WRAP_STATE_DIR (state: trust records, MCP replies).
@@ -86,7 +86,7 @@ pub enum Command {
     Stats(StatsArgs),
     /// Copy the project to a remote (Google Drive or any rclone remote) with `rclone sync`,
     /// leaving out .git/, target/, node_modules/, logs/, .env*, *.pem, *.key, [sync] exclude
-    /// and .gitignore. Runs in the background unless --wait or --dry-run; on success writes
+    /// and .gitignore. Runs in the foreground (its exit code is the sync's) unless --background; on success writes
     /// .last_sync. Exits 3 without a remote, 4 without rclone, 5 at the deadline, 9 when the
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
@@ -132,10 +132,13 @@ pub struct SyncArgs {
     /// Print what would be copied and deleted; change nothing (waits for the result).
     #[arg(long)]
     pub dry_run: bool,
-    /// Run in the foreground and wait for the result (default: start it detached in the
-    /// background and return at once; its result goes to the run log).
+    /// Run in the foreground and wait for the result: the default; kept for scripts.
     #[arg(long)]
     pub wait: bool,
+    /// Start the sync detached in the background and return at once (exit 0 once started);
+    /// its result goes to the run log and `.last_sync`.
+    #[arg(long, conflicts_with_all = ["wait", "dry_run"])]
+    pub background: bool,
     /// Delete nothing and fail (exit 9) when the sync would delete more than N files on the
     /// remote (default 50, or `[sync] max_delete`).
     #[arg(long, value_name = "N")]
@@ -155,13 +158,15 @@ pub struct SyncArgs {
 /// The coding assistants `install` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Assistant {
-    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md.
+    /// Claude Code: `.mcp.json` (project) or `~/.claude.json` (user); CLAUDE.md (user:
+    /// `~/.claude/CLAUDE.md`).
     Claude,
     /// Codex: `~/.codex/config.toml` (user, the default) or `.codex/config.toml`; AGENTS.md.
     Codex,
     /// Cursor: `.cursor/mcp.json` (project) or `~/.cursor/mcp.json` (user); AGENTS.md.
     Cursor,
-    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md.
+    /// Gemini CLI: `.gemini/settings.json` (project) or `~/.gemini/settings.json`; GEMINI.md
+    /// (user: `~/.gemini/GEMINI.md`).
     Gemini,
 }
 
@@ -179,9 +184,20 @@ pub struct InstallArgs {
     /// Print the changes as a diff and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Remove what `install` added (the server entry and the guidance block).
+    /// Remove what `install` added (the server entry and the guidance block) and give back
+    /// what was there before: an entry of your own that `--force` replaced, the file's
+    /// earlier bytes. A file that existed before is never deleted.
     #[arg(long)]
     pub uninstall: bool,
+    /// Replace a `codex-wrap` server entry of your own (another command, arguments or
+    /// `env`); without it such an entry is kept. The old entry is shown, and `--uninstall`
+    /// puts it back.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub force: bool,
+    /// Register this binary by its absolute path instead of the name `codex-wrap`, for a
+    /// client whose PATH does not hold it (a checkout's target/, a GUI client).
+    #[arg(long, conflicts_with = "uninstall")]
+    pub absolute: bool,
 }
 
 /// `codex-wrap engine ...`.

@@ -289,6 +289,12 @@ async fn attempts(
     let mut failures: Vec<Failure> = Vec::new();
     for (index, attempt) in plan.attempts.iter().enumerate() {
         if let Some(last) = failures.last() {
+            // codex-wrap's engine stands in for the local server that failed: advice to
+            // start that server (`ollama serve`) is beside the point when it answers.
+            let mut last = last.clone();
+            if attempt.endpoint == crate::plan::ENGINE_ENDPOINT {
+                last.hint = None;
+            }
             report.status(&format!(
                 "falling back to {} after: {last}",
                 attempt.label()

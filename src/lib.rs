@@ -11,7 +11,7 @@
 //!   NDJSON and SSE framing; `stream`: one attempt (deadlines, 429 retry, the pump);
 //!   `pool`: endpoint order and the health state shared between processes.
 //! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
-//!   `error`: exit codes.
+//!   `error`: exit codes; `secrets`: the secret values known, masked out of every text.
 //! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
@@ -38,6 +38,7 @@ pub mod pool;
 pub mod prompt;
 pub mod route;
 pub mod runlog;
+pub mod secrets;
 mod spinner;
 pub mod stream;
 pub mod sync;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let root = project_root(&cli.global, &env, &cwd)?;
     // The project's .env.local files are read only when the project is trusted.
     config::trust::apply(&mut env, &root, &cwd);
+    secrets::learn(&env);
     let report = Reporter::new(cli.global.quiet);
     match &cli.command {
         Some(Command::Route(args)) => {
@@ -99,7 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
-        Some(Command::Install(args)) => install::install(args, &env, &root),
+        Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
         Some(Command::Trust(args)) => Ok(config::trust::command(args, &env, &root, &cwd)?),
         Some(Command::Engine(args)) => {

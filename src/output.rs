@@ -17,6 +17,10 @@ pub struct Output {
     error: Option<io::Error>,
     terminal: bool,
     buffered: bool,
+    /// A buffer's cap in bytes: past it the text is dropped and the output closes, so the
+    /// engine stops the stream (`over_limit` tells why).
+    limit: Option<usize>,
+    over_limit: bool,
 }
 
 impl Default for Output {
@@ -36,6 +40,8 @@ impl Output {
             error: None,
             terminal: io::stdout().is_terminal(),
             buffered: false,
+            limit: None,
+            over_limit: false,
         }
     }
 
@@ -47,6 +53,20 @@ impl Output {
             terminal: false,
             ..Self::new()
         }
+    }
+
+    /// A buffer that holds at most `limit` bytes: text past it closes the output, which
+    /// stops the stream (the write face: an answer is bounded while it streams, not after).
+    pub fn buffered_limited(limit: usize) -> Self {
+        Output {
+            limit: Some(limit),
+            ..Self::buffered()
+        }
+    }
+
+    /// Whether text was refused for going past the buffer's limit.
+    pub fn over_limit(&self) -> bool {
+        self.over_limit
     }
 
     /// Drops the text of a failed attempt when nothing has been shown yet (buffered
@@ -66,9 +86,17 @@ impl Output {
 
     /// Queues text; `flush` writes it.
     pub fn push(&mut self, text: &str) {
-        if !self.closed && !text.is_empty() {
-            self.pending.extend_from_slice(text.as_bytes());
+        if self.closed || text.is_empty() {
+            return;
         }
+        if let Some(limit) = self.limit
+            && self.pending.len() + text.len() > limit
+        {
+            self.over_limit = true;
+            self.closed = true;
+            return;
+        }
+        self.pending.extend_from_slice(text.as_bytes());
     }
 
     /// Bytes of model text handed to stdout so far (queued ones included: they are
@@ -134,6 +162,7 @@ impl Output {
 
     /// Prints a whole document the user asked for (`--dry-run`, `route`).
     pub fn print_document(text: &str) -> io::Result<()> {
+        let text = &*crate::secrets::mask(text);
         let mut stdout = io::stdout().lock();
         let r = stdout.write_all(text.as_bytes()).and_then(|()| {
             if text.ends_with('\n') {
@@ -214,6 +243,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// Status lines on stderr: one when a call starts, one when it ends, one per fallback.
+/// Every line is masked for the known secrets (`secrets::mask`).
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     quiet: bool,
@@ -228,6 +258,7 @@ impl Reporter {
     /// A status line (suppressed by `-q`).
     pub fn status(&self, line: &str) {
         if !self.quiet {
+            let line = crate::secrets::mask(line);
             crate::spinner::quiet(|| eprintln!("codex-wrap: {line}"));
         }
     }
@@ -235,6 +266,7 @@ impl Reporter {
     /// A warning (suppressed by `-q`).
     pub fn warn(&self, line: &str) {
         if !self.quiet {
+            let line = crate::secrets::mask(line);
             crate::spinner::quiet(|| eprintln!("codex-wrap: warning: {line}"));
         }
     }
@@ -242,6 +274,7 @@ impl Reporter {
     /// An error: always printed.
     pub fn error(line: &str) {
         crate::spinner::stop();
+        let line = crate::secrets::mask(line);
         eprintln!("codex-wrap: error: {line}");
     }
 }

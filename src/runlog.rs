@@ -89,6 +89,32 @@ pub struct Record {
     /// `--write`: every round (files changed, the check's exit code, seconds).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<RoundRecord>,
+    /// `--write --check`: whether the task ended with its check failing (absent: no check
+    /// ran). With `route_by = "router"`, the router's feedback from real use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_failed: Option<bool>,
+    /// Whether the call was retried on the API route after the local route's rounds failed
+    /// (escalation). Absent means false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
+}
+
+impl Record {
+    /// Keeps the rounds of a `--write` call and whether its check failed in the end:
+    /// `check_failed` (the call ended as `check_failed`, a check killed at its deadline
+    /// included), else the last round that ran the check decides; no check, no verdict.
+    pub fn set_rounds(&mut self, rounds: &[RoundRecord], check_failed: bool) {
+        self.rounds = rounds.to_vec();
+        self.check_failed = if check_failed {
+            Some(true)
+        } else {
+            rounds
+                .iter()
+                .rev()
+                .find_map(|r| r.check_exit)
+                .map(|code| code != 0)
+        };
+    }
 }
 
 /// One round of a `--write` call: an answer written, then the check run on it.
@@ -185,13 +211,25 @@ pub fn prompt_hash(prompt: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Appends one record as one line with a single write. Creates the folders and the file
-/// (mode 0600) when missing, under `base` only and never through a symlink
-/// (`ownfile::open_append`): a repository's `logs -> ../outside` is refused.
+/// Appends one record as one line with a single write, masked for the known secrets.
+/// Creates the folders and the file (mode 0600) when missing, under `base` only and never
+/// through a symlink (`ownfile::open_append`): a repository's `logs -> ../outside` is
+/// refused. A log folder it creates gets a `.gitignore` of `*`, as Python's venv does, so
+/// the log never shows up in `git status`.
 pub fn append<T: Serialize>(base: &Path, path: &Path, record: &T) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+    // No known secret in the log, whatever its source (a server's error body).
+    let mut line = crate::secrets::mask(&line).into_owned().into_bytes();
     line.push(b'\n');
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let created = dir.is_some_and(|d| !d.is_dir());
     let mut file = crate::ownfile::open_append(base, path, 0o600)?;
+    if let Some(dir) = dir.filter(|_| created) {
+        // Best effort, never through a symlink: the log matters more than its ignore file.
+        if let Ok(mut ignore) = crate::ownfile::open_append(base, &dir.join(".gitignore"), 0o644) {
+            let _ = ignore.write_all(b"# created by codex-wrap automatically\n*\n");
+        }
+    }
     // One write: with O_APPEND the kernel places the whole line at the end atomically
     // with respect to other appenders. A short write (disk full) is reported, not retried,
     // so a torn line is never completed by a second write landing elsewhere.

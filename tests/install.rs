@@ -226,3 +226,334 @@ fn user_scope_writes_the_users_config() {
     let toml = std::fs::read_to_string(codex_home.join("config.toml")).unwrap();
     assert!(toml.contains("[mcp_servers.codex-wrap]"), "{toml}");
 }
+
+/// A `codex-wrap` entry of the user's own, in each assistant's format: their path, `--root`
+/// and an `env` with OLLAMA_URL.
+fn users_own(case: &Case) -> String {
+    if ext(case) == "toml" {
+        "# mine\n[mcp_servers.codex-wrap]\ncommand = \"/opt/bin/codex-wrap\"\nargs = [\"--root\", \"/src/app\", \"mcp\"]\nenv = { OLLAMA_URL = \"http://box:11434\" }\n".to_owned()
+    } else {
+        "{\n  // mine\n  \"mcpServers\": {\n    \"codex-wrap\": {\n      \"command\": \"/opt/bin/codex-wrap\",\n      \"args\": [\"--root\", \"/src/app\", \"mcp\"],\n      \"env\": { \"OLLAMA_URL\": \"http://box:11434\" }\n    }\n  }\n}\n".to_owned()
+    }
+}
+
+/// The files under a folder, relative, sorted (`.git` left out).
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            if rel == ".git" {
+                continue;
+            }
+            if p.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_users_own_entry_is_kept_and_force_replaces_it_until_uninstall_gives_it_back() {
+    for case in &CASES {
+        let sb = Sandbox::new();
+        let mine = users_own(case);
+        sb.write(case.config, &mine);
+
+        // Kept, and said so with the entry itself.
+        let r = install(&sb, case, &[]);
+        r.assert_code(0)
+            .assert_stdout_has(&format!(
+                "kept: it has a codex-wrap entry of its own; --force replaces it: {}",
+                case.config
+            ))
+            .assert_stdout_has("/opt/bin/codex-wrap");
+        assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
+        assert_eq!(read(&sb, &format!("{}.codex-wrap.bak", case.config)), None);
+
+        // Uninstall leaves an entry it did not write.
+        install(&sb, case, &["--uninstall"])
+            .assert_code(0)
+            .assert_stdout_has("left as it is");
+        assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
+        install(&sb, case, &[]).assert_code(0);
+
+        // --force replaces it, showing what it replaced; the backup holds it.
+        let r = install(&sb, case, &["--force"]);
+        r.assert_code(0)
+            .assert_stdout_has(&format!(
+                "updated {}, replacing its codex-wrap entry {{",
+                case.config
+            ))
+            .assert_stdout_has("http://box:11434");
+        let forced = read(&sb, case.config).unwrap();
+        assert!(!forced.contains("/opt/bin"), "{forced}");
+        assert_eq!(
+            read(&sb, &format!("{}.codex-wrap.bak", case.config)).unwrap(),
+            mine
+        );
+        // A second install keeps the first backup.
+        install(&sb, case, &["--force"]).assert_code(0);
+        assert_eq!(
+            read(&sb, &format!("{}.codex-wrap.bak", case.config)).unwrap(),
+            mine
+        );
+
+        // Uninstall gives back the user's entry, byte for byte, and drops the backup.
+        install(&sb, case, &["--uninstall"])
+            .assert_code(0)
+            .assert_stdout_has(&format!("restored {}", case.config));
+        assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
+        assert_eq!(read(&sb, &format!("{}.codex-wrap.bak", case.config)), None);
+    }
+}
+
+#[test]
+fn force_then_an_edit_then_uninstall_puts_the_users_entry_back_and_keeps_the_edit() {
+    let case = &CASES[0];
+    let sb = Sandbox::new();
+    sb.write(case.config, &users_own(case));
+    install(&sb, case, &["--force"]).assert_code(0);
+    // The user adds a server after install.
+    let edited = read(&sb, case.config).unwrap().replacen(
+        "\"mcpServers\": {",
+        "\"mcpServers\": {\n    \"fs\": { \"command\": \"fs\" },",
+        1,
+    );
+    sb.write(case.config, &edited);
+    install(&sb, case, &["--uninstall"]).assert_code(0);
+    let after: serde_json::Value =
+        serde_json::from_str(&strip_comment(&read(&sb, case.config).unwrap())).unwrap();
+    assert_eq!(after["mcpServers"]["fs"]["command"], "fs");
+    assert_eq!(
+        after["mcpServers"]["codex-wrap"]["command"],
+        "/opt/bin/codex-wrap"
+    );
+    assert_eq!(
+        after["mcpServers"]["codex-wrap"]["env"]["OLLAMA_URL"],
+        "http://box:11434"
+    );
+}
+
+fn strip_comment(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn compact_json_comes_back_byte_for_byte() {
+    for case in CASES.iter().filter(|c| ext(c) == "json") {
+        let sb = Sandbox::new();
+        let compact = "{\"mcpServers\":{\"fs\":{\"command\":\"fs-server\",\"args\":[\"/data\"]}}}";
+        sb.write(case.config, compact);
+        install(&sb, case, &[]).assert_code(0);
+        assert!(read(&sb, case.config).unwrap().contains("\"codex-wrap\""));
+        install(&sb, case, &["--uninstall"])
+            .assert_code(0)
+            .assert_stdout_has(&format!("restored {}", case.config));
+        assert_eq!(
+            read(&sb, case.config).unwrap(),
+            compact,
+            "{}",
+            case.assistant
+        );
+    }
+}
+
+#[test]
+fn install_then_uninstall_leaves_a_fresh_project_as_it_was() {
+    for case in &CASES {
+        let sb = Sandbox::new();
+        let before = tree(&sb.project());
+        install(&sb, case, &[]).assert_code(0);
+        assert!(
+            !tree(&sb.project()).iter().any(|f| f.ends_with(".bak")),
+            "{}: a backup of a file install created",
+            case.assistant
+        );
+        install(&sb, case, &["--uninstall"]).assert_code(0);
+        assert_eq!(tree(&sb.project()), before, "{}", case.assistant);
+
+        // A second uninstall has nothing to do, and says so without calling a missing
+        // file unchanged.
+        let r = install(&sb, case, &["--uninstall"]);
+        r.assert_code(0)
+            .assert_stdout_has(&format!("nothing to remove: no {}", case.config));
+        assert!(!r.stdout().contains("unchanged"), "{}", r.stdout());
+    }
+}
+
+#[test]
+fn uninstall_never_deletes_a_file_that_existed_before() {
+    let sb = Sandbox::new();
+    for (file, text) in [(".mcp.json", "{}\n"), ("CLAUDE.md", "")] {
+        sb.write(file, text);
+    }
+    install(&sb, &CASES[0], &[]).assert_code(0);
+    install(&sb, &CASES[0], &["--uninstall"]).assert_code(0);
+    assert_eq!(read(&sb, ".mcp.json").as_deref(), Some("{}\n"));
+    assert_eq!(read(&sb, "CLAUDE.md").as_deref(), Some(""));
+    assert_eq!(tree(&sb.project()), [".mcp.json", "CLAUDE.md"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_backup_keeps_the_originals_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let home = sb.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = home.join(".claude.json");
+    std::fs::write(&config, "{\n  \"numStartups\": 3\n}\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.args(["install", "claude", "--user"]);
+    run(cmd).assert_code(0).assert_stdout_has("(backup: ");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(&home.join(".claude.json.codex-wrap.bak")), 0o600);
+}
+
+#[test]
+fn user_scope_puts_the_guidance_in_the_users_memory_file() {
+    for (assistant, memory) in [
+        ("claude", ".claude/CLAUDE.md"),
+        ("gemini", ".gemini/GEMINI.md"),
+    ] {
+        let sb = Sandbox::new();
+        let mut cmd = sb.cmd();
+        cmd.args(["install", assistant, "--user"]);
+        run(cmd).assert_code(0);
+        let home = sb.dir.path().join("home");
+        let text = std::fs::read_to_string(home.join(memory)).unwrap();
+        assert!(text.starts_with("<!-- codex-wrap:begin"), "{text}");
+        assert_eq!(tree(&sb.project()), Vec::<String>::new(), "{assistant}");
+        let mut cmd = sb.cmd();
+        cmd.args(["install", assistant, "--user", "--uninstall"]);
+        run(cmd).assert_code(0);
+        assert!(!home.join(memory).exists());
+    }
+}
+
+#[test]
+fn absolute_writes_this_binarys_path_and_path_is_checked() {
+    let sb = Sandbox::new();
+    let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_codex-wrap")).unwrap();
+
+    // Not on PATH: said, with the way out.
+    let empty = sb.dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", &empty)
+        .args(["install", "claude", "--project", "--dry-run"]);
+    run(cmd)
+        .assert_code(0)
+        .assert_stderr_has("codex-wrap is not on PATH")
+        .assert_stderr_has("install --absolute");
+
+    // Another codex-wrap on PATH: named.
+    let other = sb.dir.path().join("other-bin");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("codex-wrap"), "#!/bin/sh\n").unwrap();
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", &other)
+        .args(["install", "claude", "--project", "--dry-run"]);
+    run(cmd).assert_code(0).assert_stderr_has(&format!(
+        "`codex-wrap` on PATH is {}",
+        other.join("codex-wrap").display()
+    ));
+
+    // This binary on PATH (through a link): nothing to say.
+    let linked = sb.dir.path().join("linked-bin");
+    std::fs::create_dir_all(&linked).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&bin, linked.join("codex-wrap")).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", &linked)
+        .args(["install", "claude", "--project", "--dry-run"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert!(!r.stderr.contains("PATH"), "{}", r.stderr);
+
+    // --absolute: the entry runs this binary; a later plain install goes back to the name.
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", &empty)
+        .args(["install", "claude", "--project", "--absolute"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    assert!(!r.stderr.contains("PATH"), "{}", r.stderr);
+    let config: serde_json::Value = serde_json::from_str(&read(&sb, ".mcp.json").unwrap()).unwrap();
+    assert_eq!(
+        config["mcpServers"]["codex-wrap"]["command"],
+        bin.display().to_string()
+    );
+    install(&sb, &CASES[0], &[]).assert_code(0);
+    let config: serde_json::Value = serde_json::from_str(&read(&sb, ".mcp.json").unwrap()).unwrap();
+    assert_eq!(config["mcpServers"]["codex-wrap"]["command"], "codex-wrap");
+}
+
+#[test]
+fn install_ends_with_the_clients_own_approval_step() {
+    for (case, step) in CASES.iter().zip([
+        "approve the codex-wrap server",
+        "trust this project in Codex",
+        "Settings → MCP",
+        "trust this folder in Gemini CLI",
+    ]) {
+        let sb = Sandbox::new();
+        let r = install(&sb, case, &[]);
+        r.assert_code(0);
+        let last = r.stdout().lines().last().unwrap_or_default().to_owned();
+        assert!(last.starts_with("next: ") && last.contains(step), "{last}");
+    }
+}
+
+#[test]
+fn without_a_project_marker_install_warns_and_names_the_home_folder() {
+    let sb = Sandbox::new();
+    let home = sb.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.current_dir(&home)
+        .args(["install", "claude", "--project", "--dry-run"]);
+    run(cmd)
+        .assert_code(0)
+        .assert_stderr_has("no project marker")
+        .assert_stderr_has("your home folder");
+    // In a project: no such warning.
+    let r = install(&sb, &CASES[0], &["--dry-run"]);
+    assert!(!r.stderr.contains("marker"), "{}", r.stderr);
+}
+
+#[test]
+fn the_guidance_block_is_not_sent_as_project_context() {
+    let sb = Sandbox::new();
+    sb.write(
+        "AGENTS.md",
+        "# Agents\n\n## Testing\n\nRun cargo test before you stop.\n",
+    );
+    install(&sb, &CASES[2], &[]).assert_code(0);
+    assert!(read(&sb, "AGENTS.md").unwrap().contains("codex-wrap:begin"));
+    let mut cmd = sb.cmd();
+    cmd.args([
+        "context",
+        "--json",
+        "--api",
+        "how do I delegate to codex-wrap and run the tests?",
+    ]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let out = r.stdout();
+    assert!(out.contains("Run cargo test"), "{out}");
+    assert!(!out.contains("Delegating to codex-wrap"), "{out}");
+    assert!(!out.contains("codex-wrap:begin"), "{out}");
+}

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod clients;
 mod command;
@@ -19,11 +20,13 @@ mod mcp;
 mod openai;
 mod ownfiles;
 mod pool;
+mod real_clients;
 mod real_docs;
 mod real_engine;
 mod routing;
 mod runlog;
 mod sandbox;
+mod secrets;
 mod secrets_load;
 mod streaming;
 mod sync;

@@ -198,3 +198,18 @@ fn when_every_endpoint_is_cooling_they_are_still_tried() {
         .run();
     call().stdout("back").run();
 }
+
+#[test]
+fn codex_wrap_state_dir_holds_the_health_state() {
+    let sb = Sandbox::new();
+    let live = answering("fine");
+    let state = sb.dir.path().join("state");
+    let mut cmd = sb.cmd();
+    cmd.env("CODEX_WRAP_STATE_DIR", &state)
+        .env("OLLAMA_URL", format!("{REFUSED},{}", live.url()))
+        .args(["--local", "x"]);
+    run(cmd).assert_code(0).assert_stdout("fine");
+    let text = std::fs::read_to_string(state.join("health.json")).unwrap();
+    assert!(text.contains("cooldown_until_ms"), "{text}");
+    assert!(!state_file(&sb).exists(), "the default place was used too");
+}

@@ -1,8 +1,9 @@
-//! The router against the labelled sets (tests/data/routing_dev.jsonl and routing_dev2.jsonl,
-//! copied from the routing rubric's two dev sets, and our own routing_extra.jsonl), and
+//! The router against the labelled sets (tests/data/routing_dev.jsonl, routing_dev2.jsonl and
+//! routing_dev3.jsonl, copied from the routing rubric's dev sets, and our own routing_extra,
+//! routing_extra2 and routing_rubric3), the router's feedback in `stats`, and
 //! `codex-wrap route` / `--explain` / auto-routing end to end. The weights were learned from
 //! these sets (scripts/route_train.py), so these tests catch regressions; the honest,
-//! held-out figures are the script's cross-validation.
+//! held-out figures are the script's leave-one-set-out and cross-validation.
 
 use codex_wrap::config::file;
 use codex_wrap::route::Router;
@@ -15,9 +16,17 @@ fn builtin_router() -> Router {
     Router::from_table(cfg.router.as_ref()).unwrap()
 }
 
+// Each set pins its own figures: route agreement (at least), api→local error (at most), as
+// measured with the shipped weights, which were trained on all six sets. In-sample figures:
+// the held-out ones are the leave-one-set-out figures of scripts/route_train.py.
+
 #[test]
 fn agreement_with_the_labelled_set_meets_the_targets() {
-    agreement("routing_dev.jsonl", include_str!("data/routing_dev.jsonl"));
+    agreement(
+        "routing_dev.jsonl",
+        include_str!("data/routing_dev.jsonl"),
+        PIN_DEV,
+    );
 }
 
 /// The rubric's second dev set (300 prompts written independently of the first).
@@ -26,6 +35,17 @@ fn agreement_with_the_second_labelled_set_meets_the_targets() {
     agreement(
         "routing_dev2.jsonl",
         include_str!("data/routing_dev2.jsonl"),
+        PIN_DEV2,
+    );
+}
+
+/// The rubric's third dev set (300 prompts, first scored as a hidden set, then released).
+#[test]
+fn agreement_with_the_third_labelled_set_meets_the_targets() {
+    agreement(
+        "routing_dev3.jsonl",
+        include_str!("data/routing_dev3.jsonl"),
+        PIN_DEV3,
     );
 }
 
@@ -36,6 +56,7 @@ fn agreement_with_the_extra_set_meets_the_targets() {
     agreement(
         "routing_extra.jsonl",
         include_str!("data/routing_extra.jsonl"),
+        PIN_EXTRA,
     );
 }
 
@@ -47,10 +68,34 @@ fn agreement_with_the_second_extra_set_meets_the_targets() {
     agreement(
         "routing_extra2.jsonl",
         include_str!("data/routing_extra2.jsonl"),
+        PIN_EXTRA2,
     );
 }
 
-fn agreement(name: &str, data: &str) {
+/// A third set of ours (103 prompts), written from the rubric alone before any router error
+/// on dev3 was read: the rubric's borderline kinds, other languages, pasted logs and code.
+#[test]
+fn agreement_with_the_rubric_written_set_meets_the_targets() {
+    agreement(
+        "routing_rubric3.jsonl",
+        include_str!("data/routing_rubric3.jsonl"),
+        PIN_RUBRIC3,
+    );
+}
+
+/// Route agreement at least, api→local error at most (percent), profile agreement at least.
+struct Pin(f64, f64, f64);
+
+// Measured with the shipped weights (scripts/route_eval.py and this test print them); a
+// twentieth of a point of slack for rounding.
+const PIN_DEV: Pin = Pin(99.95, 0.05, 99.95);
+const PIN_DEV2: Pin = Pin(93.95, 4.77, 97.25);
+const PIN_DEV3: Pin = Pin(96.65, 3.75, 98.65);
+const PIN_EXTRA: Pin = Pin(97.75, 1.87, 99.25);
+const PIN_EXTRA2: Pin = Pin(99.95, 0.05, 99.95);
+const PIN_RUBRIC3: Pin = Pin(98.95, 2.18, 98.05);
+
+fn agreement(name: &str, data: &str, pin: Pin) {
     let router = builtin_router();
     let (mut n, mut route_ok, mut profile_ok) = (0usize, 0usize, 0usize);
     let mut confusion = [[0usize; 2]; 2]; // [label][predicted], 0 = local, 1 = api
@@ -97,14 +142,18 @@ fn agreement(name: &str, data: &str) {
     );
     let api = confusion[1][0] + confusion[1][1];
     let api_to_local = 100.0 * confusion[1][0] as f64 / api.max(1) as f64;
-    assert!(route_pct >= 93.0, "route agreement {route_pct:.1}% < 93%");
+    let Pin(min_route, max_api_to_local, min_profile) = pin;
     assert!(
-        profile_pct >= 90.0,
-        "profile agreement {profile_pct:.1}% < 90%"
+        route_pct >= min_route,
+        "route agreement {route_pct:.1}% < {min_route}%"
     );
     assert!(
-        api_to_local <= 8.0,
-        "api→local error {api_to_local:.1}% > 8%"
+        profile_pct >= min_profile,
+        "profile agreement {profile_pct:.1}% < {min_profile}%"
+    );
+    assert!(
+        api_to_local <= max_api_to_local,
+        "api→local error {api_to_local:.1}% > {max_api_to_local}%"
     );
 }
 
@@ -256,5 +305,89 @@ fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
     assert!(
         rules.contains("docs-heading[testing requirements]"),
         "{rules}"
+    );
+}
+
+/// The router's feedback from real use: routed `--write --check` calls record whether their
+/// check failed in the end, and `stats` counts them per route chosen; forced routes and calls
+/// without a check do not count as the router's.
+#[test]
+fn stats_shows_how_the_routers_local_calls_fared_against_their_checks() {
+    let sb = Sandbox::new();
+    let local =
+        Server::start(|_, _, conn| ollama::stream(conn, &["```python app.py\nx = 1\n```\n"]));
+    let call = |args: &[&str], code: i32| {
+        let mut cmd = sb.cmd();
+        cmd.env("OLLAMA_URL", local.url()).args(args);
+        run(cmd).assert_code(code);
+    };
+    let prompt = "write a python function that adds two numbers";
+    // Routed local; the check passes.
+    call(&["-w", "--check", "true", prompt], 0);
+    // Routed local; the check fails on every round (exit 8).
+    call(&["-w", "--rounds", "1", "--check", "exit 1", prompt], 8);
+    // Routed local, no check: counted, with no verdict.
+    call(&["-w", prompt], 0);
+    // Forced local with a failing check: not the router's.
+    call(
+        &[
+            "--local", "-w", "--rounds", "1", "--check", "exit 1", prompt,
+        ],
+        8,
+    );
+
+    let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fields: Vec<(String, serde_json::Value, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["route_by"].as_str().unwrap().to_owned(),
+                r["check_failed"].clone(),
+                r.get("escalated").is_some(),
+            )
+        })
+        .collect();
+    use serde_json::Value::{Bool, Null};
+    assert_eq!(
+        fields,
+        [
+            ("router".to_owned(), Bool(false), false),
+            ("router".to_owned(), Bool(true), false),
+            ("router".to_owned(), Null, false),
+            ("flag".to_owned(), Bool(true), false),
+        ],
+        "{log}"
+    );
+
+    let mut cmd = sb.cmd();
+    cmd.args(["stats", "--json"]);
+    let r = run(cmd);
+    r.assert_code(0);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        s["router"],
+        serde_json::json!([{"route": "local", "calls": 3, "checked": 2, "check_failed": 1, "escalated": 0}]),
+        "{s}"
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("stats");
+    run(cmd).assert_code(0).assert_stdout_has(
+        "router: of 3 calls routed local, 2 ran a check, 1 failed its check, 0 escalated\n",
+    );
+
+    // A record written by a version that escalates is read as such.
+    let mut escalated = records[1].clone();
+    escalated["escalated"] = Bool(true);
+    let mut text = log.clone();
+    text.push_str(&format!("{escalated}\n"));
+    std::fs::write(sb.project().join("logs/codex-wrap.jsonl"), text).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.arg("stats");
+    run(cmd).assert_code(0).assert_stdout_has(
+        "router: of 4 calls routed local, 3 ran a check, 2 failed their check, 1 escalated\n",
     );
 }

@@ -304,3 +304,41 @@ fn on_a_terminal_the_spinner_runs_and_is_erased_before_the_text() {
     assert_eq!(stdout, "late");
     assert_eq!(terminal, "", "-q prints nothing");
 }
+
+#[test]
+fn the_log_folder_it_creates_is_ignored_by_git() {
+    let sb = Sandbox::new();
+    // A real repository, not just the marker folder.
+    std::fs::remove_dir_all(sb.project().join(".git")).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(sb.project())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    let server = ollama_ok();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    run(cmd).assert_code(0);
+    assert_eq!(records(&sb, LOG).len(), 1);
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    assert_eq!(
+        std::fs::read_to_string(sb.project().join("logs/.gitignore")).unwrap(),
+        "# created by codex-wrap automatically\n*\n"
+    );
+}
+
+#[test]
+fn a_log_folder_that_exists_gets_no_gitignore() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.project().join("logs")).unwrap();
+    let server = ollama_ok();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    run(cmd).assert_code(0);
+    assert!(!sb.project().join("logs/.gitignore").exists());
+}

@@ -345,11 +345,11 @@ fn the_deadline_stops_a_slow_sync_and_keeps_last_sync() {
 }
 
 #[test]
-fn without_wait_the_caller_returns_and_the_detached_sync_finishes() {
+fn with_background_the_caller_returns_and_the_detached_sync_finishes() {
     let mut rig = Rig::new();
     with_big_file(&mut rig, 300_000, "150k");
     let remote = rig.remote_arg();
-    let mut cmd = rig.cmd(&["--remote", &remote]);
+    let mut cmd = rig.cmd(&["--background", "--remote", &remote]);
     // The caller in a process group of its own, killed whole once it has returned: the
     // detached sync must not be in it.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -430,6 +430,46 @@ fn doctor_and_stats_show_the_last_sync() {
     assert!(row.contains("warn"), "{row}");
     assert!(row.contains("last sync sync_failed"), "{row}");
     assert!(row.contains("last success"), "{row}");
+}
+
+#[test]
+fn the_command_as_typed_runs_in_the_foreground_and_exits_with_the_syncs_code() {
+    let mut rig = Rig::new();
+    let served = rig.sb.dir.path().join("served");
+    let mut dav = Dav::start(&served);
+    add_dav_remote(&rig, dav.port);
+    // No flag: the sync runs now, and its summary is the answer.
+    rig.sync(&["--remote", "dav:proj"])
+        .assert_code(0)
+        .assert_stdout_has("2 transferred");
+    let before = rig.last_sync().expect("recorded");
+
+    // The server stopped: the sync's failure is the command's exit code, not a 0 for
+    // "started".
+    dav.stop();
+    rig.env.push(("RCLONE_RETRIES".into(), "1".into()));
+    rig.env
+        .push(("RCLONE_LOW_LEVEL_RETRIES".into(), "1".into()));
+    rig.sb.write("README.md", "# app, changed\n");
+    let r = rig.sync(&["--remote", "dav:proj"]);
+    r.assert_code(9).assert_stderr_has("rclone dry run failed");
+    assert!(
+        !r.stderr.contains("started in the background"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(rig.last_sync(), Some(before));
+
+    // --background keeps the old behaviour: 0 once started, the failure in the run log.
+    let r = rig.sync(&["--background", "--remote", "dav:proj"]);
+    r.assert_code(0)
+        .assert_stderr_has("started in the background");
+    wait_for(
+        Duration::from_secs(30),
+        "the background sync's log line",
+        || rig.run_log().contains("\"background\":true"),
+    );
+    assert!(rig.run_log().contains("sync_failed"), "{}", rig.run_log());
 }
 
 /// `rclone serve webdav` on 127.0.0.1 with a password; stopped on drop.

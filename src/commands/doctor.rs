@@ -290,12 +290,17 @@ fn pool_check(r: &mut Report, settings: &Settings) {
             if health != crate::pool::Health::Healthy {
                 status = Status::Warn;
             }
+            // Without its key a Gemini endpoint is not healthy, only never tried.
+            let state = if e.provider == crate::backend::Provider::Gemini && e.key.is_none() {
+                "no key (GEMINI_API_KEY)".to_owned()
+            } else {
+                health.describe()
+            };
             parts.push(format!(
-                "{} ({} {}): {}",
+                "{} ({} {}): {state}",
                 e.name,
                 e.provider.as_str(),
                 crate::http::redact(&e.url),
-                health.describe()
             ));
         }
     }

@@ -61,6 +61,21 @@ pub(crate) struct Written {
     tokens_kept_off: u64,
 }
 
+/// The router's feedback from real use: calls whose route the router chose (not forced by
+/// a flag), by that route, and how many of them failed their `--check` in the end or were
+/// escalated to the API.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub(crate) struct RouterRow {
+    route: String,
+    calls: u64,
+    /// Calls that ran a check (`--write --check`).
+    checked: u64,
+    /// Of those, the ones whose check still failed at the end.
+    check_failed: u64,
+    /// Calls retried on the API after the local rounds failed.
+    escalated: u64,
+}
+
 /// API cost of one model.
 #[derive(Debug, Serialize, PartialEq)]
 pub(crate) struct CostRow {
@@ -90,6 +105,9 @@ pub(crate) struct Summary {
     /// `--write` calls (and MCP `delegate` with `write`): answers that landed in files,
     /// with only a summary returned to the caller.
     written: Written,
+    /// Calls routed by the router, per route chosen, with their check failures and
+    /// escalations: its measured precision on this user's calls.
+    router: Vec<RouterRow>,
     /// The last `codex-wrap sync`: its age and outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_sync: Option<LastSyncRow>,
@@ -156,6 +174,7 @@ pub(crate) struct Tally {
     tokens: Tokens,
     costs: BTreeMap<String, (u64, u64)>,
     written: Written,
+    router: BTreeMap<String, RouterRow>,
 }
 
 impl Tally {
@@ -171,6 +190,19 @@ impl Tally {
         let entry = self.routes.entry((route, r.backend.clone())).or_default();
         entry.0 += 1;
         entry.1 += u64::from(r.exit == 0);
+        if r.route_by == "router" {
+            let row = self
+                .router
+                .entry(r.route.clone())
+                .or_insert_with(|| RouterRow {
+                    route: r.route.clone(),
+                    ..RouterRow::default()
+                });
+            row.calls += 1;
+            row.checked += u64::from(r.check_failed.is_some());
+            row.check_failed += u64::from(r.check_failed == Some(true));
+            row.escalated += u64::from(r.escalated);
+        }
         let Some(served) = r.served_by.as_deref() else {
             return;
         };
@@ -199,7 +231,12 @@ impl Tally {
         let m = self.models.entry((model, r.backend)).or_default();
         m.0 += 1;
         m.1.extend(r.ttft_ms);
-        m.2.extend(r.tokens_per_sec);
+        // A speed over less than a millisecond (older logs recorded them) is no speed.
+        m.2.extend(r.tokens_per_sec.filter(|&tps| {
+            tps.is_finite()
+                && tps > 0.0
+                && (r.tokens_out as f64 / tps) >= crate::stream::MIN_SPEED_SECS
+        }));
     }
 }
 
@@ -220,6 +257,7 @@ pub(crate) fn summarize(
         mut tokens,
         costs,
         written,
+        router,
     } = tally;
     let local = tokens.local_in + tokens.local_out;
     let all = local + tokens.api_in + tokens.api_out;
@@ -276,6 +314,7 @@ pub(crate) fn summarize(
         last_sync: None,
         local_at_cloud_prices,
         written,
+        router: router.into_values().collect(),
     }
 }
 
@@ -398,6 +437,22 @@ pub(crate) fn render(s: &Summary) -> String {
             s.written.calls,
             if s.written.calls == 1 { "call" } else { "calls" },
             thousands(s.written.tokens_kept_off)
+        ));
+    }
+    for r in &s.router {
+        out.push_str(&format!(
+            "router: of {} {} routed {}, {} ran a check, {} failed {}, {} escalated\n",
+            r.calls,
+            if r.calls == 1 { "call" } else { "calls" },
+            r.route,
+            r.checked,
+            r.check_failed,
+            if r.check_failed == 1 {
+                "its check"
+            } else {
+                "their check"
+            },
+            r.escalated
         ));
     }
     if !s.api_cost_by_model.is_empty() {

@@ -151,6 +151,23 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every variable, the process's over the files' (for finding secrets in values).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process
+            .iter()
+            .chain(
+                self.files
+                    .iter()
+                    .filter(|(k, _)| !self.process.contains_key(*k)),
+            )
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The process's own variables (what a child process inherits).
+    pub fn process_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.process.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether a variable is set to a truthy value (1, true, yes, on).
     pub fn flag(&self, name: &str) -> bool {
         self.get(name).is_some_and(is_truthy)

@@ -48,9 +48,12 @@ impl Secret {
 }
 
 impl Secret {
-    /// Wraps a value read from the environment.
+    /// Wraps a value read from the environment; from now on every text the process shows,
+    /// logs or sends back to a model is masked for it (`secrets::mask`).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::secrets::register(&value);
+        Secret(value)
     }
 }
 
@@ -240,7 +243,8 @@ pub struct EngineSettings {
     /// The built llama-server, the build venv and models: `CODEX_WRAP_ENGINE_CACHE`, else
     /// `$XDG_CACHE_HOME/codex-wrap/engine`.
     pub cache: PathBuf,
-    /// The running engine's record and log: `$XDG_STATE_HOME/codex-wrap/engine`.
+    /// The running engine's record and log: `CODEX_WRAP_STATE_DIR/engine`, else
+    /// `$XDG_STATE_HOME/codex-wrap/engine`.
     pub state: PathBuf,
     /// `[engine] idle_stop` (default 30 minutes); `None` never stops it.
     pub idle_stop: Option<Duration>,
@@ -269,10 +273,13 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
             .ok_or_else(no_home)?
             .join("codex-wrap/engine"),
     };
-    let state = xdg(names::XDG_STATE_HOME)
-        .or_else(|| base.as_ref().map(|b| b.1.clone()))
-        .ok_or_else(no_home)?
-        .join("codex-wrap/engine");
+    let state = match env.get(names::STATE_DIR).filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("engine"),
+        None => xdg(names::XDG_STATE_HOME)
+            .or_else(|| base.as_ref().map(|b| b.1.clone()))
+            .ok_or_else(no_home)?
+            .join("codex-wrap/engine"),
+    };
     let idle_stop = match cfg.engine.as_ref().and_then(|e| e.idle_stop.as_deref()) {
         None => Some(ENGINE_IDLE_STOP),
         Some(v) if matches!(v.trim(), "off" | "never" | "0") => None,
@@ -429,8 +436,12 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
         .map(|s| s.config_dir().join("codex-wrap/profiles.toml"))
 }
 
-/// The state directory: `$XDG_STATE_HOME/codex-wrap` (usually `~/.local/state/codex-wrap`).
+/// The state directory: `CODEX_WRAP_STATE_DIR`, else `$XDG_STATE_HOME/codex-wrap` (usually
+/// `~/.local/state/codex-wrap`).
 pub fn state_dir(env: &Env) -> Option<PathBuf> {
+    if let Some(dir) = env.get(names::STATE_DIR).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
     if let Some(xdg) = env.get(names::XDG_STATE_HOME) {
         return Some(Path::new(xdg).join("codex-wrap"));
     }
@@ -853,6 +864,10 @@ pub fn resolve_from(
     )?;
     let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai, &mut origins)?;
     let routes = route_table(&cfg, env, &endpoints)?;
+    // A password in an endpoint's URL is a secret too: masked wherever the URL is shown.
+    for spec in routes.local.iter().chain(&routes.api).chain(&routes.codex) {
+        crate::secrets::learn_url(&spec.url);
+    }
     for (key, var) in [("local", names::LOCAL_BACKEND), ("api", names::API_BACKEND)] {
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
@@ -870,7 +885,10 @@ pub fn resolve_from(
     let pool = pool_settings(&cfg, env)?;
     origins.default_unless_set("pool.strategy");
     origins.default_unless_set("pool.cooldown");
-    origins.env_or_file("pool.state_file", env.first_set(&[names::XDG_STATE_HOME]));
+    origins.env_or_file(
+        "pool.state_file",
+        env.first_set(&[names::STATE_DIR, names::XDG_STATE_HOME]),
+    );
     let engine = engine_settings(&cfg, env)?;
     origins.default_unless_set("engine.idle_stop");
     let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
@@ -1185,8 +1203,8 @@ fn route_table(
     })
 }
 
-/// `[pool]`, and the health state under `$XDG_STATE_HOME/codex-wrap/` (else
-/// `~/.local/state/codex-wrap/`).
+/// `[pool]`, and the health state under `CODEX_WRAP_STATE_DIR`, else
+/// `$XDG_STATE_HOME/codex-wrap/` (else `~/.local/state/codex-wrap/`).
 fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
     let pool = cfg.pool.clone().unwrap_or_default();
     let strategy = match pool.strategy.as_deref().map(str::trim) {
@@ -1206,15 +1224,19 @@ fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
                 "[pool] cooldown = {cooldown}: must be 0 to 86400 seconds"
             ))
         })?;
-    let state_dir = env
-        .get(names::XDG_STATE_HOME)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")));
+    let state_dir = match env.get(names::STATE_DIR).filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => env
+            .get(names::XDG_STATE_HOME)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")))
+            .map(|d| d.join("codex-wrap")),
+    };
     Ok(PoolSettings {
         strategy,
         cooldown,
-        state_file: state_dir.map(|d| d.join("codex-wrap/health.json")),
+        state_file: state_dir.map(|d| d.join("health.json")),
     })
 }
 

@@ -15,6 +15,11 @@ pub fn find_root(start: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// Whether `dir` itself holds a project marker.
+pub fn is_marked(dir: &Path) -> bool {
+    MARKERS.iter().any(|m| dir.join(m).exists())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

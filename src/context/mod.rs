@@ -245,6 +245,7 @@ pub fn load(root: &Path, files: &[PathBuf], warnings: &mut Vec<String>) -> Vec<D
         if text.starts_with('\u{feff}') {
             text.drain(..3);
         }
+        without_install_block(&mut text);
         docs.push(Doc::new(rel, text));
     }
     if !missing.is_empty() {
@@ -256,6 +257,25 @@ pub fn load(root: &Path, files: &[PathBuf], warnings: &mut Vec<String>) -> Vec<D
         ));
     }
     docs
+}
+
+/// Drops the block `codex-wrap install` writes into AGENTS.md (and CLAUDE.md, GEMINI.md),
+/// its marker lines included: it tells the assistant how to call codex-wrap and is no
+/// context for the model codex-wrap calls. Unbalanced markers leave the text as it is.
+fn without_install_block(text: &mut String) {
+    let mut offset = 0;
+    let mut begin = None;
+    for line in text.split_inclusive('\n') {
+        if begin.is_none() && line.starts_with("<!-- codex-wrap:begin") {
+            begin = Some(offset);
+        } else if let Some(b) = begin
+            && line.starts_with("<!-- codex-wrap:end -->")
+        {
+            text.replace_range(b..offset + line.len(), "");
+            return without_install_block(text);
+        }
+        offset += line.len();
+    }
 }
 
 fn read_prefix(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {

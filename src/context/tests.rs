@@ -286,3 +286,21 @@ fn full_depth_over_budget_sends_each_preamble_then_the_best_sections() {
     let sel = select(&docs, &settings(), "retry policy", 100, Depth::Minimal);
     assert_eq!(sel.chosen.len(), 1);
 }
+
+#[test]
+fn the_block_codex_wrap_install_writes_is_no_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "# Agents\n\nRun the tests.\n\n<!-- codex-wrap:begin (written by `codex-wrap install`) -->\n## Delegating to codex-wrap\n\nUse the delegate tool.\n<!-- codex-wrap:end -->\n\n## Style\n\nSmall functions.\n";
+    std::fs::write(dir.path().join("AGENTS.md"), text).unwrap();
+    let mut w = Vec::new();
+    let docs = load(dir.path(), &["AGENTS.md".into()], &mut w);
+    assert_eq!(
+        docs[0].text,
+        "# Agents\n\nRun the tests.\n\n\n## Style\n\nSmall functions.\n"
+    );
+    // Markers without an end leave the text alone.
+    let open = "# A\n<!-- codex-wrap:begin -->\nkept\n";
+    std::fs::write(dir.path().join("AGENTS.md"), open).unwrap();
+    let docs = load(dir.path(), &["AGENTS.md".into()], &mut w);
+    assert_eq!(docs[0].text, open);
+}

@@ -39,6 +39,31 @@ pub struct Confine {
     pub set: Vec<(String, String)>,
 }
 
+impl Confine {
+    /// A check's confinement for a call with `settings`: sandboxed or not, and the
+    /// environment without the key variables codex-wrap reads (every endpoint's `key_env`
+    /// too) and without URL passwords.
+    pub fn new(
+        sandbox: bool,
+        env: &crate::config::env::Env,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        let r = &settings.routes;
+        let key_envs = r
+            .local
+            .iter()
+            .chain(&r.api)
+            .chain(&r.codex)
+            .filter_map(|e| e.key_env.as_deref());
+        let (unset, set) = crate::secrets::check_env(env, key_envs);
+        Confine {
+            sandbox,
+            unset,
+            set,
+        }
+    }
+}
+
 /// How the check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -167,7 +192,8 @@ pub async fn run_check(
             None
         },
         seconds: start.elapsed().as_secs_f64(),
-        tail: text,
+        // Shown, logged and sent back to the model: no known secret in it.
+        tail: crate::secrets::mask(&text).into_owned(),
         truncated,
     })
 }

@@ -191,11 +191,25 @@ async fn rounds<F: Future<Output = ExitStatus>>(
     let rounds = task.rounds.max(1);
     for round in 1..=rounds {
         let started = Instant::now();
-        let mut sink = Output::buffered();
+        let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
         out.transcripts.push(t);
+        if sink.over_limit() {
+            // Stopped while it streamed: the answer is never held whole.
+            out.status = ExitStatus::WriteFailed;
+            out.error = Some(format!(
+                "the answer is over {} MiB; the stream was stopped there (nothing written)",
+                super::MAX_ANSWER_BYTES >> 20
+            ));
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            break;
+        }
         if status != ExitStatus::Success {
             out.status = status;
             break;
@@ -347,12 +361,11 @@ pub(crate) fn call(
         dry_run: run.dry_run,
         check: run.check.clone(),
         check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
-        confine: check::Confine {
-            sandbox: run.check.is_some()
-                && !run.dry_run
-                && super::sandbox::for_command_line(env, report)?,
-            ..check::Confine::default()
-        },
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
         rounds: run.rounds.map_or(3, |n| n as usize),
     };
     let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
@@ -370,7 +383,7 @@ pub(crate) fn call(
         anyhow::bail!("no round was run");
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
-    record.rounds = done.rounds.clone();
+    record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
     crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),

@@ -27,6 +27,11 @@ pub mod report;
 pub mod sandbox;
 pub mod write;
 
+/// Most bytes of one answer the write face takes: the writer's 16 MiB of files plus 1 MiB
+/// for fences and prose. Applied while the answer streams: past it the stream is stopped
+/// and nothing is written (exit 10), so memory stays near this size whatever a server sends.
+pub const MAX_ANSWER_BYTES: usize = (16 << 20) + (1 << 20);
+
 /// Lets a write past the file size limit (`ulimit -f`) fail with an error instead of the
 /// process being killed by SIGXFSZ, so the old file is kept and the error reported. Call
 /// once, inside the tokio runtime; the handler stays for the life of the process.

@@ -77,7 +77,8 @@ pub fn repair_request(
         "\n\nAnswer with every file you change in full, each as a fenced block whose info \
          string is the language and the file's path.\n",
     );
-    out
+    // Sent to a model: no known secret in it, whatever put it in a file or the output.
+    crate::secrets::mask(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -11,44 +11,21 @@ const END: &str = "<!-- codex-wrap:end -->";
 const BODY: &str = "\
 ## Delegating to codex-wrap
 
-codex-wrap sends a coding request to a local model (Ollama) or to Gemini and returns only
-the answer. Delegating a bounded task saves your context and cloud tokens.
+codex-wrap hands a coding task to a local model (or Gemini) and returns only the result,
+saving your context and cloud tokens.
 
-**Delegate** (the `local` route) when everything needed is in the prompt, or in the one file
-or function it names, and the result is one bounded artifact:
-- one script, function, class, component, config file or small single-file program
-- a unit test for one function or class; a regex; a shell, git or cron one-liner; one SQL query
-- converting a snippet (Java to C#, callbacks to async/await, a dict to YAML)
-- docstrings, comments, type hints, a rename or a small fix in one pasted snippet
-- a short general question, or short prose (a description, a tagline, a rewording)
+**Delegate** one bounded artifact the prompt fully describes: a script, function, class,
+component, config file, unit test, regex, one-liner or SQL query; converting or documenting
+one snippet; a short general question. **Keep** work that needs the wider project or deeper
+reasoning: changes across files or layers, migrations, design, audits, long logs, large
+diffs, planning, anything specified in the project's docs. Not sure: the tool `route`.
 
-**Keep it** (or let codex-wrap take the `api` route, which sends sections of CONTRACTS.md
-and AGENTS.md) when it needs the wider project or deeper reasoning: changes across several
-files, modules, layers or services; migrations; architecture and design; audits; root
-causes from long logs or traces; reviews of large diffs; planning; anything whose spec is
-in the project's docs. Words like \"quick\" or \"simple\" do not shrink a task; \"every\",
-\"all\", \"across\" or \"whole\" applied to the codebase widen it.
-
-**How**
-- Not sure? The MCP tool `route` (or `codex-wrap route \"<prompt>\"`) gives the router's
-  decision, `local` or `api`, and the rules that fired.
-- Delegate with the MCP tool `delegate`: a self-contained `prompt` (paste the code it works
-  on, or name project files in `files`), optional `route` (`auto`, `local`, `api`) and
-  `profile`. The reply is a JSON summary (route, endpoint, tokens, seconds,
-  `continuation_id`) and the answer; a long answer is cut and the whole text saved to the
-  file named in `full_text`. For a follow-up (\"now add tests\"), pass the `continuation_id`
-  instead of resending the code.
-- To have the code land in the project instead of in your context, add `write: true`
-  (and `files` for the files it may replace, `check` for a command such as `cargo test`):
-  the reply is then one line per file written and the check's result; the model repairs
-  a failing check up to 3 rounds. Without MCP: `codex-wrap -w -i FILE --check \"CMD\" \"<task>\"`
-  (exit 8: the check still fails).
-- Without MCP: `codex-wrap \"<self-contained prompt>\"`. stdout carries only the answer;
-  exit code 0 means it is complete (4: no backend reachable, 5: timed out, 6: cut off
-  mid-answer).
-- The MCP tool `context` shows what would be sent; `status` shows the endpoints and what
-  the run log says about past calls.
-- Read what comes back before you use it: it is another model's output.
+Use the MCP tool `delegate` with a self-contained `prompt` (paste the code, or name files in
+`files`); `write: true` lands the files in the project and `check` (e.g. `cargo test`) has
+the model repair a failing check. Follow up with `continuation_id` instead of resending the
+code. Without MCP: `codex-wrap \"<prompt>\"` (stdout is the answer; exit 0 means complete)
+or `codex-wrap -w -i FILE --check \"CMD\" \"<task>\"`. Review what comes back: it is
+another model's output.
 ";
 
 /// The whole block, markers included, ending with a newline.
@@ -81,6 +58,11 @@ fn line_starting(text: &str, prefix: &str) -> Option<usize> {
         offset += line.len();
     }
     None
+}
+
+/// Whether `text` holds the block (its begin marker).
+pub(super) fn present(text: &str) -> bool {
+    line_starting(text, "<!-- codex-wrap:begin").is_some()
 }
 
 /// `text` with the block in place: replaced between existing markers, or appended after

@@ -14,6 +14,24 @@ pub(super) const SERVERS_KEY: &str = "mcpServers";
 /// A server entry, as ordered key/value pairs.
 pub(super) type Entry = Vec<(String, serde_json::Value)>;
 
+/// The entry `servers[name]` of `text`, if there is one.
+pub(super) fn entry(text: &str, name: &str) -> Result<Option<serde_json::Value>, String> {
+    let root = parse(text)?;
+    let Some(servers) = servers(&root, false)? else {
+        return Ok(None);
+    };
+    Ok(servers
+        .get(name)
+        .map(|prop| prop.value().and_then(|v| v.to_serde_value()))
+        .map(|v| v.unwrap_or(serde_json::Value::Null)))
+}
+
+/// Whether two texts hold the same JSON value, formatting and comments aside.
+pub(super) fn same(a: &str, b: &str) -> bool {
+    let value = |t: &str| parse(t).ok().and_then(|r| r.value()?.to_serde_value());
+    value(a).is_some() && value(a) == value(b)
+}
+
 /// `text` with `servers[name] = entry` (created when missing, replaced when different).
 /// `None` text means the file does not exist yet.
 pub(super) fn install(text: Option<&str>, name: &str, entry: &Entry) -> Result<String, String> {

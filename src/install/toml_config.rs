@@ -2,13 +2,42 @@
 //! `[mcp_servers.NAME]` through `toml_edit`, which keeps comments, order and spacing of
 //! everything else in the document.
 
-use toml_edit::{Array, DocumentMut, Item, Table, value};
+use toml_edit::{Array, DocumentMut, Item, Table};
 
 /// Codex's key for its servers (TOML spelling; the JSON clients say `mcpServers`).
 pub(super) const SERVERS_KEY: &str = "mcp_servers";
 
 /// A server entry, as ordered key/value pairs.
 pub(super) type Entry = Vec<(String, serde_json::Value)>;
+
+/// The table `[mcp_servers.NAME]` of `text` as JSON, if there is one.
+pub(super) fn entry(text: &str, name: &str) -> Result<Option<serde_json::Value>, String> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| one_line_de(&e))?;
+    let Some(servers) = doc.get(SERVERS_KEY) else {
+        return Ok(None);
+    };
+    let servers = servers
+        .as_table()
+        .ok_or_else(|| format!("`{SERVERS_KEY}` is not a table"))?;
+    Ok(servers
+        .get(name)
+        .map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
+}
+
+/// Whether two texts hold the same TOML document, formatting and comments aside.
+pub(super) fn same(a: &str, b: &str) -> bool {
+    let value = |t: &str| toml::from_str::<toml::Table>(t).ok();
+    value(a).is_some() && value(a) == value(b)
+}
+
+fn one_line_de(e: &toml::de::Error) -> String {
+    e.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':')
+        .to_owned()
+}
 
 /// `text` with `[mcp_servers.NAME]` holding exactly `entry`. `None`: no file yet.
 pub(super) fn install(text: Option<&str>, name: &str, entry: &Entry) -> Result<String, String> {
@@ -70,28 +99,39 @@ pub(super) fn uninstall(text: &str, name: &str) -> Result<Option<String>, String
 fn table(entry: &Entry, spaced: bool) -> Result<Table, String> {
     let mut t = Table::new();
     for (k, v) in entry {
-        let item = match v {
-            serde_json::Value::String(s) => value(s.as_str()),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => value(i),
-                None => value(n.as_f64().unwrap_or_default()),
-            },
-            serde_json::Value::Bool(b) => value(*b),
-            serde_json::Value::Array(items) => {
-                let mut a = Array::new();
-                for i in items {
-                    a.push(i.as_str().ok_or("only arrays of strings are written")?);
-                }
-                value(a)
-            }
-            _ => return Err(format!("cannot write `{k}` as TOML")),
-        };
-        t.insert(k, item);
+        t.insert(k, Item::Value(toml_value(k, v)?));
     }
     if spaced {
         t.decor_mut().set_prefix("\n");
     }
     Ok(t)
+}
+
+/// One JSON value as TOML (objects as inline tables, as a user's `env = {…}` is).
+fn toml_value(key: &str, v: &serde_json::Value) -> Result<toml_edit::Value, String> {
+    Ok(match v {
+        serde_json::Value::String(s) => s.as_str().into(),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or_default().into(),
+        },
+        serde_json::Value::Bool(b) => (*b).into(),
+        serde_json::Value::Array(items) => {
+            let mut a = Array::new();
+            for i in items {
+                a.push(toml_value(key, i)?);
+            }
+            toml_edit::Value::Array(a)
+        }
+        serde_json::Value::Object(map) => {
+            let mut t = toml_edit::InlineTable::new();
+            for (k, v) in map {
+                t.insert(k, toml_value(k, v)?);
+            }
+            toml_edit::Value::InlineTable(t)
+        }
+        serde_json::Value::Null => return Err(format!("cannot write `{key}` as TOML")),
+    })
 }
 
 /// Whether a table holds the same keys and values as `wanted`, formatting aside.

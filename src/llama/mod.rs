@@ -275,6 +275,7 @@ fn up(
     terminal: bool,
 ) -> anyhow::Result<Record> {
     let model = choose_model(args.model.as_deref(), layout)?;
+    let _lock = lock(layout, report)?;
     if let Some(current) = Record::read(&layout.record()).filter(Record::alive) {
         let same_model = match &model {
             Model::Packaged(m) => current.model == m.name,
@@ -330,8 +331,39 @@ fn up(
     Ok(record)
 }
 
+/// Takes `engine.lock` in the state directory for one `up` or `down`, waiting for another
+/// one to finish. Two `up`s at once would otherwise both find no record and both start a
+/// server, and the record would name only the second: `down` could never stop the first.
+/// An advisory `flock`, dropped by the kernel when the process ends, however it ends.
+fn lock(layout: &Layout, report: Reporter) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let path = layout.state.join("engine.lock");
+    let cannot = || {
+        format!(
+            "cannot write to the engine's state directory {}",
+            layout.state.display()
+        )
+    };
+    std::fs::create_dir_all(&layout.state).with_context(cannot)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(cannot)?;
+    let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => return Ok(lock),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => file,
+        Err((_, e)) => return Err(anyhow::anyhow!("cannot lock {}: {e}", path.display())),
+    };
+    report.status("waiting for another `codex-wrap engine up` or `down` to finish");
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+}
+
 /// `engine down`: stop the recorded server (never by name) and its watcher.
 fn down(layout: &Layout, report: Reporter) -> anyhow::Result<ExitStatus> {
+    let _lock = lock(layout, report)?;
     let path = layout.record();
     let Some(record) = Record::read(&path) else {
         let _ = std::fs::remove_file(&path);

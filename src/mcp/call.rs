@@ -152,13 +152,11 @@ impl EngineFace {
         if request.write {
             // The check runs only in the sandbox or when the user listed it: decided before
             // the model is asked, so a refused check costs nothing.
-            let confine = crate::files::check::Confine {
-                sandbox: match &request.check {
-                    Some(command) => crate::files::sandbox::for_mcp(env, command)?,
-                    None => false,
-                },
-                ..crate::files::check::Confine::default()
+            let sandbox = match &request.check {
+                Some(command) => crate::files::sandbox::for_mcp(env, command)?,
+                None => false,
             };
+            let confine = crate::files::check::Confine::new(sandbox, env, &plan.settings);
             // The files face: write the answer's files, run the check, repair.
             let task = crate::files::face::Task {
                 root: self.root.clone(),
@@ -180,7 +178,7 @@ impl EngineFace {
             if let Some(last) = done.transcripts.last() {
                 let mut record =
                     crate::call::log_record(&plan, last, clock.elapsed(), done.status, started);
-                record.rounds = done.rounds.clone();
+                record.set_rounds(&done.rounds, done.status == ExitStatus::CheckFailed);
                 crate::call::append_log(&plan, &record, report);
             }
             if let Some(error) = &done.error {

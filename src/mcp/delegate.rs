@@ -271,11 +271,14 @@ pub(crate) fn cap(
 /// continuation id, full-text path), then the text.
 pub(crate) fn tool_result(outcome: Result<Outcome, String>) -> CallToolResult {
     match outcome {
+        // Read by a model: no known secret in it.
         Ok(o) => CallToolResult::success(vec![
-            ContentBlock::text(serde_json::to_string(&o).unwrap_or_default()),
-            ContentBlock::text(o.text),
+            ContentBlock::text(crate::secrets::mask(
+                &serde_json::to_string(&o).unwrap_or_default(),
+            )),
+            ContentBlock::text(crate::secrets::mask(&o.text)),
         ]),
-        Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(crate::secrets::mask(&e))]),
     }
 }
 

@@ -184,7 +184,8 @@ pub(super) fn is_code_like(line: &str) -> bool {
 }
 
 /// Blanks "double", “curly”, `backtick` and 'single' quoted spans; returns the spans that
-/// look like a path or a glob (no spaces, a `/` or a `*`).
+/// look like a path or a glob (no spaces, a `/` or a `*`, and a letter or digit: a quoted
+/// `'*'` is a character, not a glob).
 fn mask_quotes(text: &mut String) -> Vec<String> {
     let mut paths = Vec::new();
     let mut out = String::with_capacity(text.len());
@@ -208,9 +209,9 @@ fn mask_quotes(text: &mut String) -> Vec<String> {
         match rest.find(close) {
             Some(end) if close != '\'' || !rest[end + 1..].starts_with(char::is_alphanumeric) => {
                 let span = &rest[..end];
-                if !span.is_empty()
-                    && !span.contains(char::is_whitespace)
+                if !span.contains(char::is_whitespace)
                     && span.contains(['/', '*'])
+                    && span.contains(char::is_alphanumeric)
                 {
                     paths.push(span.to_owned());
                 }
@@ -285,6 +286,14 @@ mod tests {
         );
         let p = split("what's the user's name");
         assert!(p.request.contains("what's the user's"));
+    }
+
+    #[test]
+    fn a_quoted_symbol_is_not_a_glob() {
+        let p = split("The list mixes '*' and '-'. Make them all '-'.");
+        assert!(p.quoted_paths.is_empty(), "{:?}", p.quoted_paths);
+        let p = split("Lint every file matching 'src/**/*.ts'");
+        assert_eq!(p.quoted_paths, ["src/**/*.ts"]);
     }
 
     #[test]

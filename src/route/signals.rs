@@ -34,7 +34,7 @@ pub(super) struct Found {
 /// (`utils/text.py`); `async/await`, `/api/orders` and `~/Documents` are not project paths.
 static PATH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|[\s(,])((?:[A-Za-z0-9_.-]+/)+(?:[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,5})?|(?:apps|packages|services|src|lib|libs|app|cmd|internal|pkg|modules|crates|tests|web|api)/[A-Za-z0-9_-]+)(?:$|[\s),.;:])",
+        r"(?-u)(?:^|[\s(,])((?:[A-Za-z0-9_.-]+/)+(?:[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,5})?|(?:apps|packages|services|src|lib|libs|app|cmd|internal|pkg|modules|crates|tests|web|api)/[A-Za-z0-9_-]+)(?:$|[\s),.;:])",
     )
     .expect("path pattern")
 });
@@ -49,7 +49,7 @@ static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A glob over files: `*.ts`, `src/**/*.py`, `app/*/`.
 static GLOB: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[\s(,])[\w./-]*\*[\w.*/-]*[./][\w.*/-]*").expect("glob pattern")
+    Regex::new(r"(?-u)(?:^|[\s(,])[\w./-]*\*[\w.*/-]*[./][\w.*/-]*").expect("glob pattern")
 });
 
 /// A folder named as a place: `in app/Repositories`, `under src/`, `from packages/*`.
@@ -73,9 +73,9 @@ pub(super) const LAYER_PATTERNS: [&str; 10] = [
     r"\b(deploy\w*|docker|kubernetes|k8s|helm|terraform|vercel|aws|lambda|s3|cdn)\b",
     r"\b(queue|kafka|event bus|jobs?|workers?|webhooks?|pub/?sub|events)\b",
     r"\b(email|smtp|sms|notifications?|email provider)\b",
-    r"\b(auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles)\b",
+    r"\b(auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles|sso|saml|idp)\b",
     r"\b(cache|caching|redis|memcached)\b",
-    r"\b(mobile|ios|android)\b",
+    r"\b(mobile|ios|android|flutter|react native|swiftui|jetpack compose)\b",
     r"\b(analytics|warehouse|etl|backups?)\b",
 ];
 

@@ -10,9 +10,10 @@
 //! `settings` resolves the remote and limits once; `status` reads back the last sync for
 //! `doctor` and `stats`.
 //!
-//! Two ways to run it: `run_foreground` (`--wait`, `--dry-run`) and `start_background`,
-//! which starts `codex-wrap sync --wait --detached` in its own process group with no
-//! terminal and returns at once. `after_write` is the hook the write mode calls.
+//! Two ways to run it: `run_foreground` (the command as typed: its exit code is the
+//! sync's) and `start_background` (`--background`, and the sync after `--write`), which
+//! starts `codex-wrap sync --wait --detached` in its own process group with no terminal and
+//! returns at once. `after_write` is the hook the write mode calls.
 
 mod filter;
 mod rclone;
@@ -52,7 +53,7 @@ pub(crate) fn command(
 ) -> anyhow::Result<ExitStatus> {
     let settings = SyncSettings::resolve(args, env, root)?;
     let rclone = find_rclone(env)?;
-    if args.wait || args.dry_run {
+    if !args.background || args.dry_run {
         return run_foreground(
             root,
             &settings,
@@ -99,6 +100,7 @@ pub fn after_write(env: &Env, root: &Path, wait: bool, report: Reporter) {
     }
     let args = SyncArgs {
         wait,
+        background: !wait,
         summary_on_stderr: true,
         ..SyncArgs::default()
     };

@@ -1,0 +1,65 @@
+//! Bounded by construction: an answer is cut off while it streams, not after it is held
+//! whole; a huge prompt is scored in linear time.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{Sandbox, Server, ollama};
+
+/// A server streaming a 256 MiB answer (one file block) as Ollama NDJSON, 64 KiB a line.
+fn streaming_256_mib() -> Server {
+    Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(ollama::token_line(ollama::MODEL, "```txt big.txt\n").as_bytes());
+        let line = ollama::token_line(ollama::MODEL, &("y".repeat(1023) + "\n").repeat(64));
+        for _ in 0..(256 << 20) / (64 << 10) {
+            conn.chunk(line.as_bytes());
+        }
+        conn.chunk(ollama::token_line(ollama::MODEL, "```\n").as_bytes());
+        conn.end();
+    })
+}
+
+#[test]
+fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
+    let sb = Sandbox::new();
+    let server = streaming_256_mib();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .env("CODEX_WRAP_ENABLE_LOGGING", "0")
+        .args(["--local", "-w", "x"]);
+    // Python's RUSAGE_CHILDREN gives the binary's own peak RSS, apart from other tests.
+    let measure = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+        sys.stderr.write(r.stderr.decode())\n\
+        print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let mut py = Command::new("python3");
+    py.arg("-c")
+        .arg(measure)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    py.env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(sb.project());
+    let started = Instant::now();
+    let out = py.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut fields = stdout.split_whitespace();
+    let code: i32 = fields.next().unwrap().parse().unwrap();
+    let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
+    assert_eq!(code, 10, "{stderr}");
+    assert!(
+        stderr
+            .contains("the answer is over 17 MiB; the stream was stopped there (nothing written)"),
+        "{stderr}"
+    );
+    assert!(!sb.project().join("big.txt").exists());
+    // Held whole, 256 MiB takes over 500 MB; stopped at 17 MiB it stays under 100 MB.
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
