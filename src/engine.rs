@@ -141,7 +141,8 @@ pub fn prepare(
     };
     if request.write {
         // The write face's directive is part of this call's request, not a setting.
-        settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE]
+        let edits = crate::files::edits::directive(&request.inputs, settings.edit_blocks_above);
+        settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE, &edits]
             .join("\n\n")
             .trim()
             .to_owned();

@@ -27,8 +27,8 @@ pub enum ExitStatus {
     Interrupted = 6,
     /// The model's safety filter blocked the answer, or the answer was empty.
     Blocked = 7,
-    /// `--write --check CMD`: the check still fails after the last round (the files are
-    /// left in their last state).
+    /// `--write --check CMD`: the check still fails after the last round (what the task
+    /// wrote is put back, unless `--keep-failed`).
     CheckFailed = 8,
     /// The prompt cannot fit the forced route's model window; nothing was sent.
     TooLarge = 11,
@@ -85,10 +85,11 @@ Exit codes:
   6    stream interrupted after output had started (stdout holds a partial answer)
   7    blocked by the model's safety filter, an empty answer, or (--write, --json) a refusal
        that was still a refusal when asked again, on every route
-  8    --check still fails after the last --rounds round (files left in their last state)
+  8    --check still fails after the last --rounds round (what it wrote is put back)
   9    sync failed: rclone's error, or the deletion guard (--max-delete) refused
   10   --write could not write: a write failed (disk full, ulimit -f; that file is left as it
-       was), or the answer is over the limits (256 files, 16 MiB: nothing written)
+       was), or the answer is over the limits (256 files, 16 MiB: nothing written), or
+       refused (cut at the token limit, elided, short, edit blocks not matching once)
   11   the prompt cannot fit the forced route's model window (nothing was sent)
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated (SIGTERM)";
@@ -282,6 +283,7 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
         }
         if cause.is::<crate::files::write::WriteError>()
             || cause.is::<crate::files::write::LimitError>()
+            || cause.is::<crate::files::guard::Refused>()
         {
             return ExitStatus::WriteFailed;
         }

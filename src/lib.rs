@@ -13,6 +13,7 @@
 //! - `output`: the `Sink` trait, the only writer of stdout, and the stderr status lines;
 //!   `error`: exit codes; `secrets`: the secret values known, masked out of every text.
 //! - `llama`: `codex-wrap engine`, a llama-server of its own built from PyPI.
+//! - `eval`: `codex-wrap eval`, the write face run over a suite of tasks and scored.
 //! - `mcp`: the MCP server face (`codex-wrap mcp`); `install`: wiring it into assistants.
 
 pub mod backend;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod context;
 pub mod engine;
 pub mod error;
+mod eval;
 pub mod files;
 pub mod frame;
 pub mod http;
@@ -104,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Install(args)) => install::install(args, &env, &root, report),
         Some(Command::Mcp) => mcp::serve(env, root),
         Some(Command::Trust(args)) => Ok(config::trust::command(args, &env, &root, &cwd)?),
+        Some(Command::Eval(args)) => {
+            eval::command(args, &env, &root, report, drawable(&cli.global, &env))
+        }
         Some(Command::Engine(args)) => {
             llama::command(args, &env, &root, report, drawable(&cli.global, &env))
         }

@@ -271,6 +271,12 @@ impl Reporter {
         }
     }
 
+    /// A warning that `-q` does not hide: the one line that explains an exit code.
+    pub fn warning(line: &str) {
+        crate::spinner::stop();
+        eprintln!("codex-wrap: warning: {line}");
+    }
+
     /// An error: always printed.
     pub fn error(line: &str) {
         crate::spinner::stop();

@@ -129,6 +129,12 @@ pub struct RoundRecord {
     pub check_exit: Option<i32>,
     /// Wall time of the round: the call, the writes and the check.
     pub seconds: f64,
+    /// Where the round ran when it was escalated (`api`, `codex`, an endpoint's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Whether the round ran on the escalation route.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 /// One attempt of a call.

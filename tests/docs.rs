@@ -374,6 +374,7 @@ fn command_line(line: &str) -> Option<(Vec<String>, Vec<String>)> {
         "install",
         "engine",
         "trust",
+        "eval",
         "completions",
         "man",
     ];

@@ -177,8 +177,17 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     let e = EngineBox::new();
     e.seed_build();
     let model = e.gguf("my-coder.gguf");
-    let r = e.run(&["engine", "up", "--model", model.to_str().unwrap()]);
-    r.assert_code(0).assert_stderr_has("engine up: my-coder at");
+    let r = e.run(&[
+        "engine",
+        "up",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    r.assert_code(0)
+        .assert_stderr_has("engine up: my-coder at")
+        .assert_stderr_has("2 threads,");
     assert_eq!(e.calls(), "", "a built engine needs no provisioning");
     let url = r.stdout().trim().to_owned();
     assert!(
@@ -221,6 +230,8 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     assert_eq!(status["model"], "my-coder");
     assert_eq!(status["pid"], pid);
     assert_eq!(status["requests"], 1);
+    assert_eq!(status["threads"], 2);
+    assert_eq!(status["tokens_per_sec"], 100.0);
     assert!(
         status["rss_bytes"].as_u64().unwrap() > 1_000_000,
         "{status}"
@@ -229,6 +240,7 @@ fn up_status_call_logs_down_with_a_users_gguf() {
         .assert_code(0)
         .assert_stdout_has("engine    running")
         .assert_stdout_has("requests  1")
+        .assert_stdout_has("speed     100.0 tok/s (the last answer)")
         .assert_stdout_has("stops after 30m");
 
     e.run(&["doctor"])
@@ -238,7 +250,8 @@ fn up_status_call_logs_down_with_a_users_gguf() {
     e.run(&["engine", "logs"])
         .assert_code(0)
         .assert_stdout_has("fake llama-server -m")
-        .assert_stdout_has("--host 127.0.0.1");
+        .assert_stdout_has("--host 127.0.0.1")
+        .assert_stdout_has("--threads 2");
 
     e.run(&["engine", "down"])
         .assert_code(0)

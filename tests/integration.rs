@@ -13,6 +13,7 @@ mod context;
 mod diagnoses;
 mod docs;
 mod engine;
+mod eval;
 mod fallback;
 mod faults;
 mod install;

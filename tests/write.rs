@@ -105,7 +105,7 @@ fn every_block_format_is_written_and_stdout_is_the_summary() {
 }
 
 #[test]
-fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_clobbered() {
+fn an_input_is_sent_with_its_path_and_a_lone_block_is_merged_into_it_others_are_never_clobbered() {
     let sb = Sandbox::new();
     sb.write("src/lib.rs", "pub fn old() {}\n");
     sb.write("src/other.rs", "keep me\n");
@@ -121,9 +121,13 @@ fn an_input_is_sent_with_its_path_and_replaced_by_a_lone_block_others_are_never_
             "src/lib.rs",
             "add a slugify function",
         ])
-        .stdout("updated src/lib.rs (1 line)\n")
+        .stdout("updated src/lib.rs (3 lines)\n")
         .run();
-    assert_eq!(read(&sb, "src/lib.rs"), "pub fn slugify() {}\n");
+    // The answer defines one new function: merged by symbol, the old one stays.
+    assert_eq!(
+        read(&sb, "src/lib.rs"),
+        "pub fn slugify() {}\n\npub fn old() {}\n"
+    );
     let (_, system) = sent(&server, 0);
     assert!(
         system.contains("```src/lib.rs\npub fn old() {}\n```"),
@@ -322,8 +326,8 @@ fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2(
 #[test]
 fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     let sb = Sandbox::new();
-    // Two rounds, then one.
-    let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(3));
+    // Two rounds, then one, then one with --keep-failed.
+    let server = answers(&["```python app.py\nx = 1\n```\n"]).expect(Calls::Exactly(4));
     let r = on(&sb, &server)
         .args([
             "--local",
@@ -346,7 +350,15 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     assert_eq!(doc["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(doc["rounds"][1]["check_exit"], 1);
     assert_eq!(doc["check"]["tail"], "nope\n");
-    assert_eq!(read(&sb, "app.py"), "x = 1\n");
+    // What the task created is removed again; the attempt is kept aside.
+    assert!(!sb.project().join("app.py").exists());
+    assert_eq!(doc["restored"][0]["outcome"], "removed");
+    let patch = doc["failed_patch"].as_str().unwrap();
+    assert!(
+        std::fs::read_to_string(patch)
+            .unwrap()
+            .contains("+++ b/app.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    );
     // The text summary says so too.
     let r = on(&sb, &server)
         .args([
@@ -360,9 +372,74 @@ fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
         ])
         .code(8)
         .stderr_has("round 1/1")
-        .stderr_has("the check still fails after 1 rounds")
+        .stderr_has("the check still fails after 1 round")
         .run();
-    assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; the files are left as the last round wrote them\n  | nope\n"), "{}", r.stdout());
+    assert!(r.stdout().contains("check failed: echo nope; exit 1 (exit 1) after 1 round; what the task wrote is put back\n  | nope\nput back app.py (removed)\nthe failed attempt is kept in "), "{}", r.stdout());
+    // --keep-failed leaves the files as the last round wrote them.
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "--keep-failed",
+            "--rounds",
+            "1",
+            "--check",
+            "echo nope; exit 1",
+            "x",
+        ])
+        .code(8)
+        .stderr_has("the check still fails")
+        .run();
+    assert!(
+        r.stdout()
+            .contains("the files are left as the last round wrote them"),
+        "{}",
+        r.stdout()
+    );
+    assert_eq!(read(&sb, "app.py"), "x = 1\n");
+}
+
+#[test]
+fn a_task_that_still_fails_leaves_the_input_byte_for_byte_and_keeps_the_attempt_aside() {
+    let sb = Sandbox::new();
+    let before = "import math\r\n\ndef helper(x):\n    return math.sqrt(x)\n\n\ndef target(x):\n    raise NotImplementedError\n";
+    sb.write("solution.py", before);
+    let path = sb.project().join("solution.py");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    // The answer is target() alone; the check keeps failing.
+    let server = answers(&["```python\ndef target(x):\n    return helper(x) + 1\n```\n"]);
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--rounds",
+            "2",
+            "--check",
+            "python3 -c 'import solution; assert solution.target(4) == 4'",
+            "implement target",
+        ])
+        .code(8)
+        .stderr_has("the check still fails after 2 rounds")
+        .run();
+    assert_eq!(std::fs::read(&path).unwrap(), before.as_bytes());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o640);
+    let out = r.stdout();
+    assert!(out.contains("put back solution.py (restored)\n"), "{out}");
+    let kept = out
+        .lines()
+        .find_map(|l| l.strip_prefix("the failed attempt is kept in "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let patch = std::fs::read_to_string(kept).unwrap();
+    assert!(
+        patch.contains("--- a/solution.py\n+++ b/solution.py\n"),
+        "{patch}"
+    );
+    assert!(patch.contains("+    return helper(x) + 1\n"), "{patch}");
+    assert!(kept.contains("/.local/state/codex-wrap/failed/"), "{kept}");
 }
 
 #[test]
@@ -520,7 +597,8 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
         std::thread::sleep(Duration::from_millis(20));
     }
     interrupted(child);
-    assert_eq!(read(&sb, "app.py"), "print(2)\n");
+    // Interrupted is a failure: what the task created is removed.
+    assert!(!sb.project().join("app.py").exists());
     assert_eq!(survivors("30.0202"), Vec::<String>::new());
 }
 
@@ -790,4 +868,246 @@ fn an_assistants_configuration_is_replaced_only_when_named_literally() {
         .args(["--local", "-w", "x"])
         .stdout("created .github/workflows/ci.yml (1 line)\n")
         .run();
+}
+
+/// An input holding `helper()` and a stub `target()`, and the check that needs both.
+const SOLUTION: &str = "import math\n\n\ndef helper(x):\n    return int(math.sqrt(x))\n\n\ndef target(x):\n    raise NotImplementedError\n";
+const SOLUTION_CHECK: &str = "python3 -c 'import solution; assert solution.target(16) == 5'";
+
+#[test]
+fn a_fragment_answer_keeps_the_files_other_definitions_and_the_check_passes() {
+    let sb = Sandbox::new();
+    sb.write("solution.py", SOLUTION);
+    // The function alone, with a usage example; then (second task) an explanation block
+    // and the definition as two unnamed blocks.
+    let server = answers(&[
+        "```python\ndef target(x):\n    return helper(x) + 1\n\nprint(target(16))\n```\n",
+    ])
+    .expect(Calls::Exactly(1));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--check",
+            SOLUTION_CHECK,
+            "implement target",
+        ])
+        .stderr_has("round 1/3: check")
+        .run();
+    assert!(r.stdout().contains("check passed"), "{}", r.stdout());
+    assert_eq!(
+        read(&sb, "solution.py"),
+        SOLUTION.replace(
+            "    raise NotImplementedError\n",
+            "    return helper(x) + 1\n"
+        )
+    );
+    sb.write("solution.py", SOLUTION);
+    let server = answers(&[
+        "Install nothing:\n```bash\npip install nothing\n```\nThe function:\n```python\ndef target(x):\n    return helper(x) + 1\n```\n",
+    ]);
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--check",
+            SOLUTION_CHECK,
+            "implement target",
+        ])
+        .stderr_has("round 1/3: check")
+        .run();
+    assert!(read(&sb, "solution.py").contains("def helper(x):\n    return int(math.sqrt(x))\n"));
+    assert!(read(&sb, "solution.py").contains("    return helper(x) + 1\n"));
+}
+
+/// A context budget and window that take a 3,000-line input.
+const ROOMY: &str = "[context]\nlocal_budget = 40000\n[profiles.code.options]\nnum_ctx = 65536\n";
+
+/// A 300-line Python file: 150 two-line functions.
+fn big_py() -> String {
+    (0..150)
+        .map(|i| format!("def f{i}():\n    return {i}\n"))
+        .collect()
+}
+
+#[test]
+fn an_elided_or_cut_whole_file_answer_leaves_a_300_line_file_byte_for_byte() {
+    let sb = Sandbox::new();
+    let before = big_py();
+    sb.write("big.py", &before);
+    sb.write("profiles.toml", ROOMY);
+    let elided = "```python big.py\ndef f0():\n    return 100\n# ... rest of the code unchanged\ndef f149():\n    return 149\n```\n";
+    let server = answers(&[elided]);
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer leaves code out (line 3: `# ... rest of the code unchanged`)")
+        .run();
+    assert_eq!(r.stdout(), "");
+    assert_eq!(read(&sb, "big.py"), before);
+    // A short whole answer that defines none of the file's names: refused too.
+    let short = "```python big.py\nimport sys\n\nprint(sys.argv)\n```\n";
+    let server = answers(&[short]);
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer has 3 of the file's 300 lines and does not define all its top-level names")
+        .run();
+    assert_eq!(read(&sb, "big.py"), before);
+    // Cut at the token limit: refused whatever its shape, --force or not.
+    let cut = Server::start(|_, _, conn| {
+        ollama::start(conn);
+        conn.chunk(
+            ollama::token_line(
+                ollama::MODEL,
+                "```python big.py\ndef f0():\n    return 100\n```\n",
+            )
+            .as_bytes(),
+        );
+        conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
+        conn.end();
+    });
+    on(&sb, &cut)
+        .args(["--local", "-w", "--force", "-i", "big.py", "change f0"])
+        .code(10)
+        .stderr_has("big.py not written: the answer was cut at the model's token limit")
+        .run();
+    assert_eq!(read(&sb, "big.py"), before);
+    // Under --check, a refusal is a repair round that says why.
+    let server =
+        answers(&[elided, "```python\ndef f0():\n    return 100\n```\n"]).expect(Calls::Exactly(2));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "big.py",
+            "--check",
+            "grep -q 'return 100' big.py",
+            "change f0",
+        ])
+        .stderr_has("round 1/3: big.py not written: the answer leaves code out")
+        .stderr_has("round 2/3: check")
+        .run();
+    assert!(r.stdout().contains("check passed"), "{}", r.stdout());
+    let (repair, _) = sent(&server, 1);
+    assert!(
+        repair.contains(
+            "Your answer was not written (round 1 of 3): big.py: the answer leaves code out"
+        ),
+        "{repair}"
+    );
+    assert_eq!(
+        read(&sb, "big.py"),
+        before.replacen("return 0\n", "return 100\n", 1)
+    );
+    // --force lets an elided answer through (the user asked); merged by symbol, every
+    // other definition stays.
+    sb.write("big.py", &before);
+    let server = answers(&[elided]);
+    on(&sb, &server)
+        .args(["--local", "-w", "--force", "-i", "big.py", "change f0"])
+        .stdout("updated big.py (301 lines)\n")
+        .run();
+}
+
+#[test]
+fn a_search_replace_block_changes_exactly_its_hunk_in_a_3000_line_file() {
+    let sb = Sandbox::new();
+    let before: String = (0..1500)
+        .map(|i| format!("def g{i}(x):\n    return x + {i}\n"))
+        .collect();
+    sb.write("huge.py", &before);
+    sb.write("profiles.toml", ROOMY);
+    let edit = "huge.py\n```python\n<<<<<<< SEARCH\ndef g700(x):\n    return x + 700\n=======\ndef g700(x):\n    return x * 700\n>>>>>>> REPLACE\n```\n";
+    let server = answers(&[edit]);
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "huge.py", "multiply in g700"])
+        .stdout("updated huge.py (3000 lines)\n")
+        .run();
+    let after = read(&sb, "huge.py");
+    assert_eq!(
+        after,
+        before.replace("    return x + 700\n", "    return x * 700\n")
+    );
+    let diff: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(diff, [("    return x + 700", "    return x * 700")]);
+    let (_, system) = sent(&server, 0);
+    assert!(
+        system.contains("SEARCH/REPLACE edit blocks, never by writing them whole: huge.py"),
+        "{system}"
+    );
+    // A block that matches twice, then one that matches nowhere: repair rounds with the
+    // reason; nothing guessed, nothing written.
+    sb.write("huge.py", &before);
+    let nowhere = "huge.py\n```python\n<<<<<<< SEARCH\ndef nope():\n=======\ndef yes():\n>>>>>>> REPLACE\n```\n";
+    let dup: String = format!("{before}def g700(x):\n    return x + 700\n");
+    sb.write("huge.py", &dup);
+    let server = answers(&[
+        "huge.py\n```python\n<<<<<<< SEARCH\ndef g700(x):\n    return x + 700\n=======\ndef g700(x):\n    return 0\n>>>>>>> REPLACE\n```\n",
+        nowhere,
+    ])
+    .expect(Calls::Exactly(2));
+    on(&sb, &server)
+        .args(["--local", "-w", "-i", "huge.py", "--rounds", "2", "--check", "false", "x"])
+        .code(10)
+        .stderr_has("round 1/2: huge.py not written: edit block 1's SEARCH text matches 2 places in the file")
+        .stderr_has("huge.py not written: edit block 1's SEARCH text matches nowhere in the file")
+        .run();
+    let (repair, _) = sent(&server, 1);
+    assert!(
+        repair.contains("matches 2 places in the file; include more lines"),
+        "{repair}"
+    );
+    assert_eq!(read(&sb, "huge.py"), dup);
+}
+
+#[test]
+fn a_round_that_runs_out_of_time_is_a_failed_round_and_the_task_goes_on() {
+    let sb = Sandbox::new();
+    // The first answer comes after the round's deadline; the second in time.
+    let server = Server::start(|i, _, conn| {
+        if i == 0 {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        ollama::stream(conn, &["```python app.py\nx = 1\n```\n"]);
+    })
+    .expect(Calls::Exactly(2));
+    let r = on(&sb, &server)
+        .args(["--local", "-w", "-t", "1", "--check", "true", "x"])
+        .stderr_has("round 1/3: ran out of time")
+        .stderr_has("round 2/3: check `true`: passed")
+        .run();
+    let out = r.stdout();
+    assert!(
+        out.starts_with("created app.py (1 line)\ncheck passed: true (round 2, "),
+        "{out}"
+    );
+    assert!(out.ends_with("\nround 1 ran out of time\n"), "{out}");
+    // Exit 5 only once every round has run out of time.
+    let slow = Server::start(|_, _, conn| {
+        std::thread::sleep(Duration::from_millis(2500));
+        ollama::stream(conn, &["```python b.py\nx = 1\n```\n"]);
+    })
+    .expect(Calls::Exactly(2));
+    let r = on(&sb, &slow)
+        .args([
+            "--local", "-w", "-t", "1", "--rounds", "2", "--check", "true", "x",
+        ])
+        .code(5)
+        .stderr_has("round 1/2: ran out of time")
+        .stderr_has("error")
+        .run();
+    assert_eq!(
+        r.stdout(),
+        "round 1 ran out of time\nround 2 ran out of time\n"
+    );
 }

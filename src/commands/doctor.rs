@@ -172,6 +172,12 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
     let engine_status = if engine_up { Status::Ok } else { Status::Skip };
     r.add("engine", engine_status, engine);
     let local_ok = local_ok || (engine_up && !settings.local_disabled);
+    // What `codex-wrap eval` last measured, per endpoint.
+    if let Some(state) = settings.engine.state.parent() {
+        for (endpoint, last) in crate::eval::last_evals(state) {
+            r.add("eval", Status::Ok, format!("{endpoint}: {}", last.line()));
+        }
+    }
     let api_ok = api_checks(&mut r, &settings, &probes);
 
     let names = |route| {

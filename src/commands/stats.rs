@@ -61,6 +61,22 @@ pub(crate) struct Written {
     tokens_kept_off: u64,
 }
 
+/// `--write --check` tasks and their escalation: how many passed on the local rounds, how
+/// many went on on the escalation route, and what the escalated answers cost.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub(crate) struct Escalations {
+    /// Checked tasks whose check passed without escalating.
+    passed_locally: u64,
+    /// Tasks that escalated, and how many of them passed there.
+    escalated: u64,
+    escalated_passed: u64,
+    /// Tokens of the escalated tasks' last answers (the escalation route's).
+    escalated_tokens_in: u64,
+    escalated_tokens_out: u64,
+    /// Those tokens at the `[prices]` of their models.
+    escalated_cost: Option<f64>,
+}
+
 /// The router's feedback from real use: calls whose route the router chose (not forced by
 /// a flag), by that route, and how many of them failed their `--check` in the end or were
 /// escalated to the API.
@@ -105,6 +121,11 @@ pub(crate) struct Summary {
     /// `--write` calls (and MCP `delegate` with `write`): answers that landed in files,
     /// with only a summary returned to the caller.
     written: Written,
+    /// Checked write tasks: passed locally, escalated.
+    escalations: Escalations,
+    /// The last `codex-wrap eval` of each endpoint.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    last_evals: BTreeMap<String, crate::eval::LastEval>,
     /// Calls routed by the router, per route chosen, with their check failures and
     /// escalations: its measured precision on this user's calls.
     router: Vec<RouterRow>,
@@ -174,6 +195,8 @@ pub(crate) struct Tally {
     tokens: Tokens,
     costs: BTreeMap<String, (u64, u64)>,
     written: Written,
+    escalations: Escalations,
+    escalated_costs: BTreeMap<String, (u64, u64)>,
     router: BTreeMap<String, RouterRow>,
 }
 
@@ -210,6 +233,19 @@ impl Tally {
         if !r.rounds.is_empty() {
             self.written.calls += 1;
             self.written.tokens_kept_off += r.tokens_out;
+            let checked = r.rounds.iter().any(|x| x.check_exit.is_some());
+            let e = &mut self.escalations;
+            if r.escalated {
+                e.escalated += 1;
+                e.escalated_passed += u64::from(r.exit == 0);
+                e.escalated_tokens_in += r.tokens_in;
+                e.escalated_tokens_out += r.tokens_out;
+                let c = self.escalated_costs.entry(r.model.clone()).or_default();
+                c.0 += r.tokens_in;
+                c.1 += r.tokens_out;
+            } else if checked && r.exit == 0 {
+                e.passed_locally += 1;
+            }
         }
         let tokens = &mut self.tokens;
         tokens.some_estimated |= r.tokens_estimated;
@@ -257,8 +293,19 @@ pub(crate) fn summarize(
         mut tokens,
         costs,
         written,
+        mut escalations,
+        escalated_costs,
         router,
     } = tally;
+    let esc_costs: Vec<f64> = escalated_costs
+        .iter()
+        .filter_map(|(model, (i, o))| {
+            prices
+                .get(model)
+                .map(|p| (*i as f64 * p.input + *o as f64 * p.output) / 1e6)
+        })
+        .collect();
+    escalations.escalated_cost = (!esc_costs.is_empty()).then(|| round(esc_costs.iter().sum(), 6));
     let local = tokens.local_in + tokens.local_out;
     let all = local + tokens.api_in + tokens.api_out;
     tokens.local_share = rate(local, all);
@@ -312,6 +359,8 @@ pub(crate) fn summarize(
         api_cost: (!priced.is_empty()).then(|| round(priced.iter().sum(), 6)),
         api_cost_by_model,
         last_sync: None,
+        escalations,
+        last_evals: BTreeMap::new(),
         local_at_cloud_prices,
         written,
         router: router.into_values().collect(),
@@ -363,6 +412,9 @@ pub(crate) fn render(s: &Summary) -> String {
     out.push('\n');
     if let Some(sync) = &s.last_sync {
         out.push_str(&format!("{}\n", sync.text));
+    }
+    for (endpoint, last) in &s.last_evals {
+        out.push_str(&format!("last eval on {endpoint}: {}\n", last.line()));
     }
     if s.calls == 0 {
         return out;
@@ -439,6 +491,19 @@ pub(crate) fn render(s: &Summary) -> String {
             thousands(s.written.tokens_kept_off)
         ));
     }
+    let e = &s.escalations;
+    if e.passed_locally + e.escalated > 0 {
+        out.push_str(&format!(
+            "checked write tasks: {} passed locally, {} needed escalation ({} passed there; their answers: {} tokens in, {} out{})\n",
+            e.passed_locally,
+            e.escalated,
+            e.escalated_passed,
+            thousands(e.escalated_tokens_in),
+            thousands(e.escalated_tokens_out),
+            e.escalated_cost
+                .map_or_else(String::new, |c| format!(", cost {c:.4}"))
+        ));
+    }
     for r in &s.router {
         out.push_str(&format!(
             "router: of {} {} routed {}, {} ran a check, {} failed {}, {} escalated\n",
@@ -507,6 +572,11 @@ pub(crate) fn stats(args: &StatsArgs, env: &Env, root: &Path) -> anyhow::Result<
     };
     let since = cutoff.map(|c| humantime::format_rfc3339_seconds(c).to_string());
     let mut summary = summarize(log, since, tally, malformed, prices);
+    if let Ok(engine) = config::engine_settings(&cfg, env)
+        && let Some(state) = engine.state.parent()
+    {
+        summary.last_evals = crate::eval::last_evals(state);
+    }
     summary.last_sync = crate::sync::describe(root, Some(log), SystemTime::now())
         .map(|(ok, text)| LastSyncRow { ok, text });
     let doc = if json {

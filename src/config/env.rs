@@ -41,6 +41,7 @@ pub mod names {
     pub const CONTRACT_SUMMARY_LINES: &str = "CONTRACT_SUMMARY_LINES";
     pub const AGENTS_SUMMARY_LINES: &str = "AGENTS_SUMMARY_LINES";
     pub const SYNC_REMOTE: &str = "CODEX_WRAP_SYNC_REMOTE";
+    pub const MAX_MCP_OUTPUT_TOKENS: &str = "MAX_MCP_OUTPUT_TOKENS";
     pub const STATE_DIR: &str = "CODEX_WRAP_STATE_DIR";
     pub const SANDBOX: &str = "CODEX_WRAP_SANDBOX";
 }

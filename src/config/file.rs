@@ -58,12 +58,12 @@ pub struct ConfigFile {
     pub provenance: super::provenance::Provenance,
     /// `codex-wrap mcp`: the `delegate` tool's reply cap and continuation lifetime.
     pub mcp: Option<McpConfig>,
-    /// `--write`: how the check runs and what answers may write.
+    /// `--write`: how the check runs, and where a task escalates when its rounds fail.
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: the write face. Read from the user's own file only (see `files::sandbox` and
-/// `files::protect`).
+/// `[files]`: the write -> check -> repair task. `sandbox` and `allow_write` are read from
+/// the user's own file only (see `files::sandbox`, `files::protect`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
@@ -72,6 +72,15 @@ pub struct FilesConfig {
     /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
     /// may create or replace.
     pub allow_write: Option<Vec<String>>,
+    /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
+    /// instead of being written whole (default 150).
+    pub edit_blocks_above: Option<usize>,
+    /// Where a task goes on when the check still fails after its rounds: `api`, `codex`,
+    /// `local` or an endpoint's name. Applies only when no flag forces a route and
+    /// fallback is allowed.
+    pub escalate: Option<String>,
+    /// The escalation's own round budget (default 2).
+    pub escalate_rounds: Option<u32>,
 }
 
 /// `[mcp]`: the MCP server's `delegate` tool.
@@ -112,6 +121,8 @@ pub struct SyncConfig {
 pub struct EngineConfig {
     /// Stop the engine after this long without a request (`"30m"`, `"2h"`; `"off"`).
     pub idle_stop: Option<String>,
+    /// llama-server's generation threads (default: one core left free).
+    pub threads: Option<u32>,
 }
 
 /// `[log]`: the run log, one JSON line per call.

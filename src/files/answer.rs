@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::blocks::{self, SkippedBlock};
+use super::guard;
 use super::report;
+use super::restore::Ledger;
 use super::write::{self, Action, FileResult, WriteOptions};
 
 /// What one answer did to the project.
@@ -64,17 +66,44 @@ pub fn write_answer(
     opts: &WriteOptions,
     dry_run: bool,
 ) -> anyhow::Result<WriteReport> {
+    write_answer_into(root, answer, inputs, opts, dry_run, &mut Ledger::default())
+}
+
+/// [`write_answer`], recording in `ledger` what each file held before the task first wrote
+/// it and what it holds now, so a failed task can put it back.
+pub fn write_answer_into(
+    root: &Path,
+    answer: &str,
+    inputs: &[String],
+    opts: &WriteOptions,
+    dry_run: bool,
+    ledger: &mut Ledger,
+) -> anyhow::Result<WriteReport> {
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let parsed = blocks::parse(answer, &input_refs);
+    let mut parsed = blocks::parse(answer, &input_refs);
+    let read = |rel: &str| -> Option<String> {
+        // Inputs only: resolved inside the root when they were given.
+        inputs.iter().any(|i| i == rel).then_some(())?;
+        let bytes = std::fs::read(root.join(rel)).ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    guard::shape(&mut parsed, inputs, &read, opts.force, opts.truncated)?;
     let planned = write::plan(root, &parsed.files, inputs, opts)?;
     let (files, diff) = if dry_run {
         let files = planned.iter().map(|p| p.result.clone()).collect();
         (files, Some(report::diff(&planned)))
     } else {
-        (
-            write::apply_until(root, &planned, opts.stop.as_deref())?,
-            None,
-        )
+        ledger.before_write(root, &planned);
+        match write::apply_until(root, &planned, opts.stop.as_deref()) {
+            Ok(files) => {
+                ledger.written(&planned, &files);
+                (files, None)
+            }
+            Err(e) => {
+                ledger.written(&planned, &e.done);
+                return Err(e.into());
+            }
+        }
     };
     Ok(WriteReport {
         files,

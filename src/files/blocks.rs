@@ -15,8 +15,9 @@
 //! a ```` ```` ```` fence. CRLF answers parse like LF ones (content comes out with LF). A block
 //! the answer ends inside is never written: the answer was cut off.
 //!
-//! With exactly one input file and one unnamed code block, the block replaces that file.
-//! Blocks without a path are reported, not written. The parser is pure and does not judge
+//! With exactly one input file and one unnamed code block, the block is for that file; with
+//! several, they are its fragments (see `guard`). Blocks without a path are reported, not
+//! written. The parser is pure and does not judge
 //! paths: the writer decides what may be written.
 
 use serde::Serialize;
@@ -91,6 +92,9 @@ pub struct Parsed {
     pub files: Vec<FileBlock>,
     /// Blocks not written.
     pub skipped: Vec<SkippedBlock>,
+    /// With exactly one input, several unnamed code blocks: each may hold part of that file
+    /// (merged by symbol where the language allows, else reported as unnamed).
+    pub fragments: Vec<FileBlock>,
 }
 
 /// Languages of blocks that show output, not a file: they never count as "the" unnamed block.
@@ -132,6 +136,26 @@ pub fn parse(answer: &str, inputs: &[&str]) -> Parsed {
             let block = unnamed.remove(*only);
             add_file(&mut parsed, block, input.to_owned(), NamedBy::SoleInput);
         }
+    } else if let [input] = inputs
+        && code.len() > 1
+        && !parsed
+            .files
+            .iter()
+            .any(|f| strip_dot(&f.path) == strip_dot(input))
+    {
+        for i in code.into_iter().rev() {
+            let block = unnamed.remove(i);
+            parsed.fragments.insert(
+                0,
+                FileBlock {
+                    path: strip_dot(input).to_owned(),
+                    lang: block.lang,
+                    content: block.content,
+                    line: block.line,
+                    named_by: NamedBy::SoleInput,
+                },
+            );
+        }
     }
     for block in unnamed {
         parsed.skipped.push(block.skipped(reason::UNNAMED));
@@ -150,6 +174,11 @@ fn add_file(parsed: &mut Parsed, block: RawBlock, path: String, named_by: NamedB
         named_by,
     };
     if let Some(old) = parsed.files.iter_mut().find(|f| strip_dot(&f.path) == key) {
+        // Edit blocks for the same file add up.
+        if super::edits::has_blocks(&old.content) && super::edits::has_blocks(&file.content) {
+            old.content.push_str(&file.content);
+            return;
+        }
         let old = std::mem::replace(old, file);
         parsed.skipped.push(SkippedBlock {
             line: old.line,

@@ -14,8 +14,10 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::answer::{WriteReport, write_answer};
+use super::answer::{WriteReport, write_answer_into};
 use super::check::{CheckOutcome, run_check};
+use super::guard::{self, Refused};
+use super::restore::{Ledger, Restored};
 use super::write::{Action, FileResult, WriteOptions};
 use super::{check, repair};
 use crate::cli::RunArgs;
@@ -49,6 +51,12 @@ pub struct Task {
     pub confine: check::Confine,
     /// Most rounds, the first answer included (at least 1).
     pub rounds: usize,
+    /// On failure, leave the files as the last round wrote them instead of putting back
+    /// what the task wrote.
+    pub keep_failed: bool,
+    /// Where a failed attempt is kept aside as a patch before its files are put back (the
+    /// state directory's `failed/`); `None`: not kept.
+    pub attempts_dir: Option<PathBuf>,
 }
 
 /// What a task did, round by round.
@@ -64,11 +72,24 @@ pub struct TaskReport {
     pub check: Option<CheckOutcome>,
     /// The last answer's text.
     pub text: String,
+    /// Every answer's text, round by round (`eval` scores the first one as a plain
+    /// answer, without the files loop).
+    pub answers: Vec<String>,
+    /// Where the task went after the local rounds, when it escalated.
+    pub escalation: Option<EscalationNote>,
     /// Why the task stopped early (a write that failed, a check that could not start), as
     /// one line; `None` when it ran to its end.
     pub error: Option<String>,
     /// How it ends: 0, 8 (check still failing), 10 (write failed), the engine's codes.
     pub status: ExitStatus,
+    /// What the task wrote, with what each file held before.
+    pub ledger: Ledger,
+    /// What putting back did, file by file, once the task failed.
+    pub restored: Vec<Restored>,
+    /// The failed attempt's patch, or why it could not be kept.
+    pub kept_aside: Option<Result<PathBuf, String>>,
+    /// The rounds that ran out of time.
+    pub timed_out: Vec<usize>,
 }
 
 impl TaskReport {
@@ -92,6 +113,11 @@ impl TaskReport {
         files
     }
 
+    /// Whether rounds ran on the escalation route.
+    pub fn escalated(&self) -> bool {
+        self.escalation.as_ref().is_some_and(|n| n.error.is_none())
+    }
+
     /// Files created or updated over all rounds.
     pub fn changed(&self) -> usize {
         self.files()
@@ -108,16 +134,37 @@ impl TaskReport {
             .map(|w| w.not_written.as_slice())
             .unwrap_or_default();
         let mut out = super::report::summary(&self.files(), not_written, dry_run);
+        if let Some(n) = self.escalation.as_ref().filter(|n| n.error.is_none()) {
+            let local = n.first_round - 1;
+            out.push_str(&format!(
+                "escalated to {} after {local} local round{}: rounds {}-{} ran there\n",
+                n.label,
+                if local == 1 { "" } else { "s" },
+                n.first_round,
+                self.rounds.len().max(n.first_round)
+            ));
+        }
         if let Some(c) = &self.check {
             let round = self.rounds.len();
+            let on = self
+                .rounds
+                .last()
+                .and_then(|r| r.route.as_deref())
+                .map(|r| format!(", on {r}"))
+                .unwrap_or_default();
             if c.passed() {
                 out.push_str(&format!(
-                    "check passed: {} (round {round}, {:.1} s)\n",
+                    "check passed: {} (round {round}{on}, {:.1} s)\n",
                     c.command, c.seconds
                 ));
             } else {
+                let files = if self.restored.is_empty() {
+                    "the files are left as the last round wrote them"
+                } else {
+                    "what the task wrote is put back"
+                };
                 out.push_str(&format!(
-                    "check failed: {} ({}) after {round} round{}; the files are left as the last round wrote them\n",
+                    "check failed: {} ({}) after {round} round{}; {files}\n",
                     c.command,
                     c.describe(),
                     if round == 1 { "" } else { "s" }
@@ -128,8 +175,69 @@ impl TaskReport {
                 }
             }
         }
+        out.push_str(&self.restore_summary());
         out
     }
+
+    /// The lines on putting back: one per file, then where the failed attempt was kept.
+    pub fn restore_summary(&self) -> String {
+        let mut out = String::new();
+        for round in &self.timed_out {
+            out.push_str(&format!("round {round} ran out of time\n"));
+        }
+        for r in &self.restored {
+            let verb = if r.ok { "put back" } else { "not put back" };
+            out.push_str(&format!("{verb} {} ({})\n", r.path, r.outcome));
+        }
+        match &self.kept_aside {
+            Some(Ok(path)) => out.push_str(&format!(
+                "the failed attempt is kept in {}\n",
+                path.display()
+            )),
+            Some(Err(e)) => out.push_str(&format!("the failed attempt was not kept: {e}\n")),
+            None => {}
+        }
+        out
+    }
+
+    /// Puts back what this task wrote: keeps the attempt aside as a patch in `attempts_dir`
+    /// (when given), then restores each file it created or changed (see `restore`). Does
+    /// nothing when the task wrote nothing; may be called again after more rounds.
+    pub fn put_back(&mut self, root: &Path, attempts_dir: Option<&Path>) {
+        if self.ledger.is_empty() {
+            return;
+        }
+        if let Some(dir) = attempts_dir {
+            self.kept_aside = Some(
+                self.ledger
+                    .keep_aside(dir)
+                    .map_err(|e| format!("{}: {e}", dir.display())),
+            );
+        }
+        self.restored.extend(self.ledger.restore(root));
+    }
+}
+
+/// A second route for a task whose check still fails after its rounds: the task goes on
+/// there with the current files and the last failing output, with its own round budget.
+pub struct Escalation {
+    /// The plan on the escalation route (the same request, prepared for that route).
+    pub plan: Plan,
+    /// Its rounds (at least 1).
+    pub rounds: usize,
+    /// What it is called in the summary: `api`, `codex` or an endpoint's name.
+    pub label: String,
+}
+
+/// What an escalation did.
+#[derive(Debug, Clone, Default)]
+pub struct EscalationNote {
+    /// The route or endpoint escalated to.
+    pub label: String,
+    /// The first escalated round's number (the local rounds + 1).
+    pub first_round: usize,
+    /// Why it could not run (no key, unreachable): the local outcome stands.
+    pub error: Option<String>,
 }
 
 /// Runs a write task on a prepared plan (`engine::Request { write: true, retry_refusal:
@@ -140,6 +248,22 @@ impl TaskReport {
 /// process group; a write in progress is finished first (each file is atomic).
 pub async fn run_task(
     plan: &mut Plan,
+    task: &Task,
+    client: &reqwest::Client,
+    report: Reporter,
+    shutdown: impl Future<Output = ExitStatus>,
+) -> TaskReport {
+    run_task_escalating(plan, None, task, client, report, shutdown).await
+}
+
+/// [`run_task`], and when the check still fails after the task's rounds (exit 8), the task
+/// goes on on `escalation` (before anything else happens to the files): its first round is
+/// the repair request built from the current files and the last check's output. When the
+/// escalation route cannot answer at all (no key, unreachable), the local outcome stands
+/// and the note says why.
+pub async fn run_task_escalating(
+    plan: &mut Plan,
+    escalation: Option<&mut Escalation>,
     task: &Task,
     client: &reqwest::Client,
     report: Reporter,
@@ -157,9 +281,70 @@ pub async fn run_task(
             }
         }
     };
-    let body = rounds(plan, task, client, report, &stop, &rx, &stop_writes);
+    let body = async {
+        let mut out = TaskReport::default();
+        let mut replaceable = task.inputs.clone();
+        let ctx = RoundsCtx {
+            task,
+            client,
+            report,
+            stop: &stop,
+            stopped: &rx,
+            stop_writes: &stop_writes,
+        };
+        let local = task.rounds.max(1);
+        rounds(plan, &ctx, &mut out, &mut replaceable, 1, local, "").await;
+        if let Some(esc) = escalation
+            && out.status == ExitStatus::CheckFailed
+            && rx.borrow().is_none()
+            && let Some(check) = out.check.clone()
+        {
+            let total = local + esc.rounds.max(1);
+            let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
+            esc.plan.reprompt(&repair::repair_request(
+                &plan.prompt_text,
+                &files,
+                &check,
+                local + 1,
+                total,
+            ));
+            report.status(&format!(
+                "the check still fails after {local} round{}: escalating to {}",
+                if local == 1 { "" } else { "s" },
+                esc.label
+            ));
+            let answered = out.transcripts.len();
+            let mut note = EscalationNote {
+                label: esc.label.clone(),
+                first_round: local + 1,
+                error: None,
+            };
+            rounds(
+                &mut esc.plan,
+                &ctx,
+                &mut out,
+                &mut replaceable,
+                local + 1,
+                total,
+                &esc.label,
+            )
+            .await;
+            // Not one escalated answer: the route cannot run; the local outcome stands.
+            let first = out.transcripts.get(answered);
+            if let Some(t) = first
+                && let Err(e) = &t.result
+                && !matches!(e, crate::error::Error::Signal(_))
+            {
+                note.error = Some(e.to_string());
+                out.transcripts.truncate(answered);
+                out.status = ExitStatus::CheckFailed;
+            }
+            out.escalation = Some(note);
+        }
+        out
+    };
     tokio::pin!(body);
-    tokio::select! {
+    let mut out = tokio::select! {
         biased;
         r = &mut body => r,
         s = shutdown => {
@@ -167,20 +352,63 @@ pub async fn run_task(
             let _ = tx.send(Some(s));
             body.await
         }
+    };
+    if out.status != ExitStatus::Success && !task.keep_failed && !task.dry_run {
+        let root = task.root.clone();
+        let dir = task.attempts_dir.clone();
+        let ledger = std::mem::take(&mut out.ledger);
+        let mut part = TaskReport {
+            ledger,
+            ..TaskReport::default()
+        };
+        // Blocking file work, off the runtime's threads.
+        let joined = tokio::task::spawn_blocking(move || {
+            part.put_back(&root, dir.as_deref());
+            part
+        })
+        .await;
+        if let Ok(part) = joined {
+            out.restored = part.restored;
+            out.kept_aside = part.kept_aside;
+        }
+        for r in &out.restored {
+            if !r.ok {
+                report.warn(&format!("{} not put back: {}", r.path, r.outcome));
+            }
+        }
     }
+    out
 }
 
-async fn rounds<F: Future<Output = ExitStatus>>(
-    plan: &mut Plan,
-    task: &Task,
-    client: &reqwest::Client,
+/// What every round needs besides the plan.
+struct RoundsCtx<'a, S> {
+    task: &'a Task,
+    client: &'a reqwest::Client,
     report: Reporter,
-    stop: &impl Fn() -> F,
-    stopped: &watch::Receiver<Option<ExitStatus>>,
-    stop_writes: &Arc<AtomicBool>,
-) -> TaskReport {
-    let mut out = TaskReport::default();
-    let mut replaceable = task.inputs.clone();
+    stop: &'a S,
+    stopped: &'a watch::Receiver<Option<ExitStatus>>,
+    stop_writes: &'a Arc<AtomicBool>,
+}
+
+/// Rounds `first..=last` on `plan` into `out`; `route` names where they run when it is not
+/// the plan's first route (an escalation), for the round records.
+async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
+    plan: &mut Plan,
+    ctx: &RoundsCtx<'_, S>,
+    out: &mut TaskReport,
+    replaceable: &mut Vec<String>,
+    first: usize,
+    last: usize,
+    route: &str,
+) {
+    let RoundsCtx {
+        task,
+        client,
+        report,
+        stop,
+        stopped,
+        stop_writes,
+    } = *ctx;
     let opts = WriteOptions {
         force: task.force,
         stop: Some(stop_writes.clone()),
@@ -188,13 +416,14 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         allow_write: task.allow_write.clone(),
         ..WriteOptions::default()
     };
-    let rounds = task.rounds.max(1);
-    for round in 1..=rounds {
+    let rounds = last;
+    for round in first..=last {
         let started = Instant::now();
         let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
         let t = engine::execute(plan, client, &mut sink, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
+        let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
         out.transcripts.push(t);
         if sink.over_limit() {
             // Stopped while it streamed: the answer is never held whole.
@@ -210,10 +439,31 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             });
             break;
         }
+        if status == ExitStatus::Timeout
+            && task.check.is_some()
+            && round < rounds
+            && stopped.borrow().is_none()
+        {
+            // Each round has its own deadline: one that runs out is a failed round, and the
+            // task goes on while rounds are left.
+            report.status(&format!("round {round}/{rounds}: ran out of time"));
+            out.timed_out.push(round);
+            out.rounds.push(RoundRecord {
+                round: round as u32,
+                seconds: secs(started),
+                ..RoundRecord::default()
+            });
+            plan.reprompt(&timed_out_request(&plan.prompt_text, round + 1, rounds));
+            continue;
+        }
         if status != ExitStatus::Success {
+            if status == ExitStatus::Timeout {
+                out.timed_out.push(round);
+            }
             out.status = status;
             break;
         }
+        out.answers.push(text.clone());
         out.text = text;
         if let Some(s) = *stopped.borrow() {
             out.status = s;
@@ -221,24 +471,34 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         }
         let mut record = RoundRecord {
             round: round as u32,
+            route: match route {
+                "" => None,
+                r => Some(r.to_owned()),
+            },
+            escalated: !route.is_empty(),
             ..RoundRecord::default()
         };
         // On a blocking thread, so a Ctrl-C is seen between files (each file is atomic).
-        let (root, text, inputs, opts) = (
+        let (root, text, inputs, opts, mut ledger) = (
             task.root.clone(),
             std::mem::take(&mut out.text),
             replaceable.clone(),
-            opts.clone(),
+            WriteOptions {
+                truncated,
+                ..opts.clone()
+            },
+            std::mem::take(&mut out.ledger),
         );
         let dry_run = task.dry_run;
         let joined = tokio::task::spawn_blocking(move || {
-            let r = write_answer(&root, &text, &inputs, &opts, dry_run);
-            (r, text)
+            let r = write_answer_into(&root, &text, &inputs, &opts, dry_run, &mut ledger);
+            (r, text, ledger)
         })
         .await;
         let written = match joined {
-            Ok((r, text)) => {
+            Ok((r, text, ledger)) => {
                 out.text = text;
+                out.ledger = ledger;
                 r
             }
             Err(e) => Err(anyhow::anyhow!("the writer stopped: {e}")),
@@ -246,10 +506,25 @@ async fn rounds<F: Future<Output = ExitStatus>>(
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                out.status = exit_status(&e);
-                out.error = Some(format!("{e:#}"));
                 record.seconds = secs(started);
                 out.rounds.push(record);
+                let refused = e.downcast_ref::<Refused>();
+                if let (Some(r), Some(_), true) = (refused, &task.check, round < rounds) {
+                    // Nothing was written: the model is told why and asked again.
+                    report.status(&format!("round {round}/{rounds}: {r}"));
+                    let files =
+                        repair::current_files(&task.root, replaceable.iter().map(String::as_str));
+                    plan.reprompt(&guard::refused_request(
+                        &plan.prompt_text,
+                        &files,
+                        r,
+                        round + 1,
+                        rounds,
+                    ));
+                    continue;
+                }
+                out.status = exit_status(&e);
+                out.error = Some(format!("{e:#}"));
                 break;
             }
         };
@@ -328,7 +603,54 @@ async fn rounds<F: Future<Output = ExitStatus>>(
             }
         }
     }
-    out
+}
+
+/// The escalation of a `--write --check` call, if one applies: its plan, or why it cannot
+/// run (reported only if the local rounds fail). An unknown route or endpoint name is a
+/// configuration error before anything is sent.
+pub(crate) fn escalation(
+    run: &RunArgs,
+    env: &Env,
+    root: &Path,
+    prompt: &str,
+    report: Reporter,
+) -> anyhow::Result<Option<Result<Escalation, String>>> {
+    let overrides = crate::config::Overrides::from(run);
+    let (cfg, _) = crate::config::load(env, root)?;
+    let Some((target, rounds)) =
+        super::escalate::choose(run.escalate.as_deref(), &cfg, &overrides, env)
+    else {
+        return Ok(None);
+    };
+    // Its context warnings were said by the call's own plan.
+    let _ = report;
+    match super::escalate::prepare(
+        &target,
+        &overrides,
+        env,
+        root,
+        root,
+        prompt,
+        Reporter::new(true),
+    ) {
+        Ok(plan) => Ok(Some(Ok(Escalation {
+            plan,
+            rounds,
+            label: target,
+        }))),
+        Err(e @ crate::error::Error::Config(_)) => Err(e.into()),
+        Err(e) => Ok(Some(Err(format!("cannot escalate to {target}: {e}")))),
+    }
+}
+
+/// The user message of round `round` of `rounds` after the previous one ran out of time.
+fn timed_out_request(task: &str, round: usize, rounds: usize) -> String {
+    format!(
+        "Your previous answer ran out of time (round {} of {rounds}). Answer again, shorter: \
+         only the definitions you change, each in full.\n\n## Original task\n\n{}\n",
+        round - 1,
+        task.trim()
+    )
 }
 
 fn secs(since: Instant) -> f64 {
@@ -367,14 +689,38 @@ pub(crate) fn call(
             &plan.settings,
         ),
         rounds: run.rounds.map_or(3, |n| n as usize),
+        keep_failed: run.keep_failed,
+        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
+    };
+    let mut escalation = match task.check.is_some() && !task.dry_run {
+        true => escalation(run, env, root, &plan.prompt_text, report)?,
+        false => None,
     };
     let (runtime, client) = crate::call::start(&plan, client, spinner, report)?;
     let done = runtime.block_on(async {
         if let Err(e) = super::catch_file_size_signal() {
             report.warn(&format!("cannot catch SIGXFSZ: {e}"));
         }
-        run_task(&mut plan, &task, &client, report, engine::signals()).await
+        let esc = escalation.as_mut().and_then(|e| e.as_mut().ok());
+        run_task_escalating(&mut plan, esc, &task, &client, report, engine::signals()).await
     });
+    if done.status == ExitStatus::CheckFailed {
+        let why = match (&escalation, &done.escalation) {
+            (Some(Err(e)), _) => Some(e.clone()),
+            (
+                _,
+                Some(EscalationNote {
+                    label,
+                    error: Some(e),
+                    ..
+                }),
+            ) => Some(format!("cannot escalate to {label}: {e}")),
+            _ => None,
+        };
+        if let Some(why) = why {
+            Reporter::warning(&format!("{why}; the local outcome stands"));
+        }
+    }
     crate::spinner::stop();
     runtime.shutdown_background();
 
@@ -384,13 +730,15 @@ pub(crate) fn call(
     };
     let mut record = crate::call::log_record(&plan, last, clock.elapsed(), status, started);
     record.set_rounds(&done.rounds, status == ExitStatus::CheckFailed);
+    record.escalated = done.escalated();
     crate::call::append_log(&plan, &record, report);
     let error = match (&done.error, &last.result) {
         (Some(e), _) => Some(e.clone()),
         (None, Err(e)) => Some(e.to_string()),
         (None, Ok(_)) if status == ExitStatus::CheckFailed => Some(format!(
-            "the check still fails after {} rounds",
-            done.rounds.len()
+            "the check still fails after {} round{}",
+            done.rounds.len(),
+            if done.rounds.len() == 1 { "" } else { "s" }
         )),
         (None, Ok(_)) => None,
     };
@@ -416,6 +764,16 @@ pub(crate) fn call(
             );
             map.insert("rounds".into(), json!(done.rounds));
             map.insert("check".into(), json!(done.check));
+            let restored: Vec<_> = done
+                .restored
+                .iter()
+                .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
+                .collect();
+            map.insert("restored".into(), json!(restored));
+            map.insert("timed_out_rounds".into(), json!(done.timed_out));
+            if let Some(Ok(p)) = &done.kept_aside {
+                map.insert("failed_patch".into(), json!(p.display().to_string()));
+            }
             if run.dry_run {
                 let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
                 map.insert("diff".into(), json!(diff));
@@ -437,12 +795,14 @@ pub(crate) fn call(
         }
         if !done.writes.is_empty() {
             text.push_str(&done.summary(run.dry_run));
+        } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
+            text.push_str(&done.restore_summary());
         }
         if !text.is_empty() {
             Output::print_document(&text)?;
         }
     }
-    if !run.dry_run && done.changed() > 0 {
+    if !run.dry_run && done.changed() > 0 && done.restored.is_empty() {
         crate::sync::after_write(env, root, run.wait, report);
     }
     Ok(status)

@@ -11,20 +11,30 @@
 //!   request built from its output.
 //! - `sandbox`: bubblewrap around the check, the `[files] sandbox` setting and its probe.
 //! - `refusal`: telling a refusal from an answer.
+//! - `restore`: putting back what a failed task wrote.
+//! - `guard`: answers for existing inputs shaped (merged by symbol with `merge` and
+//!   `symbols`, edit blocks applied with `edits`) and destructive ones refused.
+//! - `escalate`: where a task goes on when its local rounds fail.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
 
 pub mod answer;
 pub mod blocks;
 pub mod check;
+pub mod edits;
+pub mod escalate;
 pub mod face;
+pub mod guard;
 pub mod inputs;
+pub mod merge;
 pub mod path;
 pub mod protect;
 pub mod refusal;
 pub mod repair;
 pub mod report;
+pub mod restore;
 pub mod sandbox;
+pub mod symbols;
 pub mod write;
 
 /// Most bytes of one answer the write face takes: the writer's 16 MiB of files plus 1 MiB

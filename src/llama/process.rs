@@ -33,6 +33,9 @@ pub(crate) struct Record {
     /// The idle watcher, when there is one.
     pub(crate) watcher: Option<u32>,
     pub(crate) watcher_start: Option<u64>,
+    /// llama-server's generation threads (`--threads`).
+    #[serde(default)]
+    pub(crate) threads: Option<u32>,
 }
 
 impl Record {
@@ -71,6 +74,13 @@ impl Record {
     }
 
     /// Completion requests the server has handled, counted from its log.
+    /// The generation speed of the last answer, from the server's own timing line
+    /// (`eval time = ... ms / N tokens (... ms per token, X tokens per second)`).
+    pub(crate) fn tokens_per_sec(&self) -> Option<f64> {
+        let text = std::fs::read(&self.log).ok()?;
+        last_tokens_per_sec(&String::from_utf8_lossy(&text))
+    }
+
     pub(crate) fn requests(&self) -> Option<u64> {
         let text = std::fs::read(&self.log).ok()?;
         let needle = b"processing task";
@@ -80,6 +90,18 @@ impl Record {
                 .count() as u64,
         )
     }
+}
+
+/// The generation speed on the last `eval time` line of llama-server's log (not the
+/// `prompt eval time` line: that is the prompt's processing).
+pub(crate) fn last_tokens_per_sec(log: &str) -> Option<f64> {
+    log.lines()
+        .rev()
+        .filter(|l| l.contains("eval time") && !l.contains("prompt eval time"))
+        .find_map(|l| {
+            let before = l.split("tokens per second").next()?;
+            before.rsplit([',', '(']).next()?.trim().parse::<f64>().ok()
+        })
 }
 
 /// Seconds since the Unix epoch.
@@ -185,6 +207,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_last_generation_speed_is_read_from_the_log() {
+        let log = "prompt eval time =      35.24 ms /    20 tokens (    1.76 ms per token,   567.54 tokens per second)\n\
+                   \x20      eval time =     212.62 ms /    16 tokens (   13.29 ms per token,    75.25 tokens per second)\n\
+                   prompt eval time =      10.00 ms /    10 tokens (    1.00 ms per token,  1000.00 tokens per second)\n";
+        assert_eq!(last_tokens_per_sec(log), Some(75.25));
+        assert_eq!(last_tokens_per_sec("no timings\n"), None);
+    }
+
+    #[test]
     fn this_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = std::process::id();
         assert!(alive(me, None));
@@ -213,6 +244,7 @@ mod tests {
             idle_stop_secs: Some(5),
             watcher: None,
             watcher_start: None,
+            threads: Some(1),
         };
         r.write(&path).unwrap();
         assert_eq!(Record::read(&path), Some(r));

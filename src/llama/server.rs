@@ -23,6 +23,7 @@ pub(super) fn start(
     model: &Path,
     name: &str,
     port: Option<u16>,
+    threads: u32,
     settings: &EngineSettings,
 ) -> anyhow::Result<Record> {
     use std::os::unix::process::CommandExt;
@@ -41,7 +42,8 @@ pub(super) fn start(
         .arg(model)
         .args(["--alias", name, "--host", "127.0.0.1", "--port"])
         .arg(port.to_string())
-        .args(["-c", "4096", "-np", "1", "--jinja"])
+        .args(["-c", "4096", "-np", "1", "--jinja", "--threads"])
+        .arg(threads.to_string())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -69,6 +71,7 @@ pub(super) fn start(
         idle_stop_secs: settings.idle_stop.map(|d| d.as_secs().max(1)),
         watcher: None,
         watcher_start: None,
+        threads: Some(threads),
     };
     if let Err(e) = record.write(&layout.record()) {
         let _ = child.kill();

@@ -112,6 +112,19 @@ impl EngineFace {
                 "files: {outside:?} is not a path inside the project root; give root-relative paths"
             ));
         }
+        // A task that writes waits for its turn in this root before it reads its inputs.
+        let _turn = match request.write {
+            true => Some(
+                handle
+                    .block_on(super::jobs::write_turn(
+                        &self.root,
+                        super::state_dir(env).as_deref(),
+                        &cancel,
+                    ))
+                    .ok_or("cancelled while another task was writing in this root")?,
+            ),
+            false => None,
+        };
         let files =
             inputs::resolve(&request.files, &self.root, &self.root).map_err(|e| e.to_string())?;
         let report = Reporter::new(true);
@@ -170,6 +183,8 @@ impl EngineFace {
                 check_timeout: crate::files::check::DEFAULT_TIMEOUT,
                 confine,
                 rounds: 3,
+                keep_failed: false,
+                attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
@@ -217,6 +232,10 @@ impl EngineFace {
                 }),
                 tokens,
                 seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+                truncated: done
+                    .transcripts
+                    .last()
+                    .is_some_and(|t| t.result.as_ref().is_ok_and(|o| o.truncated)),
             });
         }
 
@@ -231,9 +250,10 @@ impl EngineFace {
         let status = transcript.exit_status();
         let record = crate::call::log_record(&plan, &transcript, clock.elapsed(), status, started);
         crate::call::append_log(&plan, &record, report);
-        if let Err(e) = transcript.result {
-            return Err(e.to_string());
-        }
+        let truncated = match &transcript.result {
+            Ok(o) => o.truncated,
+            Err(e) => return Err(e.to_string()),
+        };
         let answered = transcript.answered();
         Ok(Reply {
             text: sink.out.take_text(),
@@ -243,6 +263,7 @@ impl EngineFace {
             check: None,
             tokens: record.tokens_out,
             seconds: (clock.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            truncated,
         })
     }
 }

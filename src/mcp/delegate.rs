@@ -25,7 +25,8 @@ regex, conversion) to a local model or Gemini and get the answer. Give a self-co
 seconds, continuation_id), then the text; a reply over the cap is cut and its full text saved \
 to the file named in `full_text`. Pass `continuation_id` to follow up without resending the code. \
 With `write`, the answer's files land in the project and the reply is a summary; `check` runs a \
-command after writing, sandboxed (project writable, no network), and the model repairs failures.";
+command after writing, sandboxed (project writable, no network), and the model repairs failures. \
+With `background`, the reply is at once a `job_id`: poll `job` until it gives the reply.";
 
 /// Default cap on the text of a reply, in tokens.
 pub(crate) const DEFAULT_MAX_REPLY_TOKENS: usize = 8_000;
@@ -60,6 +61,10 @@ pub(crate) struct DelegateRequest {
     /// Continue an earlier exchange: the id a previous reply returned.
     #[serde(default)]
     pub(crate) continuation_id: Option<String>,
+    /// Run as a job: the reply is at once `{"job_id": …}`; poll the `job` tool for the
+    /// status, then the reply.
+    #[serde(default)]
+    pub(crate) background: bool,
 }
 
 /// What the engine reports for one call.
@@ -80,6 +85,8 @@ pub(crate) struct Reply {
     pub(crate) tokens: u64,
     /// Wall time of the call.
     pub(crate) seconds: f64,
+    /// The answer was cut at the model's token limit: it is not complete.
+    pub(crate) truncated: bool,
 }
 
 /// A check command's result.
@@ -141,6 +148,23 @@ impl Default for McpSettings {
 }
 
 impl McpSettings {
+    /// The settings for a server in `env`: `[mcp]` from the merged profiles.toml, the reply
+    /// cap lowered to `MAX_MCP_OUTPUT_TOKENS` (the client's own limit) when that is smaller.
+    pub(crate) fn resolve(
+        section: Option<&crate::config::file::McpConfig>,
+        env: &crate::config::env::Env,
+    ) -> McpSettings {
+        let mut settings = McpSettings::from_config(section);
+        if let Some(client) = env
+            .get(crate::config::env::names::MAX_MCP_OUTPUT_TOKENS)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+        {
+            settings.max_reply_tokens = settings.max_reply_tokens.min(client);
+        }
+        settings
+    }
+
     /// The `[mcp]` section of the merged profiles.toml (absent keys: the defaults).
     pub(crate) fn from_config(section: Option<&crate::config::file::McpConfig>) -> McpSettings {
         let default = McpSettings::default();

@@ -1,10 +1,11 @@
 //! `codex-wrap mcp`: the Model Context Protocol face, on stdin/stdout, built on the
 //! official Rust SDK (`rmcp`). stdout carries protocol messages only; logs go to stderr.
 //!
-//! - `tools`: the server and its tools (`delegate`, `route`, `context`, `status`).
+//! - `tools`: the server and its tools (`delegate`, `job`, `route`, `context`, `status`).
 //! - `delegate`: the `delegate` tool's request schema, reply capping, progress ticker and
 //!   cancellation, behind the `Delegate` trait.
 //! - `call`: `Delegate` on the call engine, in process.
+//! - `jobs`: background `delegate` calls and the `job` tool; the per-root write lock.
 //! - `continuation`: the store of earlier exchanges behind `continuation_id`.
 //! - `stdio`: stdin and stdout between the terminal and the SDK's line transport; a line
 //!   that is not JSON (or is over 8 MiB) gets a JSON-RPC Parse error (`-32700`, id null).
@@ -17,6 +18,7 @@
 mod call;
 pub(crate) mod continuation;
 pub(crate) mod delegate;
+pub(crate) mod jobs;
 mod stdio;
 mod tools;
 
@@ -54,6 +56,7 @@ pub(crate) fn serve(env: Env, root: PathBuf) -> anyhow::Result<ExitStatus> {
         .build()?;
     runtime.block_on(async move {
         let server = tools::Server::new(env, root);
+        let jobs = server.jobs();
         let (streams, transport) =
             stdio::Streams::start(tokio::io::stdin(), tokio::io::stdout(), stdio::MAX_LINE);
         let session = async {
@@ -65,6 +68,8 @@ pub(crate) fn serve(env: Env, root: PathBuf) -> anyhow::Result<ExitStatus> {
             anyhow::Ok(())
         }
         .await;
+        // The client is gone: running jobs are cancelled (their files put back).
+        jobs.shutdown().await;
         // Every line already queued (a Parse error among them) reaches stdout either way.
         streams.finish().await.context("writing to stdout")?;
         session?;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::call::{EngineFace, SharedRouter};
 use super::delegate::{self, DelegateRequest, McpSettings};
+use super::jobs::Jobs;
 use crate::config::env::Env;
 
 /// The server: the environment and project root it was started with.
@@ -27,6 +28,7 @@ pub(crate) struct Server {
     root: PathBuf,
     router: SharedRouter,
     engine: EngineFace,
+    jobs: Jobs,
 }
 
 /// `route` arguments.
@@ -62,6 +64,17 @@ pub(crate) enum RouteChoice {
     Api,
 }
 
+/// `job` arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JobParams {
+    /// The id a `background` delegate returned.
+    job_id: String,
+    /// Stop the job (files it wrote are put back).
+    #[serde(default)]
+    cancel: bool,
+}
+
 /// `status` arguments.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub(crate) struct StatusParams {
@@ -81,7 +94,13 @@ impl Server {
             env,
             root,
             router,
+            jobs: Jobs::default(),
         }
+    }
+
+    /// The server's jobs (shared with every clone of the server).
+    pub(crate) fn jobs(&self) -> Jobs {
+        self.jobs.clone()
     }
 
     /// Writes files and runs a check (`destructive`), sends the prompt to servers that may be
@@ -112,9 +131,14 @@ impl Server {
             )]));
         };
         let settings = match crate::config::load(&env, &self.root) {
-            Ok((cfg, _)) => McpSettings::from_config(cfg.mcp.as_ref()),
+            Ok((cfg, _)) => McpSettings::resolve(cfg.mcp.as_ref(), &env),
             Err(e) => return Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
         };
+        if request.background {
+            return Ok(self
+                .jobs
+                .start(self.engine.clone(), request, settings, state_dir));
+        }
         let outcome = delegate::run(
             &self.engine,
             request,
@@ -125,6 +149,19 @@ impl Server {
         )
         .await;
         Ok(delegate::tool_result(outcome))
+    }
+
+    #[tool(
+        description = "A background `delegate` job: its status and progress while it runs, then the reply `delegate` would have given. `cancel: true` stops it (files it wrote are put back).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn job(&self, Parameters(p): Parameters<JobParams>) -> Result<CallToolResult, ErrorData> {
+        Ok(self.jobs.job(&p.job_id, p.cancel).await)
     }
 
     #[tool(
@@ -171,7 +208,7 @@ impl Server {
     }
 
     #[tool(
-        description = "codex-wrap's health: config and endpoint checks (as `codex-wrap doctor`) and the run-log summary (calls, success, fallbacks, tokens kept local, cost).",
+        description = "codex-wrap's health: config and endpoint checks (as `codex-wrap doctor`), the run-log summary (calls, success, fallbacks, tokens kept local, cost) and the background jobs.",
         annotations(read_only_hint = true)
     )]
     async fn status(
@@ -194,6 +231,7 @@ impl Server {
         Ok(json_result(&serde_json::json!({
             "doctor": part(doctor),
             "stats": part(stats),
+            "jobs": self.jobs.list(),
         })))
     }
 }
@@ -266,7 +304,7 @@ impl Server {
 
 #[tool_handler(
     name = "codex-wrap",
-    instructions = "codex-wrap offloads bounded coding tasks (one function, script, test, regex, snippet conversion) to a local model or Gemini: `delegate` sends one and returns the answer. `route` says where a prompt would go, `context` what would be sent, `status` whether the endpoints are up."
+    instructions = "codex-wrap offloads bounded coding tasks (one function, script, test, regex, snippet conversion) to a local model or Gemini: `delegate` sends one and returns the answer (`background: true` makes it a job that `job` collects). `route` says where a prompt would go, `context` what would be sent, `status` whether the endpoints are up."
 )]
 impl ServerHandler for Server {}
 

@@ -154,6 +154,8 @@ class H(http.server.BaseHTTPRequestHandler):
         ]
         body = ''.join('data: ' + json.dumps(e) + '\n\n' for e in events) + 'data: [DONE]\n\n'
         self.send(200, 'text/event-stream', body.encode())
+        print('prompt eval time =      10.00 ms /     5 tokens (    2.00 ms per token,   500.00 tokens per second)', flush=True)
+        print('       eval time =      40.00 ms /     4 tokens (   10.00 ms per token,   100.00 tokens per second)', flush=True)
 
 http.server.ThreadingHTTPServer(('127.0.0.1', port), H).serve_forever()
 "#;

@@ -10,6 +10,9 @@ wall-clock time it was. With `delegate`: the `delegate` tool against the test's 
 model server (prompts say what it does: SLOW streams for ~11 s, LONG answers at length,
 STALL streams two tokens and then waits): progress notifications, four concurrent calls, a
 continuation round trip, a capped reply, a call abandoned mid-stream, and JSON-RPC errors.
+With `jobs`: every call under a 2 s client timeout; a SLOW call that times out in the
+foreground and is collected as a background job by polling `job`; a STALL job cancelled; two
+write jobs in one root (their checks append to turns.log); a LONG job's capped reply.
 """
 
 import asyncio
@@ -200,7 +203,98 @@ async def delegate(binary, project):
     print(json.dumps(report))
 
 
+async def poll(session, job_id, timeout):
+    """Polls `job` (each call under the 2 s client timeout) until the job has ended: the
+    statuses seen on the way and the final result."""
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = await session.call_tool("job", {"job_id": job_id}, read_timeout_seconds=timeout)
+        texts = text_of(result)
+        view = json.loads(texts[0]) if texts and not result.is_error else {}
+        if view.get("status") in ("running", "cancelling"):
+            seen.append(view)
+            await anyio.sleep(0.3)
+            continue
+        return seen, result
+    raise TimeoutError(f"job {job_id} never ended")
+
+
+async def jobs(binary, project):
+    params = StdioServerParameters(
+        command=binary, args=["mcp"], cwd=project, env=dict(os.environ)
+    )
+    marker = os.environ["MCP_TEST_MARKER"]
+    timeout = 2.0
+    report = {}
+    async with stdio_client(params) as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            report["tools"] = sorted(t.name for t in tools.tools)
+
+            # In the foreground, the slow call outlives the client's timeout.
+            started = time.monotonic()
+            try:
+                await session.call_tool(
+                    "delegate", {"prompt": "SLOW count", "route": "local"},
+                    read_timeout_seconds=timeout)
+                report["foreground"] = "answered"
+            except Exception as e:
+                report["foreground"] = type(e).__name__ + ": " + str(e)
+            report["foreground_seconds"] = time.monotonic() - started
+
+            # As a job: the id at once, the reply by polling.
+            started = time.monotonic()
+            begun = await session.call_tool(
+                "delegate", {"prompt": "SLOW count", "route": "local", "background": True},
+                read_timeout_seconds=timeout)
+            report["start_seconds"] = time.monotonic() - started
+            report["start"] = {"error": bool(begun.is_error), "text": text_of(begun)}
+            job_id = json.loads(text_of(begun)[0])["job_id"]
+            seen, done = await poll(session, job_id, timeout)
+            report["polled"] = seen
+            report["done"] = summary_of(done)
+            report["done_seconds"] = time.monotonic() - started
+            status = await session.call_tool("status", {}, read_timeout_seconds=10)
+            report["status_jobs"] = json.loads(text_of(status)[0]).get("jobs")
+
+            # Cancelled while the model streams.
+            stall = await session.call_tool(
+                "delegate", {"prompt": "STALL forever", "route": "local", "background": True},
+                read_timeout_seconds=timeout)
+            stall_id = json.loads(text_of(stall)[0])["job_id"]
+            while not os.path.exists(marker):
+                await anyio.sleep(0.005)
+            report["cancel_sent_at"] = time.time()
+            cancelled = await session.call_tool(
+                "job", {"job_id": stall_id, "cancel": True}, read_timeout_seconds=timeout)
+            report["cancelled"] = {"error": bool(cancelled.is_error), "text": text_of(cancelled)}
+
+            # Two write jobs in one root take turns.
+            pair = []
+            for name in ("first", "second"):
+                r = await session.call_tool("delegate", {
+                    "prompt": f"WRITE {name}.py", "route": "local", "write": True,
+                    "check": f"echo start {name} >> turns.log; sleep 1; echo end {name} >> turns.log",
+                    "background": True,
+                }, read_timeout_seconds=timeout)
+                pair.append(json.loads(text_of(r)[0])["job_id"])
+            report["pair"] = [summary_of((await poll(session, j, timeout))[1]) for j in pair]
+
+            # A long reply, capped at the smaller of the two limits.
+            long = await session.call_tool(
+                "delegate", {"prompt": "LONG list", "route": "local", "background": True},
+                read_timeout_seconds=timeout)
+            long_id = json.loads(text_of(long)[0])["job_id"]
+            report["long"] = summary_of((await poll(session, long_id, timeout))[1])
+
+            unknown = await session.call_tool("job", {"job_id": "nope"}, read_timeout_seconds=timeout)
+            report["unknown"] = {"error": bool(unknown.is_error), "text": text_of(unknown)}
+    print(json.dumps(report))
+
+
 if __name__ == "__main__":
-    scenarios = {"cancel": cancel, "delegate": delegate}
+    scenarios = {"cancel": cancel, "delegate": delegate, "jobs": jobs}
     scenario = scenarios.get(sys.argv[3] if len(sys.argv) > 3 else "", main)
     asyncio.run(scenario(sys.argv[1], sys.argv[2]))

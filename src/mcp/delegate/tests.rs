@@ -250,6 +250,30 @@ fn the_mcp_section_sets_the_cap() {
 }
 
 #[test]
+fn max_mcp_output_tokens_lowers_the_cap_and_never_raises_it() {
+    use crate::config::env::Env;
+    let section: crate::config::file::McpConfig =
+        toml::from_str("max_reply_tokens = 2000").unwrap();
+    #[track_caller]
+    fn case(section: Option<&crate::config::file::McpConfig>, value: &str, want: usize) {
+        let env = Env::from_pairs([("MAX_MCP_OUTPUT_TOKENS", value)]);
+        assert_eq!(
+            McpSettings::resolve(section, &env).max_reply_tokens,
+            want,
+            "{value}"
+        );
+    }
+    case(Some(&section), "500", 500);
+    case(Some(&section), "25000", 2_000);
+    case(None, "25000", 8_000);
+    case(None, "4000", 4_000);
+    // Not a positive number: ignored.
+    case(Some(&section), "lots", 2_000);
+    case(Some(&section), "0", 2_000);
+    case(Some(&section), "", 2_000);
+}
+
+#[test]
 fn the_request_schema_has_the_documented_fields_and_is_small() {
     let schema = rmcp::handler::server::common::schema_for_type::<DelegateRequest>();
     let props = schema["properties"].as_object().unwrap();
@@ -262,6 +286,7 @@ fn the_request_schema_has_the_documented_fields_and_is_small() {
         "route",
         "profile",
         "continuation_id",
+        "background",
     ] {
         assert!(names.contains(&field), "{field} in {names:?}");
     }
