@@ -27,7 +27,10 @@ Environment (the old scripts' names keep working):
   or XDG_STATE_HOME (endpoint health state), CODEX_WRAP_ENGINE_CACHE (where `codex-wrap engine` builds),
   RUST_LOG, NO_COLOR.
   OLLAMA_URL and OPENAI_BASE_URL take a comma-separated list: one route, several servers.
-  .env.local in the project root and the working directory is read without overriding.
+  CODEX_WRAP_STATE_DIR (state: trust records, MCP replies).
+  .env.local in the project root and the working directory is read without overriding, once
+  the project is trusted (`codex-wrap trust`); until then its profiles.toml sets only models,
+  sampling, router, context and limits.
 ";
 
 /// Offload a coding prompt to a local model (Ollama) or Gemini, streaming the answer to

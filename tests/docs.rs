@@ -373,6 +373,7 @@ fn command_line(line: &str) -> Option<(Vec<String>, Vec<String>)> {
         "mcp",
         "install",
         "engine",
+        "trust",
         "eval",
         "completions",
         "man",

@@ -1170,3 +1170,33 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
     assert!(!marker.exists());
     live.end();
 }
+
+#[test]
+fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk() {
+    let server = chatty(|_| "never".to_owned()).expect(crate::support::Calls::Never);
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut errors = Vec::new();
+    for (id, path) in [
+        (1, "/etc/passwd"),
+        (2, "/etc/no-such-file"),
+        (3, "/**"),
+        (4, "../x"),
+        (5, "~/.ssh/id_rsa"),
+    ] {
+        live.send(&call(
+            id,
+            "delegate",
+            json!({"prompt": "x", "route": "local", "files": [path]}),
+        ));
+        let m = live.answer(id);
+        assert_eq!(m["result"]["isError"], true, "{m}");
+        let text = m["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        errors.push(text.replace(path, "PATH"));
+    }
+    live.end();
+    assert!(errors.iter().all(|e| e == &errors[0]), "{errors:#?}");
+}

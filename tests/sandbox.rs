@@ -239,6 +239,8 @@ fn a_project_cannot_turn_its_own_sandbox_off() {
         .stderr_has("files.sandbox ignored: the project is not trusted")
         .stderr_has("check `sh t.sh`: exit")
         .stderr_has("the check still fails")
+        .stderr_has("profiles.toml: files.sandbox ignored: the project is not trusted")
+        .stderr_has(".env.local not read: the project is not trusted")
         .run();
     assert!(
         r.stdout().contains("Read-only file system"),

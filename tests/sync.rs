@@ -205,6 +205,13 @@ fn excluded_files_never_arrive() {
         "secret/plan.txt",
         "data/big.csv",
         ".state/codex-wrap/pool.json",
+        ".ENV.production",
+        "ID_RSA",
+        "home/.ssh/id_rsa.pub",
+        ".npmrc",
+        ".netrc",
+        "gcp/credentials.json",
+        "certs/client.P12",
     ] {
         rig.sb.write(f, "x\n");
     }

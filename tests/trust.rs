@@ -255,3 +255,51 @@ fn project_context_files_outside_the_root_are_never_sent_trusted_or_not() {
         assert!(!r.stdout().contains("root:x:0"), "{}", r.stdout());
     }
 }
+
+#[test]
+fn invalid_numbers_in_config_are_config_errors() {
+    for (text, why) in [
+        ("[timeouts]\nretry_cap = -1\n", "[timeouts] retry_cap = -1"),
+        (
+            "[timeouts]\nretry_cap = nan\n",
+            "[timeouts] retry_cap = NaN",
+        ),
+        ("[context]\nmin_score = nan\n", "[context] min_score = NaN"),
+        ("[context]\nmin_score = -2.0\n", "[context] min_score = -2"),
+    ] {
+        let sb = Sandbox::new();
+        sb.user_config(text);
+        Test::new(&sb)
+            .args(["-l", "x"])
+            .code(3)
+            .stderr_has(why)
+            .run();
+    }
+}
+
+#[test]
+fn a_rejected_name_is_printed_escaped() {
+    let sb = Sandbox::new();
+    let server = ollama_says(
+        "```sh evil\u{202e}txt.sh\necho hi\n```\n```sh zero\u{200b}.sh\necho hi\n```\n",
+    );
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .args(["-l", "-w", "x"])
+        .run();
+    let out = r.stdout();
+    assert!(
+        out.contains(
+            "rejected evil\\u{202e}txt.sh (path contains a bidirectional-text control character)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("rejected zero\\u{200b}.sh (path contains an invisible character)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{202e}') && !out.contains('\u{200b}'),
+        "{out}"
+    );
+}

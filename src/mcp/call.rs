@@ -100,6 +100,19 @@ impl EngineFace {
         overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
         let settings = config::resolve_from(cfg, sources, &overrides, env, &self.root)
             .map_err(|e| e.to_string())?;
+        // Checked as text first, the same way for every such path: the answer must not tell
+        // whether a file outside the root exists, and `/**` must not walk the disk.
+        if let Some(outside) = request.files.iter().find(|f| {
+            let p = std::path::Path::new(f.as_str());
+            p.is_absolute()
+                || f.starts_with('~')
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+        }) {
+            return Err(format!(
+                "files: {outside:?} is not a path inside the project root; give root-relative paths"
+            ));
+        }
         // A task that writes waits for its turn in this root before it reads its inputs.
         let _turn = match request.write {
             true => Some(

@@ -24,8 +24,9 @@
 use std::path::Path;
 
 /// Left out of every sync, in gitignore syntax: version control, build output, the run
-/// log, secrets. (`.git` without the slash also covers a submodule's `.git` file.)
-pub const DEFAULT_EXCLUDES: [&str; 7] = [
+/// log, secrets. (`.git` without the slash also covers a submodule's `.git` file.) rclone
+/// runs with `--ignore-case`, so `.ENV` and `ID_RSA` are left out too.
+pub const DEFAULT_EXCLUDES: [&str; 12] = [
     ".git",
     "target/",
     "node_modules/",
@@ -33,6 +34,11 @@ pub const DEFAULT_EXCLUDES: [&str; 7] = [
     ".env*",
     "*.pem",
     "*.key",
+    "id_rsa*",
+    ".npmrc",
+    ".netrc",
+    "credentials.json",
+    "*.p12",
 ];
 
 /// The sync's own files in the root (`.last_sync`, its lock and temporary file).

@@ -344,6 +344,9 @@ pub(crate) async fn sync(
         .arg(job.remote)
         .arg("--filter-from")
         .arg(job.filter_file)
+        // Excludes match in any case: `.ENV.local` or `ID_RSA` on a case-insensitive disk
+        // are the same secrets.
+        .arg("--ignore-case")
         .args(["--use-json-log", "-v", "--ask-password=false"]);
     if job.dry_run {
         // No --max-delete here: the dry run must count every deletion.

@@ -93,15 +93,6 @@ impl Env {
         }
     }
 
-    /// A variable of the real process environment only (never from a project's `.env.local`):
-    /// for what a project must not be able to move, such as where trust is recorded.
-    pub fn get_process(&self, name: &str) -> Option<&str> {
-        self.process
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
     /// The trust given to this project's files, when it is trusted.
     pub fn trusted(&self) -> Option<&crate::config::trust::Trusted> {
         self.trusted.as_deref()

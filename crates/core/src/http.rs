@@ -124,6 +124,14 @@ pub fn error_message(error: &serde_json::Value) -> Option<String> {
 /// A URL as shown or logged: any `user:password@` is replaced by `(redacted)@`, so a
 /// password in `OLLAMA_URL` or a base URL never reaches a message, a log or `--json`.
 pub fn redact(url: &str) -> std::borrow::Cow<'_, str> {
+    let userinfo = redact_userinfo(url);
+    match redact_query(&userinfo) {
+        std::borrow::Cow::Borrowed(_) => userinfo,
+        std::borrow::Cow::Owned(s) => s.into(),
+    }
+}
+
+fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     let Some(scheme_end) = url.find("://") else {
         return url.into();
     };
@@ -133,6 +141,19 @@ pub fn redact(url: &str) -> std::borrow::Cow<'_, str> {
         Some(at) => format!("{}(redacted)@{}", &url[..scheme_end + 3], &rest[at + 1..]).into(),
         None => url.into(),
     }
+}
+
+/// The values of query parameters that carry credentials (`?key=`, `&token=`, and their
+/// percent-encoded forms such as `%3Ftoken%3D`): a value runs to the next `&`, `#` or space.
+fn redact_query(text: &str) -> std::borrow::Cow<'_, str> {
+    static QUERY: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = QUERY.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)((?:\?|&|%3F|%26)(?:key|api[_-]?key|token|access[_-]?token|auth|secret|password|passwd|sig|signature)(?:=|%3D))[^&#\s]*",
+        )
+        .expect("a valid pattern")
+    });
+    re.replace_all(text, "${1}(redacted)")
 }
 
 /// Redacts the userinfo of every URL inside a text (an error chain names its URL).
@@ -175,6 +196,15 @@ mod tests {
         );
         assert_eq!(redact("http://host:1/a@b"), "http://host:1/a@b");
         assert_eq!(redact("no url"), "no url");
+        assert_eq!(
+            redact("https://h/v1/models?key=AIzaSECRET&alt=sse"),
+            "https://h/v1/models?key=(redacted)&alt=sse"
+        );
+        assert_eq!(
+            redact("https://h/cb?next=https%3A%2F%2Fx%2Fy%3Ftoken%3Dabc123"),
+            "https://h/cb?next=https%3A%2F%2Fx%2Fy%3Ftoken%3D(redacted)"
+        );
+        assert_eq!(redact("https://h/a?monkey=1"), "https://h/a?monkey=1");
         assert_eq!(
             redact_all("request to http://u:p@h/x failed"),
             "request to http://(redacted)@h/x failed"

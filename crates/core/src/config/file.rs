@@ -62,15 +62,15 @@ pub struct ConfigFile {
     pub files: Option<FilesConfig>,
 }
 
-/// `[files]`: the write -> check -> repair task. `sandbox` is read from the user's own file
-/// only (see `files::sandbox`).
+/// `[files]`: the write -> check -> repair task. `sandbox` and `allow_write` are read from
+/// the user's own file only (see `files::sandbox`, `files::protect`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     /// `auto` (default), `bwrap` or `off`: whether the check runs under bubblewrap.
     pub sandbox: Option<String>,
     /// Protected assistant files (`.vscode/*.json`, `.github/workflows/*.yml`) that answers
-    /// may create or replace; read from the user's own profiles.toml only.
+    /// may create or replace.
     pub allow_write: Option<Vec<String>>,
     /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
     /// instead of being written whole (default 150).

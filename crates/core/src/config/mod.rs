@@ -319,7 +319,7 @@ fn log_location(cfg: &ConfigFile, env: &Env, root: &Path) -> (PathBuf, PathBuf) 
             })
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
-    if let Some(value) = env.get_process(names::LOG_FILE) {
+    if let Some(value) = env.process_get(names::LOG_FILE) {
         let path = cwd.join(value);
         let base = if inside(Path::new(value)) {
             cwd
@@ -728,7 +728,14 @@ pub fn resolve_from(
                 .map(|v| secs(Some(v), "first_byte", v))
                 .transpose()?,
         },
-        retry_cap: Duration::from_secs_f64(t.retry_cap.unwrap_or(5.0).clamp(0.0, 3600.0)),
+        retry_cap: match t.retry_cap.unwrap_or(5.0) {
+            v if v.is_finite() && v >= 0.0 => Duration::from_secs_f64(v.min(3600.0)),
+            v => {
+                return Err(Error::Config(format!(
+                    "[timeouts] retry_cap = {v}: must be zero or a positive number of seconds"
+                )));
+            }
+        },
     };
     for (key, flag, set) in [
         (
@@ -1264,6 +1271,11 @@ fn context_settings(
         if !summary_lines.iter().any(|(l, _)| *l == label) {
             summary_lines.push((label, default_lines));
         }
+    }
+    if let Some(v) = cfg.min_score.filter(|v| !v.is_finite() || *v < 0.0) {
+        return Err(Error::Config(format!(
+            "[context] min_score = {v}: must be zero or a positive number"
+        )));
     }
     Ok(ContextSettings {
         files,

@@ -112,11 +112,11 @@ pub fn files_read(root: &Path, cwd: &Path) -> Vec<PathBuf> {
 /// The user's state directory, from the real process environment only: a project's
 /// `.env.local` must not choose where its own trust is looked up.
 pub fn state_dir(env: &Env) -> Option<PathBuf> {
-    if let Some(dir) = env.get_process(names::STATE_DIR) {
+    if let Some(dir) = env.process_get(names::STATE_DIR) {
         return Some(PathBuf::from(dir));
     }
     if let Some(xdg) = env
-        .get_process(names::XDG_STATE_HOME)
+        .process_get(names::XDG_STATE_HOME)
         .filter(|v| Path::new(v).is_absolute())
     {
         return Some(Path::new(xdg).join("codex-wrap"));

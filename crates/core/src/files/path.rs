@@ -35,6 +35,9 @@ pub fn check_relative(raw: &str) -> Result<String, String> {
     if raw.chars().any(is_bidi_control) {
         return Err("path contains a bidirectional-text control character".into());
     }
+    if raw.chars().any(is_invisible) {
+        return Err("path contains an invisible character".into());
+    }
     let path = raw.replace('\\', "/");
     let bytes = path.as_bytes();
     if path.starts_with('/') || (bytes.len() >= 2 && bytes[1] == b':') {
@@ -72,7 +75,15 @@ pub fn check_relative(raw: &str) -> Result<String, String> {
 }
 
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+}
+
+/// Characters that show as nothing: zero-width spaces and joiners, word joiner, soft hyphen,
+/// byte-order mark, invisible operators. A name holding one looks like another name.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00ad}' | '\u{034f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180e}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}')
 }
 
 /// A checked place to write: its directory resolved inside the root.
@@ -250,6 +261,9 @@ mod tests {
         bad("a\nb", "control");
         bad("a\rb", "control");
         bad("evil\u{202e}txt.sh", "bidirectional");
+        bad("main\u{200b}.py", "invisible");
+        bad("\u{feff}app.py", "invisible");
+        bad("a\u{00ad}b.py", "invisible");
         bad("~/x", "~");
         bad("", "empty");
         bad("./", "directory");

@@ -28,7 +28,13 @@ pub fn summary(files: &[FileResult], blocks: &[SkippedBlock], dry_run: bool) -> 
         };
         out.push_str(verb);
         out.push(' ');
-        out.push_str(&f.path);
+        if f.action == Action::Rejected {
+            // A rejected name is the model's text: escaped, so control, bidirectional and
+            // invisible characters show as what they are instead of acting on the terminal.
+            out.extend(f.path.chars().flat_map(char::escape_debug));
+        } else {
+            out.push_str(&f.path);
+        }
         match (&f.reason, f.action) {
             (Some(reason), _) => out.push_str(&format!(" ({reason})")),
             (None, Action::Created | Action::Updated) => {
@@ -42,7 +48,7 @@ pub fn summary(files: &[FileResult], blocks: &[SkippedBlock], dry_run: bool) -> 
         out.push_str(&format!("not written: block at line {}", b.line));
         let mut what = Vec::new();
         if let Some(path) = &b.path {
-            what.push(path.clone());
+            what.push(path.chars().flat_map(char::escape_debug).collect());
         }
         if let Some(lang) = &b.lang {
             what.push(lang.clone());

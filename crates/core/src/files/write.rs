@@ -225,10 +225,27 @@ pub fn plan(
             max: limits.max_total_bytes,
         });
     }
-    Ok(files
+    let mut planned: Vec<Planned> = files
         .iter()
         .map(|f| plan_one(root, f, inputs, opts))
-        .collect())
+        .collect();
+    // Two spellings of one path (`app/x.py`, `./app//x.py`): the last block is the file;
+    // the earlier ones are reported, not written twice.
+    for i in 0..planned.len() {
+        let rel = &planned[i].result.path;
+        let again = planned[i].target.is_some()
+            && planned[i + 1..]
+                .iter()
+                .any(|later| later.target.is_some() && later.result.path == *rel);
+        if again {
+            let p = &mut planned[i];
+            p.result.action = Action::Skipped;
+            p.result.reason =
+                Some("named again later in the answer; the last block is written".into());
+            p.target = None;
+        }
+    }
+    Ok(planned)
 }
 
 fn plan_one(root: &Path, file: &FileBlock, inputs: &[String], opts: &WriteOptions) -> Planned {

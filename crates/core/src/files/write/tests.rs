@@ -291,6 +291,16 @@ proptest::proptest! {
 }
 
 #[test]
+fn two_spellings_of_one_path_write_the_last_block_once() {
+    let sb = Sandbox::new();
+    let r = sb.write(&[("app/x.py", "one"), ("./app//x.py", "two")], &[], false);
+    assert_eq!(r[0].action, Action::Skipped, "{r:?}");
+    assert_eq!(r[1].action, Action::Created, "{r:?}");
+    assert_eq!(r[1].path, "app/x.py");
+    assert_eq!(sb.read("app/x.py"), "two\n");
+}
+
+#[test]
 fn a_symlink_inside_the_root_may_be_written_through() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.root.join("real")).unwrap();
