@@ -162,7 +162,13 @@ fn a_setsid_child_dies_at_the_deadline_and_when_the_check_exits() {
     checked(&sb, &server, "sh v.sh")
         .env("CODEX_WRAP_SANDBOX", "off")
         .run();
-    let escaped = survivors("1000.5454");
+    // The detached sleep may not have started yet when the call returns: wait for it.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut escaped = survivors("1000.5454");
+    while escaped.is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        escaped = survivors("1000.5454");
+    }
     for p in &escaped {
         let pid = p.split(':').next().unwrap().parse().unwrap();
         let _ = nix::sys::signal::kill(

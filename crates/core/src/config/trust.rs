@@ -268,7 +268,8 @@ pub fn warn_once(line: &str) {
 /// Whether a project setting carries no authority, by its top-level key and, for a table,
 /// the key inside it. Everything not listed here needs trust: endpoints and their URLs
 /// (`[ollama]`, `[gemini]`, `[openai]`, `[endpoints]`, `[routes]`), key variables, command
-/// lines, `[log] file`, `[sync]`, `[engine]`, `[files]`, `[mcp] checks`, and anything added
+/// lines, `[log] file`, `[sync]`, `[engine]`, `[files]` (but `edit_blocks_above`), `[mcp]
+/// checks`, and anything added
 /// later.
 fn allowed(section: &str, key: Option<&str>) -> bool {
     matches!(
@@ -285,6 +286,8 @@ fn allowed(section: &str, key: Option<&str>) -> bool {
         ) | ("context", Some(_))
             | ("mcp", Some("max_reply_tokens" | "continuation_ttl_secs"))
             | ("log", Some("enabled"))
+            // How an answer for a long input is asked for: no authority.
+            | ("files", Some("edit_blocks_above"))
     )
 }
 
