@@ -191,6 +191,35 @@ fn a_line_that_is_not_json_gets_a_parse_error_and_the_session_goes_on() {
 }
 
 #[test]
+fn a_request_nested_too_deeply_gets_an_error_with_its_id_and_the_session_goes_on() {
+    let sb = Sandbox::new();
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let call = |id: u64, n: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"route","arguments":{{"prompt":{}}}}}}}"#,
+            deep(n)
+        )
+    };
+    let lines = [
+        INIT.to_owned(),
+        INITIALIZED.to_owned(),
+        call(3, 127),
+        call(4, 100_000),
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#.to_owned(),
+    ];
+    let got = session(sb.cmd(), &lines, &[json!(3), json!(4), json!(5)]);
+    for id in [3, 4] {
+        let error = &answer(&got, id)["error"];
+        assert_eq!(error["code"], -32600, "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains("nested deeper"),
+            "{error}"
+        );
+    }
+    assert!(answer(&got, 5)["result"]["tools"].is_array());
+}
+
+#[test]
 fn calls_run_concurrently_and_each_answers_for_itself() {
     let server = ollama::admin(&["qwen2.5:14b-instruct-q4_K_M"]);
     let sb = Sandbox::new();

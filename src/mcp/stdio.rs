@@ -23,6 +23,10 @@ use tokio_util::sync::PollSender;
 
 /// The longest line accepted from the client; a longer one gets a Parse error.
 pub(super) const MAX_LINE: usize = 8 * 1024 * 1024;
+/// The deepest nesting of arrays and objects a message may have. rmcp parses messages with
+/// serde_json, whose recursion limit (128) makes it drop a deeper one without a word, so
+/// the client would wait for ever: the filter answers it instead.
+const MAX_DEPTH: usize = 100;
 /// The in-memory pipe from the filter to rmcp.
 const PIPE_BYTES: usize = 64 * 1024;
 /// Whole lines waiting for stdout.
@@ -83,6 +87,12 @@ async fn filter<R: AsyncRead + Unpin>(
                     continue;
                 }
                 match serde_json::from_slice::<serde::de::IgnoredAny>(&line) {
+                    Ok(_) if depth(&line) > MAX_DEPTH => {
+                        if out.send(too_deep(&line)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     Ok(_) => {
                         if !line.ends_with(b"\n") {
                             line.push(b'\n');
@@ -101,6 +111,59 @@ async fn filter<R: AsyncRead + Unpin>(
             return;
         }
     }
+}
+
+/// How deeply a JSON text nests arrays and objects (brackets inside strings do not count).
+/// serde_json has no depth-only check, and `IgnoredAny` skips values without one.
+fn depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The JSON-RPC Invalid Request error for a message nested deeper than [`MAX_DEPTH`], with
+/// the request's own id when its top level has one (read without building the value).
+fn too_deep(line: &[u8]) -> Vec<u8> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: Option<serde_json::Value>,
+    }
+    let id = serde_json::from_slice::<Head>(line)
+        .ok()
+        .and_then(|h| h.id)
+        .filter(|id| id.is_string() || id.is_number())
+        .unwrap_or(serde_json::Value::Null);
+    let mut line = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": -32600,
+            "message": format!("Invalid Request: nested deeper than {MAX_DEPTH} levels"),
+        },
+    })
+    .to_string()
+    .into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// The JSON-RPC Parse error for a line that is not JSON, as a whole line. JSON-RPC 2.0
@@ -280,6 +343,44 @@ mod tests {
                 .unwrap()
                 .contains("at most 10 bytes")
         );
+    }
+
+    #[tokio::test]
+    async fn a_message_nested_too_deeply_gets_an_invalid_request_error_with_its_id() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let input = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{{\"a\":{}}}}}\n{{\"id\":\"x\",\"p\":\"[[[[\",\"q\":{}}}\n{{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"m\",\"params\":{}}}\n",
+            deep(127),
+            deep(3),
+            deep(5000),
+        );
+        let (to_rmcp, mut from_filter) = tokio::io::duplex(1 << 20);
+        let (out, mut queue) = mpsc::channel(8);
+        filter(input.as_bytes(), to_rmcp, out, MAX_LINE).await;
+        let mut forwarded = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut from_filter, &mut forwarded)
+            .await
+            .unwrap();
+        // A bracket inside a string does not count: the shallow message goes through.
+        assert!(forwarded.starts_with("{\"id\":\"x\""), "{forwarded}");
+        assert_eq!(forwarded.lines().count(), 1);
+        let mut errors = Vec::new();
+        while let Some(line) = queue.recv().await {
+            errors.push(serde_json::from_slice::<Value>(&line).unwrap());
+        }
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0]["id"], json!(7));
+        assert_eq!(errors[1]["id"], json!(8));
+        for error in &errors {
+            assert_eq!(error["error"]["code"], json!(-32600), "{error}");
+        }
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert_eq!(depth(b"1"), 0);
+        assert_eq!(depth(b"{\"a\":[1,{\"b\":[]}]}"), 4);
+        assert_eq!(depth(br#"{"a":"[[[{\"]]"}"#), 1);
     }
 
     #[tokio::test]
