@@ -841,7 +841,7 @@ fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
     let server = chatty(|_| "```sh t.sh\necho b > \"$HOME/pwned\"\n```\n".to_owned());
     let sb = Sandbox::new();
     // HOME outside /tmp, so the sandbox shows it read-only rather than hidden.
-    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let home = crate::support::outside_tmp();
     let with = |path: Option<&std::path::Path>| {
         let mut cmd = delegate_cmd(&sb, &server.url());
         cmd.env("HOME", home.path());

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Server, Test, ollama, survivors};
+use crate::support::{Sandbox, Server, Test, ollama, outside_tmp, survivors};
 
 /// An Ollama server that always answers `text`.
 fn answering(text: &str) -> Server {
@@ -55,12 +55,6 @@ fn the_normal_check_passes_in_the_sandbox_with_the_project_and_tmp_writable() {
     );
     // The check's /tmp was its own.
     assert!(!Path::new("/tmp/x").exists() || std::fs::read_to_string("/tmp/x").unwrap() != "tmp\n");
-}
-
-/// A directory outside /tmp (under the build's target directory), so the check sees the
-/// host's file system there, read-only, not its private /tmp.
-fn outside_tmp() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 #[test]
@@ -158,7 +152,11 @@ fn a_setsid_child_dies_at_the_deadline_and_when_the_check_exits() {
     checked(&sb, &server, "sh u.sh").run();
     assert_eq!(survivors("1000.5353"), Vec::<String>::new());
     // Unsandboxed, a process group cannot hold it: the test can fail.
-    let server = answering("```sh v.sh\nsetsid -f sleep 1000.5454\nexit 0\n```\n");
+    // It says when it has left the check's process group (setsid ran before `touch`), so
+    // the check's exit cannot race it while it is still in the group.
+    let server = answering(
+        "```sh v.sh\nsetsid -f sh -c 'touch left; exec sleep 1000.5454'\nwhile [ ! -e left ]; do sleep 0.05; done\nexit 0\n```\n",
+    );
     checked(&sb, &server, "sh v.sh")
         .env("CODEX_WRAP_SANDBOX", "off")
         .run();

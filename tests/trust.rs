@@ -62,6 +62,38 @@ fn an_untrusted_projects_command_endpoint_never_runs_until_trusted_and_a_change_
 }
 
 #[test]
+fn a_project_file_that_only_repeats_the_built_in_gives_no_warning() {
+    // codex-wrap's own checkout holds the built-in profiles.toml at its root: running the
+    // tool there changes nothing the project is not trusted with, so nothing is said.
+    let sb = Sandbox::new();
+    let builtin =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles.toml")).unwrap();
+    sb.write("profiles.toml", &builtin);
+    let server = ollama_says("print('hello')");
+    Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .arg("--local")
+        .arg("write hello world in python")
+        .stdout("print('hello')")
+        .run();
+    // One changed setting that needs trust is still named, and only that one.
+    sb.write(
+        "profiles.toml",
+        &builtin.replace(
+            "url = \"http://localhost:11434\"",
+            "url = \"http://localhost:1\"",
+        ),
+    );
+    Test::new(&sb)
+        .env("OLLAMA_URL", server.url())
+        .arg("--local")
+        .arg("write hello world in python")
+        .stdout("print('hello')")
+        .stderr_has("profiles.toml: ollama.url ignored: the project is not trusted")
+        .run();
+}
+
+#[test]
 fn trust_status_json_and_revoke() {
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[sync]\nremote = \"x:y\"\n");

@@ -84,6 +84,24 @@ impl Sandbox {
     }
 }
 
+/// A temporary directory outside /tmp, where the sandboxed check sees the host's file
+/// system read-only (its /tmp is a private tmpfs): under the build's target directory, or
+/// /var/tmp (else `$HOME`) when that is under /tmp itself (a checkout cloned into /tmp).
+pub fn outside_tmp() -> tempfile::TempDir {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let base = if !target.starts_with("/tmp") {
+        target.to_path_buf()
+    } else if std::path::Path::new("/var/tmp").is_dir() {
+        PathBuf::from("/var/tmp")
+    } else {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+    };
+    tempfile::Builder::new()
+        .prefix("codex-wrap-test-")
+        .tempdir_in(base)
+        .unwrap()
+}
+
 /// `sleep` processes whose arguments contain `marker`, after waiting up to 3 s for them to
 /// go (zombies do not count). By command line, not pid: a sandboxed check's `$!` is a pid
 /// in its own namespace.

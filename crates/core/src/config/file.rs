@@ -376,6 +376,29 @@ pub fn merge(layers: &[(Source, toml::Table)]) -> Result<ConfigFile, Error> {
     Ok(cfg)
 }
 
+/// The layers merged into one table (no deserialising): what a further layer lands on.
+pub fn merged_table(layers: &[(Source, toml::Table)]) -> toml::Table {
+    let mut merged = toml::Table::new();
+    for (_, table) in layers {
+        merge_into(&mut merged, table);
+    }
+    merged
+}
+
+/// Removes from `top` every value that `base` already holds at the same place (tables
+/// compared key by key; a table left empty goes too): merging what is left on `base` gives
+/// the same table, and what is left is what `top` changes.
+pub fn drop_unchanged(top: &mut toml::Table, base: &toml::Table) {
+    top.retain(|key, value| match (value, base.get(key)) {
+        (toml::Value::Table(t), Some(toml::Value::Table(b))) => {
+            drop_unchanged(t, b);
+            !t.is_empty()
+        }
+        (v, Some(b)) => v != b,
+        (_, None) => true,
+    });
+}
+
 /// Deep merge: tables merge key by key, anything else is replaced.
 fn merge_into(base: &mut toml::Table, top: &toml::Table) {
     for (key, value) in top {
@@ -408,6 +431,27 @@ mod tests {
         let names: Vec<&str> = cfg.profiles.keys().map(String::as_str).collect();
         assert_eq!(names, ["code", "fast", "uncensored"]);
         assert_eq!(cfg.default_profile.as_deref(), Some("code"));
+    }
+
+    #[test]
+    fn only_what_a_layer_changes_is_left_after_dropping_the_unchanged() {
+        let base: toml::Table = toml::from_str(
+            "[ollama]\nurl = \"http://a\"\n[log]\nfile = \"x\"\nenabled = true\n[sync]\nremote = \"r\"\n",
+        )
+        .unwrap();
+        let mut top: toml::Table = toml::from_str(
+            "[ollama]\nurl = \"http://a\"\n[log]\nfile = \"y\"\nenabled = true\n[sync]\nremote = \"r\"\n[gemini]\nmodel = \"m\"\n",
+        )
+        .unwrap();
+        let mut merged = base.clone();
+        merge_into(&mut merged, &top);
+        drop_unchanged(&mut top, &base);
+        let left: toml::Table =
+            toml::from_str("[log]\nfile = \"y\"\n[gemini]\nmodel = \"m\"\n").unwrap();
+        assert_eq!(top, left);
+        let mut again = base.clone();
+        merge_into(&mut again, &top);
+        assert_eq!(again, merged, "merging what is left gives the same table");
     }
 
     #[test]

@@ -402,10 +402,17 @@ pub fn user_config_path(env: &Env) -> Option<PathBuf> {
 /// The state directory: `CODEX_WRAP_STATE_DIR`, else `$XDG_STATE_HOME/codex-wrap` (usually
 /// `~/.local/state/codex-wrap`).
 pub fn state_dir(env: &Env) -> Option<PathBuf> {
-    if let Some(dir) = env.get(names::STATE_DIR).filter(|d| !d.is_empty()) {
+    state_dir_from(|name| env.get(name))
+}
+
+/// [`state_dir`] from the variables `get` gives: the one place its precedence is written
+/// (trust reads it from the process environment alone). An empty variable or a relative
+/// `XDG_STATE_HOME` (the XDG spec says to ignore one) counts as unset.
+pub fn state_dir_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<PathBuf> {
+    if let Some(dir) = get(names::STATE_DIR).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    if let Some(xdg) = env.get(names::XDG_STATE_HOME) {
+    if let Some(xdg) = get(names::XDG_STATE_HOME).filter(|v| Path::new(v).is_absolute()) {
         return Some(Path::new(xdg).join("codex-wrap"));
     }
     use etcetera::BaseStrategy;
@@ -456,6 +463,10 @@ pub fn layers(env: &Env, root: &Path) -> Result<Vec<(Source, toml::Table)>, Erro
     let mut table = file::parse_layer(&text, &source)?;
     let shown = "profiles.toml";
     if !env.trusted().is_some_and(|t| t.covers(&path, Some(&bytes))) {
+        // A setting that only repeats what the built-in and the user's file already say
+        // changes nothing: it is neither a risk nor worth a warning (codex-wrap's own
+        // checkout holds the built-in file at its root).
+        file::drop_unchanged(&mut table, &file::merged_table(&layers));
         for setting in trust::restrict(&mut table) {
             trust::warn_once(&format!(
                 "{shown}: {setting} ignored: the project is not trusted (run `{}` to allow it)",

@@ -112,22 +112,7 @@ pub fn files_read(root: &Path, cwd: &Path) -> Vec<PathBuf> {
 /// The user's state directory, from the real process environment only: a project's
 /// `.env.local` must not choose where its own trust is looked up.
 pub fn state_dir(env: &Env) -> Option<PathBuf> {
-    if let Some(dir) = env.process_get(names::STATE_DIR) {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(xdg) = env
-        .process_get(names::XDG_STATE_HOME)
-        .filter(|v| Path::new(v).is_absolute())
-    {
-        return Some(Path::new(xdg).join("codex-wrap"));
-    }
-    use etcetera::BaseStrategy;
-    let base = etcetera::choose_base_strategy().ok()?;
-    Some(
-        base.state_dir()
-            .unwrap_or_else(|| base.data_dir())
-            .join("codex-wrap"),
-    )
+    super::state_dir_from(|name| env.process_get(name))
 }
 
 /// The canonical root (the record's key), or the root as given when it cannot be resolved.

@@ -40,11 +40,11 @@ pub fn merge(lang: Lang, file: &str, fragments: &[&str]) -> Option<Merged> {
         return None;
     }
     let wanted = symbols::names(&base);
-    if let Some((text, _)) = parsed.iter().find(|(_, o)| {
+    if let Some((text, outline)) = parsed.iter().find(|(_, o)| {
         let have = symbols::names(o);
         wanted.iter().all(|n| have.contains(n))
     }) {
-        return Some(Merged::Whole((*text).to_owned()));
+        return Some(Merged::Whole(keep_imports(file, &base, text, outline)));
     }
     if !parsed
         .iter()
@@ -104,6 +104,43 @@ pub fn merge(lang: Lang, file: &str, fragments: &[&str]) -> Option<Merged> {
         }
     }
     Some(Merged::Merged(edits.apply(file)))
+}
+
+/// A whole-file answer with the file's imports it leaves out put back (small models drop
+/// `from typing import List` and then use `List`): after the answer's last import, or
+/// before its first definition when it has none. Imports are never deleted by omission.
+fn keep_imports(file: &str, base: &[Item], text: &str, outline: &[Item]) -> String {
+    let have: Vec<String> = outline
+        .iter()
+        .filter(|i| i.kind == Kind::Import)
+        .map(|i| normalise(&text[i.range.clone()]))
+        .collect();
+    let missing: String = base
+        .iter()
+        .filter(|b| b.kind == Kind::Import)
+        .filter(|b| !have.contains(&normalise(&file[b.range.clone()])))
+        .map(|b| with_newline(&file[b.range.clone()]))
+        .collect();
+    if missing.is_empty() {
+        return text.to_owned();
+    }
+    // `from __future__` must come first: then everything missing goes before the answer's
+    // own imports.
+    let future = missing.starts_with("from __future__") || missing.contains("\nfrom __future__");
+    let last_import = outline
+        .iter()
+        .rev()
+        .find(|i| i.kind == Kind::Import)
+        .filter(|_| !future);
+    let at = match last_import {
+        Some(i) => i.range.end,
+        None => outline
+            .iter()
+            .find(|i| i.kind != Kind::Other)
+            .map_or(0, |i| i.range.start),
+    };
+    let gap = if last_import.is_some() { "" } else { "\n" };
+    format!("{}{missing}{gap}{}", &text[..at], &text[at..])
 }
 
 /// A class's (an impl's) members: each one replaces the member of the same name or is
@@ -236,10 +273,31 @@ mod tests {
         let whole = "def helper(x):\n    return x\n\ndef target(x):\n    return 1\n\nclass Box:\n    pass\n";
         assert_eq!(
             merge(Lang::Python, FILE, &[whole]),
-            Some(Merged::Whole(whole.to_owned()))
+            Some(Merged::Whole(format!("import math\n\n{whole}")))
         );
         assert_eq!(merge(Lang::Python, FILE, &["print(1)\n"]), None);
         assert_eq!(merge(Lang::Python, "def f(:\n", &["def f(): pass\n"]), None);
+    }
+
+    #[test]
+    fn a_whole_file_answer_keeps_the_imports_it_leaves_out() {
+        let file = "from typing import List\nimport math\n\n\ndef f(xs: List[float]) -> bool:\n    \"\"\"Doc.\"\"\"\n";
+        let answer = "def f(xs: List[float]) -> bool:\n    return bool(xs)\n";
+        assert_eq!(
+            merge(Lang::Python, file, &[answer]),
+            Some(Merged::Whole(
+                "from typing import List\nimport math\n\ndef f(xs: List[float]) -> bool:\n    return bool(xs)\n"
+                    .to_owned()
+            ))
+        );
+        let answer = "import math\nimport os\n\ndef f(xs):\n    return os.sep\n";
+        assert_eq!(
+            merge(Lang::Python, file, &[answer]),
+            Some(Merged::Whole(
+                "import math\nimport os\nfrom typing import List\n\ndef f(xs):\n    return os.sep\n"
+                    .to_owned()
+            ))
+        );
     }
 
     #[test]
