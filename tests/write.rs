@@ -924,6 +924,37 @@ fn a_fragment_answer_keeps_the_files_other_definitions_and_the_check_passes() {
     assert!(read(&sb, "solution.py").contains("    return helper(x) + 1\n"));
 }
 
+#[test]
+fn a_whole_file_answer_that_drops_an_import_keeps_it_and_the_check_passes() {
+    // HumanEval's shape: the file imports List, the answer gives the one function alone
+    // (so it is the whole file) without the import it uses.
+    let sb = Sandbox::new();
+    let stub =
+        "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
+    sb.write("solution.py", stub);
+    let server = answers(&[
+        "```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```\nThis adds them up.\n",
+    ])
+    .expect(Calls::Exactly(1));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "solution.py",
+            "--check",
+            "python3 -c 'import solution; assert solution.total([1, 2]) == 3'",
+            "implement total",
+        ])
+        .stderr_has("round 1/3: check")
+        .run();
+    assert!(r.stdout().contains("check passed"), "{}", r.stdout());
+    assert_eq!(
+        read(&sb, "solution.py"),
+        "from typing import List\n\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    );
+}
+
 /// A context budget and window that take a 3,000-line input.
 const ROOMY: &str = "[context]\nlocal_budget = 40000\n[profiles.code.options]\nnum_ctx = 65536\n";
 

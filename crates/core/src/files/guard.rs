@@ -126,7 +126,8 @@ pub fn shape(
             && let Some(m) = merge::merge(lang, &old, &[&block.content])
         {
             match m {
-                Merged::Whole(_) => {}
+                // The whole file, with the file's imports it left out put back.
+                Merged::Whole(text) => block.content = text,
                 Merged::Merged(text) => {
                     whole = false;
                     block.content = text;
