@@ -147,7 +147,8 @@ pub(crate) fn call(
     }
     let (runtime, client) = start(&p, client, spinner, report)?;
     let mut out = if run.json {
-        Output::buffered()
+        // Held for one document: bounded while it streams, like the write face's answer.
+        Output::buffered_limited(crate::files::MAX_ANSWER_BYTES)
     } else {
         Output::new()
     };
@@ -163,8 +164,10 @@ pub(crate) fn call(
     let result = &transcript.result;
 
     let write_error = out.take_error();
+    let over_limit = out.over_limit();
     let status = match &write_error {
         Some(_) => ExitStatus::Failure,
+        None if over_limit => ExitStatus::Interrupted,
         None => transcript.exit_status(),
     };
     let record = log_record(&p, &transcript, clock.elapsed(), status, started);
@@ -174,6 +177,10 @@ pub(crate) fn call(
         let text = out.take_text();
         let error = match (&write_error, &result) {
             (Some(e), _) => Some(format!("cannot write the answer to stdout: {e}")),
+            (None, _) if over_limit => Some(format!(
+                "the answer is over {} MiB; the stream was stopped there (`text` holds its start)",
+                crate::files::MAX_ANSWER_BYTES >> 20
+            )),
             (None, Err(e)) => Some(e.to_string()),
             (None, Ok(_)) => None,
         };

@@ -20,6 +20,34 @@ fn streaming_256_mib() -> Server {
     })
 }
 
+/// Runs `cmd` under Python to read its peak RSS apart from other tests: (exit code, peak
+/// RSS in KiB, its stdout, its stderr).
+fn measured(sb: &Sandbox, cmd: &Command) -> (i32, u64, String, String) {
+    let out_file = sb.dir.path().join("child-stdout");
+    let measure = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[2:], capture_output=True)\n\
+        open(sys.argv[1], 'wb').write(r.stdout)\n\
+        sys.stderr.write(r.stderr.decode())\n\
+        print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let mut py = Command::new("python3");
+    py.arg("-c")
+        .arg(measure)
+        .arg(&out_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    py.env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(sb.project());
+    let out = py.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut fields = stdout.split_whitespace();
+    let code: i32 = fields.next().unwrap().parse().unwrap();
+    let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
+    let child = String::from_utf8_lossy(&std::fs::read(&out_file).unwrap()).into_owned();
+    (code, peak_kib, child, stderr)
+}
+
 #[test]
 fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
     let sb = Sandbox::new();
@@ -28,26 +56,8 @@ fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
     cmd.env("OLLAMA_URL", server.url())
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
         .args(["--local", "-w", "x"]);
-    // Python's RUSAGE_CHILDREN gives the binary's own peak RSS, apart from other tests.
-    let measure = "import resource, subprocess, sys\n\
-        r = subprocess.run(sys.argv[1:], capture_output=True)\n\
-        sys.stderr.write(r.stderr.decode())\n\
-        print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
-    let mut py = Command::new("python3");
-    py.arg("-c")
-        .arg(measure)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    py.env_clear()
-        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .current_dir(sb.project());
     let started = Instant::now();
-    let out = py.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut fields = stdout.split_whitespace();
-    let code: i32 = fields.next().unwrap().parse().unwrap();
-    let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
+    let (code, peak_kib, _, stderr) = measured(&sb, &cmd);
     assert_eq!(code, 10, "{stderr}");
     assert!(
         stderr
@@ -62,4 +72,33 @@ fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_256_mib_answer_under_json_is_stopped_at_the_limit_with_exit_6_and_memory_near_it() {
+    // --json holds the answer for one document: it is bounded while it streams too.
+    let sb = Sandbox::new();
+    let server = streaming_256_mib();
+    let mut cmd = sb.cmd();
+    cmd.env("OLLAMA_URL", server.url())
+        .env("CODEX_WRAP_ENABLE_LOGGING", "0")
+        .args(["--local", "--json", "x"]);
+    let (code, peak_kib, stdout, stderr) = measured(&sb, &cmd);
+    assert_eq!(code, 6, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 6);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("the answer is over 17 MiB; the stream was stopped there"),
+        "{error}"
+    );
+    assert!(stderr.contains("the answer is over 17 MiB"), "{stderr}");
+    let text = doc["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("```txt big.txt\nyyy") && text.len() <= 17 << 20,
+        "{}",
+        text.len()
+    );
+    assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
 }

@@ -82,7 +82,8 @@ Exit codes:
   4    no route available: every attempt failed before any output (sync: rclone missing;
        --check: [files] sandbox = bwrap and no working bwrap)
   5    timeout: the last attempt hit its deadline before any output (sync: its deadline)
-  6    stream interrupted after output had started (stdout holds a partial answer)
+  6    stream interrupted after output had started (stdout holds a partial answer;
+       --json: an answer over 17 MiB, stopped there)
   7    blocked by the model's safety filter, an empty answer, or (--write, --json) a refusal
        that was still a refusal when asked again, on every route
   8    --check still fails after the last --rounds round (what it wrote is put back)
