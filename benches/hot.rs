@@ -81,6 +81,15 @@ fn routing(c: &mut Criterion) {
     c.bench_function("route/compile rules", |b| {
         b.iter(|| Router::from_table(black_box(table.as_ref())).unwrap())
     });
+    // What one call pays: a fresh router (its lazy DFA's states not built yet) and one
+    // decision.
+    c.bench_function("route/compile rules + first 200-char decision", |b| {
+        b.iter(|| {
+            Router::from_table(black_box(table.as_ref()))
+                .unwrap()
+                .decide(black_box(&short))
+        })
+    });
     // The project's docs as a signal: a 1 MB CONTRACTS.md of 4,000 sections.
     let doc = Doc::new(std::path::Path::new("CONTRACTS.md"), one_mb_doc());
     c.bench_function("route/index headings of a 1MB doc", |b| {
