@@ -870,6 +870,19 @@ fn an_assistants_configuration_is_replaced_only_when_named_literally() {
         .run();
 }
 
+/// `-w -i solution.py --check CHECK PROMPT` on the local route.
+fn solve(sb: &Sandbox, server: &Server, check: &str, prompt: &str) -> Test {
+    on(sb, server).args([
+        "--local",
+        "-w",
+        "-i",
+        "solution.py",
+        "--check",
+        check,
+        prompt,
+    ])
+}
+
 /// An input holding `helper()` and a stub `target()`, and the check that needs both.
 const SOLUTION: &str = "import math\n\n\ndef helper(x):\n    return int(math.sqrt(x))\n\n\ndef target(x):\n    raise NotImplementedError\n";
 const SOLUTION_CHECK: &str = "python3 -c 'import solution; assert solution.target(16) == 5'";
@@ -884,16 +897,7 @@ fn a_fragment_answer_keeps_the_files_other_definitions_and_the_check_passes() {
         "```python\ndef target(x):\n    return helper(x) + 1\n\nprint(target(16))\n```\n",
     ])
     .expect(Calls::Exactly(1));
-    let r = on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "solution.py",
-            "--check",
-            SOLUTION_CHECK,
-            "implement target",
-        ])
+    let r = solve(&sb, &server, SOLUTION_CHECK, "implement target")
         .stderr_has("round 1/3: check")
         .run();
     assert!(r.stdout().contains("check passed"), "{}", r.stdout());
@@ -908,16 +912,7 @@ fn a_fragment_answer_keeps_the_files_other_definitions_and_the_check_passes() {
     let server = answers(&[
         "Install nothing:\n```bash\npip install nothing\n```\nThe function:\n```python\ndef target(x):\n    return helper(x) + 1\n```\n",
     ]);
-    on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "solution.py",
-            "--check",
-            SOLUTION_CHECK,
-            "implement target",
-        ])
+    solve(&sb, &server, SOLUTION_CHECK, "implement target")
         .stderr_has("round 1/3: check")
         .run();
     assert!(read(&sb, "solution.py").contains("def helper(x):\n    return int(math.sqrt(x))\n"));
@@ -936,18 +931,14 @@ fn a_whole_file_answer_that_drops_an_import_keeps_it_and_the_check_passes() {
         "```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```\nThis adds them up.\n",
     ])
     .expect(Calls::Exactly(1));
-    let r = on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "solution.py",
-            "--check",
-            "python3 -c 'import solution; assert solution.total([1, 2]) == 3'",
-            "implement total",
-        ])
-        .stderr_has("round 1/3: check")
-        .run();
+    let r = solve(
+        &sb,
+        &server,
+        "python3 -c 'import solution; assert solution.total([1, 2]) == 3'",
+        "implement total",
+    )
+    .stderr_has("round 1/3: check")
+    .run();
     assert!(r.stdout().contains("check passed"), "{}", r.stdout());
     assert_eq!(
         read(&sb, "solution.py"),
