@@ -58,6 +58,20 @@ pub struct FileBlock {
     pub named_by: NamedBy,
 }
 
+#[cfg(test)]
+impl FileBlock {
+    /// A block named in its fence's info string, at line 1: what the writer's tests feed it.
+    pub(crate) fn named(path: &str, content: &str) -> FileBlock {
+        FileBlock {
+            path: path.into(),
+            lang: None,
+            content: content.into(),
+            line: 1,
+            named_by: NamedBy::InfoString,
+        }
+    }
+}
+
 /// A fenced block that is not written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedBlock {

@@ -301,6 +301,19 @@ mod tests {
     }
 
     #[test]
+    fn a_left_out_future_import_goes_before_the_answers_own_imports() {
+        let file = "from __future__ import annotations\nimport os\n\n\ndef f():\n    pass\n";
+        let answer = "import sys\n\ndef f():\n    return sys.argv\n";
+        assert_eq!(
+            merge(Lang::Python, file, &[answer]),
+            Some(Merged::Whole(
+                "from __future__ import annotations\nimport os\n\nimport sys\n\ndef f():\n    return sys.argv\n"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
     fn a_new_definition_that_follows_none_goes_before_the_first() {
         let out = merged(&["def first():\n    return 0\n\ndef helper(x):\n    return x\n"]);
         assert!(

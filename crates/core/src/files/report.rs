@@ -104,27 +104,17 @@ pub fn diff(planned: &[Planned]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::blocks::{self, FileBlock, NamedBy};
+    use crate::files::blocks::{self, FileBlock};
     use crate::files::write::{self, WriteOptions};
-
-    fn block(path: &str, content: &str) -> FileBlock {
-        FileBlock {
-            path: path.into(),
-            lang: None,
-            content: content.into(),
-            line: 1,
-            named_by: NamedBy::InfoString,
-        }
-    }
 
     fn planned(root: &std::path::Path) -> Vec<Planned> {
         std::fs::write(root.join("old.txt"), "one\ntwo\n").unwrap();
         std::fs::write(root.join("keep.txt"), "mine\n").unwrap();
         let files = [
-            block("app/main.py", "a\nb\n"),
-            block("old.txt", "one\nthree\n"),
-            block("keep.txt", "theirs\n"),
-            block("../x", "x\n"),
+            FileBlock::named("app/main.py", "a\nb\n"),
+            FileBlock::named("old.txt", "one\nthree\n"),
+            FileBlock::named("keep.txt", "theirs\n"),
+            FileBlock::named("../x", "x\n"),
         ];
         write::plan(root, &files, &["old.txt".into()], &WriteOptions::default()).unwrap()
     }

@@ -243,18 +243,8 @@ fn highest_missing_dir(root: &Path, path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::blocks::{FileBlock, NamedBy};
+    use crate::files::blocks::FileBlock;
     use crate::files::write::{self, WriteOptions};
-
-    fn block(path: &str, content: &str) -> FileBlock {
-        FileBlock {
-            path: path.into(),
-            lang: None,
-            content: content.into(),
-            line: 1,
-            named_by: NamedBy::InfoString,
-        }
-    }
 
     fn write_round(root: &Path, ledger: &mut Ledger, files: &[FileBlock]) {
         let opts = WriteOptions {
@@ -278,9 +268,12 @@ mod tests {
         write_round(
             &root,
             &mut ledger,
-            &[block("lib.py", "one\n"), block("new/deep/a.py", "a\n")],
+            &[
+                FileBlock::named("lib.py", "one\n"),
+                FileBlock::named("new/deep/a.py", "a\n"),
+            ],
         );
-        write_round(&root, &mut ledger, &[block("lib.py", "two\n")]);
+        write_round(&root, &mut ledger, &[FileBlock::named("lib.py", "two\n")]);
         assert_eq!(
             ledger.paths().collect::<Vec<_>>(),
             ["lib.py", "new/deep/a.py"]
@@ -318,7 +311,10 @@ mod tests {
         write_round(
             &root,
             &mut ledger,
-            &[block("a.txt", "task\n"), block("b.txt", "b\n")],
+            &[
+                FileBlock::named("a.txt", "task\n"),
+                FileBlock::named("b.txt", "b\n"),
+            ],
         );
         std::fs::write(root.join("a.txt"), "someone else\n").unwrap();
         std::fs::write(root.join("b.txt"), "theirs\n").unwrap();
