@@ -5,20 +5,33 @@
 
 use super::server::Conn;
 
+/// The model version the fake server reports.
+pub const MODEL: &str = "gemini-2.5-flash";
+
 /// One SSE event carrying a text part.
 pub fn text_event(text: &str) -> String {
+    text_event_as(MODEL, text)
+}
+
+fn text_event_as(model: &str, text: &str) -> String {
     format!(
-        "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": {}}}],\"role\": \"model\"}},\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 9,\"totalTokenCount\": 9}},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"abc\"}}\r\n\r\n",
-        serde_json::to_string(text).unwrap()
+        "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": {}}}],\"role\": \"model\"}},\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 9,\"totalTokenCount\": 9}},\"modelVersion\": {},\"responseId\": \"abc\"}}\r\n\r\n",
+        serde_json::to_string(text).unwrap(),
+        serde_json::to_string(model).unwrap()
     )
 }
 
 /// The last event: text (may be empty), a finish reason and usage.
 pub fn final_event(text: &str, reason: &str, out_tokens: usize) -> String {
+    final_event_as(MODEL, text, reason, out_tokens)
+}
+
+fn final_event_as(model: &str, text: &str, reason: &str, out_tokens: usize) -> String {
     format!(
-        "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": {}}}],\"role\": \"model\"}},\"finishReason\": \"{reason}\",\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 9,\"candidatesTokenCount\": {out_tokens},\"totalTokenCount\": {}}},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"abc\"}}\r\n\r\n",
+        "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": {}}}],\"role\": \"model\"}},\"finishReason\": \"{reason}\",\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 9,\"candidatesTokenCount\": {out_tokens},\"totalTokenCount\": {}}},\"modelVersion\": {},\"responseId\": \"abc\"}}\r\n\r\n",
         serde_json::to_string(text).unwrap(),
-        9 + out_tokens
+        9 + out_tokens,
+        serde_json::to_string(model).unwrap()
     )
 }
 
@@ -34,13 +47,24 @@ pub fn start(conn: &mut Conn) {
 
 /// A whole stream: all tokens but the last as text events, the last with STOP.
 pub fn stream(conn: &mut Conn, tokens: &[&str]) {
+    stream_as(conn, MODEL, tokens, "STOP");
+}
+
+/// A whole stream from `model`, the last token with finish reason `reason`.
+pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
     start(conn);
     let (last, rest) = tokens.split_last().expect("tokens");
     for t in rest {
-        conn.chunk(text_event(t).as_bytes());
+        conn.chunk(text_event_as(model, t).as_bytes());
     }
-    conn.chunk(final_event(last, "STOP", tokens.len()).as_bytes());
+    conn.chunk(final_event_as(model, last, reason, tokens.len()).as_bytes());
     conn.end();
+}
+
+/// A fake Gemini API answering every request the same way: `gemini::fake().answering("ok")`;
+/// point the API route at it with `Test::gemini`.
+pub fn fake() -> super::fake::Fake {
+    super::fake::Fake::gemini()
 }
 
 /// A 429 with a RetryInfo detail, as the API sends when a quota is exhausted.

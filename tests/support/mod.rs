@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod fake;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
@@ -14,6 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use server::{Calls, Server};
+
+/// The old name of [`Backends`], for files that point raw commands at Gemini only.
+pub use self::Backends as GeminiCmd;
 
 /// An isolated place to run the binary: empty HOME and XDG config, its own working
 /// directory (a project root with a `.git` marker), and no inherited variables.
@@ -172,6 +176,23 @@ impl Run {
     }
 
     #[track_caller]
+    pub fn assert_stdout_lacks(&self, needle: &str) -> &Self {
+        let out = String::from_utf8_lossy(&self.stdout);
+        assert!(!out.contains(needle), "stdout holds {needle:?}:\n{out}");
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr holds {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn assert_stderr_has(&self, needle: &str) -> &Self {
         assert!(
             self.stderr.contains(needle),
@@ -311,16 +332,30 @@ impl Drop for Held {
     fn drop(&mut self) {}
 }
 
-/// Pointing a command at a fake Gemini server with a test key.
-pub trait GeminiCmd {
+/// Pointing a raw command (from `Sandbox::cmd`) at fake provider servers, as the
+/// `Test` methods of the same names do.
+pub trait Backends {
+    /// Sets `OLLAMA_URL` to the server.
+    fn ollama(&mut self, server: &Server) -> &mut Self;
     /// Sets `GEMINI_BASE_URL` to the server and `GEMINI_API_KEY` to `k`.
     fn gemini(&mut self, server: &Server) -> &mut Self;
+    /// Makes the local route the OpenAI-compatible backend at the server's `/v1`.
+    fn openai(&mut self, server: &Server) -> &mut Self;
 }
 
-impl GeminiCmd for Command {
+impl Backends for Command {
+    fn ollama(&mut self, server: &Server) -> &mut Self {
+        self.env("OLLAMA_URL", server.url())
+    }
+
     fn gemini(&mut self, server: &Server) -> &mut Self {
         self.env("GEMINI_BASE_URL", server.url())
             .env("GEMINI_API_KEY", "k")
+    }
+
+    fn openai(&mut self, server: &Server) -> &mut Self {
+        self.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
     }
 }
 
@@ -328,14 +363,23 @@ impl GeminiCmd for Command {
 /// the right one. Unset expectations mean the strict default: exit 0, and stderr holding
 /// only codex-wrap's own status lines (no warning, no error, no panic) besides the
 /// fragments the test declares with `stderr_has` (a declared fragment may be a warning).
+///
+/// ```ignore
+/// let server = ollama::fake().answering("ok");
+/// Test::new(&sb).ollama(&server).args(["-l", "x"]).stdout("ok").run();
+/// ```
 #[must_use = "a Test does nothing until .run()"]
 pub struct Test {
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    limit: Duration,
     code: i32,
     stdout: Option<String>,
     stdout_has: Vec<String>,
+    stdout_lacks: Vec<String>,
+    stderr: Option<String>,
     stderr_has: Vec<String>,
+    stderr_lacks: Vec<String>,
 }
 
 impl Test {
@@ -344,11 +388,34 @@ impl Test {
         Test {
             cmd: sb.cmd(),
             stdin: None,
+            limit: Duration::from_secs(20),
             code: 0,
             stdout: None,
             stdout_has: Vec::new(),
+            stdout_lacks: Vec::new(),
+            stderr: None,
             stderr_has: Vec::new(),
+            stderr_lacks: Vec::new(),
         }
+    }
+
+    /// The local route at a fake Ollama (`OLLAMA_URL`).
+    pub fn ollama(mut self, server: &Server) -> Test {
+        self.cmd.ollama(server);
+        self
+    }
+
+    /// The API route at a fake Gemini (`GEMINI_BASE_URL`, and the key `k`).
+    pub fn gemini(mut self, server: &Server) -> Test {
+        self.cmd.gemini(server);
+        self
+    }
+
+    /// The local route at a fake OpenAI-compatible server (`CODEX_WRAP_LOCAL_BACKEND` and
+    /// `OPENAI_BASE_URL`).
+    pub fn openai(mut self, server: &Server) -> Test {
+        self.cmd.openai(server);
+        self
     }
 
     pub fn args<I, S>(mut self, args: I) -> Test
@@ -370,8 +437,30 @@ impl Test {
         self
     }
 
-    pub fn stdin(mut self, text: &str) -> Test {
-        self.stdin = Some(text.as_bytes().to_vec());
+    pub fn env_remove(mut self, key: &str) -> Test {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// The working directory (the sandbox's project root by default).
+    pub fn dir(mut self, dir: impl AsRef<std::path::Path>) -> Test {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(self, text: &str) -> Test {
+        self.stdin_bytes(text.as_bytes())
+    }
+
+    pub fn stdin_bytes(mut self, bytes: &[u8]) -> Test {
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
+    /// How long the run may take before it is killed (20 s by default; a killed run has no
+    /// exit code, so it fails the code check).
+    pub fn limit(mut self, limit: Duration) -> Test {
+        self.limit = limit;
         self
     }
 
@@ -393,16 +482,35 @@ impl Test {
         self
     }
 
+    /// stdout does not contain this.
+    pub fn stdout_lacks(mut self, text: &str) -> Test {
+        self.stdout_lacks.push(text.to_owned());
+        self
+    }
+
+    /// stderr exactly (for output that is not codex-wrap's own lines, as clap's usage
+    /// errors).
+    pub fn stderr(mut self, text: &str) -> Test {
+        self.stderr = Some(text.to_owned());
+        self
+    }
+
     /// stderr contains this; lines holding it may be warnings or errors.
     pub fn stderr_has(mut self, text: &str) -> Test {
         self.stderr_has.push(text.to_owned());
         self
     }
 
+    /// stderr does not contain this, not even on a status line.
+    pub fn stderr_lacks(mut self, text: &str) -> Test {
+        self.stderr_lacks.push(text.to_owned());
+        self
+    }
+
     /// Runs and checks everything declared; returns the run for anything more.
     #[track_caller]
     pub fn run(self) -> Run {
-        let r = run_with(self.cmd, self.stdin.as_deref(), Duration::from_secs(20));
+        let r = run_with(self.cmd, self.stdin.as_deref(), self.limit);
         r.assert_code(self.code);
         if let Some(want) = &self.stdout {
             r.assert_stdout(want);
@@ -410,12 +518,22 @@ impl Test {
         for needle in &self.stdout_has {
             r.assert_stdout_has(needle);
         }
+        for needle in &self.stdout_lacks {
+            r.assert_stdout_lacks(needle);
+        }
+        if let Some(want) = &self.stderr {
+            assert_eq!(&r.stderr, want, "stderr");
+        }
         for needle in &self.stderr_has {
             r.assert_stderr_has(needle);
+        }
+        for needle in &self.stderr_lacks {
+            r.assert_stderr_lacks(needle);
         }
         let unexpected: Vec<&str> = r
             .stderr
             .lines()
+            .filter(|_| self.stderr.is_none())
             .filter(|l| !self.stderr_has.iter().any(|n| l.contains(n.as_str())))
             .filter(|l| {
                 !l.starts_with("codex-wrap: ")

@@ -30,12 +30,22 @@ pub fn start(conn: &mut Conn) {
 
 /// A whole successful stream: one chunk per token, then the final line.
 pub fn stream(conn: &mut Conn, tokens: &[&str]) {
+    stream_as(conn, MODEL, tokens, "stop");
+}
+
+/// A whole stream from `model` ending with `done_reason` `reason`.
+pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
     start(conn);
     for t in tokens {
-        conn.chunk(token_line(MODEL, t).as_bytes());
+        conn.chunk(token_line(model, t).as_bytes());
     }
-    conn.chunk(done_line(MODEL, tokens.len(), "stop").as_bytes());
+    conn.chunk(done_line(model, tokens.len(), reason).as_bytes());
     conn.end();
+}
+
+/// A fake Ollama answering every request the same way: `ollama::fake().answering("ok")`.
+pub fn fake() -> super::fake::Fake {
+    super::fake::Fake::ollama()
 }
 
 /// Ollama's answer for a model that is not pulled.

@@ -4,10 +4,18 @@
 
 use super::server::Conn;
 
+/// The model name the fake server reports.
+pub const MODEL: &str = "tiny";
+
 fn chunk(delta: &str, finish: Option<&str>) -> String {
+    chunk_as(MODEL, delta, finish)
+}
+
+fn chunk_as(model: &str, delta: &str, finish: Option<&str>) -> String {
     let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+    let model = serde_json::to_string(model).unwrap();
     format!(
-        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1764000000,\"model\":\"tiny\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1764000000,\"model\":{model},\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
     )
 }
 
@@ -26,9 +34,14 @@ pub fn token(text: &str) -> String {
 
 /// The finish chunk, the usage chunk and `[DONE]`.
 pub fn finish(reason: &str, tokens: usize) -> String {
-    chunk("{}", Some(reason))
+    finish_as(MODEL, reason, tokens)
+}
+
+fn finish_as(model: &str, reason: &str, tokens: usize) -> String {
+    chunk_as(model, "{}", Some(reason))
         + &format!(
-            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1764000000,\"model\":\"tiny\",\"choices\":[],\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":{tokens},\"total_tokens\":{}}}}}\n\n",
+            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1764000000,\"model\":{},\"choices\":[],\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":{tokens},\"total_tokens\":{}}}}}\n\n",
+            serde_json::to_string(model).unwrap(),
             12 + tokens
         )
         + "data: [DONE]\n\n"
@@ -36,11 +49,23 @@ pub fn finish(reason: &str, tokens: usize) -> String {
 
 /// A whole stream.
 pub fn stream(conn: &mut Conn, tokens: &[&str], reason: &str) {
+    stream_as(conn, MODEL, tokens, reason);
+}
+
+/// A whole stream from `model`.
+pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
     conn.start_chunked(200, "text/event-stream");
-    conn.chunk(role().as_bytes());
+    conn.chunk(chunk_as(model, "{\"role\":\"assistant\",\"content\":null}", None).as_bytes());
     for t in tokens {
-        conn.chunk(token(t).as_bytes());
+        let delta = format!("{{\"content\":{}}}", serde_json::to_string(t).unwrap());
+        conn.chunk(chunk_as(model, &delta, None).as_bytes());
     }
-    conn.chunk(finish(reason, tokens.len()).as_bytes());
+    conn.chunk(finish_as(model, reason, tokens.len()).as_bytes());
     conn.end();
+}
+
+/// A fake OpenAI-compatible server answering every request the same way:
+/// `openai::fake().answering("ok")`; point the local route at it with `Test::openai`.
+pub fn fake() -> super::fake::Fake {
+    super::fake::Fake::openai()
 }
