@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, Server, blackhole, gemini, ollama, run};
+use crate::support::{Sandbox, Test, gemini, ollama};
+use crate::support::{Server, blackhole};
 
 const ALL: &[&str] = &[
     "qwen2.5:14b-instruct-q4_K_M",
@@ -32,11 +33,11 @@ fn doctor_with_nothing_up_fails_in_under_a_second() {
     // Ollama's address takes connections and never answers; no API key.
     let (addr, _held) = blackhole();
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", format!("http://{addr}"))
-        .arg("doctor");
-    let r = run(cmd);
-    r.assert_code(4);
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("http://{addr}"))
+        .arg("doctor")
+        .code(4)
+        .run();
     assert!(r.elapsed < Duration::from_secs(1), "took {:?}", r.elapsed);
     let out = r.stdout();
     assert!(out.contains("local    FAIL"), "{out}");
@@ -48,12 +49,14 @@ fn doctor_with_nothing_up_fails_in_under_a_second() {
     );
 
     // With a key the API fallback would answer, but the default route is still down.
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_API_KEY", "k").arg("doctor");
-    let r = run(cmd);
-    r.assert_code(4).assert_stdout_has(
-        "the default route (local) cannot work; calls will only succeed through the fallback",
-    );
+    Test::new(&sb)
+        .env("GEMINI_API_KEY", "k")
+        .arg("doctor")
+        .code(4)
+        .stdout_has(
+            "the default route (local) cannot work; calls will only succeed through the fallback",
+        )
+        .run();
 }
 
 #[test]
@@ -64,12 +67,11 @@ fn doctor_lists_pulled_and_missing_models_and_passes_when_the_default_is_there()
         "CONTRACTS.md",
         "# Contracts\n## Auth\ntext\n## Billing\ntext\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    let r = Test::new(&sb)
+        .ollama(&server)
         .env("GEMINI_API_KEY", "k")
-        .args(["doctor", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+        .args(["doctor", "--json"])
+        .run();
     let d = doc(&r.stdout());
     assert_eq!(check(&d, "local")["status"], "ok");
     assert!(
@@ -105,13 +107,13 @@ fn doctor_lists_pulled_and_missing_models_and_passes_when_the_default_is_there()
     assert_eq!(d["ok"], true);
 
     // The default profile's model missing: the default route cannot work.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .env("OLLAMA_PROFILE", "fast")
-        .arg("doctor");
-    let r = run(cmd);
-    r.assert_code(4);
-    assert!(r.stdout().contains("models   FAIL"), "{}", r.stdout());
+        .arg("doctor")
+        .code(4)
+        .stdout_has("models   FAIL")
+        .run();
 }
 
 #[test]
@@ -124,18 +126,19 @@ fn doctor_online_checks_the_key_and_model_with_the_key_in_a_header() {
         (&good, 0, "ok", "Gemini Flash Latest (checked online)"),
         (&bad, 0, "fail", "API key not valid"),
     ] {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", local.url())
-            .env("GEMINI_BASE_URL", api.url())
+        let r = Test::new(&sb)
+            .ollama(&local)
+            .gemini(api)
             .env("GEMINI_API_KEY", "canary-doctor-1")
-            .args(["doctor", "--online", "--json"]);
-        let r = run(cmd);
-        r.assert_code(code);
+            .args(["doctor", "--online", "--json"])
+            .code(code)
+            .stdout_lacks("canary")
+            .stderr_lacks("canary")
+            .run();
         let d = doc(&r.stdout());
         let c = check(&d, "api");
         assert_eq!(c["status"], status, "{c}");
         assert!(c["detail"].as_str().unwrap().contains(needle), "{c}");
-        assert!(!r.stdout().contains("canary") && !r.stderr.contains("canary"));
         let req = &api.requests()[0];
         assert_eq!(
             req.request_line,
@@ -149,32 +152,29 @@ fn doctor_online_checks_the_key_and_model_with_the_key_in_a_header() {
 fn doctor_reports_a_broken_config_with_exit_3() {
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[profiles.code]\nmodle = \"x\"\n");
-    let mut cmd = sb.cmd();
-    cmd.arg("doctor");
-    let r = run(cmd);
-    r.assert_code(3);
-    assert!(r.stdout().contains("config   FAIL"), "{}", r.stdout());
-    assert!(r.stdout().contains("profiles.toml:2:1"), "{}", r.stdout());
+    Test::new(&sb)
+        .arg("doctor")
+        .code(3)
+        .stdout_has("config   FAIL")
+        .stdout_has("profiles.toml:2:1")
+        .run();
 }
 
 #[test]
 fn profiles_say_where_each_setting_came_from() {
     let sb = Sandbox::new();
-    std::fs::create_dir_all(sb.config_home().join("codex-wrap")).unwrap();
-    std::fs::write(
-        sb.config_home().join("codex-wrap/profiles.toml"),
+    sb.user_config(
         "[profiles.code]\nmodel = \"my-coder:7b\"\nkeep_alive = \"30m\"\n[pool]\nstrategy = \"spread\"\n",
-    )
-    .unwrap();
+    );
     sb.write(
         "profiles.toml",
         "[profiles.code.options]\nnum_ctx = 16384\n[profiles.fast]\ntimeout = 20\n[timeouts]\nidle = 12\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_API_KEY", "sekrit-key")
-        .args(["profiles", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .env("GEMINI_API_KEY", "sekrit-key")
+        .args(["profiles", "--json"])
+        .stdout_lacks("sekrit")
+        .run();
     let d = doc(&r.stdout());
     assert_eq!(d["default"], json!({"value": "code", "source": "built-in"}));
     let setting = |profile: &str, key: &str| -> (String, String) {
@@ -214,7 +214,6 @@ fn profiles_say_where_each_setting_came_from() {
     assert_eq!(setting("fast", "guardrails").1, "default");
 
     // Every other resolved value, from each layer; a key by its variable's name only.
-    assert!(!r.stdout().contains("sekrit"), "{}", r.stdout());
     let origin = |key: &str| {
         d["provenance"][key]
             .as_str()
@@ -238,9 +237,8 @@ fn profiles_say_where_each_setting_came_from() {
     assert_eq!(origin("profile"), "built-in");
 
     // doctor reads the same record.
-    let mut cmd = sb.cmd();
-    cmd.arg("doctor");
-    let out = run(cmd).stdout();
+    // Nothing listens at OLLAMA_URL: doctor fails, and its profile row is what is read.
+    let out = Test::new(&sb).arg("doctor").code(4).run().stdout();
     let row = out
         .lines()
         .find(|l| l.starts_with("profile "))
@@ -252,15 +250,14 @@ fn profiles_say_where_each_setting_came_from() {
     );
 
     // Environment and flags.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_PROFILE", "fast")
+    let out = Test::new(&sb)
+        .env("OLLAMA_PROFILE", "fast")
         .env("OLLAMA_MODEL", "llama3")
         .env_remove("OLLAMA_URL")
         .env("OLLAMA_HOST", "127.0.0.1:9")
-        .args(["profiles", "--timeout", "5"]);
-    let r = run(cmd);
-    r.assert_code(0);
-    let out = r.stdout();
+        .args(["profiles", "--timeout", "5"])
+        .run()
+        .stdout();
     assert!(
         out.starts_with("default profile: fast (environment OLLAMA_PROFILE)"),
         "{out}"
@@ -299,31 +296,36 @@ fn profiles_say_where_each_setting_came_from() {
 fn models_lists_the_server_and_names_what_to_pull() {
     let server = ollama::admin(ONLY_CODE);
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).arg("models");
-    let r = run(cmd);
-    r.assert_code(0);
-    assert_eq!(
-        r.stdout(),
-        "NAME                         SIZE    MODIFIED          PROFILES\n\
-         llama3:latest                9.0 GB  2026-11-20 09:32\n\
-         qwen2.5:14b-instruct-q4_K_M  9.0 GB  2026-11-20 09:32  code\n"
-    );
-    r.assert_stderr_has("profile 'fast' uses deepseek-coder:6.7b, which is not pulled: ollama pull deepseek-coder:6.7b");
+    Test::new(&sb)
+        .ollama(&server)
+        .arg("models")
+        .stdout(
+            "NAME                         SIZE    MODIFIED          PROFILES\n\
+             llama3:latest                9.0 GB  2026-11-20 09:32\n\
+             qwen2.5:14b-instruct-q4_K_M  9.0 GB  2026-11-20 09:32  code\n",
+        )
+        .stderr_has("profile 'fast' uses deepseek-coder:6.7b, which is not pulled: ollama pull deepseek-coder:6.7b")
+        .stderr_has("profile 'uncensored' uses gpt-oss:20b, which is not pulled: ollama pull gpt-oss:20b")
+        .run();
 
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["models", "--json"]);
-    let d = doc(&run(cmd).stdout());
+    let d = doc(&Test::new(&sb)
+        .ollama(&server)
+        .args(["models", "--json"])
+        .stderr_has("profile 'fast' uses deepseek-coder:6.7b, which is not pulled")
+        .stderr_has("profile 'uncensored' uses gpt-oss:20b, which is not pulled")
+        .run()
+        .stdout());
     assert_eq!(d["models"][1]["name"], "qwen2.5:14b-instruct-q4_K_M");
     assert_eq!(d["models"][1]["size"], 9001211363u64);
     assert_eq!(d["models"][1]["profiles"], json!(["code"]));
 
     // Nothing running: exit 4, one line.
-    let mut cmd = sb.cmd();
-    cmd.arg("models");
-    let r = run(cmd);
-    r.assert_code(4).assert_stderr_has("ollama serve");
+    let r = Test::new(&sb)
+        .arg("models")
+        .code(4)
+        .stdout("")
+        .stderr_has("ollama serve")
+        .run();
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
 
@@ -332,18 +334,17 @@ fn warm_loads_the_profile_model_with_its_keep_alive() {
     let server = ollama::admin(ALL);
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[profiles.fast]\nkeep_alive = \"30m\"\n");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["warm", "--profile", "fast"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["warm", "--profile", "fast"])
+        .stdout_has("kept loaded for 30m")
+        .run();
     assert!(
         r.stdout()
             .starts_with("warmed deepseek-coder:6.7b (profile fast) in "),
         "{}",
         r.stdout()
     );
-    assert!(r.stdout().contains("kept loaded for 30m"), "{}", r.stdout());
     let req = &server.requests()[0];
     assert_eq!(req.request_line, "POST /api/chat HTTP/1.1");
     assert_eq!(
@@ -352,11 +353,10 @@ fn warm_loads_the_profile_model_with_its_keep_alive() {
     );
 
     // --keep-alive -1 keeps it for ever (a number, as Ollama expects); --json.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["warm", "--keep-alive", "-1", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["warm", "--keep-alive", "-1", "--json"])
+        .run();
     let d = doc(&r.stdout());
     assert_eq!(d["model"], "qwen2.5:14b-instruct-q4_K_M");
     assert_eq!(d["done_reason"], "load");
@@ -368,13 +368,13 @@ fn warm_loads_the_profile_model_with_its_keep_alive() {
 fn warm_a_model_that_is_not_pulled_says_how_to_pull_it() {
     let server = ollama::admin(ONLY_CODE);
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["warm", "-p", "fast"]);
-    run(cmd)
-        .assert_code(4)
-        .assert_stdout("")
-        .assert_stderr_has("ollama pull deepseek-coder:6.7b");
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["warm", "-p", "fast"])
+        .code(4)
+        .stdout("")
+        .stderr_has("ollama pull deepseek-coder:6.7b")
+        .run();
 }
 
 fn record(
@@ -467,10 +467,9 @@ fn stats_on_a_fixture_log() {
         "[prices.\"gemini-flash-latest\"]\ninput = 1.0\noutput = 2.0\n[prices.cloud]\ninput = 3.0\noutput = 15.0\n",
     );
 
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--since", "2026-11-01", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args(["stats", "--since", "2026-11-01", "--json"])
+        .run();
     let d = doc(&r.stdout());
     assert_eq!(d["since"], "2026-11-01T00:00:00Z");
     assert_eq!((d["calls"].clone(), d["ok"].clone()), (json!(5), json!(4)));
@@ -503,11 +502,7 @@ fn stats_on_a_fixture_log() {
     assert_eq!(d["local_at_cloud_prices"], 0.0072);
 
     // The text report; without --since the old record counts too.
-    let mut cmd = sb.cmd();
-    cmd.arg("stats");
-    let r = run(cmd);
-    r.assert_code(0);
-    let out = r.stdout();
+    let out = Test::new(&sb).arg("stats").run().stdout();
     assert!(out.contains("all time: 6 calls, 5 answered (83.3%), 1 answered after a fallback; 3 malformed lines skipped"), "{out}");
     assert!(out.contains("local  ollama   4      3   75.0%"), "{out}");
     assert!(
@@ -528,38 +523,48 @@ fn stats_on_a_fixture_log() {
     );
 
     // A bad window is a usage error.
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--since", "last tuesday"]);
-    run(cmd)
-        .assert_code(2)
-        .assert_stderr_has("--since 'last tuesday'");
+    Test::new(&sb)
+        .args(["stats", "--since", "last tuesday"])
+        .code(2)
+        .stdout("")
+        .stderr_has("--since 'last tuesday'")
+        .run();
 }
 
 #[test]
 fn stats_counts_real_calls_end_to_end() {
     let sb = Sandbox::new();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["a", "b"]));
+    let local = ollama::fake().streaming(&["a", "b"]);
     for _ in 0..3 {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", local.url()).args(["-l", "x"]);
-        run(cmd).assert_code(0);
+        Test::new(&sb)
+            .ollama(&local)
+            .args(["-l", "x"])
+            .stdout("ab")
+            .run();
     }
-    let mut cmd = sb.cmd();
-    cmd.args(["-l", "x"]); // nothing listens: exit 4
-    run(cmd).assert_code(4);
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--since", "1h", "--json"]);
-    let d = doc(&run(cmd).stdout());
+    // Nothing listens: exit 4.
+    Test::new(&sb)
+        .args(["-l", "x"])
+        .code(4)
+        .stdout("")
+        .stderr_has("cannot connect to http://127.0.0.1:9/api/chat")
+        .run();
+    let d = doc(&Test::new(&sb)
+        .args(["stats", "--since", "1h", "--json"])
+        .run()
+        .stdout());
     assert_eq!(d["calls"], 4);
     assert_eq!(d["ok"], 3);
     assert_eq!(d["tokens"]["local_out"], 6);
     assert_eq!(d["models"][0]["answered"], 3);
 
     // Logging turned off later: the calls already logged still count.
-    let mut cmd = sb.cmd();
-    cmd.env("CODEX_WRAP_ENABLE_LOGGING", "0")
-        .args(["stats", "--json"]);
-    assert_eq!(doc(&run(cmd).stdout())["calls"], 4);
+    let d = doc(&Test::new(&sb)
+        .env("CODEX_WRAP_ENABLE_LOGGING", "0")
+        .args(["stats", "--json"])
+        .run()
+        .stdout());
+    assert_eq!(d["calls"], 4);
 }
 
 #[test]
@@ -586,19 +591,18 @@ fn stats_ignores_a_speed_measured_over_less_than_a_millisecond() {
     );
     real["tokens_per_sec"] = json!(50.0);
     sb.write("logs/codex-wrap.jsonl", &format!("{absurd}\n{real}\n"));
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--json", "--since", "2026-11-01"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args(["stats", "--json", "--since", "2026-11-01"])
+        .run();
     let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
     let models = doc["models"].as_array().unwrap();
     assert_eq!(models.len(), 1, "{doc}");
     assert_eq!(models[0]["answered"], 2, "{doc}");
     assert_eq!(models[0]["tokens_per_sec_p50"], 50.0, "{doc}");
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--since", "2026-11-01"]);
-    let text = run(cmd).stdout();
-    assert!(!text.contains("4096000000000"), "{text}");
+    Test::new(&sb)
+        .args(["stats", "--since", "2026-11-01"])
+        .stdout_lacks("4096000000000")
+        .run();
 }
 
 #[test]
@@ -606,13 +610,11 @@ fn doctor_does_not_call_gemini_healthy_without_a_key() {
     let server = ollama::admin(ONLY_CODE);
     let sb = Sandbox::new();
     let pool = |key: Option<&str>| {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", server.url())
-            .args(["doctor", "--json"]);
+        let mut t = Test::new(&sb).ollama(&server).args(["doctor", "--json"]);
         if let Some(k) = key {
-            cmd.env("GEMINI_API_KEY", k);
+            t = t.env("GEMINI_API_KEY", k);
         }
-        let d = doc(&run(cmd).stdout());
+        let d = doc(&t.run().stdout());
         check(&d, "pool")["detail"].as_str().unwrap().to_owned()
     };
     let without = pool(None);
