@@ -3,16 +3,12 @@
 
 use serde_json::Value;
 
-use crate::support::{Sandbox, Server, ollama, run};
-
-fn ok_server() -> Server {
-    Server::start(|_, _, conn| ollama::stream(conn, &["ok"]))
-}
+use crate::support::{Sandbox, Server, Test, ollama};
 
 #[test]
 fn a_root_that_is_not_a_folder_is_a_usage_error_and_nothing_is_created() {
     let sb = Sandbox::new();
-    let server = ok_server();
+    let server = ollama::fake().answering("ok");
     let missing = sb.dir.path().join("nowhere");
     let file = sb.write("notes.txt", "x");
     for (root, why) in [(&missing, "does not exist"), (&file, "is not a folder")] {
@@ -22,51 +18,62 @@ fn a_root_that_is_not_a_folder_is_a_usage_error_and_nothing_is_created() {
             &["context", "hi"],
             &["stats"],
         ] {
-            let mut cmd = sb.cmd();
-            cmd.env("OLLAMA_URL", server.url())
+            let r = Test::new(&sb)
+                .ollama(&server)
                 .arg("--root")
                 .arg(root)
-                .args(args);
-            let r = run(cmd);
-            r.assert_code(2).assert_stdout("").assert_stderr_has(why);
+                .args(args)
+                .code(2)
+                .stdout("")
+                .stderr_has(why)
+                .stderr_has("--root")
+                .run();
             assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
-            assert!(r.stderr.contains("--root"), "{}", r.stderr);
         }
     }
     // The same from the environment is a configuration error naming the variable.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .env("CODEX_WRAP_ROOT", &missing)
-        .args(["-l", "hi"]);
-    run(cmd).assert_code(3).assert_stderr_has("CODEX_WRAP_ROOT");
+        .args(["-l", "hi"])
+        .code(3)
+        .stdout("")
+        .stderr_has("CODEX_WRAP_ROOT")
+        .run();
     assert!(!missing.exists(), "a folder was created outside the root");
     assert_eq!(server.hits(), 0);
 
     // --json still gets its error object.
-    let mut cmd = sb.cmd();
-    cmd.arg("--root").arg(&missing).args(["--json", "-l", "hi"]);
-    let r = run(cmd);
-    r.assert_code(2);
+    let r = Test::new(&sb)
+        .arg("--root")
+        .arg(&missing)
+        .args(["--json", "-l", "hi"])
+        .code(2)
+        .stderr_has("--root")
+        .stderr_has("does not exist")
+        .run();
     let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(doc["exit_code"], 2);
 
     // An existing folder given as --root works and holds the run log.
     let other = sb.dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .arg("--root")
         .arg(&other)
-        .args(["-l", "hi"]);
-    run(cmd).assert_code(0).assert_stdout("ok");
+        .args(["-l", "hi"])
+        .stdout("ok")
+        .run();
     assert!(other.join("logs/codex-wrap.jsonl").is_file());
 }
 
 #[test]
 fn doctor_checks_that_the_run_log_can_be_written() {
     let sb = Sandbox::new();
-    let check = |cmd: std::process::Command| -> Value {
-        let r = run(cmd);
+    // Nothing listens at OLLAMA_URL: doctor exits 4 whatever the run log's row says.
+    let check = |t: Test| -> Value {
+        let r = t.args(["doctor", "--json"]).code(4).run();
         let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
         doc["checks"]
             .as_array()
@@ -77,18 +84,13 @@ fn doctor_checks_that_the_run_log_can_be_written() {
             .unwrap()
     };
     // Fresh project: the log folder does not exist yet but can be made.
-    let mut cmd = sb.cmd();
-    cmd.args(["doctor", "--json"]);
-    let row = check(cmd);
+    let row = check(Test::new(&sb));
     assert_eq!(row["status"], "ok", "{row}");
     assert!(!sb.project().join("logs").exists(), "doctor created logs/");
 
     // The log's folder is a file: no call could ever log.
     sb.write("blocked", "a file where a folder should be");
-    let mut cmd = sb.cmd();
-    cmd.env("CODEX_LOG_FILE", sb.project().join("blocked/run.jsonl"))
-        .args(["doctor", "--json"]);
-    let row = check(cmd);
+    let row = check(Test::new(&sb).env("CODEX_LOG_FILE", sb.project().join("blocked/run.jsonl")));
     assert_eq!(row["status"], "warn", "{row}");
     assert!(
         row["detail"]
@@ -100,9 +102,7 @@ fn doctor_checks_that_the_run_log_can_be_written() {
 
     // The log itself is a folder.
     std::fs::create_dir_all(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.args(["doctor", "--json"]);
-    let row = check(cmd);
+    let row = check(Test::new(&sb));
     assert_eq!(row["status"], "warn", "{row}");
 }
 
@@ -116,34 +116,42 @@ fn a_bad_timeout_says_what_is_accepted() {
         "--first-byte-timeout",
     ] {
         for bad in ["-1", "0", "abc", "100000"] {
-            let mut cmd = sb.cmd();
-            cmd.args([flag, bad, "x"]);
-            let r = run(cmd);
-            r.assert_code(2)
-                .assert_stdout("")
-                .assert_stderr_has(&format!("'{bad}'"))
-                .assert_stderr_has("more than 0 and at most 86400");
-            // Never the advice to write `-- -1`, which would make it part of the prompt.
-            assert!(!r.stderr.contains("'-- "), "{flag} {bad}: {}", r.stderr);
+            Test::new(&sb)
+                .args([flag, bad, "x"])
+                .code(2)
+                .stdout("")
+                .stderr(&bad_seconds(flag, bad))
+                // Never the advice to write `-- -1`, which would make it part of the prompt.
+                .stderr_lacks("'-- ")
+                .run();
         }
     }
-    let mut cmd = sb.cmd();
-    cmd.args(["warm", "--timeout", "-5"]);
-    run(cmd)
-        .assert_code(2)
-        .assert_stderr_has("more than 0 and at most 86400");
+    Test::new(&sb)
+        .args(["warm", "--timeout", "-5"])
+        .code(2)
+        .stdout("")
+        .stderr(&bad_seconds("--timeout", "-5"))
+        .run();
+}
+
+/// clap's usage error for a duration flag given `bad`.
+fn bad_seconds(flag: &str, bad: &str) -> String {
+    format!(
+        "error: invalid value '{bad}' for '{flag} <SECS>': '{bad}' is not accepted: give a number of seconds more than 0 and at most 86400 (e.g. 30, 2.5 or 90s)\n\nFor more information, try '--help'.\n"
+    )
 }
 
 #[test]
 fn a_prompt_file_with_words_is_the_material_and_the_words_the_instruction() {
     let sb = Sandbox::new();
-    let server = ok_server();
+    let server = ollama::fake().answering("ok");
     let path = sb.write("src/slug.py", "def slug(s):\n    return s\n");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .args(["-l", "add", "type", "hints", "-f"])
-        .arg(&path);
-    run(cmd).assert_code(0).assert_stdout("ok");
+        .arg(&path)
+        .stdout("ok")
+        .run();
     let sent = server.requests()[0].json()["messages"][1]["content"]
         .as_str()
         .unwrap()
@@ -153,22 +161,25 @@ fn a_prompt_file_with_words_is_the_material_and_the_words_the_instruction() {
     assert!(sent.contains("def slug(s):\n    return s\n"), "{sent}");
 
     // `context` shows the same user message.
-    let mut cmd = sb.cmd();
-    cmd.args(["context", "--json", "-f"])
+    Test::new(&sb)
+        .args(["context", "--json", "-f"])
         .arg(&path)
-        .args(["add", "type", "hints"]);
-    let r = run(cmd);
-    r.assert_code(0).assert_stdout_has("add type hints");
-    assert!(r.stdout().contains("def slug"), "{}", r.stdout());
+        .args(["add", "type", "hints"])
+        // The sandbox project has no context files, and `context` says so.
+        .stderr_has("no CONTRACTS.md, AGENTS.md in")
+        .stdout_has("add type hints")
+        .stdout_has("def slug")
+        .run();
 
     // A file holding a fence is still fenced whole.
     let md = sb.write("README.md", "# T\n```sh\nls\n```\n");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .args(["-l", "-f"])
         .arg(&md)
-        .args(["summarise", "this"]);
-    run(cmd).assert_code(0);
+        .args(["summarise", "this"])
+        .stdout("ok")
+        .run();
     let sent = server.requests()[1].json()["messages"][1]["content"]
         .as_str()
         .unwrap()
@@ -188,18 +199,22 @@ fn a_deadline_after_text_is_5_with_json_and_6_without_as_the_readme_says() {
         conn.chunk(ollama::token_line(ollama::MODEL, "half").as_bytes());
         std::thread::sleep(std::time::Duration::from_secs(4));
     });
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["--json", "-l", "--timeout", "1", "x"]);
-    let r = run(cmd);
-    r.assert_code(5);
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["--json", "-l", "--timeout", "1", "x"])
+        .code(5)
+        .stderr_has("the answer did not finish in time (deadline 1s) (after 4 bytes, discarded)")
+        .run();
     let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(doc["text"], "", "{doc}");
     assert_eq!(doc["outcome"], "timeout", "{doc}");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["-l", "--timeout", "1", "x"]);
-    run(cmd).assert_code(6).assert_stdout("half");
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "--timeout", "1", "x"])
+        .code(6)
+        .stdout("half")
+        .stderr_has("the answer did not finish in time (deadline 1s)")
+        .run();
 
     // docs/usage.md says so plainly, in the --json paragraph.
     let readme = include_str!("../docs/usage.md");
