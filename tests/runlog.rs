@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{GeminiCmd, Sandbox, Server, gemini, ollama, run, run_with};
+use crate::support::{Backends, Sandbox, Server, Test, gemini, ollama};
 
 const LOG: &str = "logs/codex-wrap.jsonl";
 
@@ -15,17 +15,18 @@ fn records(sb: &Sandbox, rel: &str) -> Vec<Value> {
 }
 
 fn ollama_ok() -> Server {
-    Server::start(|_, _, conn| ollama::stream(conn, &["Hello", " there"]))
+    ollama::fake().streaming(&["Hello", " there"])
 }
 
 #[test]
 fn a_call_leaves_one_record_with_timings_and_no_prompt_text() {
     let sb = Sandbox::new();
     let server = ollama_ok();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["-l", "secret plan for the parser"]);
-    run(cmd).assert_code(0).assert_stdout("Hello there");
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "secret plan for the parser"])
+        .stdout("Hello there")
+        .run();
     let text = std::fs::read_to_string(sb.project().join(LOG)).unwrap();
     assert!(!text.contains("secret plan"), "prompt text logged: {text}");
     let recs = records(&sb, LOG);
@@ -73,26 +74,30 @@ fn log_prompts_and_the_old_variables_keep_their_meaning() {
 
     let sb = Sandbox::new();
     sb.user_config("[log]\nlog_prompts = true\n");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "keep me"]);
-    run(cmd).assert_code(0);
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "keep me"])
+        .stdout("Hello there")
+        .run();
     assert_eq!(records(&sb, LOG)[0]["prompt"], "keep me");
 
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .env("CODEX_LOG_FILE", "elsewhere/calls.jsonl")
-        .args(["-l", "x"]);
-    run(cmd).assert_code(0);
+        .args(["-l", "x"])
+        .stdout("Hello there")
+        .run();
     assert_eq!(records(&sb, "elsewhere/calls.jsonl").len(), 1);
     assert!(!sb.project().join(LOG).exists());
 
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
-        .args(["-l", "x"]);
-    run(cmd).assert_code(0).assert_stdout("Hello there");
+        .args(["-l", "x"])
+        .stdout("Hello there")
+        .run();
     assert!(!sb.project().join("logs").exists(), "logging is off");
 }
 
@@ -100,25 +105,26 @@ fn log_prompts_and_the_old_variables_keep_their_meaning() {
 fn a_log_that_cannot_be_written_is_a_warning_not_a_failure() {
     let sb = Sandbox::new();
     let server = ollama_ok();
-    let mut cmd = sb.cmd();
-    // A directory where the file should be.
-    cmd.env("OLLAMA_URL", server.url())
+    Test::new(&sb)
+        .ollama(&server)
+        // A directory where the file should be.
         .env("CODEX_LOG_FILE", sb.project())
-        .args(["-l", "x"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("Hello there")
-        .assert_stderr_has("warning: cannot write the run log");
+        .args(["-l", "x"])
+        .stdout("Hello there")
+        .stderr_has("warning: cannot write the run log")
+        .run();
 }
 
 #[test]
 fn a_fallback_is_logged_with_both_attempts_and_the_router_decision() {
     let sb = Sandbox::new();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["from the API"]));
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api)
-        .arg("write a function that adds two numbers");
-    run(cmd).assert_code(0).assert_stdout("from the API");
+    let api = gemini::fake().answering("from the API");
+    Test::new(&sb)
+        .gemini(&api)
+        .arg("write a function that adds two numbers")
+        .stdout("from the API")
+        .stderr_has("falling back to api (gemini gemini-flash-latest) after: local")
+        .run();
     let r = &records(&sb, LOG)[0];
     assert_eq!(r["route"], "local");
     assert_eq!(r["route_by"], "router");
@@ -136,11 +142,10 @@ fn a_fallback_is_logged_with_both_attempts_and_the_router_decision() {
 fn json_mode_prints_one_object_with_the_text_usage_and_timings() {
     let sb = Sandbox::new();
     let server = ollama_ok();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["-l", "--json", "greet"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "--json", "greet"])
+        .run();
     let doc: Value = serde_json::from_str(&r.stdout()).expect("one JSON object");
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["text"], "Hello there");
@@ -161,10 +166,14 @@ fn json_mode_reports_errors_on_stdout_with_the_exit_code() {
         (vec!["--json", "-p", "turbo", "x"], 3, "unknown profile"),
         (vec!["--json", "--timeout", "soon", "x"], 2, "soon"),
     ] {
-        let mut cmd = sb.cmd();
-        cmd.args(&args);
-        let r = run(cmd);
-        r.assert_code(code);
+        let t = Test::new(&sb).args(&args).code(code);
+        let r = if code == 2 {
+            // clap's own usage error, whole.
+            t.stderr("error: invalid value 'soon' for '--timeout <SECS>': 'soon' is not accepted: give a number of seconds more than 0 and at most 86400 (e.g. 30, 2.5 or 90s)\n\nFor more information, try '--help'.\n")
+        } else {
+            t.stderr_has(needle)
+        }
+        .run();
         let doc: Value = serde_json::from_str(&r.stdout())
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", r.stdout()));
         assert_eq!(doc["ok"], false, "{args:?}");
@@ -175,10 +184,13 @@ fn json_mode_reports_errors_on_stdout_with_the_exit_code() {
         );
     }
     // An empty prompt on stdin.
-    let mut cmd = sb.cmd();
-    cmd.args(["--json"]);
-    let r = run_with(cmd, Some(b"  \n"), std::time::Duration::from_secs(10));
-    r.assert_code(2);
+    let r = Test::new(&sb)
+        .arg("--json")
+        .stdin("  \n")
+        .limit(std::time::Duration::from_secs(10))
+        .code(2)
+        .stderr_has("the prompt is empty")
+        .run();
     assert_eq!(
         serde_json::from_str::<Value>(&r.stdout()).unwrap()["outcome"],
         "usage"
@@ -195,13 +207,13 @@ fn json_mode_retries_a_broken_stream_on_the_other_route() {
         conn.chunk(ollama::token_line(ollama::MODEL, "half an ans").as_bytes());
         conn.reset();
     });
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["whole answer"]));
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
+    let api = gemini::fake().answering("whole answer");
+    let r = Test::new(&sb)
+        .ollama(&local)
         .gemini(&api)
-        .args(["--json", "write a function that adds two numbers"]);
-    let r = run(cmd);
-    r.assert_code(0);
+        .args(["--json", "write a function that adds two numbers"])
+        .stderr_has("falling back to api (gemini gemini-flash-latest) after: local")
+        .run();
     let doc: Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(doc["text"], "whole answer");
     assert_eq!(doc["route"], "api");
@@ -215,11 +227,14 @@ fn json_mode_retries_a_broken_stream_on_the_other_route() {
     );
 
     // Without --json the same fault is exit 6 with the partial text on stdout.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
+    Test::new(&sb)
+        .ollama(&local)
         .gemini(&api)
-        .arg("write a function that adds two numbers");
-    run(cmd).assert_code(6).assert_stdout("half an ans");
+        .arg("write a function that adds two numbers")
+        .code(6)
+        .stdout("half an ans")
+        .stderr_has("stream interrupted after 11 bytes of output: local (ollama qwen2.5:14b-instruct-q4_K_M): the server closed the connection mid-answer")
+        .run();
 }
 
 /// A server whose first token comes after `delay`.
@@ -237,16 +252,17 @@ fn slow_first_token(delay: std::time::Duration) -> Server {
 fn no_spinner_bytes_reach_a_stderr_that_is_not_a_terminal() {
     let sb = Sandbox::new();
     let server = slow_first_token(std::time::Duration::from_millis(600));
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    let r = run(cmd);
-    r.assert_code(0).assert_stdout("late");
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout("late")
+        .stderr_lacks("waiting for the first token")
+        .run();
     assert!(
         !r.stderr.contains(['\r', '\x1b', '⠋', '⠙', '⠹']),
         "spinner bytes in a pipe: {:?}",
         r.stderr
     );
-    assert!(!r.stderr.contains("waiting for the first token"));
 }
 
 /// Runs the binary with stderr on a pseudo-terminal; returns stdout and what the terminal
@@ -285,7 +301,7 @@ fn on_a_terminal_the_spinner_runs_and_is_erased_before_the_text() {
     let sb = Sandbox::new();
     let server = slow_first_token(std::time::Duration::from_millis(700));
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    cmd.ollama(&server).args(["-l", "x"]);
     let (stdout, terminal) = with_terminal_stderr(cmd);
     assert_eq!(stdout, "late");
     let last_frame = terminal
@@ -299,7 +315,7 @@ fn on_a_terminal_the_spinner_runs_and_is_erased_before_the_text() {
 
     // -q: nothing at all on the terminal.
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "-q", "x"]);
+    cmd.ollama(&server).args(["-l", "-q", "x"]);
     let (stdout, terminal) = with_terminal_stderr(cmd);
     assert_eq!(stdout, "late");
     assert_eq!(terminal, "", "-q prints nothing");
@@ -321,9 +337,11 @@ fn the_log_folder_it_creates_is_ignored_by_git() {
     };
     git(&["init", "-q"]);
     let server = ollama_ok();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    run(cmd).assert_code(0);
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout("Hello there")
+        .run();
     assert_eq!(records(&sb, LOG).len(), 1);
     assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
     assert_eq!(
@@ -337,8 +355,10 @@ fn a_log_folder_that_exists_gets_no_gitignore() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.project().join("logs")).unwrap();
     let server = ollama_ok();
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    run(cmd).assert_code(0);
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout("Hello there")
+        .run();
     assert!(!sb.project().join("logs/.gitignore").exists());
 }
