@@ -8,7 +8,7 @@
 use codex_wrap::config::file;
 use codex_wrap::route::Router;
 
-use crate::support::{Sandbox, Server, gemini, ollama, run};
+use crate::support::{NO_CONTEXT, Sandbox, Test, gemini, ollama};
 
 fn builtin_router() -> Router {
     let layers = file::load_layers(None, None).unwrap();
@@ -160,14 +160,13 @@ fn agreement(name: &str, data: &str, pin: Pin) {
 #[test]
 fn route_command_prints_json_with_the_rules() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.args([
-        "route",
-        "--json",
-        "Migrate the whole codebase from Moment.js to date-fns.",
-    ]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args([
+            "route",
+            "--json",
+            "Migrate the whole codebase from Moment.js to date-fns.",
+        ])
+        .run();
     let d: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(d["route"], "api");
     assert_eq!(d["profile"], "code");
@@ -181,12 +180,11 @@ fn route_command_prints_json_with_the_rules() {
         .collect();
     assert!(rules.iter().any(|r| r.starts_with("migrate")), "{rules:?}");
 
-    let mut cmd = sb.cmd();
-    cmd.args(["route", "what is recursion"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args(["route", "what is recursion"])
+        .stdout_has("profile: fast")
+        .run();
     assert!(r.stdout().starts_with("route: local\n"), "{}", r.stdout());
-    assert!(r.stdout().contains("profile: fast"));
 }
 
 #[test]
@@ -196,56 +194,58 @@ fn a_project_rule_flips_the_route_command() {
         "profiles.toml",
         "[router.rules.helm]\nside = \"api\"\nweight = 5\npattern = 'helm chart'\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.args(["route", "--json", "write a helm chart for the api"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args(["route", "--json", "write a helm chart for the api"])
+        .run();
     let d: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(d["route"], "api", "{d}");
     sb.write(
         "profiles.toml",
         "[router.rules.bad]\nside = \"api\"\npattern = '(oops'\n",
     );
-    let mut cmd = sb.cmd();
-    cmd.args(["route", "x"]);
-    run(cmd)
-        .assert_code(3)
-        .assert_stderr_has("router rule 'bad' does not compile");
+    Test::new(&sb)
+        .args(["route", "x"])
+        .code(3)
+        .stdout("")
+        .stderr_has("router rule 'bad' does not compile")
+        .run();
 }
 
 #[test]
 fn auto_routing_sends_an_api_prompt_to_gemini_and_explains() {
     let sb = Sandbox::new();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["plan"]));
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local"]));
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_API_KEY", "k")
+    let api = gemini::fake().answering("plan");
+    let local = ollama::fake().answering("local");
+    Test::new(&sb)
+        .gemini(&api)
+        .ollama(&local)
         .args([
             "--explain",
             "Plan a 3-quarter roadmap for moving our monolith to microservices.",
-        ]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("plan")
-        .assert_stderr_has("router: api")
-        .assert_stderr_has("planning");
+        ])
+        .stdout("plan")
+        .stderr_has(NO_CONTEXT)
+        .stderr_has("router: api")
+        .stderr_has("planning")
+        .run();
     assert_eq!((api.hits(), local.hits()), (1, 0));
 }
 
 #[test]
 fn auto_routing_picks_the_fast_profile_for_a_concept_unless_one_is_named() {
     let sb = Sandbox::new();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url()).arg("what is a closure");
-    run(cmd).assert_code(0);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
+    let local = ollama::fake().answering("ok");
+    Test::new(&sb)
+        .ollama(&local)
+        .arg("what is a closure")
+        .stdout("ok")
+        .run();
+    Test::new(&sb)
+        .ollama(&local)
         .env("OLLAMA_PROFILE", "code")
-        .arg("what is a closure");
-    run(cmd).assert_code(0);
+        .arg("what is a closure")
+        .stdout("ok")
+        .run();
     let models: Vec<String> = local
         .requests()
         .iter()
@@ -260,18 +260,17 @@ fn auto_routing_picks_the_fast_profile_for_a_concept_unless_one_is_named() {
 #[test]
 fn api_429_falls_back_to_local_on_an_auto_routed_prompt() {
     let sb = Sandbox::new();
-    let api = Server::start(|_, _, conn| gemini::rate_limited(conn, "40s"));
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local answer"]));
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", api.url())
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_API_KEY", "k")
-        .arg("Design the architecture for a multi-tenant SaaS billing system.");
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("local answer")
-        .assert_stderr_has("HTTP 429")
-        .assert_stderr_has("falling back to local");
+    let api = crate::support::Server::start(|_, _, conn| gemini::rate_limited(conn, "40s"));
+    let local = ollama::fake().answering("local answer");
+    Test::new(&sb)
+        .gemini(&api)
+        .ollama(&local)
+        .arg("Design the architecture for a multi-tenant SaaS billing system.")
+        .stdout("local answer")
+        .stderr_has(NO_CONTEXT)
+        .stderr_has("HTTP 429")
+        .stderr_has("falling back to local")
+        .run();
     assert_eq!(api.hits(), 1, "40s exceeds the retry cap: no retry");
 }
 
@@ -279,10 +278,9 @@ fn api_429_falls_back_to_local_on_an_auto_routed_prompt() {
 fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
     let sb = Sandbox::new();
     let ask = |sb: &Sandbox| {
-        let mut cmd = sb.cmd();
-        cmd.args(["route", "--json", "what are the testing requirements?"]);
-        let r = run(cmd);
-        r.assert_code(0);
+        let r = Test::new(sb)
+            .args(["route", "--json", "what are the testing requirements?"])
+            .run();
         serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap()
     };
     let d = ask(&sb);
@@ -314,26 +312,33 @@ fn a_question_matching_a_heading_of_the_project_docs_goes_to_the_api() {
 #[test]
 fn stats_shows_how_the_routers_local_calls_fared_against_their_checks() {
     let sb = Sandbox::new();
-    let local =
-        Server::start(|_, _, conn| ollama::stream(conn, &["```python app.py\nx = 1\n```\n"]));
-    let call = |args: &[&str], code: i32| {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", local.url()).args(args);
-        run(cmd).assert_code(code);
+    let local = ollama::fake().answering("```python app.py\nx = 1\n```\n");
+    let call = |args: &[&str], code: i32, stderr: &[&str]| {
+        let mut t = Test::new(&sb).ollama(&local).args(args).code(code);
+        for s in stderr {
+            t = t.stderr_has(s);
+        }
+        t.run();
     };
     let prompt = "write a python function that adds two numbers";
     // Routed local; the check passes.
-    call(&["-w", "--check", "true", prompt], 0);
+    call(&["-w", "--check", "true", prompt], 0, &[]);
     // Routed local; the check fails on every round (exit 8).
-    call(&["-w", "--rounds", "1", "--check", "exit 1", prompt], 8);
+    let still_fails = &["the check still fails after 1 round"][..];
+    call(
+        &["-w", "--rounds", "1", "--check", "exit 1", prompt],
+        8,
+        still_fails,
+    );
     // Routed local, no check: counted, with no verdict.
-    call(&["-w", prompt], 0);
+    call(&["-w", prompt], 0, &[]);
     // Forced local with a failing check: not the router's.
     call(
         &[
             "--local", "-w", "--rounds", "1", "--check", "exit 1", prompt,
         ],
         8,
+        still_fails,
     );
 
     let log = std::fs::read_to_string(sb.project().join("logs/codex-wrap.jsonl")).unwrap();
@@ -363,21 +368,19 @@ fn stats_shows_how_the_routers_local_calls_fared_against_their_checks() {
         "{log}"
     );
 
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb).args(["stats", "--json"]).run();
     let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(
         s["router"],
         serde_json::json!([{"route": "local", "calls": 3, "checked": 2, "check_failed": 1, "escalated": 0}]),
         "{s}"
     );
-    let mut cmd = sb.cmd();
-    cmd.arg("stats");
-    run(cmd).assert_code(0).assert_stdout_has(
-        "router: of 3 calls routed local, 2 ran a check, 1 failed its check, 0 escalated\n",
-    );
+    Test::new(&sb)
+        .arg("stats")
+        .stdout_has(
+            "router: of 3 calls routed local, 2 ran a check, 1 failed its check, 0 escalated\n",
+        )
+        .run();
 
     // A record written by a version that escalates is read as such.
     let mut escalated = records[1].clone();
@@ -385,9 +388,10 @@ fn stats_shows_how_the_routers_local_calls_fared_against_their_checks() {
     let mut text = log.clone();
     text.push_str(&format!("{escalated}\n"));
     std::fs::write(sb.project().join("logs/codex-wrap.jsonl"), text).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.arg("stats");
-    run(cmd).assert_code(0).assert_stdout_has(
-        "router: of 4 calls routed local, 3 ran a check, 2 failed their check, 1 escalated\n",
-    );
+    Test::new(&sb)
+        .arg("stats")
+        .stdout_has(
+            "router: of 4 calls routed local, 3 ran a check, 2 failed their check, 1 escalated\n",
+        )
+        .run();
 }

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 pub use server::{Calls, Server};
 
+/// The warning of a call on the API route (and of `context`) in a project with no context
+/// files, as the sandbox is unless a test writes one.
+pub const NO_CONTEXT: &str = "no CONTRACTS.md, AGENTS.md in";
+
 /// The old name of [`Backends`], for files that point raw commands at Gemini only.
 pub use self::Backends as GeminiCmd;
 
