@@ -1,7 +1,7 @@
 //! The context slicer end to end: what the server receives for `--api` and `--local`, the
 //! old variables, and `codex-wrap context`.
 
-use crate::support::{GeminiCmd, Sandbox, Server, gemini, ollama, run};
+use crate::support::{NO_CONTEXT, Sandbox, Test, gemini, ollama};
 
 const CONTRACTS: &str = "# Contracts\n\nGeneral intro.\n\n## Error handling\n\nAll errors are problem+json.\n\n## Retry policy\n\nThe billing webhook retries 5 times with exponential backoff.\n\n## Logging\n\nStructured JSON logs with request ids.\n";
 const AGENTS: &str = "# 🤖 Codex Orchestration Template\n\nAgents run in order.\n\n## Testing Protocol\n\nRun cargo test before you stop.\n";
@@ -32,13 +32,15 @@ fn system_of_ollama(req: &crate::support::server::Request) -> String {
 
 /// The system message Gemini receives for the retry-policy question in `sb`.
 fn api_system_for_the_retry_question(sb: &Sandbox) -> String {
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["5 times"]));
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api).args([
-        "--api",
-        "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
-    ]);
-    run(cmd).assert_code(0).assert_stdout("5 times");
+    let api = gemini::fake().answering("5 times");
+    Test::new(sb)
+        .gemini(&api)
+        .args([
+            "--api",
+            "Per CONTRACTS.md, what is the retry policy for the billing webhook?",
+        ])
+        .stdout("5 times")
+        .run();
     system_of_gemini(&api.requests()[0])
 }
 
@@ -78,11 +80,12 @@ fn api_requests_over_budget_carry_the_relevant_section_and_not_the_rest() {
 #[test]
 fn local_requests_stay_minimal() {
     let sb = project();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
-        .args(["--local", "write a python function that reverses a string"]);
-    run(cmd).assert_code(0);
+    let local = ollama::fake().answering("ok");
+    Test::new(&sb)
+        .ollama(&local)
+        .args(["--local", "write a python function that reverses a string"])
+        .stdout("ok")
+        .run();
     let system = system_of_ollama(&local.requests()[0]);
     assert!(!system.contains("<context"), "{system}");
 }
@@ -90,16 +93,17 @@ fn local_requests_stay_minimal() {
 #[test]
 fn old_variables_name_sections_and_include_agents_0_drops_agents() {
     let sb = project();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api)
+    let api = gemini::fake().answering("ok");
+    Test::new(&sb)
+        .gemini(&api)
         .env("CONTRACT_SECTIONS", "Logging")
         .env(
             "CONTEXT_HINTS",
             "contract:Error handling;agents:codex orchestration template",
         )
-        .args(["--api", "x"]);
-    run(cmd).assert_code(0);
+        .args(["--api", "x"])
+        .stdout("ok")
+        .run();
     let system = system_of_gemini(&api.requests()[0]);
     assert!(
         system.contains("CONTRACTS.md § Logging"),
@@ -108,15 +112,16 @@ fn old_variables_name_sections_and_include_agents_0_drops_agents() {
     assert!(!system.contains("Error handling"));
     assert!(system.contains("AGENTS.md § 🤖 Codex Orchestration Template"));
 
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api)
+    Test::new(&sb)
+        .gemini(&api)
         .env(
             "CONTEXT_HINTS",
             "contract:Error handling;agents:Testing Protocol",
         )
         .env("INCLUDE_AGENTS", "0")
-        .args(["--api", "x"]);
-    run(cmd).assert_code(0);
+        .args(["--api", "x"])
+        .stdout("ok")
+        .run();
     let system = system_of_gemini(&api.requests()[1]);
     assert!(system.contains("CONTRACTS.md § Error handling"));
     assert!(!system.contains("AGENTS.md"), "{system}");
@@ -125,17 +130,17 @@ fn old_variables_name_sections_and_include_agents_0_drops_agents() {
 #[test]
 fn unmatched_sections_send_the_first_lines_with_one_warning() {
     let sb = project();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api)
+    let api = gemini::fake().answering("ok");
+    let r = Test::new(&sb)
+        .gemini(&api)
         .env("CONTRACT_SECTIONS", "Nonexistent")
         .env("CONTRACT_SUMMARY_LINES", "3")
         .env("INCLUDE_AGENTS", "0")
-        .args(["--api", "x"]);
-    let r = run(cmd);
-    r.assert_code(0);
+        .args(["--api", "x"])
+        .stdout("ok")
+        .stderr_has("first 3 lines")
+        .run();
     assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("first 3 lines"));
     let system = system_of_gemini(&api.requests()[0]);
     assert!(
         system.contains("# Contracts\n\nGeneral intro.\n</context>"),
@@ -147,15 +152,13 @@ fn unmatched_sections_send_the_first_lines_with_one_warning() {
 fn sections_flag_and_the_context_command() {
     let sb = project();
     let context = |json: bool| {
-        let mut cmd = sb.cmd();
-        cmd.arg("context");
+        let mut t = Test::new(&sb).arg("context");
         if json {
-            cmd.arg("--json");
+            t = t.arg("--json");
         }
-        cmd.args(["--local", "--sections", "agents:testing", "run the tests"]);
-        let r = run(cmd);
-        r.assert_code(0);
-        r.stdout()
+        t.args(["--local", "--sections", "agents:testing", "run the tests"])
+            .run()
+            .stdout()
     };
     let out = context(false);
     assert!(
@@ -179,29 +182,31 @@ fn sections_flag_and_the_context_command() {
 #[test]
 fn a_missing_context_file_is_one_warning_on_the_api_route() {
     let sb = Sandbox::new();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["ok"]));
-    let mut cmd = sb.cmd();
-    cmd.gemini(&api).args(["--api", "x"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let api = gemini::fake().answering("ok");
+    let r = Test::new(&sb)
+        .gemini(&api)
+        .args(["--api", "x"])
+        .stdout("ok")
+        .stderr_has(NO_CONTEXT)
+        .run();
     assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("no CONTRACTS.md, AGENTS.md in"));
 }
 
 #[test]
 fn num_ctx_is_raised_when_the_request_does_not_fit() {
     let sb = Sandbox::new();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let local = ollama::fake().answering("ok");
     let long = "word ".repeat(40_000); // 200 KB: 50,000 tokens, over the ceiling
     let path = sb.write("big.txt", &long);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
-        .args(["--local", "-f"])
-        .arg(&path);
     // Forced local, it cannot fit even the ceiling: refused up front (issue 15 item 17).
-    let r = run(cmd);
-    r.assert_code(11)
-        .assert_stderr_has("more than the local model's window (num_ctx_max 32768)");
+    Test::new(&sb)
+        .ollama(&local)
+        .args(["--local", "-f"])
+        .arg(&path)
+        .code(11)
+        .stdout("")
+        .stderr_has("more than the local model's window (num_ctx_max 32768)")
+        .run();
     assert_eq!(local.hits(), 0);
 
     // 8,000 words are about 8,000 tokens, counted as 8,800 for the fit (10% margin); with
@@ -209,10 +214,11 @@ fn num_ctx_is_raised_when_the_request_does_not_fit() {
     // template allowance (32), about 12,970, rounded up to a multiple of 1,024.
     let short = "word ".repeat(8_000);
     let path = sb.write("mid.txt", &short);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
+    Test::new(&sb)
+        .ollama(&local)
         .args(["--local", "-f"])
-        .arg(&path);
-    run(cmd).assert_code(0);
+        .arg(&path)
+        .stdout("ok")
+        .run();
     assert_eq!(local.requests()[0].json()["options"]["num_ctx"], 13312);
 }
