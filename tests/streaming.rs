@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    GeminiCmd, Sandbox, Server, gemini, ollama, read_until, run, spawn_piped, wait_limited,
+    Backends, NO_CONTEXT, Sandbox, Server, Test, gemini, ollama, read_until, spawn_piped,
+    wait_limited,
 };
 
 #[test]
@@ -27,7 +28,7 @@ fn ollama_first_chunk_reaches_stdout_while_the_stream_is_held_open() {
         conn.end();
     });
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "greet"]);
+    cmd.ollama(&server).args(["-l", "greet"]);
     let (mut child, mut stdout) = spawn_piped(cmd);
     let first = read_until(&mut stdout, b"Hello", Duration::from_secs(10));
     assert_eq!(first, b"Hello", "first token before the stream ended");
@@ -40,16 +41,16 @@ fn ollama_first_chunk_reaches_stdout_while_the_stream_is_held_open() {
 #[test]
 fn gemini_streams_with_the_key_in_the_header_only() {
     let sb = Sandbox::new();
-    let server = Server::start(|_, _, conn| {
-        gemini::stream(conn, &["def ", "add(a, b):", "\n    return a + b\n"])
-    });
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", server.url())
+    let server = gemini::fake().streaming(&["def ", "add(a, b):", "\n    return a + b\n"]);
+    Test::new(&sb)
+        .gemini(&server)
         .env("GEMINI_API_KEY", "canary-4f1e")
-        .args(["--api", "-vv", "write add"]);
-    let r = run(cmd);
-    r.assert_code(0)
-        .assert_stdout("def add(a, b):\n    return a + b\n");
+        .args(["--api", "-vv", "write add"])
+        .trace()
+        .stdout("def add(a, b):\n    return a + b\n")
+        .stderr_lacks("canary-4f1e")
+        .stderr_has(NO_CONTEXT)
+        .run();
     let req = &server.requests()[0];
     assert_eq!(
         req.request_line,
@@ -57,11 +58,6 @@ fn gemini_streams_with_the_key_in_the_header_only() {
     );
     assert_eq!(req.header("x-goog-api-key"), Some("canary-4f1e"));
     assert!(!req.request_line.contains("canary"));
-    assert!(
-        !r.stderr.contains("canary-4f1e"),
-        "key leaked to stderr:\n{}",
-        r.stderr
-    );
     assert_eq!(req.json()["contents"][0]["parts"][0]["text"], "write add");
 }
 
@@ -79,9 +75,11 @@ fn utf8_split_across_writes_comes_out_whole() {
         conn.chunk(ollama::done_line(ollama::MODEL, 3, "stop").as_bytes());
         conn.end();
     });
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    run(cmd).assert_code(0).assert_stdout("naïve 😀 ok");
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout("naïve 😀 ok")
+        .run();
 }
 
 #[test]
@@ -90,13 +88,13 @@ fn a_server_that_never_answers_trips_the_deadline() {
     let server = Server::start(|_, _, conn| {
         conn.wait_closed(Duration::from_secs(30));
     });
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["-l", "--timeout", "1", "x"]);
-    let r = run(cmd);
-    r.assert_code(5)
-        .assert_stdout("")
-        .assert_stderr_has("deadline 1s");
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "--timeout", "1", "x"])
+        .code(5)
+        .stdout("")
+        .stderr_has("deadline 1s")
+        .run();
     assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
 }
 
@@ -114,7 +112,7 @@ fn a_closed_stdout_ends_quietly_with_success() {
         conn.end();
     });
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+    cmd.ollama(&server).args(["-l", "x"]);
     let (mut child, mut stdout) = spawn_piped(cmd);
     let got = read_until(&mut stdout, b"\n", Duration::from_secs(10));
     assert!(got.starts_with(b"line one\n"));
@@ -145,7 +143,7 @@ fn ctrl_c_and_sigterm_close_the_connection_and_exit_130_143() {
             let _ = closed_tx.lock().unwrap().send(closed);
         });
         let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
+        cmd.ollama(&server).args(["-l", "x"]);
         let (mut child, mut stdout) = spawn_piped(cmd);
         assert_eq!(
             read_until(&mut stdout, b"partial", Duration::from_secs(10)),
@@ -182,16 +180,16 @@ fn gemini_safety_block_exits_7_without_fallback() {
         conn.chunk(gemini::safety_event().as_bytes());
         conn.end();
     });
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["should not"]));
-    let mut cmd = sb.cmd();
-    cmd.env("GEMINI_BASE_URL", server.url())
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_API_KEY", "k")
-        .args(["--api", "x"]);
-    run(cmd)
-        .assert_code(7)
-        .assert_stdout("")
-        .assert_stderr_has("SAFETY");
+    let local = ollama::fake().answering("should not");
+    Test::new(&sb)
+        .gemini(&server)
+        .ollama(&local)
+        .args(["--api", "x"])
+        .code(7)
+        .stdout("")
+        .stderr_has("SAFETY")
+        .stderr_has(NO_CONTEXT)
+        .run();
     assert_eq!(local.hits(), 0);
 }
 
@@ -203,11 +201,14 @@ fn gemini_prompt_block_exits_7() {
         conn.chunk(b"data: {\"promptFeedback\": {\"blockReason\": \"PROHIBITED_CONTENT\"},\"usageMetadata\": {\"promptTokenCount\": 9,\"totalTokenCount\": 9},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n");
         conn.end();
     });
-    let mut cmd = sb.cmd();
-    cmd.gemini(&server).args(["--api", "x"]);
-    run(cmd)
-        .assert_code(7)
-        .assert_stderr_has("PROHIBITED_CONTENT");
+    Test::new(&sb)
+        .gemini(&server)
+        .args(["--api", "x"])
+        .code(7)
+        .stdout("")
+        .stderr_has("PROHIBITED_CONTENT")
+        .stderr_has(NO_CONTEXT)
+        .run();
 }
 
 #[test]
@@ -218,26 +219,31 @@ fn an_empty_answer_exits_7() {
         conn.chunk(ollama::done_line(ollama::MODEL, 0, "stop").as_bytes());
         conn.end();
     });
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    run(cmd)
-        .assert_code(7)
-        .assert_stdout("")
-        .assert_stderr_has("empty answer");
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .code(7)
+        .stdout("")
+        .stderr_has("empty answer")
+        .run();
 }
 
 #[test]
 fn quiet_prints_nothing_on_success_and_status_lines_otherwise() {
     let sb = Sandbox::new();
-    let server = Server::start(|_, _, conn| ollama::stream(conn, &["a", "b"]));
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-q", "-l", "x"]);
-    let r = run(cmd);
-    r.assert_code(0).assert_stdout("ab");
-    assert_eq!(r.stderr, "");
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url()).args(["-l", "x"]);
-    let r = run(cmd);
+    let server = ollama::fake().streaming(&["a", "b"]);
+    Test::new(&sb)
+        .ollama(&server)
+        .args(["-q", "-l", "x"])
+        .stdout("ab")
+        .stderr("")
+        .run();
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout("ab")
+        .stderr_lacks("\u{1b}")
+        .run();
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", r.stderr);
     assert!(
@@ -246,8 +252,4 @@ fn quiet_prints_nothing_on_success_and_status_lines_otherwise() {
         lines[0]
     );
     assert!(lines[1].contains("26 in / 2 out"), "{}", lines[1]);
-    assert!(
-        !r.stderr.contains('\u{1b}'),
-        "no ANSI when stderr is not a terminal"
-    );
 }

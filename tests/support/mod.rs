@@ -384,6 +384,7 @@ pub struct Test {
     stderr: Option<String>,
     stderr_has: Vec<String>,
     stderr_lacks: Vec<String>,
+    trace: bool,
 }
 
 impl Test {
@@ -400,6 +401,7 @@ impl Test {
             stderr: None,
             stderr_has: Vec::new(),
             stderr_lacks: Vec::new(),
+            trace: false,
         }
     }
 
@@ -505,6 +507,13 @@ impl Test {
         self
     }
 
+    /// stderr may hold the tracing log that `-v`/`-vv` turn on (lines starting with a level:
+    /// `TRACE`, `DEBUG`, `INFO`); a `WARN` or `ERROR` line still fails unless declared.
+    pub fn trace(mut self) -> Test {
+        self.trace = true;
+        self
+    }
+
     /// stderr does not contain this, not even on a status line.
     pub fn stderr_lacks(mut self, text: &str) -> Test {
         self.stderr_lacks.push(text.to_owned());
@@ -538,6 +547,12 @@ impl Test {
             .stderr
             .lines()
             .filter(|_| self.stderr.is_none())
+            .filter(|l| {
+                !(self.trace
+                    && ["TRACE ", "DEBUG ", " INFO ", "INFO "]
+                        .iter()
+                        .any(|level| l.starts_with(level)))
+            })
             .filter(|l| !self.stderr_has.iter().any(|n| l.contains(n.as_str())))
             .filter(|l| {
                 !l.starts_with("codex-wrap: ")
