@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Server, ollama};
+use crate::support::{Backends, Sandbox, Server, ollama};
 
 /// A server streaming a 256 MiB answer (one file block) as Ollama NDJSON, 64 KiB a line.
 fn streaming_256_mib() -> Server {
@@ -53,7 +53,7 @@ fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
     let sb = Sandbox::new();
     let server = streaming_256_mib();
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    cmd.ollama(&server)
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
         .args(["--local", "-w", "x"]);
     let started = Instant::now();
@@ -80,7 +80,7 @@ fn a_256_mib_answer_under_json_is_stopped_at_the_limit_with_exit_6_and_memory_ne
     let sb = Sandbox::new();
     let server = streaming_256_mib();
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    cmd.ollama(&server)
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
         .args(["--local", "--json", "x"]);
     let (code, peak_kib, stdout, stderr) = measured(&sb, &cmd);

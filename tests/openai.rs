@@ -1,22 +1,20 @@
 //! The OpenAI-compatible backend against an in-process server speaking its SSE format.
 
-use crate::support::{GeminiCmd, Sandbox, Server, gemini, openai, run};
+use crate::support::{NO_CONTEXT, Sandbox, Server, Test, gemini, openai};
 
 #[test]
 fn the_local_route_can_be_an_openai_server_with_a_bearer_key() {
     let sb = Sandbox::new();
-    let server =
-        Server::start(|_, _, conn| openai::stream(conn, &["Hello", ", ", "world"], "stop"));
-    let mut cmd = sb.cmd();
-    cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
-        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+    let server = openai::fake().streaming(&["Hello", ", ", "world"]);
+    Test::new(&sb)
+        .openai(&server)
         .env("OPENAI_API_KEY", "sk-canary-91ab")
-        .args(["-l", "-vv", "greet"]);
-    let r = run(cmd);
-    r.assert_code(0)
-        .assert_stdout("Hello, world")
-        .assert_stderr_has("12 in / 3 out");
-    assert!(!r.stderr.contains("sk-canary-91ab"));
+        .args(["-l", "-vv", "greet"])
+        .trace()
+        .stdout("Hello, world")
+        .stderr_has("12 in / 3 out")
+        .stderr_lacks("sk-canary-91ab")
+        .run();
     let req = &server.requests()[0];
     assert_eq!(req.request_line, "POST /v1/chat/completions HTTP/1.1");
     assert_eq!(req.header("authorization"), Some("Bearer sk-canary-91ab"));
@@ -29,14 +27,16 @@ fn the_local_route_can_be_an_openai_server_with_a_bearer_key() {
 #[test]
 fn the_api_route_can_be_openai_from_profiles_toml() {
     let sb = Sandbox::new();
-    let server = Server::start(|_, _, conn| openai::stream(conn, &["routed"], "stop"));
+    let server = openai::fake().answering("routed");
     sb.user_config(&format!(
         "[routes]\napi = \"openai\"\n[openai]\nbase_url = \"{}/v1\"\nmodel = \"router-model\"\n",
         server.url()
     ));
-    let mut cmd = sb.cmd();
-    cmd.args(["--api", "x"]);
-    run(cmd).assert_code(0).assert_stdout("routed");
+    Test::new(&sb)
+        .args(["--api", "x"])
+        .stdout("routed")
+        .stderr_has(NO_CONTEXT)
+        .run();
     assert_eq!(server.requests()[0].json()["model"], "router-model");
     assert!(server.requests()[0].header("authorization").is_none());
 }
@@ -44,27 +44,22 @@ fn the_api_route_can_be_openai_from_profiles_toml() {
 #[test]
 fn length_is_reported_content_filter_blocks_and_errors_carry_their_message() {
     let sb = Sandbox::new();
-    let env = |cmd: &mut std::process::Command, url: String| {
-        cmd.env("CODEX_WRAP_LOCAL_BACKEND", "openai")
-            .env("OPENAI_BASE_URL", format!("{url}/v1"));
-    };
-    let length = Server::start(|_, _, conn| openai::stream(conn, &["cut"], "length"));
-    let mut cmd = sb.cmd();
-    env(&mut cmd, length.url());
-    cmd.args(["-l", "x"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("cut")
-        .assert_stderr_has("token limit");
+    let length = openai::fake().finish("length").answering("cut");
+    Test::new(&sb)
+        .openai(&length)
+        .args(["-l", "x"])
+        .stdout("cut")
+        .stderr_has("token limit")
+        .run();
 
-    let filtered = Server::start(|_, _, conn| openai::stream(conn, &[], "content_filter"));
-    let mut cmd = sb.cmd();
-    env(&mut cmd, filtered.url());
-    cmd.args(["-l", "x"]);
-    run(cmd)
-        .assert_code(7)
-        .assert_stdout("")
-        .assert_stderr_has("content_filter");
+    let filtered = openai::fake().finish("content_filter").streaming(&[]);
+    Test::new(&sb)
+        .openai(&filtered)
+        .args(["-l", "x"])
+        .code(7)
+        .stdout("")
+        .stderr_has("content_filter")
+        .run();
 
     let mid = Server::start(|_, _, conn| {
         conn.start_chunked(200, "text/event-stream");
@@ -74,38 +69,36 @@ fn length_is_reported_content_filter_blocks_and_errors_carry_their_message() {
         );
         conn.end();
     });
-    let mut cmd = sb.cmd();
-    env(&mut cmd, mid.url());
-    cmd.args(["-l", "x"]);
-    run(cmd)
-        .assert_code(6)
-        .assert_stdout("part")
-        .assert_stderr_has("the model crashed");
+    Test::new(&sb)
+        .openai(&mid)
+        .args(["-l", "x"])
+        .code(6)
+        .stdout("part")
+        .stderr_has("the model crashed")
+        .run();
 
-    let bad = Server::start(|_, _, conn| {
-        conn.respond(
-            400,
-            "application/json",
-            &[],
-            br#"{"error":{"message":"model 'nope' not found","type":"invalid_request_error"}}"#,
-        );
-    });
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &["fallback"]));
-    let mut cmd = sb.cmd();
-    env(&mut cmd, bad.url());
-    cmd.gemini(&api).arg("write a function");
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout("fallback")
-        .assert_stderr_has("HTTP 400: model 'nope' not found");
+    let bad = openai::fake().failing(
+        400,
+        r#"{"error":{"message":"model 'nope' not found","type":"invalid_request_error"}}"#,
+    );
+    let api = gemini::fake().answering("fallback");
+    Test::new(&sb)
+        .openai(&bad)
+        .gemini(&api)
+        .arg("write a function")
+        .stdout("fallback")
+        .stderr_has("HTTP 400: model 'nope' not found")
+        .run();
 }
 
 #[test]
 fn an_unknown_backend_name_is_a_config_error() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.env("CODEX_WRAP_API_BACKEND", "ollama").arg("x");
-    run(cmd)
-        .assert_code(3)
-        .assert_stderr_has("CODEX_WRAP_API_BACKEND = 'ollama'");
+    Test::new(&sb)
+        .env("CODEX_WRAP_API_BACKEND", "ollama")
+        .arg("x")
+        .code(3)
+        .stdout("")
+        .stderr_has("CODEX_WRAP_API_BACKEND = 'ollama'")
+        .run();
 }

@@ -4,11 +4,7 @@
 use std::os::unix::fs::symlink;
 use std::time::Duration;
 
-use crate::support::{Sandbox, Server, Test, ollama, run_with};
-
-fn ollama_ok() -> Server {
-    Server::start(|_, _, conn| ollama::stream(conn, &["ok"]))
-}
+use crate::support::{Sandbox, Test, ollama, run_with};
 
 /// A folder beside the project that must stay empty.
 fn outside(sb: &Sandbox) -> std::path::PathBuf {
@@ -23,15 +19,11 @@ fn is_empty(dir: &std::path::Path) -> bool {
 
 #[test]
 fn a_projects_log_file_outside_the_root_is_refused_trusted_or_not() {
-    let server = ollama_ok();
+    let server = ollama::fake().answering("ok");
     let sb = Sandbox::new();
     let out = outside(&sb);
     sb.write("profiles.toml", "[log]\nfile = \"../outside/log.jsonl\"\n");
-    let call = || {
-        Test::new(&sb)
-            .env("OLLAMA_URL", server.url())
-            .args(["-l", "x"])
-    };
+    let call = || Test::new(&sb).ollama(&server).args(["-l", "x"]);
     call()
         .stdout("ok")
         .stderr_has("log.file ignored: the project is not trusted")
@@ -48,11 +40,7 @@ fn a_projects_log_file_outside_the_root_is_refused_trusted_or_not() {
     let sb = Sandbox::new();
     let out = outside(&sb);
     sb.write(".env.local", "CODEX_LOG_FILE=../outside/log.jsonl\n");
-    let call = || {
-        Test::new(&sb)
-            .env("OLLAMA_URL", server.url())
-            .args(["-l", "x"])
-    };
+    let call = || Test::new(&sb).ollama(&server).args(["-l", "x"]);
     call().stdout("ok").stderr_has(".env.local not read").run();
     sb.trust();
     call()
@@ -64,13 +52,13 @@ fn a_projects_log_file_outside_the_root_is_refused_trusted_or_not() {
 
 #[test]
 fn the_run_log_is_never_written_through_a_planted_symlink() {
-    let server = ollama_ok();
+    let server = ollama::fake().answering("ok");
     // logs -> ../outside
     let sb = Sandbox::new();
     let out = outside(&sb);
     symlink(&out, sb.project().join("logs")).unwrap();
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["-l", "x"])
         .stdout("ok")
         .stderr_has("is a symlink; codex-wrap does not write its files through one")
@@ -87,7 +75,7 @@ fn the_run_log_is_never_written_through_a_planted_symlink() {
     )
     .unwrap();
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["-l", "x"])
         .stdout("ok")
         .stderr_has("is a symlink; codex-wrap does not write its files through one")

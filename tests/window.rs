@@ -1,7 +1,7 @@
 //! Fitting a request to the local model's window: the ceiling from the server when the
 //! profile sets none.
 
-use crate::support::{Sandbox, Server, ollama, run};
+use crate::support::{Sandbox, Server, Test, ollama};
 
 #[test]
 fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() {
@@ -20,13 +20,13 @@ fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() 
     );
     let long = "word ".repeat(40_000); // 50,000 tokens: over the default ceiling of 32768
     let path = sb.write("big.txt", &long);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
+    Test::new(&sb)
+        .ollama(&local)
         .args(["--local", "-p", "mine", "-f"])
-        .arg(&path);
-    let r = run(cmd);
-    r.assert_code(0);
-    assert!(!r.stderr.contains("num_ctx_max"), "{}", r.stderr);
+        .arg(&path)
+        .stdout("ok")
+        .stderr_lacks("num_ctx_max")
+        .run();
     let requests = local.requests();
     assert_eq!(requests[0].path, "/api/show");
     assert_eq!(requests[0].json()["model"], "m");
@@ -37,9 +37,10 @@ fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() 
     );
 
     // A short prompt fits the profile's window: the server is not asked.
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", local.url())
-        .args(["--local", "-p", "mine", "hi"]);
-    run(cmd).assert_code(0);
+    Test::new(&sb)
+        .ollama(&local)
+        .args(["--local", "-p", "mine", "hi"])
+        .stdout("ok")
+        .run();
     assert_eq!(local.hits(), 3);
 }
