@@ -1,7 +1,7 @@
 //! Issue 15: what real servers that are not quite Ollama taught us. Each test drives the real
 //! binary against an in-process server that answers the way such a server does.
 
-use crate::support::{Calls, Sandbox, Server, Test, ollama};
+use crate::support::{Calls, Sandbox, Server, Test, gemini, ollama};
 
 /// A llama-server (or any OpenAI-compatible server) at `OLLAMA_URL`: `/api/chat` is a 404
 /// with an error object, `/v1/models` lists its model.
@@ -29,7 +29,7 @@ fn item_1_a_404_from_a_server_that_is_not_ollama_suggests_the_openai_backend() {
     let sb = Sandbox::new();
     let server = openai_style_server().expect(Calls::Exactly(2));
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["--local", "write a function"])
         .code(4)
         .stderr_has("HTTP 404: File Not Found")
@@ -54,7 +54,7 @@ fn item_1_ollamas_own_model_not_found_still_says_pull_and_a_bare_404_says_not_ol
     })
     .expect(Calls::Exactly(1));
     Test::new(&sb)
-        .env("OLLAMA_URL", missing.url())
+        .ollama(&missing)
         .args(["--local", "x"])
         .code(4)
         .stderr_has("run `ollama pull qwen2.5:14b-instruct-q4_K_M`")
@@ -64,7 +64,7 @@ fn item_1_ollamas_own_model_not_found_still_says_pull_and_a_bare_404_says_not_ol
     })
     .expect(Calls::Exactly(2));
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", proxy.url())
+        .ollama(&proxy)
         .args(["--local", "x"])
         .code(4)
         .stderr_has(&format!(
@@ -88,7 +88,7 @@ fn item_3_a_chat_stream_in_generate_shape_is_a_protocol_error_naming_what_is_mis
     })
     .expect(Calls::Exactly(1));
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["--local", "x"])
         .code(4)
         .stderr_has("has neither `message` nor `error` (it has: created_at, done, model, response)")
@@ -166,7 +166,7 @@ fn item_4_a_connection_broken_mid_answer_is_said_plainly_and_logged_as_interrupt
     })
     .expect(Calls::Exactly(1));
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["--local", "x"])
         .code(6)
         .stdout("partial")
@@ -262,24 +262,22 @@ fn item_7_every_profile_bounds_the_answer_in_each_providers_field_and_a_cut_is_s
         let sent = openai.requests().last().unwrap().json();
         assert_eq!(sent["max_tokens"], limit, "{profile}: {sent}");
     }
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"])).expect(Calls::Exactly(1));
+    let local = ollama::fake().answering("ok").expect(Calls::Exactly(1));
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
+        .ollama(&local)
         .args(["--local", "x"])
         .stdout("ok")
         .run();
     assert_eq!(local.requests()[0].json()["options"]["num_predict"], 4096);
-    let gemini = Server::start(|_, _, conn| crate::support::gemini::stream(conn, &["ok"]))
-        .expect(Calls::Exactly(1));
+    let api = gemini::fake().answering("ok").expect(Calls::Exactly(1));
     Test::new(&sb)
-        .env("GEMINI_BASE_URL", gemini.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .args(["--api", "x"])
         .stdout("ok")
         .stderr_has("no context from them")
         .run();
     assert_eq!(
-        gemini.requests()[0].json()["generationConfig"]["maxOutputTokens"],
+        api.requests()[0].json()["generationConfig"]["maxOutputTokens"],
         4096
     );
 }
@@ -287,13 +285,13 @@ fn item_7_every_profile_bounds_the_answer_in_each_providers_field_and_a_cut_is_s
 #[test]
 fn item_8_the_window_fit_counts_code_and_logs_conservatively_and_a_cut_prompt_is_warned() {
     let sb = Sandbox::new();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["ok"])).expect(Calls::Exactly(1));
+    let local = ollama::fake().answering("ok").expect(Calls::Exactly(1));
     // 14 KB of log lines: characters / 4 is 3,500 tokens, which with the answer's 4,096
     // seemed to fit num_ctx 8192; a real tokenizer makes nearly twice that.
     let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout after 30000ms\n".repeat(210);
     let path = sb.write("app.log", &log);
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
+        .ollama(&local)
         .args(["--local", "summarize the errors", "-f"])
         .arg(&path)
         .stdout("ok")
@@ -316,7 +314,7 @@ fn item_8_the_window_fit_counts_code_and_logs_conservatively_and_a_cut_prompt_is
     })
     .expect(Calls::Exactly(1));
     Test::new(&sb)
-        .env("OLLAMA_URL", cut.url())
+        .ollama(&cut)
         .args(["--local", "x"])
         .stdout("ok")
         .stderr_has("Ollama read 8192 prompt tokens with num_ctx 8192: the prompt filled the window and was probably cut")
@@ -326,15 +324,16 @@ fn item_8_the_window_fit_counts_code_and_logs_conservatively_and_a_cut_prompt_is
 #[test]
 fn item_17_a_prompt_too_big_for_the_local_window_goes_to_the_api_or_is_refused_when_forced() {
     let sb = Sandbox::new();
-    let local = Server::start(|_, _, conn| ollama::stream(conn, &["local"])).expect(Calls::Never);
-    let api = Server::start(|_, _, conn| crate::support::gemini::stream(conn, &["from the API"]))
+    let local = ollama::fake().answering("local").expect(Calls::Never);
+    let api = gemini::fake()
+        .answering("from the API")
         .expect(Calls::Exactly(1));
     // A long unfenced log: 300 KB, far over the local ceiling (32,768), well within Gemini's.
     let log = "2026-11-23T12:00:01.123Z ERROR [db] conn=42 timeout after 30000ms\n".repeat(4_600);
     let path = sb.write("big.log", &log);
     // Forced local: refused up front, its own exit code, nothing sent.
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
+        .ollama(&local)
         .args(["--local", "why does this fail", "-f"])
         .arg(&path)
         .code(11)
@@ -346,9 +345,8 @@ fn item_17_a_prompt_too_big_for_the_local_window_goes_to_the_api_or_is_refused_w
     // it, and the local one is not tried after it either.
     let words = sb.write("notes.txt", &"word ".repeat(60_000));
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .ollama(&local)
+        .gemini(&api)
         .args(["-f"])
         .arg(&words)
         .stdout("from the API")
@@ -409,9 +407,9 @@ fn item_6_the_model_the_server_names_is_recorded_as_served_and_both_shown_when_t
     );
 
     // The same name (Ollama echoes the model asked for): nothing extra.
-    let ollama_server = Server::start(|_, _, conn| ollama::stream(conn, &["ok"]));
+    let ollama_server = ollama::fake().answering("ok");
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", ollama_server.url())
+        .ollama(&ollama_server)
         .args(["--local", "x"])
         .stdout("ok")
         .run();

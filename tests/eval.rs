@@ -40,7 +40,7 @@ fn a_right_answer_passes_its_test_and_a_wrong_one_fails_every_round() {
     let sb = Sandbox::new();
     let server = canned();
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args(["eval", "--suite", SUITE, "--rounds", "2", "--json"])
         .stderr_has("eval [")
         .run();
@@ -82,7 +82,7 @@ fn a_right_answer_passes_its_test_and_a_wrong_one_fails_every_round() {
 
     // The text table, and the last eval for stats and doctor.
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args([
             "eval", "--suite", SUITE, "--tasks", "Mini/0", "--seed", "7", "-q",
         ])
@@ -126,24 +126,23 @@ fn a_suite_line_that_is_not_a_task_or_an_unknown_task_is_a_usage_error() {
 
 /// A local server answering `add` wrong, every time.
 fn wrong() -> Server {
-    Server::start(|_, _, conn| ollama::stream(conn, &[ADD_WRONG]))
+    ollama::fake().answering(ADD_WRONG)
 }
 
 #[test]
 fn a_task_failing_locally_escalates_to_the_api_and_ends_green_with_the_file_right() {
     let sb = Sandbox::new();
     let local = wrong();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &[ADD_RIGHT]));
+    let api = gemini::fake().answering(ADD_RIGHT);
     sb.write("solution.py", "def add(a: int, b: int) -> int:\n    ...\n");
     sb.write(
         "test_add.py",
         "from solution import add\nassert add(2, 3) == 5\n",
     );
     let mut t = Test::new(&sb);
-    t = t.env("OLLAMA_URL", local.url());
+    t = t.ollama(&local);
     let r = t
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .gemini(&api)
         .args([
             "--local",
             "-w",
@@ -194,9 +193,8 @@ fn a_task_failing_locally_escalates_to_the_api_and_ends_green_with_the_file_righ
     // The same through eval.
     let sb = Sandbox::new();
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .ollama(&local)
+        .gemini(&api)
         .args([
             "eval",
             "--suite",
@@ -234,7 +232,7 @@ fn an_escalation_route_without_a_key_leaves_exit_8_and_one_line() {
         "from solution import add\nassert add(2, 3) == 5\n",
     );
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
+        .ollama(&local)
         .args([
             "--local",
             "-w",
@@ -273,7 +271,7 @@ fn an_escalation_route_without_a_key_leaves_exit_8_and_one_line() {
 fn configuration_alone_never_escalates_a_forced_route() {
     let sb = Sandbox::new();
     let local = wrong();
-    let api = Server::start(|_, _, conn| gemini::stream(conn, &[ADD_RIGHT]));
+    let api = gemini::fake().answering(ADD_RIGHT);
     // The user's own configuration: a project's may not choose where its tasks go.
     let user = sb.config_home().join("codex-wrap");
     std::fs::create_dir_all(&user).unwrap();
@@ -298,9 +296,8 @@ fn configuration_alone_never_escalates_a_forced_route() {
         "make add add",
     ];
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .ollama(&local)
+        .gemini(&api)
         .arg("--local")
         .args(args)
         .code(8)
@@ -309,9 +306,8 @@ fn configuration_alone_never_escalates_a_forced_route() {
     assert_eq!(api.hits(), 0);
     // Not forced: the configuration escalates.
     Test::new(&sb)
-        .env("OLLAMA_URL", local.url())
-        .env("GEMINI_BASE_URL", api.url())
-        .env("GEMINI_API_KEY", "k")
+        .ollama(&local)
+        .gemini(&api)
         .args(["--profile", "code"])
         .args(args)
         .stderr_has("escalating to api")
@@ -335,7 +331,7 @@ fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_tur
     let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
     std::os::unix::fs::symlink(&python, bin.join("python3")).unwrap();
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .env("PATH", &bin)
         .args(["eval", "--suite", SUITE, "--tasks", "0"])
         .code(4)
@@ -345,7 +341,7 @@ fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_tur
     // A project's file cannot turn it off; the user's own can.
     sb.write("profiles.toml", "[files]\nsandbox = \"off\"\n");
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .env("PATH", &bin)
         .args(["eval", "--suite", SUITE, "--tasks", "0"])
         .code(4)
@@ -356,7 +352,7 @@ fn without_a_working_sandbox_eval_refuses_naming_the_package_unless_the_user_tur
     std::fs::create_dir_all(&user).unwrap();
     std::fs::write(user.join("profiles.toml"), "[files]\nsandbox = \"off\"\n").unwrap();
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .env("PATH", &bin)
         .args(["eval", "--suite", SUITE, "--tasks", "0", "-q"])
         // The project's line now only repeats the user's own: nothing to warn about.

@@ -9,15 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Sandbox, Server, Test, ollama, outside_tmp, survivors};
 
-/// An Ollama server that always answers `text`.
-fn answering(text: &str) -> Server {
-    let text = text.to_owned();
-    Server::start(move |_, _, conn| ollama::stream(conn, &[text.as_str()]))
-}
-
 /// `--local -w --rounds 1 --check CHECK x` against `server`.
 fn checked(sb: &Sandbox, server: &Server, check: &str) -> Test {
-    Test::new(sb).env("OLLAMA_URL", server.url()).args([
+    Test::new(sb).ollama(&server).args([
         "--local",
         "-w",
         "--rounds",
@@ -41,8 +35,8 @@ fn path_without_bwrap(sb: &Sandbox) -> std::path::PathBuf {
 #[test]
 fn the_normal_check_passes_in_the_sandbox_with_the_project_and_tmp_writable() {
     let sb = Sandbox::new();
-    let server =
-        answering("```sh t.sh\necho ok > made.txt && echo tmp > /tmp/x && cat /tmp/x\n```\n");
+    let server = ollama::fake()
+        .answering("```sh t.sh\necho ok > made.txt && echo tmp > /tmp/x && cat /tmp/x\n```\n");
     let r = checked(&sb, &server, "sh t.sh").run();
     assert!(
         r.stdout().contains("check passed: sh t.sh"),
@@ -67,7 +61,7 @@ fn a_check_that_writes_outside_the_project_or_into_home_fails_and_writes_nothing
         "```sh t.sh\necho a > {} ; echo b > \"$HOME/pwned\" || exit 7\n```\n",
         sibling.display()
     );
-    let server = answering(&script);
+    let server = ollama::fake().answering(&script);
     let r = checked(&sb, &server, "sh t.sh")
         .env("HOME", home.path())
         .code(8)
@@ -100,7 +94,7 @@ fn a_check_cannot_reach_a_loopback_listener() {
     let port = listener.local_addr().unwrap().port();
     // Bash's /dev/tcp: a plain TCP connect from the check.
     let script = format!("```sh t.sh\nbash -c 'echo hi > /dev/tcp/127.0.0.1/{port}'\n```\n");
-    let server = answering(&script);
+    let server = ollama::fake().answering(&script);
     // The same command outside the sandbox reaches the listener: the test can fail.
     let direct = std::process::Command::new("bash")
         .args(["-c", &format!("echo hi > /dev/tcp/127.0.0.1/{port}")])
@@ -125,10 +119,11 @@ fn a_check_cannot_reach_a_loopback_listener() {
 fn a_setsid_child_dies_at_the_deadline_and_when_the_check_exits() {
     let sb = Sandbox::new();
     // A child in a session of its own, then the check hangs past its deadline.
-    let server = answering("```sh t.sh\nsetsid sleep 1000.5151 &\nsleep 1000.5252\n```\n");
+    let server =
+        ollama::fake().answering("```sh t.sh\nsetsid sleep 1000.5151 &\nsleep 1000.5252\n```\n");
     let started = Instant::now();
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .args([
             "--local",
             "-w",
@@ -148,13 +143,13 @@ fn a_setsid_child_dies_at_the_deadline_and_when_the_check_exits() {
     assert_eq!(survivors("1000.5151"), Vec::<String>::new());
     assert_eq!(survivors("1000.5252"), Vec::<String>::new());
     // A check that passes at once and leaves a detached child behind: it dies too.
-    let server = answering("```sh u.sh\nsetsid -f sleep 1000.5353\nexit 0\n```\n");
+    let server = ollama::fake().answering("```sh u.sh\nsetsid -f sleep 1000.5353\nexit 0\n```\n");
     checked(&sb, &server, "sh u.sh").run();
     assert_eq!(survivors("1000.5353"), Vec::<String>::new());
     // Unsandboxed, a process group cannot hold it: the test can fail.
     // It says when it has left the check's process group (setsid ran before `touch`), so
     // the check's exit cannot race it while it is still in the group.
-    let server = answering(
+    let server = ollama::fake().answering(
         "```sh v.sh\nsetsid -f sh -c 'touch left; exec sleep 1000.5454'\nwhile [ ! -e left ]; do sleep 0.05; done\nexit 0\n```\n",
     );
     checked(&sb, &server, "sh v.sh")
@@ -187,7 +182,9 @@ fn sandbox_bwrap_without_bwrap_is_exit_4_naming_the_package_before_any_call() {
         "[files]\nsandbox = \"bwrap\"\n",
     )
     .unwrap();
-    let server = answering("```sh t.sh\nexit 0\n```\n").expect(crate::support::Calls::Exactly(0));
+    let server = ollama::fake()
+        .answering("```sh t.sh\nexit 0\n```\n")
+        .expect(crate::support::Calls::Exactly(0));
     let r = checked(&sb, &server, "sh t.sh")
         .env("PATH", &bin)
         .code(4)
@@ -209,7 +206,7 @@ fn sandbox_bwrap_without_bwrap_is_exit_4_naming_the_package_before_any_call() {
 fn auto_without_bwrap_runs_the_check_unsandboxed_with_one_line_saying_so() {
     let sb = Sandbox::new();
     let bin = path_without_bwrap(&sb);
-    let server = answering("```sh t.sh\necho ran > ran.txt\n```\n");
+    let server = ollama::fake().answering("```sh t.sh\necho ran > ran.txt\n```\n");
     let r = checked(&sb, &server, "sh t.sh")
         .env("PATH", &bin)
         .stderr_has("the check runs without a sandbox: bwrap is not installed (install the bubblewrap package)")
@@ -235,7 +232,7 @@ fn a_project_cannot_turn_its_own_sandbox_off() {
     sb.write("profiles.toml", "[files]\nsandbox = \"off\"\n");
     sb.write(".env.local", "CODEX_WRAP_SANDBOX=off\n");
     let home = outside_tmp();
-    let server = answering("```sh t.sh\necho b > \"$HOME/pwned\"\n```\n");
+    let server = ollama::fake().answering("```sh t.sh\necho b > \"$HOME/pwned\"\n```\n");
     let r = checked(&sb, &server, "sh t.sh")
         .env("HOME", home.path())
         .code(8)

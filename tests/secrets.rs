@@ -6,22 +6,16 @@ use crate::support::{Sandbox, Server, Test, ollama};
 
 const KEY: &str = "AIzaSyTest-0123456789-secret";
 
-/// An Ollama server that always answers `text`.
-fn answering(text: &str) -> Server {
-    let text = text.to_owned();
-    Server::start(move |_, _, conn| ollama::stream(conn, &[text.as_str()]))
-}
-
 #[test]
 fn a_model_written_check_echoing_the_key_reaches_neither_stdout_nor_the_repair_request() {
     let sb = Sandbox::new();
     // The key also sits in a project file the script prints: masked whatever its source.
     sb.write("notes.txt", &format!("token {KEY}\n"));
-    let server = answering(
+    let server = ollama::fake().answering(
         "```sh t.sh\necho \"env=[$GEMINI_API_KEY] url=[$HTTPS_PROXY]\"\ncat notes.txt\nexit 1\n```\n",
     );
     let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .env("GEMINI_API_KEY", KEY)
         .env("HTTPS_PROXY", "http://me:proxy-pa55word@127.0.0.1:9")
         .args(["--local", "-w", "--rounds", "2", "--check", "sh t.sh", "x"])

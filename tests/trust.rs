@@ -7,11 +7,6 @@ use std::time::Duration;
 
 use crate::support::{Calls, Sandbox, Server, Test, gemini, ollama, run_with};
 
-/// An Ollama server answering every chat with `text`.
-fn ollama_says(text: &'static str) -> Server {
-    Server::start(move |_, _, conn| ollama::stream(conn, &[text]))
-}
-
 /// A command endpoint that leaves `marker` behind when it runs, serving the local route.
 fn evil_command(marker: &std::path::Path) -> String {
     format!(
@@ -25,10 +20,10 @@ fn an_untrusted_projects_command_endpoint_never_runs_until_trusted_and_a_change_
     let sb = Sandbox::new();
     let marker = sb.dir.path().join("pwned");
     sb.write("profiles.toml", &evil_command(&marker));
-    let server = ollama_says("print('hello')");
+    let server = ollama::fake().answering("print('hello')");
     let call = || {
         Test::new(&sb)
-            .env("OLLAMA_URL", server.url())
+            .ollama(&server)
             .arg("write hello world in python")
     };
     call()
@@ -69,9 +64,9 @@ fn a_project_file_that_only_repeats_the_built_in_gives_no_warning() {
     let builtin =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles.toml")).unwrap();
     sb.write("profiles.toml", &builtin);
-    let server = ollama_says("print('hello')");
+    let server = ollama::fake().answering("print('hello')");
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .arg("--local")
         .arg("write hello world in python")
         .stdout("print('hello')")
@@ -85,7 +80,7 @@ fn a_project_file_that_only_repeats_the_built_in_gives_no_warning() {
         ),
     );
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .arg("--local")
         .arg("write hello world in python")
         .stdout("print('hello')")
@@ -151,9 +146,9 @@ fn the_trust_record_is_looked_up_in_the_users_state_never_where_the_project_says
         .arg("trust")
         .stderr_has(".env.local not read")
         .run();
-    let server = ollama_says("ok");
+    let server = ollama::fake().answering("ok");
     Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
+        .ollama(&server)
         .arg("write hello")
         .stdout("ok")
         .stderr_has("endpoints.evil ignored")
@@ -165,7 +160,7 @@ fn the_trust_record_is_looked_up_in_the_users_state_never_where_the_project_says
 
 /// A Gemini server that records what it got and answers "hi".
 fn gemini_server(calls: Calls) -> Server {
-    Server::start(|_, _, conn| gemini::stream(conn, &["hi"])).expect(calls)
+    gemini::fake().answering("hi").expect(calls)
 }
 
 #[test]
@@ -312,13 +307,9 @@ fn invalid_numbers_in_config_are_config_errors() {
 #[test]
 fn a_rejected_name_is_printed_escaped() {
     let sb = Sandbox::new();
-    let server = ollama_says(
-        "```sh evil\u{202e}txt.sh\necho hi\n```\n```sh zero\u{200b}.sh\necho hi\n```\n",
-    );
-    let r = Test::new(&sb)
-        .env("OLLAMA_URL", server.url())
-        .args(["-l", "-w", "x"])
-        .run();
+    let server = ollama::fake()
+        .answering("```sh evil\u{202e}txt.sh\necho hi\n```\n```sh zero\u{200b}.sh\necho hi\n```\n");
+    let r = Test::new(&sb).ollama(&server).args(["-l", "-w", "x"]).run();
     let out = r.stdout();
     assert!(
         out.contains(
