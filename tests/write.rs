@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Calls, Run, Sandbox, Server, Test, ollama, run, run_with, survivors};
+use crate::support::{Backends, Calls, Sandbox, Server, Test, ollama, run, survivors};
 
 /// An Ollama server that gives these answers in turn (the last one again after that).
 fn answers(list: &[&str]) -> Server {
@@ -20,7 +20,7 @@ fn answers(list: &[&str]) -> Server {
 
 /// A run of the binary with the local route on `server`.
 fn on(sb: &Sandbox, server: &Server) -> Test {
-    Test::new(sb).env("OLLAMA_URL", server.url())
+    Test::new(sb).ollama(server)
 }
 
 /// The user message and system prompt of request `n`.
@@ -532,7 +532,7 @@ fn a_file_size_limit_leaves_the_old_file_and_exits_non_zero_with_one_line() {
             }
         }
         c.current_dir(sb.project())
-            .env("OLLAMA_URL", server.url())
+            .ollama(&server)
             .arg("-c")
             .arg("ulimit -f 64; exec \"$0\" --local -w -i victim.txt x")
             .arg(exe)
@@ -562,7 +562,7 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
         std::thread::sleep(Duration::from_secs(20));
     });
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    cmd.ollama(&server)
         .args(["--local", "-w", "x"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -576,7 +576,7 @@ fn ctrl_c_while_the_answer_streams_writes_nothing_and_during_the_check_kills_it(
     // Ctrl-C during the check: the written file stays whole, the check's group dies.
     let server = answers(&["```python app.py\nprint(2)\n```\n"]);
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    cmd.ollama(&server)
         .args([
             "--local",
             "-w",
@@ -633,7 +633,7 @@ fn sigkill_or_ctrl_c_while_writing_many_files_leaves_only_whole_files() {
             let _ = std::fs::remove_file(sb.project().join(format!("f{i:03}.txt")));
         }
         let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", server.url())
+        cmd.ollama(&server)
             .args(["--local", "-w", "--force", "x"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -712,16 +712,16 @@ fn after_write_sync_runs_in_the_background_and_lands() {
     let data: Vec<u8> = (0..300_000usize).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(sb.project().join("big.bin"), data).unwrap();
     let server = answers(&["```python app.py\nprint(3)\n```\n"]);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    let call = on(&sb, &server)
         .env("RCLONE_CONFIG", &conf)
         .env("RCLONE_BWLIMIT", "150k")
-        .args(["--local", "-w", "x"]);
+        .args(["--local", "-w", "x"])
+        .limit(Duration::from_secs(30))
+        .stdout("created app.py (1 line)\n")
+        .stderr_has("started in the background");
     let started = Instant::now();
-    let r: Run = run_with(cmd, None, Duration::from_secs(30));
+    call.run();
     let returned = started.elapsed();
-    r.assert_code(0).assert_stdout("created app.py (1 line)\n");
-    r.assert_stderr_has("started in the background");
     assert!(!remote.join("app.py").exists() || !remote.join(".last_sync").exists());
     let last_sync = sb.project().join(".last_sync");
     let wait = Instant::now();
@@ -752,25 +752,24 @@ fn after_write_sync_with_wait_keeps_stdout_for_the_summary_or_the_json() {
         "```python app.py\nprint(4)\n```\n",
     ]);
     let call = |extra: &[&str]| {
-        let mut cmd = sb.cmd();
-        cmd.env("OLLAMA_URL", server.url())
+        on(&sb, &server)
             .env("RCLONE_CONFIG", &conf)
             .args(["--local", "-w", "--wait"])
             .args(extra)
-            .arg("x");
-        run_with(cmd, None, Duration::from_secs(30))
+            .arg("x")
+            .limit(Duration::from_secs(30))
     };
     // The sync ran before the call returned; its summary is a status line.
-    let r = call(&[]);
-    r.assert_code(0).assert_stdout("created app.py (1 line)\n");
-    r.assert_stderr_has("synced ");
+    call(&[])
+        .stdout("created app.py (1 line)\n")
+        .stderr_has("synced ")
+        .run();
     assert_eq!(
         std::fs::read_to_string(remote.join("app.py")).unwrap(),
         "print(3)\n"
     );
     // With --json, stdout is the one JSON document and nothing else.
-    let r = call(&["--json", "-i", "app.py"]);
-    r.assert_code(0);
+    let r = call(&["--json", "-i", "app.py"]).run();
     let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(
@@ -783,30 +782,33 @@ fn after_write_sync_with_wait_keeps_stdout_for_the_summary_or_the_json() {
 fn stats_counts_the_answers_that_went_to_files_instead_of_the_assistant() {
     let sb = Sandbox::new();
     let server = answers(&["```python app.py\nprint(3)\n```\n"]);
-    let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .args(["--local", "-w", "x"]);
-    run(cmd).assert_code(0);
-    let mut cmd = sb.cmd();
-    cmd.args(["stats", "--json"]);
-    let r = run(cmd);
-    r.assert_code(0);
+    on(&sb, &server)
+        .args(["--local", "-w", "x"])
+        .stdout("created app.py (1 line)\n")
+        .run();
+    let r = Test::new(&sb).args(["stats", "--json"]).run();
     let s: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(s["written"]["calls"], 1, "{s}");
     assert!(s["written"]["tokens_kept_off"].as_u64().unwrap() > 0, "{s}");
-    let mut cmd = sb.cmd();
-    cmd.arg("stats");
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout_has("answers written to files (--write): 1 call, ");
+    Test::new(&sb)
+        .arg("stats")
+        .stdout_has("answers written to files (--write): 1 call, ")
+        .run();
 }
 
 #[test]
 fn write_flags_need_write() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.args(["--check", "true", "x"]);
-    run(cmd).assert_code(2).assert_stderr_has("--write");
+    Test::new(&sb)
+        .args(["--check", "true", "x"])
+        .code(2)
+        .stdout("")
+        .stderr(
+            "error: the following required arguments were not provided:\n  --write\n\n\
+             Usage: codex-wrap --write --check <CMD> <PROMPT>...\n\n\
+             For more information, try '--help'.\n",
+        )
+        .run();
 }
 
 #[test]
