@@ -1,10 +1,9 @@
 //! The `command` provider and `--codex`: a local command line as an endpoint.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Test, read_until, run, run_with, spawn_piped, wait_limited};
+use crate::support::{Sandbox, Test, read_until, spawn_piped, wait_limited};
 
 /// Puts an executable script named `name` on the sandbox's PATH.
 fn script(sb: &Sandbox, name: &str, body: &str) -> PathBuf {
@@ -17,12 +16,13 @@ fn script(sb: &Sandbox, name: &str, body: &str) -> PathBuf {
     path
 }
 
-fn with_bin(sb: &Sandbox, cmd: &mut Command) {
+/// The binary in `sb` with the scripts of `script` first on its PATH.
+fn with_bin(sb: &Sandbox) -> Test {
     let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env(
+    Test::new(sb).env(
         "PATH",
         format!("{}:{path}", sb.dir.path().join("bin").display()),
-    );
+    )
 }
 
 /// Whether a process is gone (or a zombie waiting to be reaped).
@@ -57,18 +57,17 @@ const HANG: &str =
 fn codex_runs_codex_exec_in_the_root_with_the_prompt_on_stdin() {
     let sb = Sandbox::new();
     script(&sb, "codex", r#"echo "args: $*"; cat"#);
-    let mut cmd = sb.cmd();
-    with_bin(&sb, &mut cmd);
-    cmd.args(["--codex", "write a haiku"]);
-    let r = run(cmd);
-    r.assert_code(0)
-        .assert_stdout_has(&format!("args: exec -C {} -", sb.project().display()))
-        .assert_stdout_has("write a haiku")
-        .assert_stderr_has("codex · profile code · command");
-    let mut cmd = sb.cmd();
-    with_bin(&sb, &mut cmd);
-    cmd.env("FORCE_CODEX", "1").arg("again");
-    run(cmd).assert_code(0).assert_stdout_has("args: exec -C");
+    with_bin(&sb)
+        .args(["--codex", "write a haiku"])
+        .stdout_has(&format!("args: exec -C {} -", sb.project().display()))
+        .stdout_has("write a haiku")
+        .stderr_has("codex · profile code · command")
+        .run();
+    with_bin(&sb)
+        .env("FORCE_CODEX", "1")
+        .arg("again")
+        .stdout_has("args: exec -C")
+        .run();
 }
 
 #[test]
@@ -86,14 +85,13 @@ model = "m1"
 codex = ["broken", "echo"]
 "#,
     );
-    let mut cmd = sb.cmd();
-    cmd.args(["-c", "hello"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout_has("model m1: ")
-        .assert_stdout_has("hello")
-        .assert_stderr_has("falling back to codex echo (command m1)")
-        .assert_stderr_has("sh exited with status 3: error: not logged in");
+    Test::new(&sb)
+        .args(["-c", "hello"])
+        .stdout_has("model m1: ")
+        .stdout_has("hello")
+        .stderr_has("falling back to codex echo (command m1)")
+        .stderr_has("sh exited with status 3: error: not logged in")
+        .run();
 }
 
 #[test]
@@ -142,10 +140,13 @@ fn a_deadline_kills_the_whole_process_group() {
     sb.user_config(&format!(
         "[endpoints.hang]\nprovider = \"command\"\ncommand = {HANG}\n[routes]\ncodex = \"hang\"\n"
     ));
-    let mut cmd = sb.cmd();
-    cmd.args(["--codex", "-t", "1", "x"]);
-    let r = run_with(cmd, None, Duration::from_secs(10));
-    r.assert_code(5).assert_stderr_has("deadline 1s");
+    let r = Test::new(&sb)
+        .args(["--codex", "-t", "1", "x"])
+        .limit(Duration::from_secs(10))
+        .code(5)
+        .stdout("")
+        .stderr_has("deadline 1s")
+        .run();
     assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
     assert_no_orphans(&sb.project().join("pids"));
 }
