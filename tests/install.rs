@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Sandbox, run};
+use crate::support::{Sandbox, Test};
 
 /// One assistant: its name for the command line, where its project config lives, the
 /// golden files' stem and extension, and its guidance file.
@@ -71,11 +71,20 @@ fn golden(name: &str, got: &str) {
 }
 
 /// `codex-wrap install ASSISTANT ARGS --project` (codex defaults to the user's config).
-fn install(sb: &Sandbox, case: &Case, extra: &[&str]) -> crate::support::Run {
-    let mut cmd = sb.cmd();
-    cmd.args(["install", case.assistant, "--project"])
-        .args(extra);
-    run(cmd)
+fn install(sb: &Sandbox, case: &Case, extra: &[&str]) -> Test {
+    on_path(sb)
+        .args(["install", case.assistant, "--project"])
+        .args(extra)
+}
+
+/// The binary with its own folder first on PATH, as after `cargo install`: else every
+/// install warns that the assistant cannot start `codex-wrap` by name.
+fn on_path(sb: &Sandbox) -> Test {
+    let exe = Path::new(env!("CARGO_BIN_EXE_codex-wrap"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![exe.parent().unwrap().to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    Test::new(sb).env("PATH", std::env::join_paths(dirs).unwrap())
 }
 
 fn read(sb: &Sandbox, rel: &str) -> Option<String> {
@@ -86,15 +95,13 @@ fn read(sb: &Sandbox, rel: &str) -> Option<String> {
 fn a_fresh_project_gets_each_assistants_documented_config() {
     for case in &CASES {
         let sb = Sandbox::new();
-        install(&sb, case, &[])
-            .assert_code(0)
-            .assert_stdout_has("created");
+        install(&sb, case, &[]).stdout_has("created").run();
         let config = read(&sb, case.config).expect("config written");
         golden(&format!("{}.fresh.{}", case.golden, ext(case)), &config);
         golden("guidance.fresh.md", &read(&sb, case.guidance).unwrap());
 
         // Twice changes nothing.
-        install(&sb, case, &[]).assert_code(0);
+        install(&sb, case, &[]).run();
         assert_eq!(
             read(&sb, case.config).unwrap(),
             config,
@@ -103,7 +110,7 @@ fn a_fresh_project_gets_each_assistants_documented_config() {
         );
 
         // Uninstall removes the files it created.
-        install(&sb, case, &["--uninstall"]).assert_code(0);
+        install(&sb, case, &["--uninstall"]).run();
         assert_eq!(read(&sb, case.config), None, "{}", case.assistant);
         assert_eq!(read(&sb, case.guidance), None, "{}", case.assistant);
     }
@@ -120,9 +127,7 @@ fn an_existing_config_keeps_its_comments_servers_and_layout() {
         sb.write(case.config, &before);
         sb.write(case.guidance, &notes);
 
-        install(&sb, case, &[])
-            .assert_code(0)
-            .assert_stdout_has("updated");
+        install(&sb, case, &[]).stdout_has("updated").run();
         let after = read(&sb, case.config).unwrap();
         golden(&format!("{}.after.{}", case.golden, ext(case)), &after);
         let guidance = read(&sb, case.guidance).unwrap();
@@ -133,8 +138,7 @@ fn an_existing_config_keeps_its_comments_servers_and_layout() {
             before
         );
 
-        let again = install(&sb, case, &[]);
-        again.assert_code(0);
+        let again = install(&sb, case, &[]).run();
         assert!(
             !again.stdout().contains("updated"),
             "{}: {}",
@@ -144,7 +148,7 @@ fn an_existing_config_keeps_its_comments_servers_and_layout() {
         assert_eq!(read(&sb, case.config).unwrap(), after);
         assert_eq!(read(&sb, case.guidance).unwrap(), guidance);
 
-        install(&sb, case, &["--uninstall"]).assert_code(0);
+        install(&sb, case, &["--uninstall"]).run();
         assert_eq!(
             read(&sb, case.config).unwrap(),
             before,
@@ -170,9 +174,10 @@ fn an_unparsable_config_is_named_and_nothing_is_written() {
             "{ \"mcpServers\": { \"a\": [1, }\n"
         };
         sb.write(case.config, broken);
-        let r = install(&sb, case, &[]);
-        r.assert_code(3)
-            .assert_stderr_has(case.config.rsplit('/').next().unwrap());
+        let r = install(&sb, case, &[])
+            .code(3)
+            .stderr_has(case.config.rsplit('/').next().unwrap())
+            .run();
         assert!(r.stderr.contains("left unchanged"), "{}", r.stderr);
         assert_eq!(read(&sb, case.config).unwrap(), broken);
         assert_eq!(read(&sb, case.guidance), None, "no partial install");
@@ -184,8 +189,9 @@ fn servers_must_be_an_object_or_table() {
     let sb = Sandbox::new();
     sb.write(".mcp.json", "{\"mcpServers\": [1, 2]}\n");
     install(&sb, &CASES[0], &[])
-        .assert_code(3)
-        .assert_stderr_has("`mcpServers` is not an object");
+        .code(3)
+        .stderr_has("`mcpServers` is not an object")
+        .run();
     assert_eq!(
         read(&sb, ".mcp.json").unwrap(),
         "{\"mcpServers\": [1, 2]}\n"
@@ -197,11 +203,11 @@ fn dry_run_prints_a_diff_and_writes_nothing() {
     let sb = Sandbox::new();
     let before = std::fs::read_to_string(data("claude.before.json")).unwrap();
     sb.write(".mcp.json", &before);
-    let r = install(&sb, &CASES[0], &["--dry-run"]);
-    r.assert_code(0)
-        .assert_stdout_has("--- a/.mcp.json\n+++ b/.mcp.json\n")
-        .assert_stdout_has("+    \"codex-wrap\": {")
-        .assert_stdout_has("--- /dev/null\n+++ b/CLAUDE.md\n");
+    install(&sb, &CASES[0], &["--dry-run"])
+        .stdout_has("--- a/.mcp.json\n+++ b/.mcp.json\n")
+        .stdout_has("+    \"codex-wrap\": {")
+        .stdout_has("--- /dev/null\n+++ b/CLAUDE.md\n")
+        .run();
     assert_eq!(read(&sb, ".mcp.json").unwrap(), before);
     assert_eq!(read(&sb, "CLAUDE.md"), None);
 }
@@ -210,19 +216,17 @@ fn dry_run_prints_a_diff_and_writes_nothing() {
 fn user_scope_writes_the_users_config() {
     let sb = Sandbox::new();
     let home = sb.dir.path().join("home");
-    let mut cmd = sb.cmd();
-    cmd.args(["install", "claude", "--user"]);
-    run(cmd).assert_code(0);
+    on_path(&sb).args(["install", "claude", "--user"]).run();
     let config = std::fs::read_to_string(home.join(".claude.json")).unwrap();
     assert!(config.contains("\"codex-wrap\""), "{config}");
     assert_eq!(read(&sb, ".mcp.json"), None);
 
     // Codex's default is the user's config, under CODEX_HOME when set.
     let codex_home = sb.dir.path().join("codex-home");
-    let mut cmd = sb.cmd();
-    cmd.env("CODEX_HOME", &codex_home)
-        .args(["install", "codex"]);
-    run(cmd).assert_code(0);
+    on_path(&sb)
+        .env("CODEX_HOME", &codex_home)
+        .args(["install", "codex"])
+        .run();
     let toml = std::fs::read_to_string(codex_home.join("config.toml")).unwrap();
     assert!(toml.contains("[mcp_servers.codex-wrap]"), "{toml}");
 }
@@ -268,31 +272,31 @@ fn a_users_own_entry_is_kept_and_force_replaces_it_until_uninstall_gives_it_back
         sb.write(case.config, &mine);
 
         // Kept, and said so with the entry itself.
-        let r = install(&sb, case, &[]);
-        r.assert_code(0)
-            .assert_stdout_has(&format!(
+        install(&sb, case, &[])
+            .stdout_has(&format!(
                 "kept: it has a codex-wrap entry of its own; --force replaces it: {}",
                 case.config
             ))
-            .assert_stdout_has("/opt/bin/codex-wrap");
+            .stdout_has("/opt/bin/codex-wrap")
+            .run();
         assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
         assert_eq!(read(&sb, &format!("{}.codex-wrap.bak", case.config)), None);
 
         // Uninstall leaves an entry it did not write.
         install(&sb, case, &["--uninstall"])
-            .assert_code(0)
-            .assert_stdout_has("left as it is");
+            .stdout_has("left as it is")
+            .run();
         assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
-        install(&sb, case, &[]).assert_code(0);
+        install(&sb, case, &[]).run();
 
         // --force replaces it, showing what it replaced; the backup holds it.
-        let r = install(&sb, case, &["--force"]);
-        r.assert_code(0)
-            .assert_stdout_has(&format!(
+        install(&sb, case, &["--force"])
+            .stdout_has(&format!(
                 "updated {}, replacing its codex-wrap entry {{",
                 case.config
             ))
-            .assert_stdout_has("http://box:11434");
+            .stdout_has("http://box:11434")
+            .run();
         let forced = read(&sb, case.config).unwrap();
         assert!(!forced.contains("/opt/bin"), "{forced}");
         assert_eq!(
@@ -300,7 +304,7 @@ fn a_users_own_entry_is_kept_and_force_replaces_it_until_uninstall_gives_it_back
             mine
         );
         // A second install keeps the first backup.
-        install(&sb, case, &["--force"]).assert_code(0);
+        install(&sb, case, &["--force"]).run();
         assert_eq!(
             read(&sb, &format!("{}.codex-wrap.bak", case.config)).unwrap(),
             mine
@@ -308,8 +312,8 @@ fn a_users_own_entry_is_kept_and_force_replaces_it_until_uninstall_gives_it_back
 
         // Uninstall gives back the user's entry, byte for byte, and drops the backup.
         install(&sb, case, &["--uninstall"])
-            .assert_code(0)
-            .assert_stdout_has(&format!("restored {}", case.config));
+            .stdout_has(&format!("restored {}", case.config))
+            .run();
         assert_eq!(read(&sb, case.config).unwrap(), mine, "{}", case.assistant);
         assert_eq!(read(&sb, &format!("{}.codex-wrap.bak", case.config)), None);
     }
@@ -320,7 +324,7 @@ fn force_then_an_edit_then_uninstall_puts_the_users_entry_back_and_keeps_the_edi
     let case = &CASES[0];
     let sb = Sandbox::new();
     sb.write(case.config, &users_own(case));
-    install(&sb, case, &["--force"]).assert_code(0);
+    install(&sb, case, &["--force"]).run();
     // The user adds a server after install.
     let edited = read(&sb, case.config).unwrap().replacen(
         "\"mcpServers\": {",
@@ -328,7 +332,7 @@ fn force_then_an_edit_then_uninstall_puts_the_users_entry_back_and_keeps_the_edi
         1,
     );
     sb.write(case.config, &edited);
-    install(&sb, case, &["--uninstall"]).assert_code(0);
+    install(&sb, case, &["--uninstall"]).run();
     let after: serde_json::Value =
         serde_json::from_str(&strip_comment(&read(&sb, case.config).unwrap())).unwrap();
     assert_eq!(after["mcpServers"]["fs"]["command"], "fs");
@@ -355,11 +359,11 @@ fn compact_json_comes_back_byte_for_byte() {
         let sb = Sandbox::new();
         let compact = "{\"mcpServers\":{\"fs\":{\"command\":\"fs-server\",\"args\":[\"/data\"]}}}";
         sb.write(case.config, compact);
-        install(&sb, case, &[]).assert_code(0);
+        install(&sb, case, &[]).run();
         assert!(read(&sb, case.config).unwrap().contains("\"codex-wrap\""));
         install(&sb, case, &["--uninstall"])
-            .assert_code(0)
-            .assert_stdout_has(&format!("restored {}", case.config));
+            .stdout_has(&format!("restored {}", case.config))
+            .run();
         assert_eq!(
             read(&sb, case.config).unwrap(),
             compact,
@@ -374,20 +378,20 @@ fn install_then_uninstall_leaves_a_fresh_project_as_it_was() {
     for case in &CASES {
         let sb = Sandbox::new();
         let before = tree(&sb.project());
-        install(&sb, case, &[]).assert_code(0);
+        install(&sb, case, &[]).run();
         assert!(
             !tree(&sb.project()).iter().any(|f| f.ends_with(".bak")),
             "{}: a backup of a file install created",
             case.assistant
         );
-        install(&sb, case, &["--uninstall"]).assert_code(0);
+        install(&sb, case, &["--uninstall"]).run();
         assert_eq!(tree(&sb.project()), before, "{}", case.assistant);
 
         // A second uninstall has nothing to do, and says so without calling a missing
         // file unchanged.
-        let r = install(&sb, case, &["--uninstall"]);
-        r.assert_code(0)
-            .assert_stdout_has(&format!("nothing to remove: no {}", case.config));
+        let r = install(&sb, case, &["--uninstall"])
+            .stdout_has(&format!("nothing to remove: no {}", case.config))
+            .run();
         assert!(!r.stdout().contains("unchanged"), "{}", r.stdout());
     }
 }
@@ -398,8 +402,8 @@ fn uninstall_never_deletes_a_file_that_existed_before() {
     for (file, text) in [(".mcp.json", "{}\n"), ("CLAUDE.md", "")] {
         sb.write(file, text);
     }
-    install(&sb, &CASES[0], &[]).assert_code(0);
-    install(&sb, &CASES[0], &["--uninstall"]).assert_code(0);
+    install(&sb, &CASES[0], &[]).run();
+    install(&sb, &CASES[0], &["--uninstall"]).run();
     assert_eq!(read(&sb, ".mcp.json").as_deref(), Some("{}\n"));
     assert_eq!(read(&sb, "CLAUDE.md").as_deref(), Some(""));
     assert_eq!(tree(&sb.project()), [".mcp.json", "CLAUDE.md"]);
@@ -415,9 +419,10 @@ fn a_backup_keeps_the_originals_mode() {
     let config = home.join(".claude.json");
     std::fs::write(&config, "{\n  \"numStartups\": 3\n}\n").unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.args(["install", "claude", "--user"]);
-    run(cmd).assert_code(0).assert_stdout_has("(backup: ");
+    on_path(&sb)
+        .args(["install", "claude", "--user"])
+        .stdout_has("(backup: ")
+        .run();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&config), 0o600);
     assert_eq!(mode(&home.join(".claude.json.codex-wrap.bak")), 0o600);
@@ -430,16 +435,14 @@ fn user_scope_puts_the_guidance_in_the_users_memory_file() {
         ("gemini", ".gemini/GEMINI.md"),
     ] {
         let sb = Sandbox::new();
-        let mut cmd = sb.cmd();
-        cmd.args(["install", assistant, "--user"]);
-        run(cmd).assert_code(0);
+        on_path(&sb).args(["install", assistant, "--user"]).run();
         let home = sb.dir.path().join("home");
         let text = std::fs::read_to_string(home.join(memory)).unwrap();
         assert!(text.starts_with("<!-- codex-wrap:begin"), "{text}");
         assert_eq!(tree(&sb.project()), Vec::<String>::new(), "{assistant}");
-        let mut cmd = sb.cmd();
-        cmd.args(["install", assistant, "--user", "--uninstall"]);
-        run(cmd).assert_code(0);
+        on_path(&sb)
+            .args(["install", assistant, "--user", "--uninstall"])
+            .run();
         assert!(!home.join(memory).exists());
     }
 }
@@ -452,51 +455,49 @@ fn absolute_writes_this_binarys_path_and_path_is_checked() {
     // Not on PATH: said, with the way out.
     let empty = sb.dir.path().join("empty-bin");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.env("PATH", &empty)
-        .args(["install", "claude", "--project", "--dry-run"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stderr_has("codex-wrap is not on PATH")
-        .assert_stderr_has("install --absolute");
+    Test::new(&sb)
+        .env("PATH", &empty)
+        .args(["install", "claude", "--project", "--dry-run"])
+        .stderr_has("codex-wrap is not on PATH")
+        .stderr_has("install --absolute")
+        .run();
 
     // Another codex-wrap on PATH: named.
     let other = sb.dir.path().join("other-bin");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("codex-wrap"), "#!/bin/sh\n").unwrap();
-    let mut cmd = sb.cmd();
-    cmd.env("PATH", &other)
-        .args(["install", "claude", "--project", "--dry-run"]);
-    run(cmd).assert_code(0).assert_stderr_has(&format!(
-        "`codex-wrap` on PATH is {}",
-        other.join("codex-wrap").display()
-    ));
+    Test::new(&sb)
+        .env("PATH", &other)
+        .args(["install", "claude", "--project", "--dry-run"])
+        .stderr_has(&format!(
+            "`codex-wrap` on PATH is {}",
+            other.join("codex-wrap").display()
+        ))
+        .run();
 
     // This binary on PATH (through a link): nothing to say.
     let linked = sb.dir.path().join("linked-bin");
     std::fs::create_dir_all(&linked).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(&bin, linked.join("codex-wrap")).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.env("PATH", &linked)
-        .args(["install", "claude", "--project", "--dry-run"]);
-    let r = run(cmd);
-    r.assert_code(0);
-    assert!(!r.stderr.contains("PATH"), "{}", r.stderr);
+    Test::new(&sb)
+        .env("PATH", &linked)
+        .args(["install", "claude", "--project", "--dry-run"])
+        .stderr_lacks("PATH")
+        .run();
 
     // --absolute: the entry runs this binary; a later plain install goes back to the name.
-    let mut cmd = sb.cmd();
-    cmd.env("PATH", &empty)
-        .args(["install", "claude", "--project", "--absolute"]);
-    let r = run(cmd);
-    r.assert_code(0);
-    assert!(!r.stderr.contains("PATH"), "{}", r.stderr);
+    Test::new(&sb)
+        .env("PATH", &empty)
+        .args(["install", "claude", "--project", "--absolute"])
+        .stderr_lacks("PATH")
+        .run();
     let config: serde_json::Value = serde_json::from_str(&read(&sb, ".mcp.json").unwrap()).unwrap();
     assert_eq!(
         config["mcpServers"]["codex-wrap"]["command"],
         bin.display().to_string()
     );
-    install(&sb, &CASES[0], &[]).assert_code(0);
+    install(&sb, &CASES[0], &[]).run();
     let config: serde_json::Value = serde_json::from_str(&read(&sb, ".mcp.json").unwrap()).unwrap();
     assert_eq!(config["mcpServers"]["codex-wrap"]["command"], "codex-wrap");
 }
@@ -510,8 +511,7 @@ fn install_ends_with_the_clients_own_approval_step() {
         "trust this folder in Gemini CLI",
     ]) {
         let sb = Sandbox::new();
-        let r = install(&sb, case, &[]);
-        r.assert_code(0);
+        let r = install(&sb, case, &[]).run();
         let last = r.stdout().lines().last().unwrap_or_default().to_owned();
         assert!(last.starts_with("next: ") && last.contains(step), "{last}");
     }
@@ -522,16 +522,16 @@ fn without_a_project_marker_install_warns_and_names_the_home_folder() {
     let sb = Sandbox::new();
     let home = sb.dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = sb.cmd();
-    cmd.current_dir(&home)
-        .args(["install", "claude", "--project", "--dry-run"]);
-    run(cmd)
-        .assert_code(0)
-        .assert_stderr_has("no project marker")
-        .assert_stderr_has("your home folder");
+    on_path(&sb)
+        .dir(&home)
+        .args(["install", "claude", "--project", "--dry-run"])
+        .stderr_has("no project marker")
+        .stderr_has("your home folder")
+        .run();
     // In a project: no such warning.
-    let r = install(&sb, &CASES[0], &["--dry-run"]);
-    assert!(!r.stderr.contains("marker"), "{}", r.stderr);
+    install(&sb, &CASES[0], &["--dry-run"])
+        .stderr_lacks("marker")
+        .run();
 }
 
 #[test]
@@ -541,17 +541,18 @@ fn the_guidance_block_is_not_sent_as_project_context() {
         "AGENTS.md",
         "# Agents\n\n## Testing\n\nRun cargo test before you stop.\n",
     );
-    install(&sb, &CASES[2], &[]).assert_code(0);
+    install(&sb, &CASES[2], &[]).run();
     assert!(read(&sb, "AGENTS.md").unwrap().contains("codex-wrap:begin"));
-    let mut cmd = sb.cmd();
-    cmd.args([
-        "context",
-        "--json",
-        "--api",
-        "how do I delegate to codex-wrap and run the tests?",
-    ]);
-    let r = run(cmd);
-    r.assert_code(0);
+    let r = Test::new(&sb)
+        .args([
+            "context",
+            "--json",
+            "--api",
+            "how do I delegate to codex-wrap and run the tests?",
+        ])
+        // The project has an AGENTS.md but no CONTRACTS.md, and the API route says so.
+        .stderr_has("no CONTRACTS.md in")
+        .run();
     let out = r.stdout();
     assert!(out.contains("Run cargo test"), "{out}");
     assert!(!out.contains("Delegating to codex-wrap"), "{out}");
