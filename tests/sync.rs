@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Run, Sandbox, run, run_with};
+use crate::support::{Run, Sandbox, Test};
 
 /// The webdav password; it must never appear in anything codex-wrap prints or writes.
 const CANARY_PASS: &str = "canary-pass-7Hq2";
@@ -65,8 +65,9 @@ impl Rig {
         cmd
     }
 
-    fn sync(&self, args: &[&str]) -> Run {
-        run_with(self.cmd(args), None, Duration::from_secs(60))
+    /// `codex-wrap sync ARGS`, strict (60 s limit).
+    fn sync(&self, args: &[&str]) -> Test {
+        Test::command(self.cmd(args)).limit(Duration::from_secs(60))
     }
 
     fn last_sync(&self) -> Option<serde_json::Value> {
@@ -121,12 +122,13 @@ fn assert_clean(rig: &Rig, r: &Run) {
 #[test]
 fn sync_without_a_remote_is_exit_3_naming_the_three_places() {
     let rig = Rig::new();
-    let r = rig.sync(&["--wait"]);
-    r.assert_code(3)
-        .assert_stdout("")
-        .assert_stderr_has("--remote")
-        .assert_stderr_has("CODEX_WRAP_SYNC_REMOTE")
-        .assert_stderr_has("[sync]");
+    rig.sync(&["--wait"])
+        .code(3)
+        .stdout("")
+        .stderr_has("--remote")
+        .stderr_has("CODEX_WRAP_SYNC_REMOTE")
+        .stderr_has("[sync]")
+        .run();
 }
 
 #[test]
@@ -134,24 +136,23 @@ fn sync_without_rclone_is_exit_4_saying_how_to_install_it() {
     let rig = Rig::new();
     let empty = rig.sb.dir.path().join("empty-bin");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = rig.cmd(&["--wait", "--remote", "gdrive:app"]);
-    cmd.env("PATH", &empty);
-    run(cmd)
-        .assert_code(4)
-        .assert_stdout("")
-        .assert_stderr_has("rclone is not installed")
-        .assert_stderr_has("apt-get install rclone");
+    rig.sync(&["--wait", "--remote", "gdrive:app"])
+        .env("PATH", &empty)
+        .code(4)
+        .stdout("")
+        .stderr_has("rclone is not installed")
+        .stderr_has("apt-get install rclone")
+        .run();
 }
 
 #[test]
 fn first_sync_copies_then_nothing_then_only_the_change() {
     let rig = Rig::new();
     let remote = rig.remote_arg();
-    let first = rig.sync(&["--wait", "--remote", &remote]);
-    first
-        .assert_code(0)
-        .assert_stdout_has("2 transferred, 0 deleted")
-        .assert_stderr_has("rclone v");
+    rig.sync(&["--wait", "--remote", &remote])
+        .stdout_has("2 transferred, 0 deleted")
+        .stderr_has("rclone v")
+        .run();
     assert_eq!(files(&rig.remote()), ["README.md", "src/main.rs"]);
     let last = rig.last_sync().expect(".last_sync written");
     assert_eq!(last["remote"], remote.as_str());
@@ -161,16 +162,16 @@ fn first_sync_copies_then_nothing_then_only_the_change() {
     assert!(last["seconds"].as_f64().unwrap() > 0.0);
     assert!(last["ts"].as_str().unwrap().ends_with('Z'));
 
-    let second = rig.sync(&["--wait", "--remote", &remote]);
-    second
-        .assert_code(0)
-        .assert_stdout_has("0 transferred, 0 deleted");
+    rig.sync(&["--wait", "--remote", &remote])
+        .stdout_has("0 transferred, 0 deleted")
+        .run();
     assert_eq!(rig.last_sync().unwrap()["transferred"], 0);
 
     rig.sb
         .write("src/main.rs", "fn main() { println!(\"hi\"); }\n");
-    let third = rig.sync(&["--wait", "--remote", &remote]);
-    third.assert_code(0).assert_stdout_has("1 transferred");
+    rig.sync(&["--wait", "--remote", &remote])
+        .stdout_has("1 transferred")
+        .run();
     let sent = std::fs::read_to_string(rig.remote().join("src/main.rs")).unwrap();
     assert!(sent.contains("hi"));
 
@@ -224,9 +225,11 @@ fn excluded_files_never_arrive() {
         "[sync]\nexclude = [\"secret/\", \"!dist/\", \"!.env\", \"!*.key\"]\nafter_write = false\n",
     );
     let remote = rig.remote_arg();
-    let mut cmd = rig.cmd(&["--wait", "--remote", &remote]);
-    cmd.env("XDG_STATE_HOME", rig.sb.project().join(".state"));
-    run_with(cmd, None, Duration::from_secs(60)).assert_code(0);
+    rig.sync(&["--wait", "--remote", &remote])
+        .env("XDG_STATE_HOME", rig.sb.project().join(".state"))
+        // The .env.local planted to be excluded is also not read, untrusted, and said so.
+        .stderr_has(".env.local not read: the project is not trusted")
+        .run();
     assert_eq!(
         files(&rig.remote()),
         [
@@ -244,12 +247,12 @@ fn dry_run_prints_what_would_change_and_changes_nothing() {
     let rig = Rig::new();
     std::fs::create_dir_all(rig.remote()).unwrap();
     std::fs::write(rig.remote().join("stale.txt"), "old").unwrap();
-    let r = rig.sync(&["--dry-run", "--remote", &rig.remote_arg()]);
-    r.assert_code(0)
-        .assert_stdout_has("copy    README.md (6 B)\n")
-        .assert_stdout_has("copy    src/main.rs (13 B)\n")
-        .assert_stdout_has("delete  stale.txt\n")
-        .assert_stdout_has("would copy 2 files (19 B) and delete 1");
+    rig.sync(&["--dry-run", "--remote", &rig.remote_arg()])
+        .stdout_has("copy    README.md (6 B)\n")
+        .stdout_has("copy    src/main.rs (13 B)\n")
+        .stdout_has("delete  stale.txt\n")
+        .stdout_has("would copy 2 files (19 B) and delete 1")
+        .run();
     assert_eq!(files(&rig.remote()), ["stale.txt"]);
     assert_eq!(rig.last_sync(), None);
     assert_eq!(rig.run_log(), "", "a dry run is not logged");
@@ -263,12 +266,13 @@ fn the_deletion_guard_stops_a_sync_that_would_delete_too_much() {
         std::fs::write(rig.remote().join(format!("other{i}.txt")), "x").unwrap();
     }
     let before = files(&rig.remote());
-    let r = rig.sync(&["--wait", "--max-delete", "5", "--remote", &rig.remote_arg()]);
-    r.assert_code(9)
-        .assert_stdout("")
-        .assert_stderr_has("would delete 6 files")
-        .assert_stderr_has("--max-delete 5")
-        .assert_stderr_has("nothing was changed");
+    rig.sync(&["--wait", "--max-delete", "5", "--remote", &rig.remote_arg()])
+        .code(9)
+        .stdout("")
+        .stderr_has("would delete 6 files")
+        .stderr_has("--max-delete 5")
+        .stderr_has("nothing was changed")
+        .run();
     assert_eq!(
         files(&rig.remote()),
         before,
@@ -278,8 +282,8 @@ fn the_deletion_guard_stops_a_sync_that_would_delete_too_much() {
     assert!(rig.run_log().contains("\"outcome\":\"sync_failed\""));
 
     rig.sync(&["--wait", "--max-delete", "6", "--remote", &rig.remote_arg()])
-        .assert_code(0)
-        .assert_stdout_has("2 transferred, 6 deleted");
+        .stdout_has("2 transferred, 6 deleted")
+        .run();
 }
 
 /// A project with a file big enough that a bandwidth-limited sync takes a while.
@@ -314,12 +318,11 @@ fn the_lock_stops_a_concurrent_sync() {
     wait_for(Duration::from_secs(10), "the first sync's lock", || {
         std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.id().to_string())
     });
-    let second = rig.sync(&["--wait", "--remote", &remote]);
-    second
-        .assert_code(0)
-        .assert_stdout("")
-        .assert_stderr_has("another sync of this project is running")
-        .assert_stderr_has(&format!("pid {}", first.id()));
+    rig.sync(&["--wait", "--remote", &remote])
+        .stdout("")
+        .stderr_has("another sync of this project is running")
+        .stderr_has(&format!("pid {}", first.id()))
+        .run();
     assert!(first.wait().unwrap().success());
     assert_eq!(rig.last_sync().unwrap()["transferred"], 3);
     assert_eq!(
@@ -333,13 +336,15 @@ fn the_lock_stops_a_concurrent_sync() {
 fn the_deadline_stops_a_slow_sync_and_keeps_last_sync() {
     let mut rig = Rig::new();
     let remote = rig.remote_arg();
-    rig.sync(&["--wait", "--remote", &remote]).assert_code(0);
+    rig.sync(&["--wait", "--remote", &remote]).run();
     let before = rig.last_sync().unwrap();
     with_big_file(&mut rig, 2_000_000, "100k");
-    let r = rig.sync(&["--wait", "--timeout", "1", "--remote", &remote]);
-    r.assert_code(5)
-        .assert_stderr_has("deadline")
-        .assert_stderr_has(".last_sync unchanged");
+    let r = rig
+        .sync(&["--wait", "--timeout", "1", "--remote", &remote])
+        .code(5)
+        .stderr_has("deadline")
+        .stderr_has(".last_sync unchanged")
+        .run();
     assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
     assert_eq!(rig.last_sync().unwrap(), before);
 }
@@ -392,9 +397,13 @@ fn with_background_the_caller_returns_and_the_detached_sync_finishes() {
 
 /// The `sync` row of `codex-wrap doctor` with this remote.
 fn doctor_sync_row(rig: &Rig, remote: &str) -> String {
-    let mut cmd = rig.sb.cmd();
-    cmd.arg("doctor").env("CODEX_WRAP_SYNC_REMOTE", remote);
-    let out = run(cmd).stdout();
+    // Nothing listens at OLLAMA_URL: doctor fails; its sync row is what is read.
+    let out = Test::new(&rig.sb)
+        .arg("doctor")
+        .env("CODEX_WRAP_SYNC_REMOTE", remote)
+        .code(4)
+        .run()
+        .stdout();
     let row = out
         .lines()
         .find(|l| l.starts_with("sync"))
@@ -412,20 +421,21 @@ fn doctor_and_stats_show_the_last_sync() {
         "{row}"
     );
 
-    rig.sync(&["--wait", "--remote", &remote]).assert_code(0);
-    let mut cmd = rig.sb.cmd();
-    cmd.arg("stats");
-    run(cmd)
-        .assert_code(0)
-        .assert_stdout_has("last sync ok ")
-        .assert_stdout_has(&format!("ago to {remote} (2 transferred, 0 deleted)"));
+    rig.sync(&["--wait", "--remote", &remote]).run();
+    Test::new(&rig.sb)
+        .arg("stats")
+        .stdout_has("last sync ok ")
+        .stdout_has(&format!("ago to {remote} (2 transferred, 0 deleted)"))
+        .run();
 
     std::fs::create_dir_all(rig.remote().join("x")).unwrap();
     for i in 0..3 {
         std::fs::write(rig.remote().join(format!("x/{i}")), "x").unwrap();
     }
     rig.sync(&["--wait", "--max-delete", "1", "--remote", &remote])
-        .assert_code(9);
+        .code(9)
+        .stderr_has("the sync would delete 3 files")
+        .run();
     let row = doctor_sync_row(&rig, &remote);
     assert!(row.contains("warn"), "{row}");
     assert!(row.contains("last sync sync_failed"), "{row}");
@@ -440,8 +450,8 @@ fn the_command_as_typed_runs_in_the_foreground_and_exits_with_the_syncs_code() {
     add_dav_remote(&rig, dav.port);
     // No flag: the sync runs now, and its summary is the answer.
     rig.sync(&["--remote", "dav:proj"])
-        .assert_code(0)
-        .assert_stdout_has("2 transferred");
+        .stdout_has("2 transferred")
+        .run();
     let before = rig.last_sync().expect("recorded");
 
     // The server stopped: the sync's failure is the command's exit code, not a 0 for
@@ -451,8 +461,11 @@ fn the_command_as_typed_runs_in_the_foreground_and_exits_with_the_syncs_code() {
     rig.env
         .push(("RCLONE_LOW_LEVEL_RETRIES".into(), "1".into()));
     rig.sb.write("README.md", "# app, changed\n");
-    let r = rig.sync(&["--remote", "dav:proj"]);
-    r.assert_code(9).assert_stderr_has("rclone dry run failed");
+    let r = rig
+        .sync(&["--remote", "dav:proj"])
+        .code(9)
+        .stderr_has("rclone dry run failed")
+        .run();
     assert!(
         !r.stderr.contains("started in the background"),
         "{}",
@@ -461,9 +474,9 @@ fn the_command_as_typed_runs_in_the_foreground_and_exits_with_the_syncs_code() {
     assert_eq!(rig.last_sync(), Some(before));
 
     // --background keeps the old behaviour: 0 once started, the failure in the run log.
-    let r = rig.sync(&["--background", "--remote", "dav:proj"]);
-    r.assert_code(0)
-        .assert_stderr_has("started in the background");
+    rig.sync(&["--background", "--remote", "dav:proj"])
+        .stderr_has("started in the background")
+        .run();
     wait_for(
         Duration::from_secs(30),
         "the background sync's log line",
@@ -553,23 +566,27 @@ fn webdav_first_unchanged_changed_and_excluded_without_showing_credentials() {
     rig.sb.write(".env", "OPENAI_API_KEY=x\n");
     rig.sb.write("target/x", "x\n");
 
-    let dry = rig.sync(&["--dry-run", "--remote", "dav:proj"]);
-    dry.assert_code(0).assert_stdout_has("copy    src/main.rs");
+    let dry = rig
+        .sync(&["--dry-run", "--remote", "dav:proj"])
+        .stdout_has("copy    src/main.rs")
+        .run();
     assert_clean(&rig, &dry);
     assert!(files(&served).is_empty());
 
-    let first = rig.sync(&["--wait", "--remote", "dav:proj"]);
-    first.assert_code(0).assert_stdout_has("2 transferred");
+    let first = rig
+        .sync(&["--wait", "--remote", "dav:proj"])
+        .stdout_has("2 transferred")
+        .run();
     assert_clean(&rig, &first);
     assert_eq!(files(&served.join("proj")), ["README.md", "src/main.rs"]);
 
     rig.sync(&["--wait", "--remote", "dav:proj"])
-        .assert_code(0)
-        .assert_stdout_has("0 transferred, 0 deleted");
+        .stdout_has("0 transferred, 0 deleted")
+        .run();
     rig.sb.write("README.md", "# app, changed\n");
     rig.sync(&["--wait", "--remote", "dav:proj"])
-        .assert_code(0)
-        .assert_stdout_has("1 transferred");
+        .stdout_has("1 transferred")
+        .run();
     assert_eq!(
         std::fs::read_to_string(served.join("proj/README.md")).unwrap(),
         "# app, changed\n"
@@ -577,14 +594,14 @@ fn webdav_first_unchanged_changed_and_excluded_without_showing_credentials() {
 
     // A rejected password: a clear one-line error, exit 9, still no credential shown.
     let before = rig.last_sync();
-    let bad = rig.sync(&["--wait", "-v", "--remote", "davbad:proj"]);
-    bad.assert_code(9)
-        .assert_stderr_has("rclone dry run failed");
+    let bad = rig
+        .sync(&["--wait", "-v", "--remote", "davbad:proj"])
+        .code(9)
+        .stderr_has("rclone dry run failed")
+        .run();
     assert_clean(&rig, &bad);
     assert_eq!(rig.last_sync(), before);
-    let mut stats = rig.sb.cmd();
-    stats.arg("stats");
-    assert_clean(&rig, &run(stats));
+    assert_clean(&rig, &Test::new(&rig.sb).arg("stats").run());
 }
 
 #[test]
@@ -593,7 +610,7 @@ fn the_server_stopped_mid_sync_gives_a_clear_error_and_keeps_last_sync() {
     let served = rig.sb.dir.path().join("served");
     let mut dav = Dav::start(&served);
     add_dav_remote(&rig, dav.port);
-    rig.sync(&["--wait", "--remote", "dav:proj"]).assert_code(0);
+    rig.sync(&["--wait", "--remote", "dav:proj"]).run();
     let before = rig.last_sync().expect("first sync recorded");
 
     with_big_file(&mut rig, 1_500_000, "300k");
@@ -681,8 +698,9 @@ fn gitignore_mapping_agrees_with_git() {
         .map(|l| l.trim_matches('"').to_owned())
         .collect();
     want.sort();
-    let r = rig.sync(&["--dry-run", "--remote", &rig.remote_arg()]);
-    r.assert_code(0);
+    let r = rig
+        .sync(&["--dry-run", "--remote", &rig.remote_arg()])
+        .run();
     let mut got: Vec<String> = r
         .stdout()
         .lines()
