@@ -10,6 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::{Sandbox, Test};
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -98,13 +100,11 @@ fn anchors(text: &str) -> Vec<String> {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_codex-wrap"))
+    Test::new(&Sandbox::new())
         .args(args)
         .arg("--help")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "codex-wrap {args:?} --help");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .run()
+        .stdout()
 }
 
 /// The inline code spans of a text: what is between single backticks.
@@ -252,11 +252,7 @@ fn the_real_model_path_uses_smollm2_and_the_run_log_is_ignored_by_git() {
 #[test]
 fn every_exit_code_is_in_the_exit_code_table_and_in_help() {
     let readme = page("docs/exit-codes.md");
-    let help = Command::new(env!("CARGO_BIN_EXE_codex-wrap"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let help = help(&[]);
     // The codes `error.rs` defines, each with its meaning in both places.
     for code in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143] {
         assert!(
@@ -323,22 +319,12 @@ fn every_toml_block_is_a_profiles_toml_the_binary_loads_and_every_json_block_par
                 continue;
             }
             tomls += 1;
-            let project = tempfile::tempdir().unwrap();
-            std::fs::create_dir(project.path().join(".git")).unwrap();
-            std::fs::write(project.path().join("profiles.toml"), &body).unwrap();
-            let out = Command::new(env!("CARGO_BIN_EXE_codex-wrap"))
-                .arg("profiles")
-                .current_dir(project.path())
-                .env("XDG_CONFIG_HOME", project.path().join("no-config"))
-                .env("XDG_STATE_HOME", project.path().join("state"))
-                .env_remove("CODEX_WRAP_ROOT")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: codex-wrap does not load this profiles.toml: {}\n{body}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            // A trusted project: every setting of the block applies, none is set aside.
+            let sb = Sandbox::new();
+            sb.write("profiles.toml", &body);
+            sb.trust();
+            eprintln!("{name}:\n{body}");
+            Test::new(&sb).arg("profiles").run();
         }
     }
     assert!(tomls >= 4, "{tomls} toml blocks");
