@@ -4,7 +4,7 @@
 use std::os::unix::fs::symlink;
 use std::time::Duration;
 
-use crate::support::{Sandbox, Test, ollama, run_with};
+use crate::support::{Sandbox, Test, ollama};
 
 /// A folder beside the project that must stay empty.
 fn outside(sb: &Sandbox) -> std::path::PathBuf {
@@ -85,7 +85,13 @@ fn the_run_log_is_never_written_through_a_planted_symlink() {
 
 #[test]
 fn the_syncs_own_files_are_never_written_through_a_planted_symlink() {
-    for name in [".last_sync.lock", ".last_sync.tmp", ".last_sync.filter"] {
+    // Each file refused: the lock stops the sync (1), the filter stops it before rclone
+    // runs (9), the state file after it (synced, with a warning).
+    for (name, code) in [
+        (".last_sync.lock", 1),
+        (".last_sync.tmp", 0),
+        (".last_sync.filter", 9),
+    ] {
         let sb = Sandbox::new();
         let out = outside(&sb);
         let remote = sb.dir.path().join("remote");
@@ -94,16 +100,16 @@ fn the_syncs_own_files_are_never_written_through_a_planted_symlink() {
         symlink(out.join("target"), sb.project().join(name)).unwrap();
         let conf = sb.dir.path().join("rclone.conf");
         std::fs::write(&conf, "").unwrap();
-        let mut cmd = sb.cmd();
-        cmd.env("RCLONE_CONFIG", &conf)
+        Test::new(&sb)
+            .env("RCLONE_CONFIG", &conf)
             .args(["sync", "--wait", "--remote"])
-            .arg(&remote);
-        let r = run_with(cmd, None, Duration::from_secs(60));
-        assert!(is_empty(&out), "{name}: {}", r.stderr);
-        assert!(
-            r.code != Some(0) || name == ".last_sync.tmp",
-            "{name}: {}",
-            r.stderr
-        );
+            .arg(&remote)
+            .limit(Duration::from_secs(60))
+            .code(code)
+            .stderr_has(&format!(
+                "{name} is a symlink; codex-wrap does not write its files through one"
+            ))
+            .run();
+        assert!(is_empty(&out), "{name}");
     }
 }
