@@ -1,7 +1,7 @@
 //! Issue 15: what real servers that are not quite Ollama taught us. Each test drives the real
 //! binary against an in-process server that answers the way such a server does.
 
-use crate::support::{Calls, Sandbox, Server, Test, gemini, ollama};
+use crate::support::{Calls, Sandbox, Server, Test, gemini, ollama, openai};
 
 /// A llama-server (or any OpenAI-compatible server) at `OLLAMA_URL`: `/api/chat` is a 404
 /// with an error object, `/v1/models` lists its model.
@@ -244,10 +244,10 @@ fn item_2_doctor_tells_not_running_not_ollama_model_missing_and_ready_apart() {
 #[test]
 fn item_7_every_profile_bounds_the_answer_in_each_providers_field_and_a_cut_is_said() {
     let sb = Sandbox::new();
-    let openai = Server::start(|_, _, conn| {
-        crate::support::openai::stream(conn, &["long", " answer"], "length");
-    })
-    .expect(Calls::Exactly(3));
+    let openai = openai::fake()
+        .finish("length")
+        .streaming(&["long", " answer"])
+        .expect(Calls::Exactly(3));
     for (profile, limit) in [("code", 4096), ("uncensored", 4096), ("fast", 1024)] {
         let mut t = Test::new(&sb)
             .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
@@ -360,10 +360,10 @@ fn item_6_the_model_the_server_names_is_recorded_as_served_and_both_shown_when_t
     let sb = Sandbox::new();
     // llama-server names its GGUF file in every chunk, whatever model was asked for; the
     // in-process OpenAI server names `tiny`.
-    let server = Server::start(|_, _, conn| {
-        crate::support::openai::stream(conn, &["hello"], "stop");
-    })
-    .expect(Calls::Exactly(2));
+    let server = openai::fake()
+        .model("tiny")
+        .answering("hello")
+        .expect(Calls::Exactly(2));
     let r = Test::new(&sb)
         .env("CODEX_WRAP_LOCAL_BACKEND", "openai")
         .env("OPENAI_BASE_URL", server.url())

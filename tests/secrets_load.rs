@@ -11,14 +11,10 @@ fn the_key_appears_nowhere_but_the_header_at_full_verbosity() {
     // Paths: success, 429, 500, refused fallback, dry-run.
     let ok = gemini::fake().answering("fine");
     let limited = Server::start(|_, _, conn| gemini::rate_limited(conn, "60s"));
-    let broken = Server::start(|_, _, conn| {
-        conn.respond(
-            500,
-            "application/json",
-            &[],
-            br#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#,
-        );
-    });
+    let broken = gemini::fake().failing(
+        500,
+        r#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#,
+    );
     for (url, extra, code, error) in [
         (ok.url(), vec!["--api"], 0, None),
         (
