@@ -11,7 +11,7 @@ use crate::support::{Sandbox, Server, Test, ollama, outside_tmp, survivors};
 
 /// `--local -w --rounds 1 --check CHECK x` against `server`.
 fn checked(sb: &Sandbox, server: &Server, check: &str) -> Test {
-    Test::new(sb).ollama(&server).args([
+    Test::new(sb).ollama(server).args([
         "--local",
         "-w",
         "--rounds",

@@ -63,8 +63,8 @@ pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
 
 /// A fake Gemini API answering every request the same way: `gemini::fake().answering("ok")`;
 /// point the API route at it with `Test::gemini`.
-pub fn fake() -> super::fake::Fake {
-    super::fake::Fake::gemini()
+pub fn fake() -> super::server::Fake {
+    super::server::Fake::new(MODEL, "STOP", stream_as)
 }
 
 /// A 429 with a RetryInfo detail, as the API sends when a quota is exhausted.

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod engine;
-pub mod fake;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
@@ -19,9 +18,6 @@ pub use server::{Calls, Server};
 /// The warning of a call on the API route (and of `context`) in a project with no context
 /// files, as the sandbox is unless a test writes one.
 pub const NO_CONTEXT: &str = "no CONTRACTS.md, AGENTS.md in";
-
-/// The old name of [`Backends`], for files that point raw commands at Gemini only.
-pub use self::Backends as GeminiCmd;
 
 /// An isolated place to run the binary: empty HOME and XDG config, its own working
 /// directory (a project root with a `.git` marker), and no inherited variables.

@@ -44,8 +44,8 @@ pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
 }
 
 /// A fake Ollama answering every request the same way: `ollama::fake().answering("ok")`.
-pub fn fake() -> super::fake::Fake {
-    super::fake::Fake::ollama()
+pub fn fake() -> super::server::Fake {
+    super::server::Fake::new(MODEL, "stop", stream_as)
 }
 
 /// Ollama's answer for a model that is not pulled.

@@ -66,6 +66,6 @@ pub fn stream_as(conn: &mut Conn, model: &str, tokens: &[&str], reason: &str) {
 
 /// A fake OpenAI-compatible server answering every request the same way:
 /// `openai::fake().answering("ok")`; point the local route at it with `Test::openai`.
-pub fn fake() -> super::fake::Fake {
-    super::fake::Fake::openai()
+pub fn fake() -> super::server::Fake {
+    super::server::Fake::new(MODEL, "stop", stream_as)
 }

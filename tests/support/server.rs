@@ -318,3 +318,75 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
         }
     }
 }
+
+/// How a provider streams a whole answer: `(conn, model, tokens, finish reason)`.
+pub type StreamFn = fn(&mut Conn, &str, &[&str], &str);
+
+/// A fake provider server not started yet, made by each provider module's `fake()`:
+/// `ollama::fake().answering("ok")`, `openai::fake().finish("length").answering("cut")`,
+/// `gemini::fake().failing(503, "{}")`. Set the model and the finish reason, then start it
+/// with `answering`, `streaming` or `failing`.
+///
+/// Every request the server receives is answered the same way (whatever its path), in the
+/// provider's real wire format, and recorded: [`Server::requests`] and [`Server::hits`] read
+/// them, [`Server::expect`] declares how often it must be called. Tests that need a server
+/// that changes its answer per request, paces its bytes or breaks the connection write their
+/// own handler with [`Server::start`].
+#[must_use = "a Fake serves nothing until answering, streaming or failing starts it"]
+pub struct Fake {
+    model: String,
+    finish: String,
+    stream: StreamFn,
+}
+
+impl Fake {
+    /// A provider's fake: its default model name and finish reason, and its stream.
+    pub fn new(model: &str, finish: &str, stream: StreamFn) -> Fake {
+        Fake {
+            model: model.to_owned(),
+            finish: finish.to_owned(),
+            stream,
+        }
+    }
+
+    /// The model name the stream reports (each provider module's `MODEL` by default).
+    pub fn model(mut self, name: &str) -> Fake {
+        self.model = name.to_owned();
+        self
+    }
+
+    /// The reason the stream ends with: Ollama's `done_reason`, OpenAI's `finish_reason`,
+    /// Gemini's `finishReason` (`stop`, `stop`, `STOP` by default).
+    pub fn finish(mut self, reason: &str) -> Fake {
+        self.finish = reason.to_owned();
+        self
+    }
+
+    /// Starts the server: every request is answered with `text`, streamed as one token.
+    pub fn answering(self, text: &str) -> Server {
+        self.streaming(&[text])
+    }
+
+    /// Starts the server: every request is answered with these tokens, one chunk each
+    /// (none for OpenAI's content filter; Gemini needs at least one).
+    pub fn streaming(self, tokens: &[&str]) -> Server {
+        let tokens: Vec<String> = tokens.iter().map(|t| (*t).to_owned()).collect();
+        let Fake {
+            model,
+            finish,
+            stream,
+        } = self;
+        Server::start(move |_, _, conn| {
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            stream(conn, &model, &tokens, &finish);
+        })
+    }
+
+    /// Starts the server: every request is answered with this HTTP status and JSON body.
+    pub fn failing(self, status: u16, body: &str) -> Server {
+        let body = body.to_owned();
+        Server::start(move |_, _, conn| {
+            conn.respond(status, "application/json", &[], body.as_bytes());
+        })
+    }
+}
