@@ -138,13 +138,7 @@ fn an_existing_config_keeps_its_comments_servers_and_layout() {
             before
         );
 
-        let again = install(&sb, case, &[]).run();
-        assert!(
-            !again.stdout().contains("updated"),
-            "{}: {}",
-            case.assistant,
-            again.stdout()
-        );
+        install(&sb, case, &[]).stdout_lacks("updated").run();
         assert_eq!(read(&sb, case.config).unwrap(), after);
         assert_eq!(read(&sb, case.guidance).unwrap(), guidance);
 

@@ -104,11 +104,13 @@ fn a_refused_endpoint_cools_down_and_the_next_call_skips_it() {
     // NOTE: doctor exits 4, "the default route (local) cannot work, nor any other", from the
     // first endpoint alone: the route's second endpoint (ollama-2) is healthy and served
     // the calls above.
-    let doctor = call().arg("doctor").code(4).run();
-    doctor
-        .assert_stdout_has("ollama (ollama http://127.0.0.1:9): cooling down")
-        .assert_stdout_has("code (built-in); model qwen2.5:14b-instruct-q4_K_M (built-in)")
-        .assert_stdout_has("ollama-2 (ollama http://127.0.0.1:");
+    call()
+        .arg("doctor")
+        .code(4)
+        .stdout_has("ollama (ollama http://127.0.0.1:9): cooling down")
+        .stdout_has("code (built-in); model qwen2.5:14b-instruct-q4_K_M (built-in)")
+        .stdout_has("ollama-2 (ollama http://127.0.0.1:")
+        .run();
 }
 
 #[test]
