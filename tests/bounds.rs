@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Backends, Sandbox, Server, ollama};
+use crate::support::{Backends, Sandbox, Server, Test, ollama};
 
 /// A server streaming a 256 MiB answer (one file block) as Ollama NDJSON, 64 KiB a line.
 fn streaming_256_mib() -> Server {
@@ -20,9 +20,14 @@ fn streaming_256_mib() -> Server {
     })
 }
 
-/// Runs `cmd` under Python to read its peak RSS apart from other tests: (exit code, peak
-/// RSS in KiB, its stdout, its stderr).
-fn measured(sb: &Sandbox, cmd: &Command) -> (i32, u64, String, String) {
+/// Runs `cmd` under Python to read its peak RSS apart from other tests, its stderr checked
+/// by `check` as the strict builder does: (exit code, peak RSS in KiB, its stdout, its
+/// stderr).
+fn measured(
+    sb: &Sandbox,
+    cmd: &Command,
+    check: impl FnOnce(Test) -> Test,
+) -> (i32, u64, String, String) {
     let out_file = sb.dir.path().join("child-stdout");
     let measure = "import resource, subprocess, sys\n\
         r = subprocess.run(sys.argv[2:], capture_output=True)\n\
@@ -38,14 +43,13 @@ fn measured(sb: &Sandbox, cmd: &Command) -> (i32, u64, String, String) {
     py.env_clear()
         .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .current_dir(sb.project());
-    let out = py.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = check(Test::command(py)).run();
+    let stdout = out.stdout();
     let mut fields = stdout.split_whitespace();
     let code: i32 = fields.next().unwrap().parse().unwrap();
     let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
     let child = String::from_utf8_lossy(&std::fs::read(&out_file).unwrap()).into_owned();
-    (code, peak_kib, child, stderr)
+    (code, peak_kib, child, out.stderr)
 }
 
 #[test]
@@ -57,13 +61,10 @@ fn a_256_mib_answer_is_stopped_at_the_limit_with_exit_10_and_memory_near_it() {
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
         .args(["--local", "-w", "x"]);
     let started = Instant::now();
-    let (code, peak_kib, _, stderr) = measured(&sb, &cmd);
+    let (code, peak_kib, _, stderr) = measured(&sb, &cmd, |t| {
+        t.stderr_has("the answer is over 17 MiB; the stream was stopped there (nothing written)")
+    });
     assert_eq!(code, 10, "{stderr}");
-    assert!(
-        stderr
-            .contains("the answer is over 17 MiB; the stream was stopped there (nothing written)"),
-        "{stderr}"
-    );
     assert!(!sb.project().join("big.txt").exists());
     // Held whole, 256 MiB takes over 500 MB; stopped at 17 MiB it stays under 100 MB.
     assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
@@ -83,7 +84,8 @@ fn a_256_mib_answer_under_json_is_stopped_at_the_limit_with_exit_6_and_memory_ne
     cmd.ollama(&server)
         .env("CODEX_WRAP_ENABLE_LOGGING", "0")
         .args(["--local", "--json", "x"]);
-    let (code, peak_kib, stdout, stderr) = measured(&sb, &cmd);
+    let (code, peak_kib, stdout, stderr) =
+        measured(&sb, &cmd, |t| t.stderr_has("the answer is over 17 MiB"));
     assert_eq!(code, 6, "{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["ok"], false);
@@ -93,7 +95,6 @@ fn a_256_mib_answer_under_json_is_stopped_at_the_limit_with_exit_6_and_memory_ne
         error.contains("the answer is over 17 MiB; the stream was stopped there"),
         "{error}"
     );
-    assert!(stderr.contains("the answer is over 17 MiB"), "{stderr}");
     let text = doc["text"].as_str().unwrap();
     assert!(
         text.starts_with("```txt big.txt\nyyy") && text.len() <= 17 << 20,

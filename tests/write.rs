@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Backends, Calls, Sandbox, Server, Test, ollama, run, survivors};
+use crate::support::{Backends, Calls, Sandbox, Server, Test, ollama, survivors};
 
 /// An Ollama server that gives these answers in turn (the last one again after that).
 fn answers(list: &[&str]) -> Server {
@@ -519,14 +519,13 @@ fn a_file_size_limit_leaves_the_old_file_and_exits_non_zero_with_one_line() {
     sb.write("victim.txt", "old\n");
     let big = format!("```txt victim.txt\n{}\n```\n", "z".repeat(200_000));
     let server = answers(&[&big]);
+    // The binary under `ulimit -f 64` (64 KiB), through a shell that execs it.
     let mut cmd = sb.cmd();
     let exe = cmd.get_program().to_owned();
     cmd = {
-        let mut sh = sb.cmd();
-        let _ = &mut sh;
         let mut c = Command::new("sh");
         c.env_clear();
-        for (k, v) in sh.get_envs() {
+        for (k, v) in sb.cmd().get_envs() {
             if let Some(v) = v {
                 c.env(k, v);
             }
@@ -539,8 +538,10 @@ fn a_file_size_limit_leaves_the_old_file_and_exits_non_zero_with_one_line() {
             .stdin(Stdio::null());
         c
     };
-    let r = run(cmd);
-    r.assert_code(10);
+    let r = Test::command(cmd)
+        .code(10)
+        .stderr_has("cannot write victim.txt")
+        .run();
     let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{}", r.stderr);
     assert!(
