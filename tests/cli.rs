@@ -1,6 +1,6 @@
 //! Prompt sources, profiles, configuration errors and the kill switch.
 
-use crate::support::{Backends, Sandbox, Test, ollama};
+use crate::support::{Sandbox, Test, ollama};
 use std::time::Duration;
 
 #[test]
@@ -278,20 +278,19 @@ fn version_and_help_exit_zero() {
 fn an_unwritable_stdout_is_exit_1_with_one_line() {
     let sb = Sandbox::new();
     let server = ollama::fake().answering("ok");
-    let mut cmd = sb.cmd();
-    cmd.ollama(&server).args(["-l", "x"]);
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = cmd
-        .stdout(std::process::Stdio::from(full))
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let r = Test::new(&sb)
+        .ollama(&server)
+        .args(["-l", "x"])
+        .stdout_to(full)
+        .code(1)
+        .stderr_has("No space left on device")
+        .run();
+    // Besides the status line, one error line.
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
 }
 
 #[test]

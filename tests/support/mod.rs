@@ -207,13 +207,23 @@ impl Run {
 }
 
 /// Runs a command to the end with an optional stdin, killing it after `limit`.
-pub fn run_with(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
+pub fn run_with(cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
+    run_to(cmd, stdin, None, limit)
+}
+
+/// `run_with`, stdout going to `stdout` when given (then the run's stdout is empty).
+fn run_to(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+    stdout: Option<std::fs::File>,
+    limit: Duration,
+) -> Run {
     let start = Instant::now();
     if stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
     let mut child = cmd
-        .stdout(Stdio::piped())
+        .stdout(stdout.map_or_else(Stdio::piped, Stdio::from))
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn codex-wrap");
@@ -242,12 +252,14 @@ fn drain(
     std::thread::JoinHandle<Vec<u8>>,
     std::thread::JoinHandle<Vec<u8>>,
 ) {
-    let mut out = child.stdout.take().unwrap();
+    let out = child.stdout.take();
     let mut err = child.stderr.take().unwrap();
     (
         std::thread::spawn(move || {
             let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
+            if let Some(mut out) = out {
+                let _ = out.read_to_end(&mut v);
+            }
             v
         }),
         std::thread::spawn(move || {
@@ -375,6 +387,7 @@ impl Backends for Command {
 pub struct Test {
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    stdout_to: Option<std::fs::File>,
     limit: Duration,
     code: i32,
     stdout: Option<String>,
@@ -398,6 +411,7 @@ impl Test {
         Test {
             cmd,
             stdin: None,
+            stdout_to: None,
             limit: Duration::from_secs(20),
             code: 0,
             stdout: None,
@@ -468,6 +482,12 @@ impl Test {
         self
     }
 
+    /// stdout goes to this file, not to a pipe (as `/dev/full`); the run's stdout is empty.
+    pub fn stdout_to(mut self, file: std::fs::File) -> Test {
+        self.stdout_to = Some(file);
+        self
+    }
+
     /// How long the run may take before it is killed (20 s by default; a killed run has no
     /// exit code, so it fails the code check).
     pub fn limit(mut self, limit: Duration) -> Test {
@@ -528,7 +548,7 @@ impl Test {
     /// Runs and checks everything declared; returns the run for anything more.
     #[track_caller]
     pub fn run(self) -> Run {
-        let r = run_with(self.cmd, self.stdin.as_deref(), self.limit);
+        let r = run_to(self.cmd, self.stdin.as_deref(), self.stdout_to, self.limit);
         r.assert_code(self.code);
         if let Some(want) = &self.stdout {
             r.assert_stdout(want);
