@@ -204,27 +204,31 @@ fn the_completion_and_man_install_lines_work_in_a_fresh_home() {
         .filter(|c| c.contains("codex-wrap completions bash >") || c.contains("codex-wrap man >"))
         .collect();
     assert_eq!(installs.len(), 2, "{installs:?}");
-    let home = tempfile::tempdir().unwrap();
+    // Each line as a user types it, in a shell in the sandbox's fresh home with the binary
+    // on PATH.
+    let sb = Sandbox::new();
+    let home = sb.dir.path().join("home");
     let path = format!(
         "{}:{}",
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
     for line in &installs {
-        let out = Command::new("sh")
-            .args(["-c", line])
-            .env("HOME", home.path())
+        let mut sh = Command::new("sh");
+        sh.env_clear();
+        for (k, v) in sb.cmd().get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        sh.args(["-c", line])
             .env("PATH", &path)
-            .current_dir(home.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{line}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .current_dir(&home)
+            .stdin(std::process::Stdio::null());
+        eprintln!("{line}");
+        Test::command(sh).run();
     }
-    let share = home.path().join(".local/share");
+    let share = home.join(".local/share");
     let completion =
         std::fs::read_to_string(share.join("bash-completion/completions/codex-wrap")).unwrap();
     assert!(completion.contains("complete -F"), "{completion}");
