@@ -1,4 +1,13 @@
 //! Test support: fake provider servers and a runner for the real binary.
+//!
+//! - A provider server answering a fixed text: `ollama::fake().answering("ok")`, likewise
+//!   `openai::fake()` and `gemini::fake()` ([`server::Fake`]); anything else (per-request
+//!   answers, pacing, faults mid-stream) is a handler given to [`Server::start`].
+//! - A run of the binary: [`Test`], pointed at those servers with `.ollama(&server)`,
+//!   `.gemini(&server)`, `.openai(&server)`, with its exit code, stdout and stderr checked
+//!   strictly. A raw command (`Sandbox::cmd`, with [`Backends`] for the same pointing) is
+//!   only for what needs the process itself: reading its stream while the server holds it,
+//!   signals, a terminal, process groups.
 
 #![allow(dead_code)]
 
