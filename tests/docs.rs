@@ -225,6 +225,7 @@ fn the_completion_and_man_install_lines_work_in_a_fresh_home() {
             .env("PATH", &path)
             .current_dir(&home)
             .stdin(std::process::Stdio::null());
+        // Names the line in the output of a failing run.
         eprintln!("{line}");
         Test::command(sh).run();
     }
@@ -327,6 +328,7 @@ fn every_toml_block_is_a_profiles_toml_the_binary_loads_and_every_json_block_par
             let sb = Sandbox::new();
             sb.write("profiles.toml", &body);
             sb.trust();
+            // Names the block in the output of a failing run.
             eprintln!("{name}:\n{body}");
             Test::new(&sb).arg("profiles").run();
         }
