@@ -82,17 +82,22 @@ pub(super) const LAYER_PATTERNS: [&str; 10] = [
 /// Measures the signals of a split prompt.
 pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> Found {
     let mut found = Found::default();
-    let paths: BTreeSet<&[u8]> = PATH
-        .captures_iter(parts.request.as_bytes())
-        .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
-        .filter(|p| {
-            p.ends_with(b"/")
-                || p.iter().all(|&b| b != b'.')
-                || p.rsplit(|&b| b == b'/')
-                    .next()
-                    .is_some_and(|f| f.contains(&b'.'))
-        })
-        .collect();
+    // Each regex below needs a `/` (or `*`) to match: without one it is not compiled.
+    let slash = memchr::memchr(b'/', parts.request.as_bytes()).is_some();
+    let paths: BTreeSet<&[u8]> = if slash {
+        PATH.captures_iter(parts.request.as_bytes())
+            .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
+            .filter(|p| {
+                p.ends_with(b"/")
+                    || p.iter().all(|&b| b != b'.')
+                    || p.rsplit(|&b| b == b'/')
+                        .next()
+                        .is_some_and(|f| f.contains(&b'.'))
+            })
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     found.paths = paths.len();
     found.pasted_lines = parts.pasted.iter().filter(|l| !l.trim().is_empty()).count();
     if found.pasted_lines >= cfg.long_log_lines.min(3) {
@@ -119,8 +124,8 @@ pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> 
     found.words = parts.request.split_whitespace().count();
     let request = parts.request.as_bytes();
     let quoted_glob = parts.quoted_paths.iter().any(|p| p.contains('*'));
-    let glob = quoted_glob || GLOB.is_match(request);
-    let folder = FOLDER.is_match(request)
+    let glob = quoted_glob || (memchr::memchr(b'*', request).is_some() && GLOB.is_match(request));
+    let folder = (slash && FOLDER.is_match(request))
         || !parts.quoted_paths.is_empty()
         || paths.iter().any(|p| p.ends_with(b"/"));
     found.folder_scope = (glob || folder) && QUANTITY.is_match(request);

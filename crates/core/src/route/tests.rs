@@ -215,3 +215,52 @@ fn confidence_grows_with_the_margin() {
     assert!(sure.confidence > unsure.confidence, "{sure:?} {unsure:?}");
     assert!((0.5..=1.0).contains(&unsure.confidence));
 }
+
+/// The prefilter only skips work: on every labelled prompt, the patterns found through it
+/// are exactly those found by one automaton of all patterns.
+#[test]
+fn the_prefilter_finds_what_the_whole_rule_set_finds() {
+    let sets = [
+        include_str!("../../../../tests/data/routing_dev.jsonl"),
+        include_str!("../../../../tests/data/routing_dev2.jsonl"),
+        include_str!("../../../../tests/data/routing_dev3.jsonl"),
+        include_str!("../../../../tests/data/routing_extra.jsonl"),
+        include_str!("../../../../tests/data/routing_extra2.jsonl"),
+        include_str!("../../../../tests/data/routing_rubric3.jsonl"),
+    ];
+    let router = builtin();
+    let all = router.compile_some((0..router.hirs.len() as u32).collect());
+    let mut cache = all.dfa.create_cache();
+    let (mut prompts, mut skipped) = (0, 0);
+    for line in sets.iter().flat_map(|s| s.lines()) {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = mask::split(row["prompt"].as_str().unwrap())
+            .request
+            .to_ascii_lowercase();
+        let mut set = PatternSet::new(all.dfa.pattern_len());
+        all.dfa
+            .try_which_overlapping_matches(&mut cache, &Input::new(text.as_bytes()), &mut set)
+            .unwrap();
+        let want: Vec<usize> = set.iter().map(|p| p.as_usize()).collect();
+        let candidates = router.prefilter.candidates(text.as_bytes());
+        assert!(
+            want.iter().all(|&p| candidates.contains(&(p as u32))),
+            "{text:?}: {want:?} not all in {candidates:?}"
+        );
+        // Now and then through `matches` with nothing compiled yet, so the candidates'
+        // own automaton is what answers.
+        if prompts % 40 == 0 {
+            router.compiled.lock().unwrap().clear();
+            assert_eq!(router.matches(text.as_bytes()), want, "{text:?}");
+        }
+        prompts += 1;
+        skipped += router.hirs.len() - candidates.len();
+    }
+    assert_eq!(prompts, 1032);
+    // Most patterns are skipped for a typical prompt (else the prefilter is not working).
+    assert!(
+        skipped > prompts * router.hirs.len() / 2,
+        "{skipped} of {}",
+        prompts * router.hirs.len()
+    );
+}
