@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::backend::Provider;
+use crate::backend::{gemini, ollama, openai};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 pub use crate::deadline::Timeouts;
 use crate::error::Error;
@@ -63,15 +64,15 @@ pub struct Profile {
 /// The `num_ctx` ceiling when neither the profile nor the server says.
 pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
 
-/// Gemini settings.
+/// The built-in `gemini` endpoint's settings, while they are resolved.
 #[derive(Debug, Clone)]
-pub struct GeminiSettings {
+struct GeminiSettings {
     /// Base URL without trailing slash.
-    pub base_url: String,
+    base_url: String,
     /// Model name.
-    pub model: String,
+    model: String,
     /// The API key, if any.
-    pub key: Option<Secret>,
+    key: Option<Secret>,
 }
 
 /// One endpoint as configured: its model may still come from the profile in use, which
@@ -105,15 +106,15 @@ pub struct Routes {
     pub codex: Vec<EndpointSpec>,
 }
 
-/// OpenAI-compatible server settings.
+/// The built-in `openai` endpoint's settings, while they are resolved.
 #[derive(Debug, Clone)]
-pub struct OpenAiSettings {
+struct OpenAiSettings {
     /// Base URL with the version path.
-    pub base_url: String,
+    base_url: String,
     /// Model name, when set.
-    pub model: Option<String>,
+    model: Option<String>,
     /// The bearer key, if any.
-    pub key: Option<Secret>,
+    key: Option<Secret>,
 }
 
 /// Everything a call needs, resolved.
@@ -138,10 +139,9 @@ pub struct Settings {
     /// `--write`: input files with more lines than this are changed with edit blocks
     /// (`[files] edit_blocks_above`, default 150).
     pub edit_blocks_above: usize,
-    /// Ollama base URL.
-    pub ollama_url: String,
-    /// Gemini settings.
-    pub gemini: GeminiSettings,
+    /// The API route's model where an endpoint names none: `--model` with `--api`, else
+    /// `GEMINI_MODEL`, else `[gemini] model`.
+    pub api_model: String,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// `--timeout` or `CODEX_WRAP_TIMEOUT`: replaces every profile's deadline.
@@ -152,12 +152,8 @@ pub struct Settings {
     pub local_disabled: bool,
     /// `LLM_GATEWAY_DISABLE_API`.
     pub api_disabled: bool,
-    /// Router configuration from the merged files.
-    pub router: Option<toml::Table>,
     /// Context slicer settings.
     pub context: ContextSettings,
-    /// The OpenAI-compatible server.
-    pub openai: OpenAiSettings,
     /// The endpoints of each route, in order.
     pub routes: Routes,
     /// `[pool]`: strategy, cooldown, the shared health state.
@@ -168,8 +164,6 @@ pub struct Settings {
     pub codex_model_override: Option<String>,
     /// The run log.
     pub log: LogSettings,
-    /// API prices by model.
-    pub prices: BTreeMap<String, file::PriceConfig>,
     /// Where every resolved value came from (built-in, user file, project file,
     /// environment variable, flag, router, default), by dotted key: see `Provenance`.
     pub provenance: Provenance,
@@ -657,7 +651,7 @@ pub fn resolve_from(
                 .join(",")
         })
         .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
-        .unwrap_or_else(|| "http://localhost:11434".to_owned());
+        .unwrap_or_else(|| ollama::DEFAULT_URL.to_owned());
     origins.env_or_file(
         "ollama.url",
         env.first_set(&[names::OLLAMA_URL, names::OLLAMA_HOST]),
@@ -670,7 +664,7 @@ pub fn resolve_from(
         .get(names::GEMINI_MODEL)
         .map(str::to_owned)
         .or(gemini_cfg.model)
-        .unwrap_or_else(|| "gemini-flash-latest".to_owned());
+        .unwrap_or_else(|| gemini::DEFAULT_MODEL.to_owned());
     origins.env_or_file("gemini.model", env.first_set(&[names::GEMINI_MODEL]));
     origins.default_unless_set("openai.model");
     let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
@@ -703,7 +697,7 @@ pub fn resolve_from(
             .get(names::GEMINI_BASE_URL)
             .map(str::to_owned)
             .or(gemini_cfg.base_url)
-            .unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_owned())
+            .unwrap_or_else(|| gemini::DEFAULT_URL.to_owned())
             .trim_end_matches('/')
             .to_owned(),
         model: gemini_model,
@@ -798,7 +792,7 @@ pub fn resolve_from(
             .get(names::OPENAI_BASE_URL)
             .map(str::to_owned)
             .or(openai_cfg.base_url)
-            .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+            .unwrap_or_else(|| openai::DEFAULT_URL.to_owned()),
         model: openai_model,
         key: env
             .get(
@@ -840,11 +834,6 @@ pub fn resolve_from(
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
     origins.default_unless_set("routes.codex");
-    let ollama_url = first_url(&ollama_url);
-    let openai = OpenAiSettings {
-        base_url: first_url(&openai.base_url),
-        ..openai
-    };
 
     let log = log_settings(&cfg, env, root);
     origins.env_or_file("log.enabled", env.first_set(&[names::ENABLE_LOGGING]));
@@ -906,30 +895,21 @@ pub fn resolve_from(
             .as_ref()
             .and_then(|f| f.edit_blocks_above)
             .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
-        ollama_url,
-        gemini,
+        api_model: gemini.model,
         timeouts,
         deadline_override,
         fallback: !run.no_fallback && mode == RouteMode::Auto,
         local_disabled: env.flag(names::DISABLE_LOCAL),
         api_disabled: env.flag(names::DISABLE_API),
-        router: cfg.router,
         context,
-        openai,
         routes,
         pool,
         api_model_override,
         codex_model_override,
         log,
-        prices: cfg.prices,
         engine,
         allow_write,
     })
-}
-
-/// The first URL of a comma-separated list, without trailing slash.
-fn first_url(list: &str) -> String {
-    urls(list).next().unwrap_or_default()
 }
 
 /// Every URL of a comma list must parse: a bad one is a configuration error naming where it
@@ -952,6 +932,16 @@ fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(|u| u.trim().trim_end_matches('/'))
         .filter(|u| !u.is_empty())
         .map(str::to_owned)
+}
+
+/// The variable a provider's key is read from when the endpoint names none: the first of
+/// its variables that is set, else the last (the name shown when none is).
+fn default_key_env(provider: Provider, env: &Env) -> Option<&'static str> {
+    let vars = provider.key_envs();
+    vars.iter()
+        .find(|v| env.get(v).is_some())
+        .or(vars.last())
+        .copied()
 }
 
 /// Every endpoint by name: the built-in `ollama`, `gemini`, `openai` and `codex` (from
@@ -993,17 +983,12 @@ fn endpoint_table(
         "ollama".to_owned(),
         group("ollama", Provider::Ollama, ollama_url, None, None),
     );
-    let gemini_env = if env.get(names::GEMINI_API_KEY).is_some() {
-        names::GEMINI_API_KEY
-    } else {
-        names::GOOGLE_API_KEY
-    };
     let mut gemini_group = group(
         "gemini",
         Provider::Gemini,
         &gemini.base_url,
         gemini.key.clone(),
-        Some(gemini_env),
+        default_key_env(Provider::Gemini, env),
     );
     gemini_group
         .iter_mut()
@@ -1051,38 +1036,22 @@ fn endpoint_table(
                 )));
             }
             Provider::Command => command.join(" "),
-            Provider::Ollama => e
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://localhost:11434".to_owned()),
-            Provider::OpenAi => e
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
+            // A Gemini endpoint shares the configured Gemini API's address.
             Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
+            _ => e
+                .url
+                .clone()
+                .or_else(|| provider.default_url().map(str::to_owned))
+                .unwrap_or_default(),
         };
-        let key_env = match (&e.key_env, provider) {
-            (Some(var), _) => Some(var.clone()),
-            (None, Provider::Gemini) => Some(gemini_env.to_owned()),
-            (None, Provider::OpenAi) => Some(names::OPENAI_API_KEY.to_owned()),
-            (None, _) => None,
-        };
-        let key = match (&e.key_env, provider) {
-            (None, Provider::Gemini) => gemini.key.clone(),
-            _ => key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new),
-        };
+        let key_env = e
+            .key_env
+            .clone()
+            .or_else(|| default_key_env(provider, env).map(str::to_owned));
+        let key = key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new);
         // Recorded by the variable's name, never the key.
-        match (&e.key_env, provider) {
-            (None, Provider::Gemini) => {
-                if let Some(o) = origins.get("gemini.key").cloned() {
-                    origins.set(format!("endpoints.{name}.key"), o);
-                }
-            }
-            _ => {
-                if let Some(var) = key_env.as_deref().filter(|v| env.get(v).is_some()) {
-                    origins.set(format!("endpoints.{name}.key"), Origin::env(var));
-                }
-            }
+        if let Some(var) = key_env.as_deref().filter(|v| env.get(v).is_some()) {
+            origins.set(format!("endpoints.{name}.key"), Origin::env(var));
         }
         if e.url.is_none() && provider != Provider::Command {
             origins.default_unless_set(format!("endpoints.{name}.url"));
@@ -1462,7 +1431,8 @@ mod tests {
         let s = settings(&["x"], &[("OLLAMA_MODEL", "llama3")]).unwrap();
         assert_eq!(s.local_model_override.as_deref(), Some("llama3"));
         let s = settings(&["--api", "--model", "gemini-pro", "x"], &[]).unwrap();
-        assert_eq!(s.gemini.model, "gemini-pro");
+        assert_eq!(s.api_model, "gemini-pro");
+        assert_eq!(s.routes.api[0].model.as_deref(), Some("gemini-pro"));
         assert_eq!(s.local_model_override, None);
     }
 
@@ -1485,9 +1455,10 @@ mod tests {
             &[("OLLAMA_HOST", "127.0.0.1:9"), ("GOOGLE_API_KEY", "sekrit")],
         )
         .unwrap();
-        assert_eq!(s.ollama_url, "http://127.0.0.1:9");
+        assert_eq!(s.routes.local[0].url, "http://127.0.0.1:9");
         assert!(!format!("{s:?}").contains("sekrit"));
-        assert_eq!(s.gemini.key.as_ref().unwrap().expose(), "sekrit");
+        let gemini = &s.routes.api[0];
+        assert_eq!(gemini.key.as_ref().unwrap().expose(), "sekrit");
     }
 
     #[test]
@@ -1507,7 +1478,6 @@ mod tests {
                 ("ollama-3", "https://c:443")
             ]
         );
-        assert_eq!(s.ollama_url, "http://a:11434");
     }
 
     #[test]
