@@ -10,6 +10,8 @@
 
 mod docs;
 mod kind;
+mod layers;
+mod literals;
 mod mask;
 mod prefilter;
 mod signals;
@@ -18,7 +20,7 @@ pub use docs::Headings;
 
 use std::collections::BTreeMap;
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
@@ -155,9 +157,14 @@ struct Compiled {
 
 /// The router.
 pub struct Router {
-    /// Every pattern: the rules in order, then the layer patterns.
-    hirs: Vec<Hir>,
-    prefilter: prefilter::Prefilter,
+    /// Every pattern as compiled (`literals::prepare`): the rules in order, then the
+    /// layer patterns.
+    prepared: Vec<String>,
+    /// Each pattern parsed: at build for a rule not built in (to report it), else when a
+    /// request first makes it a candidate.
+    hirs: Vec<OnceLock<Option<Hir>>>,
+    /// Each pattern's required literals.
+    literals: Vec<prefilter::Literals>,
     /// Automata built so far, the most recently used last.
     compiled: Mutex<Vec<Compiled>>,
     rules: Vec<Rule>,
@@ -244,19 +251,34 @@ impl Router {
             });
         }
         patterns.extend(signals::LAYER_PATTERNS.iter().map(|p| (*p).to_owned()));
-        let mut hirs = Vec::with_capacity(patterns.len());
+        let (mut prepared, mut hirs, mut literals) = (Vec::new(), Vec::new(), Vec::new());
         for (i, pattern) in patterns.iter().enumerate() {
-            let hir = parse(pattern).map_err(|e| {
-                let name = rules.get(i).map_or("?", |r| r.name.as_str());
-                let detail = e.to_string();
-                let last = detail.lines().last().unwrap_or("").trim().to_owned();
-                Error::Config(format!("router rule '{name}' does not compile: {last}"))
-            })?;
+            let text = literals::prepare(pattern);
+            let hir = OnceLock::new();
+            // A built-in pattern is known to parse, and its literals are known.
+            let found = match prefilter::Literals::builtin(&text) {
+                Some(found) => found,
+                None => {
+                    let parsed = literals::parse(&text).map_err(|e| {
+                        let name = rules.get(i).map_or("?", |r| r.name.as_str());
+                        let detail = e.to_string();
+                        let last = detail.lines().last().unwrap_or("").trim().to_owned();
+                        Error::Config(format!("router rule '{name}' does not compile: {last}"))
+                    })?;
+                    let found = literals::required(&parsed)
+                        .map_or(prefilter::Literals::Any, prefilter::Literals::Owned);
+                    let _ = hir.set(Some(parsed));
+                    found
+                }
+            };
+            prepared.push(text);
             hirs.push(hir);
+            literals.push(found);
         }
         Ok(Router {
-            prefilter: prefilter::Prefilter::new(&hirs),
+            prepared,
             hirs,
+            literals,
             compiled: Mutex::new(Vec::new()),
             rules,
             threshold: config.threshold.unwrap_or(1.0),
@@ -284,7 +306,7 @@ impl Router {
 
     /// Every pattern (rule or layer) that matches somewhere in `text`, in ascending order.
     fn matches(&self, text: &[u8]) -> Vec<usize> {
-        let wanted = self.prefilter.candidates(text);
+        let wanted = prefilter::candidates(&self.literals, text);
         if wanted.is_empty() {
             return Vec::new();
         }
@@ -296,8 +318,8 @@ impl Router {
             Some(at) => at,
             None => {
                 // Past half of all patterns, compile them all: later requests reuse it.
-                let ids = if wanted.len() * 2 > self.hirs.len() {
-                    (0..self.hirs.len() as u32).collect()
+                let ids = if wanted.len() * 2 > self.prepared.len() {
+                    (0..self.prepared.len() as u32).collect()
                 } else {
                     wanted
                 };
@@ -323,26 +345,43 @@ impl Router {
         found
     }
 
-    /// A lazy DFA over the patterns `ids`. The patterns parsed, so only a size limit can
-    /// stop it; then the patterns that do not compile alone are left out, each named in a
-    /// warning.
+    /// The pattern `id` parsed (once), or `None`, with a warning naming it, when it does
+    /// not parse.
+    fn hir(&self, id: u32) -> Option<&Hir> {
+        self.hirs[id as usize]
+            .get_or_init(|| {
+                literals::parse(&self.prepared[id as usize])
+                    .map_err(|e| self.left_out(id, &e.to_string()))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn left_out(&self, id: u32, why: &str) {
+        let name = self.rules.get(id as usize).map_or("?", |r| &r.name);
+        let why = why.lines().last().unwrap_or("").trim();
+        tracing::warn!("router rule '{name}' left out: {why}");
+    }
+
+    /// A lazy DFA over the patterns `ids`. Only a size limit can stop it; then the patterns
+    /// that do not compile alone are left out, each named in a warning.
     fn compile_some(&self, ids: Vec<u32>) -> Compiled {
-        let hirs: Vec<&Hir> = ids.iter().map(|&i| &self.hirs[i as usize]).collect();
-        let (ids, dfa) = match compile(&hirs) {
+        let ids: Vec<u32> = ids
+            .into_iter()
+            .filter(|&id| self.hir(id).is_some())
+            .collect();
+        let hirs = |ids: &[u32]| -> Vec<&Hir> { ids.iter().filter_map(|&i| self.hir(i)).collect() };
+        let (ids, dfa) = match compile(&hirs(&ids)) {
             Ok(dfa) => (ids, dfa),
             Err(_) => {
                 let mut kept = Vec::new();
                 for &id in &ids {
-                    match compile(&[&self.hirs[id as usize]]) {
+                    match compile(&hirs(&[id])) {
                         Ok(_) => kept.push(id),
-                        Err(e) => {
-                            let name = self.rules.get(id as usize).map_or("?", |r| &r.name);
-                            tracing::warn!("router rule '{name}' left out: {e}");
-                        }
+                        Err(e) => self.left_out(id, &e.to_string()),
                     }
                 }
-                let hirs: Vec<&Hir> = kept.iter().map(|&i| &self.hirs[i as usize]).collect();
-                let dfa = compile(&hirs)
+                let dfa = compile(&hirs(&kept))
                     .or_else(|_| compile(&[]))
                     .expect("an empty pattern set compiles");
                 (kept, dfa)
@@ -434,19 +473,6 @@ impl Router {
     }
 }
 
-/// Parses a pattern as the router matches it. ASCII-only, so `\b`, `\w` and `\s` take
-/// their ASCII meanings (what the rules mean; it also lets the DFA handle word boundaries
-/// and compiles several times faster than Unicode classes), and case-insensitive by
-/// lower-casing both sides. Non-ASCII literals (`función`, `迁移`) match as their UTF-8
-/// bytes, case-sensitively.
-fn parse(pattern: &str) -> Result<Hir, regex_syntax::Error> {
-    regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(&utf8_literals(&lowercase_literals(pattern)))
-}
-
 /// Compiles parsed patterns into one lazy DFA that reports all matching patterns.
 fn compile(hirs: &[&Hir]) -> Result<DFA, Box<dyn std::error::Error>> {
     let nfa = thompson::Compiler::new()
@@ -465,44 +491,6 @@ fn compile(hirs: &[&Hir]) -> Result<DFA, Box<dyn std::error::Error>> {
 fn is_subset(small: &[u32], big: &[u32]) -> bool {
     let mut big = big.iter();
     small.iter().all(|id| big.any(|b| b == id))
-}
-
-/// Lower-cases the ASCII letters of a pattern outside escapes (`\S`, `\W` keep their case).
-/// The request is lower-cased too, so matching is case-insensitive without the cost of
-/// case-folding classes in the automaton.
-fn lowercase_literals(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut escaped = false;
-    for c in pattern.chars() {
-        if escaped {
-            out.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            out.push(c);
-            escaped = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// Writes each non-ASCII character as a group of `\xNN` byte escapes.
-fn utf8_literals(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() * 2);
-    for c in pattern.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            out.push_str("(?:");
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\x{b:02X}"));
-            }
-            out.push(')');
-        }
-    }
-    out
 }
 
 #[cfg(test)]
