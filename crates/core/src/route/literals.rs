@@ -22,12 +22,13 @@ pub(crate) fn prepare(pattern: &str) -> String {
 /// (what the rules mean; it also lets the DFA handle word boundaries and compiles several
 /// times faster than Unicode classes). Non-ASCII literals (`función`, `迁移`) match as
 /// their UTF-8 bytes, case-sensitively.
-pub(crate) fn parse(prepared: &str) -> Result<Hir, regex_syntax::Error> {
+pub(crate) fn parse(prepared: &str) -> Result<Hir, Box<regex_syntax::Error>> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
         .parse(prepared)
+        .map_err(Box::new)
 }
 
 /// Lower-cases the ASCII letters of a pattern outside escapes (`\S`, `\W` keep their case).
