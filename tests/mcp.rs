@@ -1445,3 +1445,33 @@ fn delegate_write_progress_names_the_files_written_and_each_check_round() {
     );
     live.end();
 }
+
+#[test]
+fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
+    // The first answer is a refusal; asked as "Generate code for: …", the model answers.
+    let server = chatty(|n| match n {
+        0 => "I'm sorry, but I can't help with that.".to_owned(),
+        _ => "def slug(s): return s.lower()".to_owned(),
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write a slug function", "route": "local"}),
+        "r",
+    ));
+    let (reply, progress) = live.answer_with_progress(1, "r");
+    let (summary, text) = delegated(&reply);
+    assert_eq!(text, "def slug(s): return s.lower()", "{summary}");
+    let again = user_message(&server.requests()[1].json());
+    assert!(again.contains("Generate code for: "), "{again}");
+    let attempt = position(&progress, "attempt 1 on local");
+    let retried = position(&progress, "local (ollama ");
+    assert!(attempt < retried, "{progress:#?}");
+    assert!(
+        progress[retried].contains("answered with a refusal; asking again"),
+        "{progress:#?}"
+    );
+    live.end();
+}

@@ -338,6 +338,10 @@ impl Sink for Counting {
     fn is_closed(&self) -> bool {
         self.out.over_limit()
     }
+    /// The buffered answer: the engine reads it to tell a refusal, asked again once.
+    fn answer(&self) -> Option<&str> {
+        Sink::answer(&self.out)
+    }
     /// To the progress notifications, as it happens.
     fn event(&mut self, event: &crate::event::Event) {
         self.progress.event(event);
