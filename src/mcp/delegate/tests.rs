@@ -209,19 +209,6 @@ async fn each_event_is_a_progress_notification_in_order_between_the_ticks() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_a_progress_token_events_go_nowhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Eventful(vec![(
-        1,
-        crate::event::Event::Truncated {
-            endpoint: "ollama".into(),
-        },
-    )]);
-    let out = quietly_with(&engine, request("go"), &McpSettings::default(), dir.path()).await;
-    assert_eq!(out.unwrap().text, "done");
-}
-
-#[tokio::test(start_paused = true)]
 async fn cancelling_drops_the_engine_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Scripted::new(100, "never");
@@ -255,15 +242,6 @@ async fn cancelling_drops_the_engine_at_once() {
 /// One call without progress or cancellation.
 async fn quietly(
     engine: &Scripted,
-    request: DelegateRequest,
-    settings: &McpSettings,
-    dir: &Path,
-) -> Result<Outcome, String> {
-    quietly_with(engine, request, settings, dir).await
-}
-
-async fn quietly_with(
-    engine: &impl Delegate,
     request: DelegateRequest,
     settings: &McpSettings,
     dir: &Path,
