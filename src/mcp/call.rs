@@ -1,7 +1,8 @@
 //! The `delegate` tool on the call engine, in process: the same resolve → route →
 //! `engine::prepare` → `engine::execute` as the command line, into a buffer sink that
-//! counts tokens for the progress ticker, with the request's cancellation token as the
-//! shutdown future, and the call appended to the run log like a CLI call.
+//! counts tokens and passes each event on for progress notifications (the write task's
+//! listener does the same), with the request's cancellation token as the shutdown future,
+//! and the call appended to the run log like a CLI call.
 //!
 //! The engine's future borrows a `dyn Sink` (not `Send`), so each call runs on a blocking
 //! thread that drives it with the server runtime's handle: sockets and timers stay on the
@@ -158,6 +159,10 @@ impl EngineFace {
             &context_length,
         )
         .map_err(|e| e.to_string())?;
+        // What planning did (context dropped to fit, routed to the API) comes first.
+        for event in &plan.events {
+            progress.event(event);
+        }
 
         let shutdown = async move {
             cancel.cancelled().await;
@@ -186,6 +191,10 @@ impl EngineFace {
                 rounds: 3,
                 keep_failed: false,
                 attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
+                on_event: Some(crate::files::face::OnEvent(Arc::new({
+                    let progress = progress.clone();
+                    move |event| progress.event(event)
+                }))),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
@@ -301,7 +310,7 @@ impl Delegate for EngineFace {
     }
 }
 
-/// The answer in a buffer, its size fed to the progress ticker as tokens (about four
+/// The answer in a buffer, its size fed to the progress reporter as tokens (about four
 /// characters each, the estimate the run log uses when a server reports none).
 struct Counting {
     out: Output,
@@ -328,5 +337,13 @@ impl Sink for Counting {
     /// Only past the buffer's limit: the engine then stops the stream.
     fn is_closed(&self) -> bool {
         self.out.over_limit()
+    }
+    /// The buffered answer: the engine reads it to tell a refusal, asked again once.
+    fn answer(&self) -> Option<&str> {
+        Sink::answer(&self.out)
+    }
+    /// To the progress notifications, as it happens.
+    fn event(&mut self, event: &crate::event::Event) {
+        self.progress.event(event);
     }
 }
