@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::RunArgs;
 use crate::config::env::{Env, names};
-use crate::config::{self, Overrides, RouteMode};
+use crate::config::{Overrides, RouteMode};
 use crate::engine::{self, Plan};
 use crate::error::ExitStatus;
 use crate::event::Event;
@@ -16,6 +16,7 @@ use crate::output::{Output, Reporter};
 use crate::plan::{dry_run, end_line};
 use crate::record::{append_log, log_record};
 use crate::send::{call_events, json_document, start};
+use crate::session::{Resolved, Session};
 use crate::{input, route};
 
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
@@ -29,24 +30,18 @@ pub(crate) fn prepare(
     send: bool,
     terminal: bool,
 ) -> anyhow::Result<(Plan, Option<reqwest::Client>)> {
-    let mut overrides = Overrides::from(run);
-    let (cfg, sources) = config::load(env, root)?;
-    let router = (config::route_mode(&overrides, env) == RouteMode::Auto).then(|| {
-        let table = cfg.router.clone();
-        let (root, files) = (root.to_path_buf(), config::doc_files(&cfg));
-        std::thread::spawn(move || {
-            route::Router::from_table(table.as_ref()).map(|r| r.with_docs(&root, &files))
-        })
-    });
+    let overrides = Overrides::from(run);
+    let session = Session::open(env, root)?;
+    let router = session
+        .wants_router(&overrides)
+        .then(|| std::thread::spawn(session.router_builder()));
     let prompt = input::read_prompt(&run.prompt, run.file.as_deref())?;
     let router = router
         .map(|handle| handle.join())
         .transpose()
         .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
         .transpose()?;
-    let decision = router.map(|r| r.decide(&prompt));
-    overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
-    let settings = config::resolve_from(cfg, sources, &overrides, env, root)?;
+    let Resolved { settings, decision } = session.resolve(overrides, &prompt, router.as_ref())?;
     if run.engine && send {
         // `--engine`: bring codex-wrap's own engine up when nothing else can serve.
         let local_planned = settings.fallback
@@ -79,32 +74,7 @@ pub(crate) fn prepare(
         write: run.write,
         retry_refusal: run.write || run.json,
     };
-    // The local model's context length, asked only when a request outgrows the profile's
-    // window and the profile sets no ceiling; bounded so a dead server costs little.
-    let local = crate::plan::endpoints(&settings, crate::stream::Route::Local)
-        .into_iter()
-        .next()
-        .map(|e| e.backend(&settings.root));
-    let limit = settings
-        .timeouts
-        .connect
-        .min(std::time::Duration::from_secs(1));
-    let context_length = move || {
-        let backend = local.as_ref()?;
-        let client = crate::http::client(limit, Some(limit)).ok()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        runtime.block_on(backend.context_length(&client))
-    };
-    let plan = engine::prepare(
-        settings,
-        decision.as_ref(),
-        &request,
-        report,
-        &context_length,
-    )?;
+    let plan = Resolved { settings, decision }.plan(&request, report)?;
     Ok((plan, client))
 }
 

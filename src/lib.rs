@@ -27,7 +27,7 @@ pub mod sync;
 
 pub use codex_wrap_core::{
     backend, config, context, deadline, engine, error, event, frame, http, input, output, ownfile,
-    plan, pool, prompt, record, route, runlog, secret, secrets, spinner, status, stream,
+    plan, pool, prompt, record, route, runlog, secret, secrets, session, spinner, status, stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and
@@ -143,9 +143,7 @@ pub fn error_json(message: &str, status: ExitStatus) -> String {
 
 /// The router with the rules of every configuration layer.
 fn router(env: &Env, root: &Path) -> anyhow::Result<route::Router> {
-    let (cfg, _) = config::load(env, root)?;
-    let files = config::doc_files(&cfg);
-    Ok(route::Router::from_table(cfg.router.as_ref())?.with_docs(root, &files))
+    Ok(session::Session::open(env, root)?.router()?)
 }
 
 /// The project root: `--root`, else `CODEX_WRAP_ROOT`, else the nearest folder up with a

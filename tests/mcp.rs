@@ -1066,24 +1066,30 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     eprintln!("tools/list with delegate: {} bytes", tools_json.len());
     assert!(tools_json.len() / 4 < 1_500, "{} bytes", tools_json.len());
 
-    // Progress: at once, then every 5 s, tokens growing.
+    // Progress: the tokens at once, then every 5 s, growing; the engine's events between.
     assert_eq!(report["slow"]["error"], false, "{}", report["slow"]);
     assert_eq!(report["slow"]["text"], "tick ".repeat(11));
-    let progress = report["progress"].as_array().unwrap();
-    eprintln!("progress: {progress:?}");
+    let all = report["progress"].as_array().unwrap();
+    eprintln!("progress: {all:?}");
+    let message = |p: &Value| p["message"].as_str().unwrap().to_owned();
+    assert!(
+        all.iter()
+            .any(|p| message(p).starts_with("attempt 1 on local (ollama ")),
+        "{all:?}"
+    );
+    let progress: Vec<&Value> = all
+        .iter()
+        .filter(|p| message(p).ends_with(" tokens so far"))
+        .collect();
     assert!(progress.len() >= 2, "{progress:?}");
     assert!(progress[0]["after"].as_f64().unwrap() < 1.0, "{progress:?}");
-    let tokens = |p: &Value| -> u64 {
-        p["message"]
-            .as_str()
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    assert!(tokens(&progress[1]) > tokens(&progress[0]), "{progress:?}");
+    let tokens = |p: &Value| -> u64 { message(p).split(' ').next().unwrap().parse().unwrap() };
+    assert!(tokens(progress[1]) > tokens(progress[0]), "{progress:?}");
+    let values: Vec<f64> = all
+        .iter()
+        .map(|p| p["progress"].as_f64().unwrap())
+        .collect();
+    assert!(values.windows(2).all(|w| w[1] > w[0]), "{all:?}");
 
     let concurrent = report["concurrent"].as_array().unwrap();
     let mut texts: Vec<&str> = concurrent
@@ -1228,4 +1234,244 @@ fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk(
     }
     live.end();
     assert!(errors.iter().all(|e| e == &errors[0]), "{errors:#?}");
+}
+
+/// `call`, asking for progress notifications (`_meta.progressToken`).
+fn call_with_progress(id: u64, tool: &str, arguments: Value, token: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": arguments,
+                      "_meta": {"progressToken": token}}})
+    .to_string()
+}
+
+/// The progress notifications among `messages`, in order: (token, progress, message).
+fn progress_of(messages: &[Value]) -> Vec<(Value, f64, String)> {
+    messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            let p = &m["params"];
+            (
+                p["progressToken"].clone(),
+                p["progress"].as_f64().unwrap(),
+                p["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+impl Live {
+    /// The response to `id` and the progress messages for `token` that came before it (in
+    /// order, their values checked to grow), then a quick `route` call as `id + 1000`, which
+    /// must not be preceded by any more progress for `token`: none comes after the reply.
+    fn answer_with_progress(&mut self, id: u64, token: &str) -> (Value, Vec<String>) {
+        let before = self.seen.len();
+        let reply = self.answer(id);
+        let progress: Vec<(Value, f64, String)> = progress_of(&self.seen[before..])
+            .into_iter()
+            .filter(|(t, _, _)| t == token)
+            .collect();
+        assert!(
+            progress.windows(2).all(|w| w[1].1 > w[0].1),
+            "progress must grow: {progress:?}"
+        );
+        let after = self.seen.len();
+        self.send(&call(id + 1000, "route", json!({"prompt": "a regex"})));
+        self.answer(id + 1000);
+        let late: Vec<_> = progress_of(&self.seen[after..])
+            .into_iter()
+            .filter(|(t, _, _)| t == token)
+            .collect();
+        assert!(late.is_empty(), "progress after the reply: {late:?}");
+        (reply, progress.into_iter().map(|(_, _, m)| m).collect())
+    }
+}
+
+/// The index of the first message that starts with `start`.
+fn position(messages: &[String], start: &str) -> usize {
+    messages
+        .iter()
+        .position(|m| m.starts_with(start))
+        .unwrap_or_else(|| panic!("no progress message {start:?} in {messages:#?}"))
+}
+
+#[test]
+fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
+    const KEY: &str = "AIza-progress-secret-4711";
+    // The local server fails before any text, with the key in its error.
+    let local = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
+        "/api/chat" => conn.respond(
+            500,
+            "application/json",
+            &[],
+            format!(r#"{{"error":"upstream rejected key {KEY}"}}"#).as_bytes(),
+        ),
+        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
+    });
+    let api = crate::support::Server::start(|_, _, conn| {
+        crate::support::gemini::stream(conn, &["from ", "gemini"])
+    });
+    let sb = Sandbox::new();
+    let mut cmd = delegate_cmd(&sb, &local.url());
+    cmd.env("GEMINI_API_KEY", KEY)
+        .env("GEMINI_BASE_URL", api.url());
+    let mut live = Live::start(cmd);
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write a haiku"}),
+        "tok-1",
+    ));
+    let (reply, progress) = live.answer_with_progress(1, "tok-1");
+    let (summary, text) = delegated(&reply);
+    assert_eq!(text, "from gemini");
+    assert!(summary["fallback"]["reason"].is_string(), "{summary}");
+
+    // The attempts and the fallback between them, in the order they happened.
+    let first = position(&progress, "attempt 1 on local");
+    let fallback = position(&progress, "falling back to api");
+    let second = position(&progress, "attempt 2 on api");
+    assert!(first < fallback && fallback < second, "{progress:#?}");
+    assert!(progress[fallback].contains("HTTP 500"), "{progress:#?}");
+    // The ticker's own messages go on beside them.
+    assert!(
+        progress.iter().any(|m| m.ends_with(" tokens so far")),
+        "{progress:#?}"
+    );
+    // The key in the server's error is masked in the notification, as in the reply.
+    assert!(progress[fallback].contains("[redacted]"), "{progress:#?}");
+    for message in live.seen.iter().chain([&reply]) {
+        assert!(!message.to_string().contains(KEY), "{message}");
+    }
+    live.end();
+}
+
+/// A fake Ollama whose answer stops at the token limit.
+fn cut_short() -> crate::support::Server {
+    crate::support::Server::start(|_, req, conn| match req.path.as_str() {
+        "/api/chat" => {
+            ollama::start(conn);
+            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
+            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
+            conn.end();
+        }
+        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
+    })
+}
+
+#[test]
+fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply() {
+    let server = cut_short();
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write a long function", "route": "local"}),
+        "cut",
+    ));
+    let (reply, progress) = live.answer_with_progress(1, "cut");
+    let (summary, _) = delegated(&reply);
+    assert_eq!(summary["truncated"], true, "{summary}");
+    let attempt = position(&progress, "attempt 1 on local (ollama ");
+    let cut = position(&progress, "the answer was cut at the model's token limit");
+    assert!(attempt < cut, "{progress:#?}");
+    live.end();
+}
+
+#[test]
+fn a_delegate_call_without_a_progress_token_gets_no_notifications() {
+    let server = cut_short();
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call(
+        1,
+        "delegate",
+        json!({"prompt": "write a long function", "route": "local"}),
+    ));
+    let (summary, _) = delegated(&live.answer(1));
+    assert_eq!(summary["truncated"], true, "{summary}");
+    // A quick call after it: anything the first one sent late arrives before its answer.
+    live.send(&call(2, "route", json!({"prompt": "a regex"})));
+    live.answer(2);
+    let progress = progress_of(&live.seen);
+    assert!(progress.is_empty(), "{progress:?}");
+    live.end();
+}
+
+#[test]
+fn delegate_write_progress_names_the_files_written_and_each_check_round() {
+    // The first answer fails the check, the repair passes it (sizes differ: Python's
+    // bytecode cache tells a rewritten file by its size and second).
+    let server = chatty(|n| {
+        let body = if n == 0 { "s" } else { "s.lower()" };
+        format!("File: app/slug.py\n```python\ndef slug(s):\n    return {body}\n```\n")
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({
+            "prompt": "write app/slug.py with a slug function",
+            "route": "local",
+            "write": true,
+            "check": "python3 -c 'import app.slug as s; assert s.slug(\"AB\") == \"ab\"'"
+        }),
+        "w",
+    ));
+    let (reply, progress) = live.answer_with_progress(1, "w");
+    let (summary, _) = delegated(&reply);
+    assert_eq!(summary["check"]["passed"], true, "{summary}");
+    let events: Vec<&String> = progress
+        .iter()
+        .filter(|m| !m.ends_with(" tokens so far"))
+        .collect();
+    let starts: Vec<&str> = events
+        .iter()
+        .map(|m| m.split(" (").next().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "attempt 1 on local",
+            "wrote 1 file: app/slug.py",
+            "check round 1 failed",
+            "attempt 1 on local",
+            "wrote 1 file: app/slug.py",
+            "check round 2 passed",
+        ],
+        "{progress:#?}"
+    );
+    live.end();
+}
+
+#[test]
+fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
+    // The first answer is a refusal; asked as "Generate code for: …", the model answers.
+    let server = chatty(|n| match n {
+        0 => "I'm sorry, but I can't help with that.".to_owned(),
+        _ => "def slug(s): return s.lower()".to_owned(),
+    });
+    let sb = Sandbox::new();
+    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write a slug function", "route": "local"}),
+        "r",
+    ));
+    let (reply, progress) = live.answer_with_progress(1, "r");
+    let (summary, text) = delegated(&reply);
+    assert_eq!(text, "def slug(s): return s.lower()", "{summary}");
+    let again = user_message(&server.requests()[1].json());
+    assert!(again.contains("Generate code for: "), "{again}");
+    let attempt = position(&progress, "attempt 1 on local");
+    let retried = position(&progress, "local (ollama ");
+    assert!(attempt < retried, "{progress:#?}");
+    assert!(
+        progress[retried].contains("answered with a refusal; asking again"),
+        "{progress:#?}"
+    );
+    live.end();
 }

@@ -320,6 +320,7 @@ async fn run_one(
         // A task's project is temporary: what it leaves is scored, never kept aside.
         keep_failed: false,
         attempts_dir: None,
+        on_event: None,
     };
     let cap = args.task_timeout.0;
     let shutdown = async move {

@@ -24,6 +24,7 @@ use crate::cli::RunArgs;
 use crate::config::env::Env;
 use crate::engine::{self, Plan, Transcript};
 use crate::error::ExitStatus;
+use crate::event::Event;
 use crate::output::{Output, Reporter};
 use crate::runlog::RoundRecord;
 use crate::status::exit_status;
@@ -58,6 +59,57 @@ pub struct Task {
     /// Where a failed attempt is kept aside as a patch before its files are put back (the
     /// state directory's `failed/`); `None`: not kept.
     pub attempts_dir: Option<PathBuf>,
+    /// Told of each event the moment it happens (the engine's, files written, check
+    /// rounds), for a face that reports progress (MCP); `None`: nobody listens.
+    pub on_event: Option<OnEvent>,
+}
+
+/// A listener for a task's events as they happen.
+#[derive(Clone)]
+pub struct OnEvent(pub Arc<dyn Fn(&Event) + Send + Sync>);
+
+impl std::fmt::Debug for OnEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnEvent")
+    }
+}
+
+impl OnEvent {
+    fn tell(listener: Option<&OnEvent>, event: &Event) {
+        if let Some(l) = listener {
+            (l.0)(event);
+        }
+    }
+}
+
+/// A round's buffer, its events also told to the task's listener.
+struct Told<'a> {
+    out: &'a mut Output,
+    listener: Option<&'a OnEvent>,
+}
+
+impl crate::output::Sink for Told<'_> {
+    fn push(&mut self, text: &str) {
+        self.out.push(text);
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+    fn delivered(&self) -> u64 {
+        self.out.delivered()
+    }
+    fn rollback(&mut self) -> bool {
+        self.out.rollback()
+    }
+    fn is_closed(&self) -> bool {
+        crate::output::Sink::is_closed(&*self.out)
+    }
+    fn answer(&self) -> Option<&str> {
+        crate::output::Sink::answer(&*self.out)
+    }
+    fn event(&mut self, event: &Event) {
+        OnEvent::tell(self.listener, event);
+    }
 }
 
 /// What a task did, round by round.
@@ -421,7 +473,11 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
     for round in first..=last {
         let started = Instant::now();
         let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
-        let t = engine::execute(plan, client, &mut sink, report, stop()).await;
+        let mut told = Told {
+            out: &mut sink,
+            listener: task.on_event.as_ref(),
+        };
+        let t = engine::execute(plan, client, &mut told, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
         let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
@@ -529,6 +585,9 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
                 break;
             }
         };
+        if let Some(event) = files_written(&written) {
+            OnEvent::tell(task.on_event.as_ref(), &event);
+        }
         record.files_changed = written.changed() as u32;
         for path in written.written() {
             if !replaceable.iter().any(|p| p == path) {
@@ -582,6 +641,11 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             }
         ));
         let passed = check.passed();
+        let round_event = Event::CheckRound {
+            round: round as u32,
+            passed,
+        };
+        OnEvent::tell(task.on_event.as_ref(), &round_event);
         let cancelled = check.end == check::CheckEnd::Cancelled;
         let repair = (!passed && !cancelled && round < rounds).then(|| {
             let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
@@ -692,6 +756,7 @@ pub(crate) fn call(
         rounds: run.rounds.map_or(3, |n| n as usize),
         keep_failed: run.keep_failed,
         attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
+        on_event: None,
     };
     let mut escalation = match task.check.is_some() && !task.dry_run {
         true => escalation(run, env, root, &plan.prompt_text, report)?,
@@ -813,21 +878,12 @@ pub(crate) fn call(
 
 /// A write task's events in order: the plan's, then per round the engine's, the files it
 /// wrote and the check's result.
-pub(crate) fn task_events(p: &Plan, done: &TaskReport) -> Vec<crate::event::Event> {
-    use crate::event::Event;
+pub(crate) fn task_events(p: &Plan, done: &TaskReport) -> Vec<Event> {
     let mut events = p.events.clone();
     for (i, t) in done.transcripts.iter().enumerate() {
         events.extend(t.events.iter().cloned());
-        if let Some(w) = done.writes.get(i) {
-            let files: Vec<String> = w
-                .files
-                .iter()
-                .filter(|f| matches!(f.action, Action::Created | Action::Updated))
-                .map(|f| f.path.clone())
-                .collect();
-            if !files.is_empty() {
-                events.push(Event::FilesWritten { files });
-            }
+        if let Some(event) = done.writes.get(i).and_then(files_written) {
+            events.push(event);
         }
         if let Some(r) = done.rounds.get(i).filter(|_| done.check.is_some()) {
             events.push(Event::CheckRound {
@@ -837,4 +893,15 @@ pub(crate) fn task_events(p: &Plan, done: &TaskReport) -> Vec<crate::event::Even
         }
     }
     events
+}
+
+/// The files a round created or updated, as an event (`None` when it changed none).
+fn files_written(w: &WriteReport) -> Option<Event> {
+    let files: Vec<String> = w
+        .files
+        .iter()
+        .filter(|f| matches!(f.action, Action::Created | Action::Updated))
+        .map(|f| f.path.clone())
+        .collect();
+    (!files.is_empty()).then_some(Event::FilesWritten { files })
 }

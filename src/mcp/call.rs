@@ -1,7 +1,8 @@
 //! The `delegate` tool on the call engine, in process: the same resolve → route →
 //! `engine::prepare` → `engine::execute` as the command line, into a buffer sink that
-//! counts tokens for the progress ticker, with the request's cancellation token as the
-//! shutdown future, and the call appended to the run log like a CLI call.
+//! counts tokens and passes each event on for progress notifications (the write task's
+//! listener does the same), with the request's cancellation token as the shutdown future,
+//! and the call appended to the run log like a CLI call.
 //!
 //! The engine's future borrows a `dyn Sink` (not `Send`), so each call runs on a blocking
 //! thread that drives it with the server runtime's handle: sockets and timers stay on the
@@ -16,14 +17,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::delegate::{Delegate, DelegateRequest, Progress, Reply};
 use super::tools::RouteChoice;
+use crate::config::Overrides;
 use crate::config::env::{Env, names};
-use crate::config::{self, Overrides, RouteMode};
 use crate::engine;
 use crate::error::ExitStatus;
 use crate::event::Summary;
 use crate::files::inputs;
 use crate::output::{Output, Reporter, Sink};
 use crate::route::Router;
+use crate::session::Session;
 
 /// The router, compiled once per session (or why it cannot be).
 pub(crate) type SharedRouter = Arc<OnceLock<Result<Router, String>>>;
@@ -77,28 +79,24 @@ impl EngineFace {
         let started = SystemTime::now();
         let clock = Instant::now();
         let choice = request.route.unwrap_or_default();
-        let mut overrides = Overrides {
+        let overrides = Overrides {
             local: choice == RouteChoice::Local,
             api: choice == RouteChoice::Api,
             profile: request.profile.clone(),
             ..Overrides::default()
         };
-        let (cfg, sources) = config::load(env, &self.root).map_err(|e| e.to_string())?;
-        let decision = if config::route_mode(&overrides, env) == RouteMode::Auto {
-            let router = self
-                .router
-                .get_or_init(|| crate::router(env, &self.root).map_err(|e| format!("{e:#}")));
-            Some(
-                router
+        let session = Session::open(env, &self.root).map_err(|e| e.to_string())?;
+        let router = match session.wants_router(&overrides) {
+            true => Some(
+                self.router
+                    .get_or_init(|| session.router().map_err(|e| format!("{e:#}")))
                     .as_ref()
-                    .map_err(Clone::clone)?
-                    .decide(&request.prompt),
-            )
-        } else {
-            None
+                    .map_err(Clone::clone)?,
+            ),
+            false => None,
         };
-        overrides.suggested_profile = decision.as_ref().map(|d| d.profile.to_owned());
-        let settings = config::resolve_from(cfg, sources, &overrides, env, &self.root)
+        let resolved = session
+            .resolve(overrides, &request.prompt, router)
             .map_err(|e| e.to_string())?;
         // Checked as text first, the same way for every such path: the answer must not tell
         // whether a file outside the root exists, and `/**` must not walk the disk.
@@ -129,35 +127,25 @@ impl EngineFace {
         let files =
             inputs::resolve(&request.files, &self.root, &self.root).map_err(|e| e.to_string())?;
         let report = Reporter::new(true);
-        let client = self.client(settings.timeouts.connect)?;
-        let local = crate::plan::endpoints(&settings, crate::stream::Route::Local)
-            .into_iter()
-            .next()
-            .map(|e| e.backend(&settings.root));
-        // The local model's context length, asked only when the request outgrows the
-        // profile's window (as the command line does), bounded so a dead server costs little.
-        let context_length = || {
-            let backend = local.as_ref()?;
-            let limit = Duration::from_secs(1);
-            let client = crate::http::client(limit, Some(limit)).ok()?;
-            handle.block_on(backend.context_length(&client))
-        };
+        let client = self.client(resolved.settings.timeouts.connect)?;
         let input_paths: Vec<String> = files.iter().map(|f| f.rel.clone()).collect();
-        let mut plan = engine::prepare(
-            settings,
-            decision.as_ref(),
-            &engine::Request {
-                prompt: request.prompt,
-                explain: false,
-                dry_run: false,
-                inputs: files,
-                write: request.write,
-                retry_refusal: true,
-            },
-            report,
-            &context_length,
-        )
-        .map_err(|e| e.to_string())?;
+        let mut plan = resolved
+            .plan(
+                &engine::Request {
+                    prompt: request.prompt,
+                    explain: false,
+                    dry_run: false,
+                    inputs: files,
+                    write: request.write,
+                    retry_refusal: true,
+                },
+                report,
+            )
+            .map_err(|e| e.to_string())?;
+        // What planning did (context dropped to fit, routed to the API) comes first.
+        for event in &plan.events {
+            progress.event(event);
+        }
 
         let shutdown = async move {
             cancel.cancelled().await;
@@ -186,6 +174,10 @@ impl EngineFace {
                 rounds: 3,
                 keep_failed: false,
                 attempts_dir: super::state_dir(&self.env).map(|d| d.join("failed")),
+                on_event: Some(crate::files::face::OnEvent(Arc::new({
+                    let progress = progress.clone();
+                    move |event| progress.event(event)
+                }))),
             };
             let done = handle.block_on(crate::files::face::run_task(
                 &mut plan, &task, &client, report, shutdown,
@@ -301,7 +293,7 @@ impl Delegate for EngineFace {
     }
 }
 
-/// The answer in a buffer, its size fed to the progress ticker as tokens (about four
+/// The answer in a buffer, its size fed to the progress reporter as tokens (about four
 /// characters each, the estimate the run log uses when a server reports none).
 struct Counting {
     out: Output,
@@ -328,5 +320,13 @@ impl Sink for Counting {
     /// Only past the buffer's limit: the engine then stops the stream.
     fn is_closed(&self) -> bool {
         self.out.over_limit()
+    }
+    /// The buffered answer: the engine reads it to tell a refusal, asked again once.
+    fn answer(&self) -> Option<&str> {
+        Sink::answer(&self.out)
+    }
+    /// To the progress notifications, as it happens.
+    fn event(&mut self, event: &crate::event::Event) {
+        self.progress.event(event);
     }
 }

@@ -1,22 +1,25 @@
 //! The `delegate` tool: its request schema, the `Delegate` trait the call engine implements
 //! (`call::EngineFace`), and everything around a call that is the MCP face's own job —
-//! continuation, progress notifications, cancellation, and capping the reply.
+//! continuation, progress notifications (tokens so far and the engine's events), cancellation,
+//! and capping the reply.
 //! `DESCRIPTION` is the tool's description.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, schemars};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::continuation::{self, Store};
 use super::tools::RouteChoice;
+use crate::event::Event;
 
 /// The tool's description.
 pub(crate) const DESCRIPTION: &str = "Hand a bounded coding task (one function, script, test, \
@@ -102,19 +105,40 @@ pub(crate) struct CheckOutcome {
     pub(crate) tail: String,
 }
 
-/// Tokens generated so far, shared between the engine's sink and the progress ticker.
+/// What the engine reports while it works, shared between its sink and the progress
+/// reporter: the tokens generated so far, and each event the moment it happens (when the
+/// client asked for progress).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Progress(Arc<AtomicU64>);
+pub(crate) struct Progress {
+    tokens: Arc<AtomicU64>,
+    events: Option<mpsc::UnboundedSender<Event>>,
+}
 
 impl Progress {
+    /// A counter whose events go to `events`.
+    pub(crate) fn with_events(events: mpsc::UnboundedSender<Event>) -> Progress {
+        Progress {
+            tokens: Arc::default(),
+            events: Some(events),
+        }
+    }
+
     /// Counts `n` more generated tokens.
     pub(crate) fn add_tokens(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.tokens.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Tokens so far.
     pub(crate) fn tokens(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.tokens.load(Ordering::Relaxed)
+    }
+
+    /// Something happened (an attempt, a fallback, a cut answer, a check round, ...).
+    pub(crate) fn event(&self, event: &Event) {
+        if let Some(events) = &self.events {
+            // The reporter is gone only when the call is.
+            let _ = events.send(event.clone());
+        }
     }
 }
 
@@ -195,8 +219,8 @@ pub(crate) struct Outcome {
     pub(crate) text: String,
 }
 
-/// Runs one `delegate` call: the continued exchange first, a progress ticker while the
-/// engine works (when the client asked for progress), the engine dropped the moment
+/// Runs one `delegate` call: the continued exchange first, progress notifications while
+/// the engine works (when the client asked for progress), the engine dropped the moment
 /// `cancel` fires, then the reply kept for continuation and capped.
 pub(crate) async fn run<D, N, F>(
     engine: &D,
@@ -222,19 +246,38 @@ where
         request.prompt = continuation::continued_prompt(&earlier, &request.prompt);
     }
     let sent = request.prompt.clone();
-    let progress = Progress::default();
-    let ticker = async {
-        match notify {
-            Some(notify) => tick(progress.clone(), PROGRESS_EVERY, notify).await,
-            None => std::future::pending().await,
+    let (progress, events) = match notify.is_some() {
+        true => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Progress::with_events(tx), Some(rx))
+        }
+        false => (Progress::default(), None),
+    };
+    // Set once the engine has returned: every event it emitted is in the channel by then.
+    let finished = CancellationToken::new();
+    let reporter = async {
+        if let (Some(notify), Some(events)) = (notify, events) {
+            report(
+                progress.clone(),
+                events,
+                PROGRESS_EVERY,
+                finished.clone(),
+                notify,
+            )
+            .await;
         }
     };
-    let work = engine.run(request, progress.clone(), cancel.clone());
+    let work = async {
+        let reply = engine.run(request, progress.clone(), cancel.clone()).await;
+        finished.cancel();
+        reply
+    };
+    // The reporter sends the last events before the reply goes.
+    let both = async { tokio::join!(work, reporter).0 };
     let reply = tokio::select! {
         biased;
         () = cancel.cancelled() => return Err("cancelled".to_owned()),
-        reply = work => reply?,
-        () = ticker => unreachable!("the ticker never ends"),
+        reply = both => reply?,
     };
     let continuation_id = store.save(&sent, &reply.text, SystemTime::now()).ok();
     let ttl = Duration::from_secs(settings.continuation_ttl_secs);
@@ -248,22 +291,41 @@ where
     })
 }
 
-/// Sends progress at once, then every `every`: elapsed seconds as the progress (it must
-/// grow with each notification) and the tokens so far in the message. Never returns.
-pub(crate) async fn tick<N, F>(progress: Progress, every: Duration, mut notify: N)
-where
+/// Sends progress until `finished` fires and no event is left: at once and then every
+/// `every` the tokens so far ("120 tokens so far"), and each event as it comes, in order
+/// ("falling back to api (gemini …) after: …").
+/// The progress value is the elapsed seconds, nudged so that it grows with every
+/// notification (the protocol requires it).
+async fn report<N, F>(
+    progress: Progress,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    every: Duration,
+    finished: CancellationToken,
+    mut notify: N,
+) where
     N: FnMut(f64, String) -> F,
     F: Future<Output = ()>,
 {
-    let start = Instant::now();
-    let mut n = 0u64;
-    loop {
+    let start = tokio::time::Instant::now();
+    let mut last: Option<f64> = None;
+    let mut value = || {
         let elapsed = start.elapsed().as_secs_f64();
-        // Strictly increasing even when two ticks fall in the same instant.
-        let value = elapsed.max(n as f64 * 1e-3);
-        notify(value, format!("{} tokens so far", progress.tokens())).await;
-        n += 1;
-        tokio::time::sleep(every).await;
+        let v = last.map_or(elapsed, |l| elapsed.max(l + 1e-3));
+        last = Some(v);
+        v
+    };
+    let mut next_tick = start;
+    loop {
+        tokio::select! {
+            // Queued events first: every one is sent before `finished` ends the loop.
+            biased;
+            Some(event) = events.recv() => notify(value(), event.message()).await,
+            () = finished.cancelled() => return,
+            () = tokio::time::sleep_until(next_tick) => {
+                notify(value(), format!("{} tokens so far", progress.tokens())).await;
+                next_tick += every;
+            }
+        }
     }
 }
 
@@ -328,6 +390,8 @@ pub(crate) fn notifier(
     let peer = ctx.peer.clone();
     Some(move |progress: f64, message: String| {
         let peer = peer.clone();
+        // Read by a model: no known secret in it.
+        let message = crate::secrets::mask(&message).into_owned();
         let param = ProgressNotificationParam::new(token.clone(), progress).with_message(message);
         Box::pin(async move {
             if let Err(e) = peer.notify_progress(param).await {

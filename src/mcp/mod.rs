@@ -2,7 +2,7 @@
 //! official Rust SDK (`rmcp`). stdout carries protocol messages only; logs go to stderr.
 //!
 //! - `tools`: the server and its tools (`delegate`, `job`, `route`, `context`, `status`).
-//! - `delegate`: the `delegate` tool's request schema, reply capping, progress ticker and
+//! - `delegate`: the `delegate` tool's request schema, reply capping, progress reporter and
 //!   cancellation, behind the `Delegate` trait.
 //! - `call`: `Delegate` on the call engine, in process.
 //! - `jobs`: background `delegate` calls and the `job` tool; the per-root write lock.

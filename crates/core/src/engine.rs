@@ -289,12 +289,11 @@ pub async fn execute(
             status = shutdown => Err(Error::Signal(status)),
         }
     };
-    let mut events = sink.events;
     if let (Ok(outcome), Some(answered)) = (&result, tried.last())
         && outcome.truncated
     {
-        // Rendered by the face, after its end line.
-        events.push(Event::Truncated {
+        // Into the sink and the transcript; the command line renders it after its end line.
+        sink.event(&Event::Truncated {
             endpoint: answered.endpoint.clone(),
         });
     }
@@ -302,7 +301,7 @@ pub async fn execute(
         tried,
         result,
         delivered: sink.inner.delivered(),
-        events,
+        events: sink.events,
     }
 }
 
@@ -385,6 +384,8 @@ async fn attempts(
             route: attempt.route.as_str().to_owned(),
             endpoint: attempt.endpoint.clone(),
             model: attempt.backend.model().to_owned(),
+            number: index + 1,
+            attempt: attempt.label(),
         });
         let start = Instant::now();
         let mut asked = messages;

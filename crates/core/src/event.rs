@@ -28,6 +28,12 @@ pub enum Event {
         endpoint: String,
         /// The model asked for.
         model: String,
+        /// 1 for the plan's first attempt, 2 for its first fallback, ...
+        #[serde(skip)]
+        number: usize,
+        /// The attempt as status lines name it.
+        #[serde(skip)]
+        attempt: String,
     },
     /// The server answered 429 with a wait that fits: the same attempt is sent again.
     RetryAfter429 {
@@ -119,6 +125,46 @@ impl Event {
             | Event::FilesWritten { .. } => None,
         }
     }
+
+    /// A short line for a progress report: the command line's line where it shows one,
+    /// else a plain sentence ("attempt 1 on local (ollama m)", "check round 2 failed",
+    /// "wrote 2 files: a.py, b.py").
+    pub fn message(&self) -> String {
+        if let Some(Line::Status(line) | Line::Warning(line)) = self.line() {
+            return line;
+        }
+        match self {
+            Event::AttemptStarted {
+                number, attempt, ..
+            } => format!("attempt {number} on {attempt}"),
+            Event::CheckRound { round, passed } => format!(
+                "check round {round} {}",
+                if *passed { "passed" } else { "failed" }
+            ),
+            Event::FilesWritten { files } => {
+                const NAMED: usize = 3;
+                let mut names = files
+                    .iter()
+                    .take(NAMED)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if files.len() > NAMED {
+                    names.push_str(&format!(" and {} more", files.len() - NAMED));
+                }
+                match files.len() {
+                    0 => "wrote no files".to_owned(),
+                    1 => format!("wrote 1 file: {names}"),
+                    n => format!("wrote {n} files: {names}"),
+                }
+            }
+            // Every other event has a line; a new one without: its type.
+            _ => serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The summary a face reports next to the answer: whether it was cut at the token limit,
@@ -190,5 +236,38 @@ mod tests {
         ]);
         assert!(s.truncated);
         assert_eq!(s.fallback.unwrap().from, "ollama");
+    }
+
+    #[test]
+    fn every_event_has_a_short_message_the_cli_line_where_there_is_one() {
+        let attempt = Event::AttemptStarted {
+            route: "local".into(),
+            endpoint: "ollama".into(),
+            model: "m".into(),
+            number: 2,
+            attempt: "local (ollama m)".into(),
+        };
+        assert_eq!(attempt.message(), "attempt 2 on local (ollama m)");
+        let dropped = Event::ContextDropped {
+            section: "README.md".into(),
+            num_ctx_max: 8192,
+        };
+        assert_eq!(
+            dropped.message(),
+            "dropped context 'README.md' to fit num_ctx_max 8192"
+        );
+        let round = |passed| Event::CheckRound { round: 2, passed };
+        assert_eq!(round(false).message(), "check round 2 failed");
+        assert_eq!(round(true).message(), "check round 2 passed");
+        let wrote = |n: usize| Event::FilesWritten {
+            files: (0..n).map(|i| format!("f{i}.py")).collect(),
+        };
+        assert_eq!(wrote(1).message(), "wrote 1 file: f0.py");
+        assert_eq!(wrote(2).message(), "wrote 2 files: f0.py, f1.py");
+        assert_eq!(
+            wrote(5).message(),
+            "wrote 5 files: f0.py, f1.py, f2.py and 2 more"
+        );
+        assert_eq!(wrote(0).message(), "wrote no files");
     }
 }

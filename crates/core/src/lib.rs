@@ -44,6 +44,7 @@ pub mod route;
 pub mod runlog;
 pub mod secret;
 pub mod secrets;
+pub mod session;
 pub mod spinner;
 pub mod status;
 pub mod stream;

@@ -138,7 +138,7 @@ pub fn endpoint(settings: &Settings, route: Route, spec: &EndpointSpec) -> Endpo
             .api_model_override
             .clone()
             .or_else(|| spec.model.clone())
-            .unwrap_or_else(|| settings.gemini.model.clone()),
+            .unwrap_or_else(|| settings.api_model.clone()),
         // A coding agent picks its own model unless one is named.
         Route::Codex => settings
             .codex_model_override

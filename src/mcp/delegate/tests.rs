@@ -114,6 +114,100 @@ async fn progress_comes_at_once_then_every_five_seconds_with_tokens() {
     assert_eq!(log[2].1, "50 tokens so far");
 }
 
+/// An engine that emits `events` as it works, each after its delay in seconds, and then
+/// answers at once (the last event just before the reply, as a cut answer is).
+struct Eventful(Vec<(u64, crate::event::Event)>);
+
+impl Delegate for Eventful {
+    fn run(
+        &self,
+        _request: DelegateRequest,
+        progress: Progress,
+        _cancel: CancellationToken,
+    ) -> impl Future<Output = Result<Reply, String>> + Send {
+        let events = self.0.clone();
+        async move {
+            for (delay, event) in events {
+                tokio::time::sleep(Duration::from_secs(delay)).await;
+                progress.add_tokens(10);
+                progress.event(&event);
+            }
+            Ok(Reply {
+                text: "done".into(),
+                ..Reply::default()
+            })
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_event_is_a_progress_notification_in_order_between_the_ticks() {
+    use crate::event::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Eventful(vec![
+        (
+            0,
+            Event::AttemptStarted {
+                route: "local".into(),
+                endpoint: "ollama".into(),
+                model: "m".into(),
+                number: 1,
+                attempt: "local (ollama m)".into(),
+            },
+        ),
+        (
+            7,
+            Event::Fallback {
+                from: "ollama".into(),
+                to: "gemini".into(),
+                reason: "local (ollama m): connection refused".into(),
+                next: "api (gemini g)".into(),
+            },
+        ),
+        (
+            1,
+            Event::Truncated {
+                endpoint: "gemini".into(),
+            },
+        ),
+    ]);
+    let log = Log::default();
+    let out = run(
+        &engine,
+        request("go"),
+        Some(recorder(&log)),
+        CancellationToken::new(),
+        &McpSettings::default(),
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.text, "done");
+    let log = log.lock().unwrap();
+    let seen: Vec<(u64, &str)> = log
+        .iter()
+        .map(|(_, m, t)| (t.as_secs(), m.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0, "attempt 1 on local (ollama m)"),
+            (0, "10 tokens so far"),
+            (5, "10 tokens so far"),
+            (
+                7,
+                "falling back to api (gemini g) after: local (ollama m): connection refused"
+            ),
+            // Emitted the instant before the reply: still sent, before it.
+            (8, "the answer was cut at the model's token limit"),
+        ]
+    );
+    assert!(
+        log.windows(2).all(|w| w[1].0 > w[0].0),
+        "progress grows: {log:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn cancelling_drops_the_engine_at_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,17 @@ use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderName;
 
+/// The Gemini API.
+pub const DEFAULT_URL: &str = "https://generativelanguage.googleapis.com";
+/// The model asked for unless one is configured.
+pub const DEFAULT_MODEL: &str = "gemini-flash-latest";
+/// The variables the key is read from, the first one set winning (Google's client
+/// libraries read both).
+pub const KEY_ENVS: &[&str] = &[
+    crate::env::names::GEMINI_API_KEY,
+    crate::env::names::GOOGLE_API_KEY,
+];
+
 /// One Gemini endpoint and model.
 #[derive(Debug, Clone)]
 pub struct Gemini {

@@ -43,6 +43,26 @@ impl Provider {
         }
     }
 
+    /// Its base URL when none is configured (`None` for a command line).
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            Provider::Ollama => Some(ollama::DEFAULT_URL),
+            Provider::Gemini => Some(gemini::DEFAULT_URL),
+            Provider::OpenAi => Some(openai::DEFAULT_URL),
+            Provider::Command => None,
+        }
+    }
+
+    /// The variables its key is read from unless an endpoint names one, the first one set
+    /// winning; empty when it takes no key.
+    pub fn key_envs(self) -> &'static [&'static str] {
+        match self {
+            Provider::Gemini => gemini::KEY_ENVS,
+            Provider::OpenAi => openai::KEY_ENVS,
+            Provider::Ollama | Provider::Command => &[],
+        }
+    }
+
     /// Parses a provider name; `what` names the setting in the error.
     pub fn parse(value: &str, what: &str) -> Result<Provider, Error> {
         match value.trim().to_ascii_lowercase().as_str() {

@@ -19,6 +19,9 @@ use super::{
 use crate::error::{Failure, FailureKind};
 use crate::http;
 
+/// Where Ollama listens unless told otherwise (its own default).
+pub const DEFAULT_URL: &str = "http://localhost:11434";
+
 /// One Ollama server and model.
 #[derive(Debug, Clone)]
 pub struct Ollama {

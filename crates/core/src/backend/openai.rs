@@ -20,6 +20,12 @@ use crate::http;
 use crate::secret::Secret;
 use futures_util::future::BoxFuture;
 
+/// llama.cpp's llama-server on its default port: the OpenAI-compatible server assumed
+/// when none is configured.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080/v1";
+/// The variable the bearer key is read from unless an endpoint names another.
+pub const KEY_ENVS: &[&str] = &[crate::env::names::OPENAI_API_KEY];
+
 /// One OpenAI-compatible endpoint and model.
 #[derive(Debug, Clone)]
 pub struct OpenAi {

@@ -5,6 +5,7 @@
 
 pub use crate::env;
 pub mod file;
+mod pick;
 pub mod provenance;
 pub mod root;
 pub mod trust;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::backend::Provider;
+use crate::backend::{gemini, ollama, openai};
 use crate::context::{ContextSettings, label_alias, parse_hints};
 pub use crate::deadline::Timeouts;
 use crate::error::Error;
@@ -21,6 +23,7 @@ use crate::pool::{PoolSettings, Strategy};
 pub use crate::secret::Secret;
 use env::{Env, names};
 use file::{ConfigFile, ProfileConfig, Source};
+use pick::Picker;
 pub use provenance::{Origin, Provenance};
 
 /// Which route the caller asked for.
@@ -63,15 +66,15 @@ pub struct Profile {
 /// The `num_ctx` ceiling when neither the profile nor the server says.
 pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
 
-/// Gemini settings.
+/// The built-in `gemini` endpoint's settings, while they are resolved.
 #[derive(Debug, Clone)]
-pub struct GeminiSettings {
+struct GeminiSettings {
     /// Base URL without trailing slash.
-    pub base_url: String,
+    base_url: String,
     /// Model name.
-    pub model: String,
+    model: String,
     /// The API key, if any.
-    pub key: Option<Secret>,
+    key: Option<Secret>,
 }
 
 /// One endpoint as configured: its model may still come from the profile in use, which
@@ -105,15 +108,15 @@ pub struct Routes {
     pub codex: Vec<EndpointSpec>,
 }
 
-/// OpenAI-compatible server settings.
+/// The built-in `openai` endpoint's settings, while they are resolved.
 #[derive(Debug, Clone)]
-pub struct OpenAiSettings {
+struct OpenAiSettings {
     /// Base URL with the version path.
-    pub base_url: String,
+    base_url: String,
     /// Model name, when set.
-    pub model: Option<String>,
+    model: Option<String>,
     /// The bearer key, if any.
-    pub key: Option<Secret>,
+    key: Option<Secret>,
 }
 
 /// Everything a call needs, resolved.
@@ -138,10 +141,9 @@ pub struct Settings {
     /// `--write`: input files with more lines than this are changed with edit blocks
     /// (`[files] edit_blocks_above`, default 150).
     pub edit_blocks_above: usize,
-    /// Ollama base URL.
-    pub ollama_url: String,
-    /// Gemini settings.
-    pub gemini: GeminiSettings,
+    /// The API route's model where an endpoint names none: `--model` with `--api`, else
+    /// `GEMINI_MODEL`, else `[gemini] model`.
+    pub api_model: String,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// `--timeout` or `CODEX_WRAP_TIMEOUT`: replaces every profile's deadline.
@@ -152,12 +154,8 @@ pub struct Settings {
     pub local_disabled: bool,
     /// `LLM_GATEWAY_DISABLE_API`.
     pub api_disabled: bool,
-    /// Router configuration from the merged files.
-    pub router: Option<toml::Table>,
     /// Context slicer settings.
     pub context: ContextSettings,
-    /// The OpenAI-compatible server.
-    pub openai: OpenAiSettings,
     /// The endpoints of each route, in order.
     pub routes: Routes,
     /// `[pool]`: strategy, cooldown, the shared health state.
@@ -168,8 +166,6 @@ pub struct Settings {
     pub codex_model_override: Option<String>,
     /// The run log.
     pub log: LogSettings,
-    /// API prices by model.
-    pub prices: BTreeMap<String, file::PriceConfig>,
     /// Where every resolved value came from (built-in, user file, project file,
     /// environment variable, flag, router, default), by dotted key: see `Provenance`.
     pub provenance: Provenance,
@@ -591,7 +587,10 @@ pub fn resolve_from(
         .map(|(name, p)| Ok((name.clone(), profile(name, p)?)))
         .collect::<Result<BTreeMap<_, _>, Error>>()?;
 
-    let mut origins = cfg.provenance.clone();
+    let mut pick = Picker {
+        env,
+        origins: cfg.provenance.clone(),
+    };
     for name in profiles.keys() {
         for key in [
             "model",
@@ -602,234 +601,45 @@ pub fn resolve_from(
             "guardrails",
             "num_ctx_max",
         ] {
-            origins.default_unless_set(format!("profiles.{name}.{key}"));
+            pick.origins
+                .default_unless_set(format!("profiles.{name}.{key}"));
         }
     }
-    let requested = match (&run.profile, env.get(names::OLLAMA_PROFILE)) {
-        (Some(p), _) => Some((p.as_str(), Origin::Flag("--profile"))),
-        (None, Some(p)) => Some((p, Origin::env(names::OLLAMA_PROFILE))),
-        (None, None) => run
-            .suggested_profile
-            .as_deref()
-            .filter(|p| profiles.contains_key(*p))
-            .map(|p| (p, Origin::Router)),
-    };
+    let name = pick
+        .value("profile")
+        .flag(run.profile.clone(), "--profile")
+        .env(&[names::OLLAMA_PROFILE], pick::text)
+        .router(
+            run.suggested_profile
+                .clone()
+                .filter(|p| profiles.contains_key(p)),
+        )
+        .file_at("default_profile", cfg.default_profile.clone())
+        .or("code".to_owned())?;
     let profile_explicit = run.profile.is_some() || env.get(names::OLLAMA_PROFILE).is_some();
-    let name = match requested {
-        Some((name, origin)) => {
-            origins.set("profile", origin);
-            name
-        }
-        None => {
-            let from_files = origins.of("default_profile").clone();
-            origins.set("profile", from_files);
-            cfg.default_profile.as_deref().unwrap_or("code")
-        }
-    };
-    let profile = profiles.get(name).cloned().ok_or_else(|| {
+    let profile = profiles.get(&name).cloned().ok_or_else(|| {
         let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
         Error::Config(format!(
             "unknown profile '{name}'; known profiles: {}",
             known.join(", ")
         ))
     })?;
-
     let mode = route_mode(run, env);
-    match (run.local, run.api, run.codex) {
-        (true, _, _) => origins.set("mode", Origin::Flag("--local")),
-        (_, true, _) => origins.set("mode", Origin::Flag("--api")),
-        (_, _, true) => origins.set("mode", Origin::Flag("--codex")),
-        _ if mode == RouteMode::Codex => origins.set("mode", Origin::env(names::FORCE_CODEX)),
-        _ => origins.set("mode", Origin::Default),
-    }
-
-    // The variables may hold a comma list; each entry is read the way Ollama reads
-    // OLLAMA_HOST (scheme and port optional).
-    let ollama_url = env
-        .get(names::OLLAMA_URL)
-        .or(env.get(names::OLLAMA_HOST))
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(env::ollama_base_url)
-                .collect::<Vec<_>>()
-                .join(",")
+    record_mode(&mut pick.origins, run, mode);
+    let models = Models::pick(&mut pick, run, mode);
+    let built_in = BuiltIn::pick(&mut pick, &cfg, &models)?;
+    let timeouts = timeouts(&mut pick, &cfg, run)?;
+    let deadline_override = pick
+        .value("timeout")
+        .flag(run.timeout, "--timeout")
+        .env(&[names::TIMEOUT], |var, v| {
+            parse_seconds(v).map_err(|e| Error::Config(format!("{var}: {e}")))
         })
-        .or_else(|| cfg.ollama.as_ref().and_then(|o| o.url.clone()))
-        .unwrap_or_else(|| "http://localhost:11434".to_owned());
-    origins.env_or_file(
-        "ollama.url",
-        env.first_set(&[names::OLLAMA_URL, names::OLLAMA_HOST]),
-    );
-
-    let gemini_cfg = cfg.gemini.clone().unwrap_or_default();
-    let openai_cfg = cfg.openai.clone().unwrap_or_default();
-    let mut openai_model = openai_cfg.model.clone();
-    let mut gemini_model = env
-        .get(names::GEMINI_MODEL)
-        .map(str::to_owned)
-        .or(gemini_cfg.model)
-        .unwrap_or_else(|| "gemini-flash-latest".to_owned());
-    origins.env_or_file("gemini.model", env.first_set(&[names::GEMINI_MODEL]));
-    origins.default_unless_set("openai.model");
-    let mut local_model_override = env.get(names::OLLAMA_MODEL).map(str::to_owned);
-    if local_model_override.is_some() {
-        origins.set("model", Origin::env(names::OLLAMA_MODEL));
-    }
-    if run.model.is_some() {
-        origins.set("model", Origin::Flag("--model"));
-    }
-    let (mut api_model_override, mut codex_model_override) = (None, None);
-    if let Some(model) = &run.model {
-        match mode {
-            RouteMode::Api => {
-                origins.set("gemini.model", Origin::Flag("--model"));
-                origins.set("openai.model", Origin::Flag("--model"));
-                gemini_model = model.clone();
-                openai_model = Some(model.clone());
-                api_model_override = Some(model.clone());
-            }
-            RouteMode::Codex => codex_model_override = Some(model.clone()),
-            _ => local_model_override = Some(model.clone()),
-        }
-    }
-    origins.env_or_file("gemini.base_url", env.first_set(&[names::GEMINI_BASE_URL]));
-    if let Some(var) = env.first_set(&[names::GEMINI_API_KEY, names::GOOGLE_API_KEY]) {
-        origins.set("gemini.key", Origin::env(var));
-    }
-    let gemini = GeminiSettings {
-        base_url: env
-            .get(names::GEMINI_BASE_URL)
-            .map(str::to_owned)
-            .or(gemini_cfg.base_url)
-            .unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_owned())
-            .trim_end_matches('/')
-            .to_owned(),
-        model: gemini_model,
-        key: env
-            .get(names::GEMINI_API_KEY)
-            .or(env.get(names::GOOGLE_API_KEY))
-            .map(Secret::new),
-    };
-
-    let t = cfg.timeouts.clone().unwrap_or_default();
-    let secs = |v: Option<f64>, what: &str, default: f64| -> Result<Duration, Error> {
-        let v = v.unwrap_or(default);
-        seconds(v).ok_or_else(|| {
-            Error::Config(format!(
-                "[timeouts] {what} = {v}: must be a positive number of seconds"
-            ))
-        })
-    };
-    let timeouts = Timeouts {
-        connect: match run.connect_timeout {
-            Some(flag) => flag,
-            None => secs(t.connect, "connect", 3.0)?,
-        },
-        deadline: secs(t.deadline, "deadline", 60.0)?,
-        idle: match run.idle_timeout {
-            Some(flag) => flag,
-            None => secs(t.idle, "idle", 30.0)?,
-        },
-        first_byte: match run.first_byte_timeout {
-            Some(flag) => Some(flag),
-            None => t
-                .first_byte
-                .map(|v| secs(Some(v), "first_byte", v))
-                .transpose()?,
-        },
-        retry_cap: match t.retry_cap.unwrap_or(5.0) {
-            v if v.is_finite() && v >= 0.0 => Duration::from_secs_f64(v.min(3600.0)),
-            v => {
-                return Err(Error::Config(format!(
-                    "[timeouts] retry_cap = {v}: must be zero or a positive number of seconds"
-                )));
-            }
-        },
-    };
-    for (key, flag, set) in [
-        (
-            "connect",
-            "--connect-timeout",
-            run.connect_timeout.is_some(),
-        ),
-        ("idle", "--idle-timeout", run.idle_timeout.is_some()),
-        (
-            "first_byte",
-            "--first-byte-timeout",
-            run.first_byte_timeout.is_some(),
-        ),
-        ("deadline", "", false),
-        ("retry_cap", "", false),
-    ] {
-        let key = format!("timeouts.{key}");
-        if set {
-            origins.set(key, Origin::Flag(flag));
-        } else {
-            origins.default_unless_set(key);
-        }
-    }
-    let deadline_override = match (run.timeout, env.get(names::TIMEOUT)) {
-        (Some(flag), _) => {
-            origins.set("timeout", Origin::Flag("--timeout"));
-            Some(flag)
-        }
-        (None, Some(value)) => {
-            origins.set("timeout", Origin::env(names::TIMEOUT));
-            Some(
-                parse_seconds(value)
-                    .map_err(|e| Error::Config(format!("{}: {e}", names::TIMEOUT)))?,
-            )
-        }
-        (None, None) => None,
-    };
-
-    origins.env_or_file("openai.base_url", env.first_set(&[names::OPENAI_BASE_URL]));
-    let openai_key_env = openai_cfg
-        .key_env
-        .as_deref()
-        .unwrap_or(names::OPENAI_API_KEY);
-    if env.get(openai_key_env).is_some() {
-        origins.set("openai.key", Origin::env(openai_key_env));
-    }
-    let openai = OpenAiSettings {
-        base_url: env
-            .get(names::OPENAI_BASE_URL)
-            .map(str::to_owned)
-            .or(openai_cfg.base_url)
-            .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
-        model: openai_model,
-        key: env
-            .get(
-                openai_cfg
-                    .key_env
-                    .as_deref()
-                    .unwrap_or(names::OPENAI_API_KEY),
-            )
-            .map(Secret::new),
-    };
-    let source = |var: &str, file: &str| {
-        if env.get(var).is_some() {
-            var.to_owned()
-        } else {
-            file.to_owned()
-        }
-    };
-    let ollama_source = if env.get(names::OLLAMA_URL).is_some() {
-        names::OLLAMA_URL.to_owned()
-    } else {
-        source(names::OLLAMA_HOST, "[ollama] url")
-    };
-    check_urls(&ollama_source, &ollama_url)?;
-    check_urls(
-        &source(names::GEMINI_BASE_URL, "[gemini] base_url"),
-        &gemini.base_url,
-    )?;
-    check_urls(
-        &source(names::OPENAI_BASE_URL, "[openai] base_url"),
-        &openai.base_url,
-    )?;
+        .or_unset()?;
+    let mut origins = pick.origins;
+    let (ollama_url, gemini, openai) = (built_in.ollama_url, built_in.gemini, built_in.openai);
+    let local_model_override = models.local;
+    let (api_model_override, codex_model_override) = (models.api, models.codex);
     let endpoints = endpoint_table(&cfg, env, &ollama_url, &gemini, &openai, &mut origins)?;
     let routes = route_table(&cfg, env, &endpoints)?;
     // A password in an endpoint's URL is a secret too: masked wherever the URL is shown.
@@ -840,24 +650,85 @@ pub fn resolve_from(
         origins.env_or_file(format!("routes.{key}"), env.first_set(&[var]));
     }
     origins.default_unless_set("routes.codex");
-    let ollama_url = first_url(&ollama_url);
-    let openai = OpenAiSettings {
-        base_url: first_url(&openai.base_url),
-        ..openai
-    };
 
     let log = log_settings(&cfg, env, root);
+    let pool = pool_settings(&cfg, env)?;
+    let engine = engine_settings(&cfg, env)?;
+    record_read_elsewhere(&mut origins, run, env);
+    let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
+    context_origins(&mut origins, run, env);
+    let allow_write = cfg
+        .files
+        .as_ref()
+        .and_then(|f| f.allow_write.clone())
+        .unwrap_or_default();
+    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
+    Ok(Settings {
+        provenance: origins,
+        root: root.to_path_buf(),
+        sources,
+        mode,
+        profile,
+        profile_explicit,
+        profiles,
+        local_model_override,
+        directive: cfg.directive.unwrap_or_default(),
+        edit_blocks_above: cfg
+            .files
+            .as_ref()
+            .and_then(|f| f.edit_blocks_above)
+            .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
+        api_model: gemini.model,
+        timeouts,
+        deadline_override,
+        fallback: !run.no_fallback && mode == RouteMode::Auto,
+        local_disabled: env.flag(names::DISABLE_LOCAL),
+        api_disabled: env.flag(names::DISABLE_API),
+        context,
+        routes,
+        pool,
+        api_model_override,
+        codex_model_override,
+        log,
+        engine,
+        allow_write,
+    })
+}
+
+/// Every URL of a comma list must parse: a bad one is a configuration error naming where it
+/// came from and the value (its password redacted), not a failed request later.
+fn check_urls(what: &str, list: &str) -> Result<(), Error> {
+    for url in urls(list) {
+        if let Err(e) = reqwest::Url::parse(&url) {
+            return Err(Error::Config(format!(
+                "{what} = '{}' is not a valid URL ({e}); give e.g. http://localhost:11434",
+                crate::http::redact(&url)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The URLs of a comma-separated list (`OLLAMA_URL=http://a:11434,http://b:11434`).
+fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
+/// Records where the values read by their own functions (log, pool, engine) or by their
+/// own faces (sync, mcp) came from, and the switches.
+fn record_read_elsewhere(origins: &mut Provenance, run: &Overrides, env: &Env) {
     origins.env_or_file("log.enabled", env.first_set(&[names::ENABLE_LOGGING]));
     origins.env_or_file("log.file", env.first_set(&[names::LOG_FILE]));
     origins.default_unless_set("log.log_prompts");
-    let pool = pool_settings(&cfg, env)?;
     origins.default_unless_set("pool.strategy");
     origins.default_unless_set("pool.cooldown");
     origins.env_or_file(
         "pool.state_file",
         env.first_set(&[names::STATE_DIR, names::XDG_STATE_HOME]),
     );
-    let engine = engine_settings(&cfg, env)?;
     origins.default_unless_set("engine.idle_stop");
     let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
         env.get(names::XDG_CACHE_HOME)
@@ -883,75 +754,192 @@ pub fn resolve_from(
             origins.set(key, Origin::env(var));
         }
     }
-    let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
-    context_origins(&mut origins, run, env);
-    let allow_write = cfg
-        .files
-        .as_ref()
-        .and_then(|f| f.allow_write.clone())
-        .unwrap_or_default();
-    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
-    Ok(Settings {
-        provenance: origins,
-        root: root.to_path_buf(),
-        sources,
-        mode,
-        profile,
-        profile_explicit,
-        profiles,
-        local_model_override,
-        directive: cfg.directive.unwrap_or_default(),
-        edit_blocks_above: cfg
-            .files
-            .as_ref()
-            .and_then(|f| f.edit_blocks_above)
-            .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
-        ollama_url,
-        gemini,
-        timeouts,
-        deadline_override,
-        fallback: !run.no_fallback && mode == RouteMode::Auto,
-        local_disabled: env.flag(names::DISABLE_LOCAL),
-        api_disabled: env.flag(names::DISABLE_API),
-        router: cfg.router,
-        context,
-        openai,
-        routes,
-        pool,
-        api_model_override,
-        codex_model_override,
-        log,
-        prices: cfg.prices,
-        engine,
-        allow_write,
+}
+
+/// Records which flag or variable asked for the route.
+fn record_mode(origins: &mut Provenance, run: &Overrides, mode: RouteMode) {
+    let origin = match (run.local, run.api, run.codex) {
+        (true, _, _) => Origin::Flag("--local"),
+        (_, true, _) => Origin::Flag("--api"),
+        (_, _, true) => Origin::Flag("--codex"),
+        _ if mode == RouteMode::Codex => Origin::env(names::FORCE_CODEX),
+        _ => Origin::Default,
+    };
+    origins.set("mode", origin);
+}
+
+/// `--model` and `OLLAMA_MODEL`: `--model` replaces the model of the route asked for.
+struct Models {
+    /// The local route's model (`--model` on it, else `OLLAMA_MODEL`).
+    local: Option<String>,
+    /// `--model` with `--api`.
+    api: Option<String>,
+    /// `--model` with `--codex`.
+    codex: Option<String>,
+}
+
+impl Models {
+    fn pick(pick: &mut Picker<'_>, run: &Overrides, mode: RouteMode) -> Models {
+        let from_env = pick.env.get(names::OLLAMA_MODEL).map(str::to_owned);
+        // Recorded under `model` whichever route the flag is for (as `doctor` shows it).
+        let origin = match (&run.model, &from_env) {
+            (Some(_), _) => Some(Origin::Flag("--model")),
+            (None, Some(_)) => Some(Origin::env(names::OLLAMA_MODEL)),
+            (None, None) => None,
+        };
+        if let Some(origin) = origin {
+            pick.origins.set("model", origin);
+        }
+        let on = |route: RouteMode| run.model.clone().filter(|_| mode == route);
+        Models {
+            local: match mode {
+                RouteMode::Api | RouteMode::Codex => from_env,
+                RouteMode::Local | RouteMode::Auto => run.model.clone().or(from_env),
+            },
+            api: on(RouteMode::Api),
+            codex: on(RouteMode::Codex),
+        }
+    }
+}
+
+/// The built-in `ollama`, `gemini` and `openai` endpoints' settings, each URL checked.
+struct BuiltIn {
+    /// A comma list: one endpoint per URL.
+    ollama_url: String,
+    gemini: GeminiSettings,
+    openai: OpenAiSettings,
+}
+
+impl BuiltIn {
+    fn pick(pick: &mut Picker<'_>, cfg: &ConfigFile, models: &Models) -> Result<BuiltIn, Error> {
+        // The variables may hold a comma list; each entry is read the way Ollama reads
+        // OLLAMA_HOST (scheme and port optional).
+        let ollama_url = pick
+            .value("ollama.url")
+            .env(&[names::OLLAMA_URL, names::OLLAMA_HOST], |_, list| {
+                Ok(list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(env::ollama_base_url)
+                    .collect::<Vec<_>>()
+                    .join(","))
+            })
+            .file(|| Ok(cfg.ollama.as_ref().and_then(|o| o.url.clone())))
+            .or(ollama::DEFAULT_URL.to_owned())?;
+        check_urls(&pick.named("ollama.url", "[ollama] url"), &ollama_url)?;
+
+        let file = cfg.gemini.clone().unwrap_or_default();
+        let gemini = GeminiSettings {
+            model: pick
+                .value("gemini.model")
+                .flag(models.api.clone(), "--model")
+                .env(&[names::GEMINI_MODEL], pick::text)
+                .file(|| Ok(file.model.clone()))
+                .or(gemini::DEFAULT_MODEL.to_owned())?,
+            base_url: pick
+                .value("gemini.base_url")
+                .env(&[names::GEMINI_BASE_URL], pick::text)
+                .file(|| Ok(file.base_url.clone()))
+                .or(gemini::DEFAULT_URL.to_owned())?
+                .trim_end_matches('/')
+                .to_owned(),
+            key: pick
+                .value("gemini.key")
+                .env(gemini::KEY_ENVS, |_, v| Ok(Secret::new(v)))
+                .or_unset()?,
+        };
+        check_urls(
+            &pick.named("gemini.base_url", "[gemini] base_url"),
+            &gemini.base_url,
+        )?;
+
+        let file = cfg.openai.clone().unwrap_or_default();
+        let key_env = file.key_env.as_deref().unwrap_or(names::OPENAI_API_KEY);
+        let openai = OpenAiSettings {
+            model: pick
+                .value("openai.model")
+                .flag(models.api.clone(), "--model")
+                .file(|| Ok(file.model.clone()))
+                .or_none()?,
+            base_url: pick
+                .value("openai.base_url")
+                .env(&[names::OPENAI_BASE_URL], pick::text)
+                .file(|| Ok(file.base_url.clone()))
+                .or(openai::DEFAULT_URL.to_owned())?,
+            key: pick
+                .value("openai.key")
+                .env(&[key_env], |_, v| Ok(Secret::new(v)))
+                .or_unset()?,
+        };
+        check_urls(
+            &pick.named("openai.base_url", "[openai] base_url"),
+            &openai.base_url,
+        )?;
+        Ok(BuiltIn {
+            ollama_url,
+            gemini,
+            openai,
+        })
+    }
+}
+
+/// `[timeouts]` under the timeout flags, each a positive number of seconds.
+fn timeouts(pick: &mut Picker<'_>, cfg: &ConfigFile, run: &Overrides) -> Result<Timeouts, Error> {
+    let t = cfg.timeouts.clone().unwrap_or_default();
+    let secs = |v: Option<f64>, what: &str| -> Result<Option<Duration>, Error> {
+        v.map(|v| {
+            seconds(v).ok_or_else(|| {
+                Error::Config(format!(
+                    "[timeouts] {what} = {v}: must be a positive number of seconds"
+                ))
+            })
+        })
+        .transpose()
+    };
+    Ok(Timeouts {
+        connect: pick
+            .value("timeouts.connect")
+            .flag(run.connect_timeout, "--connect-timeout")
+            .file(|| secs(t.connect, "connect"))
+            .or(Duration::from_secs(3))?,
+        deadline: pick
+            .value("timeouts.deadline")
+            .file(|| secs(t.deadline, "deadline"))
+            .or(Duration::from_secs(60))?,
+        idle: pick
+            .value("timeouts.idle")
+            .flag(run.idle_timeout, "--idle-timeout")
+            .file(|| secs(t.idle, "idle"))
+            .or(Duration::from_secs(30))?,
+        first_byte: pick
+            .value("timeouts.first_byte")
+            .flag(run.first_byte_timeout, "--first-byte-timeout")
+            .file(|| secs(t.first_byte, "first_byte"))
+            .or_none()?,
+        retry_cap: pick
+            .value("timeouts.retry_cap")
+            .file(|| match t.retry_cap {
+                Some(v) if v.is_finite() && v >= 0.0 => {
+                    Ok(Some(Duration::from_secs_f64(v.min(3600.0))))
+                }
+                Some(v) => Err(Error::Config(format!(
+                    "[timeouts] retry_cap = {v}: must be zero or a positive number of seconds"
+                ))),
+                None => Ok(None),
+            })
+            .or(Duration::from_secs(5))?,
     })
 }
 
-/// The first URL of a comma-separated list, without trailing slash.
-fn first_url(list: &str) -> String {
-    urls(list).next().unwrap_or_default()
-}
-
-/// Every URL of a comma list must parse: a bad one is a configuration error naming where it
-/// came from and the value (its password redacted), not a failed request later.
-fn check_urls(what: &str, list: &str) -> Result<(), Error> {
-    for url in urls(list) {
-        if let Err(e) = reqwest::Url::parse(&url) {
-            return Err(Error::Config(format!(
-                "{what} = '{}' is not a valid URL ({e}); give e.g. http://localhost:11434",
-                crate::http::redact(&url)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The URLs of a comma-separated list (`OLLAMA_URL=http://a:11434,http://b:11434`).
-fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
-    list.split(',')
-        .map(|u| u.trim().trim_end_matches('/'))
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned)
+/// The variable a provider's key is read from when the endpoint names none: the first of
+/// its variables that is set, else the last (the name shown when none is).
+fn default_key_env(provider: Provider, env: &Env) -> Option<&'static str> {
+    let vars = provider.key_envs();
+    vars.iter()
+        .find(|v| env.get(v).is_some())
+        .or(vars.last())
+        .copied()
 }
 
 /// Every endpoint by name: the built-in `ollama`, `gemini`, `openai` and `codex` (from
@@ -993,17 +981,12 @@ fn endpoint_table(
         "ollama".to_owned(),
         group("ollama", Provider::Ollama, ollama_url, None, None),
     );
-    let gemini_env = if env.get(names::GEMINI_API_KEY).is_some() {
-        names::GEMINI_API_KEY
-    } else {
-        names::GOOGLE_API_KEY
-    };
     let mut gemini_group = group(
         "gemini",
         Provider::Gemini,
         &gemini.base_url,
         gemini.key.clone(),
-        Some(gemini_env),
+        default_key_env(Provider::Gemini, env),
     );
     gemini_group
         .iter_mut()
@@ -1041,73 +1024,67 @@ fn endpoint_table(
         }],
     );
     for (name, e) in &cfg.endpoints {
-        let what = format!("[endpoints.{name}]");
-        let provider = Provider::parse(&e.provider, &format!("{what} provider"))?;
-        let command = e.command.clone().unwrap_or_default();
-        let url = match provider {
-            Provider::Command if command.is_empty() => {
-                return Err(Error::Config(format!(
-                    "{what}: a command endpoint needs `command = [\"program\", \"arg\", ...]`"
-                )));
-            }
-            Provider::Command => command.join(" "),
-            Provider::Ollama => e
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://localhost:11434".to_owned()),
-            Provider::OpenAi => e
-                .url
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:8080/v1".to_owned()),
-            Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
-        };
-        let key_env = match (&e.key_env, provider) {
-            (Some(var), _) => Some(var.clone()),
-            (None, Provider::Gemini) => Some(gemini_env.to_owned()),
-            (None, Provider::OpenAi) => Some(names::OPENAI_API_KEY.to_owned()),
-            (None, _) => None,
-        };
-        let key = match (&e.key_env, provider) {
-            (None, Provider::Gemini) => gemini.key.clone(),
-            _ => key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new),
-        };
-        // Recorded by the variable's name, never the key.
-        match (&e.key_env, provider) {
-            (None, Provider::Gemini) => {
-                if let Some(o) = origins.get("gemini.key").cloned() {
-                    origins.set(format!("endpoints.{name}.key"), o);
-                }
-            }
-            _ => {
-                if let Some(var) = key_env.as_deref().filter(|v| env.get(v).is_some()) {
-                    origins.set(format!("endpoints.{name}.key"), Origin::env(var));
-                }
-            }
-        }
-        if e.url.is_none() && provider != Provider::Command {
-            origins.default_unless_set(format!("endpoints.{name}.url"));
-        }
-        let model = match provider {
-            Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
-            _ => e.model.clone(),
-        };
-        if provider != Provider::Command {
-            check_urls(&format!("{what} url"), &url)?;
-        }
-        table.insert(
-            name.clone(),
-            vec![EndpointSpec {
-                name: name.clone(),
-                provider,
-                url: url.trim_end_matches('/').to_owned(),
-                command,
-                model,
-                key,
-                key_env,
-            }],
-        );
+        let spec = configured_endpoint(name, e, env, gemini, origins)?;
+        table.insert(name.clone(), vec![spec]);
     }
     Ok(table)
+}
+
+/// `[endpoints.NAME]`: its provider's defaults where it sets nothing (a Gemini endpoint
+/// shares the configured Gemini API's address and model).
+fn configured_endpoint(
+    name: &str,
+    e: &file::EndpointConfig,
+    env: &Env,
+    gemini: &GeminiSettings,
+    origins: &mut Provenance,
+) -> Result<EndpointSpec, Error> {
+    let what = format!("[endpoints.{name}]");
+    let provider = Provider::parse(&e.provider, &format!("{what} provider"))?;
+    let command = e.command.clone().unwrap_or_default();
+    let url = match provider {
+        Provider::Command if command.is_empty() => {
+            return Err(Error::Config(format!(
+                "{what}: a command endpoint needs `command = [\"program\", \"arg\", ...]`"
+            )));
+        }
+        Provider::Command => command.join(" "),
+        // A Gemini endpoint shares the configured Gemini API's address.
+        Provider::Gemini => e.url.clone().unwrap_or_else(|| gemini.base_url.clone()),
+        _ => e
+            .url
+            .clone()
+            .or_else(|| provider.default_url().map(str::to_owned))
+            .unwrap_or_default(),
+    };
+    let key_env = e
+        .key_env
+        .clone()
+        .or_else(|| default_key_env(provider, env).map(str::to_owned));
+    let key = key_env.as_deref().and_then(|v| env.get(v)).map(Secret::new);
+    // Recorded by the variable's name, never the key.
+    if let Some(var) = key_env.as_deref().filter(|v| env.get(v).is_some()) {
+        origins.set(format!("endpoints.{name}.key"), Origin::env(var));
+    }
+    if e.url.is_none() && provider != Provider::Command {
+        origins.default_unless_set(format!("endpoints.{name}.url"));
+    }
+    let model = match provider {
+        Provider::Gemini => e.model.clone().or_else(|| Some(gemini.model.clone())),
+        _ => e.model.clone(),
+    };
+    if provider != Provider::Command {
+        check_urls(&format!("{what} url"), &url)?;
+    }
+    Ok(EndpointSpec {
+        name: name.to_owned(),
+        provider,
+        url: url.trim_end_matches('/').to_owned(),
+        command,
+        model,
+        key,
+        key_env,
+    })
 }
 
 /// The endpoints of each route: `CODEX_WRAP_LOCAL_BACKEND` / `CODEX_WRAP_API_BACKEND` (a
@@ -1462,7 +1439,8 @@ mod tests {
         let s = settings(&["x"], &[("OLLAMA_MODEL", "llama3")]).unwrap();
         assert_eq!(s.local_model_override.as_deref(), Some("llama3"));
         let s = settings(&["--api", "--model", "gemini-pro", "x"], &[]).unwrap();
-        assert_eq!(s.gemini.model, "gemini-pro");
+        assert_eq!(s.api_model, "gemini-pro");
+        assert_eq!(s.routes.api[0].model.as_deref(), Some("gemini-pro"));
         assert_eq!(s.local_model_override, None);
     }
 
@@ -1485,9 +1463,10 @@ mod tests {
             &[("OLLAMA_HOST", "127.0.0.1:9"), ("GOOGLE_API_KEY", "sekrit")],
         )
         .unwrap();
-        assert_eq!(s.ollama_url, "http://127.0.0.1:9");
+        assert_eq!(s.routes.local[0].url, "http://127.0.0.1:9");
         assert!(!format!("{s:?}").contains("sekrit"));
-        assert_eq!(s.gemini.key.as_ref().unwrap().expose(), "sekrit");
+        let gemini = &s.routes.api[0];
+        assert_eq!(gemini.key.as_ref().unwrap().expose(), "sekrit");
     }
 
     #[test]
@@ -1507,7 +1486,6 @@ mod tests {
                 ("ollama-3", "https://c:443")
             ]
         );
-        assert_eq!(s.ollama_url, "http://a:11434");
     }
 
     #[test]

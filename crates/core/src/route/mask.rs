@@ -21,6 +21,26 @@ pub(super) struct Parts<'a> {
     pub(super) quoted_paths: Vec<String>,
 }
 
+/// Words of which every negation holds one (any case): a request without them skips
+/// compiling [`NEGATION`] (about 0.3 ms, on every auto-routed call).
+const NEGATION_WORDS: [&str; 8] = [
+    "don",
+    "do not",
+    "doesn",
+    "without",
+    "never",
+    "no need",
+    "won",
+    "nothing else",
+];
+
+static NEGATION_GUARD: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(NEGATION_WORDS)
+        .expect("negation words")
+});
+
 static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i-u)\b(?:don'?t|do not|doesn'?t need to|without|never|no need to|won'?t|nothing else)\b[^.,;:!?\n]*")
         .expect("negation pattern")
@@ -237,7 +257,7 @@ fn mask_quotes(text: &mut String) -> Vec<String> {
 /// Blanks a negated clause up to the next punctuation: "don't refactor anything else, ...".
 /// The clause ends at an ASCII byte or the end, so blanking it never splits a character.
 fn mask_negations(text: &mut String) {
-    if !NEGATION.is_match(text.as_bytes()) {
+    if !NEGATION_GUARD.is_match(text.as_bytes()) || !NEGATION.is_match(text.as_bytes()) {
         return;
     }
     let masked = NEGATION.replace_all(text.as_bytes(), |c: &regex::bytes::Captures<'_>| {
@@ -249,6 +269,27 @@ fn mask_negations(text: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_negation_holds_a_guard_word() {
+        for n in [
+            "don't",
+            "dont",
+            "DO NOT",
+            "doesn't need to",
+            "doesnt need to",
+            "Without",
+            "never",
+            "no need to",
+            "won't",
+            "wont",
+            "nothing else",
+        ] {
+            let text = format!("fix it, {n} touch the tests");
+            assert!(NEGATION.is_match(text.as_bytes()), "{n}");
+            assert!(NEGATION_GUARD.is_match(text.as_bytes()), "{n}");
+        }
+    }
 
     #[test]
     fn pasted_code_after_a_colon_is_not_the_request() {

@@ -1,26 +1,31 @@
 //! The router: a prompt in, a decision out — route, confidence, the rules that fired, and a
 //! suggested profile. Pure and local: no model is asked.
 //!
-//! Rules are regular expressions from `[router.rules]` in profiles.toml, compiled once per
-//! process, together with the layer patterns, into one lazy DFA that reports every pattern
-//! matching the request in a single scan. Structural signals (project paths, pasted logs,
-//! diffs, layers named) are computed beside them.
+//! Rules are regular expressions from `[router.rules]` in profiles.toml. They are parsed
+//! when the router is built (a rule that does not parse is a config error); for each
+//! request, the rules its words can fire (the prefilter) are compiled, together with the
+//! layer patterns, into one lazy DFA that reports every pattern matching the request in a
+//! single scan. Structural signals (project paths, pasted logs, diffs, layers named) are
+//! computed beside them.
 
 mod docs;
 mod kind;
+mod layers;
+mod literals;
 mod mask;
+mod prefilter;
 mod signals;
 
 pub use docs::Headings;
 
 use std::collections::BTreeMap;
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
-use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet};
+use regex_syntax::hir::Hir;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -138,10 +143,30 @@ struct Rule {
     docs: bool,
 }
 
-/// The compiled router.
-pub struct Router {
+/// How many compiled candidate sets a router keeps (a long-running face decides many
+/// requests; most share their sets or a superset of them).
+const COMPILED_KEPT: usize = 8;
+
+/// A lazy DFA over some of the patterns.
+struct Compiled {
+    /// The patterns it holds (ascending): DFA pattern `i` is pattern `ids[i]`.
+    ids: Vec<u32>,
     dfa: DFA,
-    cache: Mutex<Cache>,
+    cache: Cache,
+}
+
+/// The router.
+pub struct Router {
+    /// Every pattern as compiled (`literals::prepare`): the rules in order, then the
+    /// layer patterns.
+    prepared: Vec<String>,
+    /// Each pattern parsed: at build for a rule not built in (to report it), else when a
+    /// request first makes it a candidate.
+    hirs: Vec<OnceLock<Option<Hir>>>,
+    /// Each pattern's required literals.
+    literals: Vec<prefilter::Literals>,
+    /// Automata built so far, the most recently used last.
+    compiled: Mutex<Vec<Compiled>>,
     rules: Vec<Rule>,
     threshold: f64,
     bias: f64,
@@ -226,20 +251,35 @@ impl Router {
             });
         }
         patterns.extend(signals::LAYER_PATTERNS.iter().map(|p| (*p).to_owned()));
-        let dfa = compile(&patterns).map_err(|e| {
-            // Find the rule that does not compile, to name it.
-            let bad = patterns
-                .iter()
-                .position(|p| compile(std::slice::from_ref(p)).is_err())
-                .and_then(|i| rules.get(i))
-                .map_or("?", |r| r.name.as_str());
-            let detail = e.to_string();
-            let last = detail.lines().last().unwrap_or("").trim().to_owned();
-            Error::Config(format!("router rule '{bad}' does not compile: {last}"))
-        })?;
+        let (mut prepared, mut hirs, mut literals) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, pattern) in patterns.iter().enumerate() {
+            let text = literals::prepare(pattern);
+            let hir = OnceLock::new();
+            // A built-in pattern is known to parse, and its literals are known.
+            let found = match prefilter::Literals::builtin(&text) {
+                Some(found) => found,
+                None => {
+                    let parsed = literals::parse(&text).map_err(|e| {
+                        let name = rules.get(i).map_or("?", |r| r.name.as_str());
+                        let detail = e.to_string();
+                        let last = detail.lines().last().unwrap_or("").trim().to_owned();
+                        Error::Config(format!("router rule '{name}' does not compile: {last}"))
+                    })?;
+                    let found = literals::required(&parsed)
+                        .map_or(prefilter::Literals::Any, prefilter::Literals::Owned);
+                    let _ = hir.set(Some(parsed));
+                    found
+                }
+            };
+            prepared.push(text);
+            hirs.push(hir);
+            literals.push(found);
+        }
         Ok(Router {
-            cache: Mutex::new(dfa.create_cache()),
-            dfa,
+            prepared,
+            hirs,
+            literals,
+            compiled: Mutex::new(Vec::new()),
             rules,
             threshold: config.threshold.unwrap_or(1.0),
             bias: config.bias.unwrap_or(0.0),
@@ -264,19 +304,94 @@ impl Router {
         self
     }
 
-    /// Every pattern (rule or layer) that matches somewhere in `text`.
-    fn matches(&self, text: &[u8]) -> PatternSet {
-        let mut set = PatternSet::new(self.dfa.pattern_len());
-        let mut cache = self
-            .cache
+    /// Every pattern (rule or layer) that matches somewhere in `text`, in ascending order.
+    fn matches(&self, text: &[u8]) -> Vec<usize> {
+        let wanted = prefilter::candidates(&self.literals, text);
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let mut compiled = self
+            .compiled
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = match compiled.iter().rposition(|c| is_subset(&wanted, &c.ids)) {
+            Some(at) => at,
+            None => {
+                // Past half of all patterns, compile them all: later requests reuse it.
+                let ids = if wanted.len() * 2 > self.prepared.len() {
+                    (0..self.prepared.len() as u32).collect()
+                } else {
+                    wanted
+                };
+                if compiled.len() == COMPILED_KEPT {
+                    compiled.remove(0);
+                }
+                compiled.push(self.compile_some(ids));
+                compiled.len() - 1
+            }
+        };
+        let entry = compiled.remove(at);
+        let Compiled {
+            ids,
+            dfa,
+            mut cache,
+        } = entry;
+        let mut set = PatternSet::new(dfa.pattern_len());
         // With no cache-clear limit set, the lazy DFA never gives up; an error would only
         // mean no rule fired.
-        let _ = self
-            .dfa
-            .try_which_overlapping_matches(&mut cache, &Input::new(text), &mut set);
-        set
+        let _ = dfa.try_which_overlapping_matches(&mut cache, &Input::new(text), &mut set);
+        let found = set.iter().map(|p| ids[p.as_usize()] as usize).collect();
+        compiled.push(Compiled { ids, dfa, cache });
+        found
+    }
+
+    /// The pattern `id` parsed (once), or `None`, with a warning naming it, when it does
+    /// not parse.
+    fn hir(&self, id: u32) -> Option<&Hir> {
+        self.hirs[id as usize]
+            .get_or_init(|| {
+                literals::parse(&self.prepared[id as usize])
+                    .map_err(|e| self.left_out(id, &e.to_string()))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn left_out(&self, id: u32, why: &str) {
+        let name = self.rules.get(id as usize).map_or("?", |r| &r.name);
+        let why = why.lines().last().unwrap_or("").trim();
+        tracing::warn!("router rule '{name}' left out: {why}");
+    }
+
+    /// A lazy DFA over the patterns `ids`. Only a size limit can stop it; then the patterns
+    /// that do not compile alone are left out, each named in a warning.
+    fn compile_some(&self, ids: Vec<u32>) -> Compiled {
+        let ids: Vec<u32> = ids
+            .into_iter()
+            .filter(|&id| self.hir(id).is_some())
+            .collect();
+        let hirs = |ids: &[u32]| -> Vec<&Hir> { ids.iter().filter_map(|&i| self.hir(i)).collect() };
+        let (ids, dfa) = match compile(&hirs(&ids)) {
+            Ok(dfa) => (ids, dfa),
+            Err(_) => {
+                let mut kept = Vec::new();
+                for &id in &ids {
+                    match compile(&hirs(&[id])) {
+                        Ok(_) => kept.push(id),
+                        Err(e) => self.left_out(id, &e.to_string()),
+                    }
+                }
+                let dfa = compile(&hirs(&kept))
+                    .or_else(|_| compile(&[]))
+                    .expect("an empty pattern set compiles");
+                (kept, dfa)
+            }
+        };
+        Compiled {
+            cache: dfa.create_cache(),
+            ids,
+            dfa,
+        }
     }
 
     /// Classifies a prompt.
@@ -288,12 +403,9 @@ impl Router {
         let mut fast_score = 0.0;
         let mut docs = false;
         let matched = self.matches(parts.request.to_ascii_lowercase().as_bytes());
-        let layers = matched
-            .iter()
-            .filter(|p| p.as_usize() >= self.rules.len())
-            .count();
-        for pid in matched.iter() {
-            let Some(rule) = self.rules.get(pid.as_usize()) else {
+        let layers = matched.iter().filter(|&&p| p >= self.rules.len()).count();
+        for &pid in &matched {
+            let Some(rule) = self.rules.get(pid) else {
                 continue;
             };
             if rule.weight == 0.0 {
@@ -361,65 +473,24 @@ impl Router {
     }
 }
 
-/// Compiles patterns into one lazy DFA that reports all matching patterns. ASCII-only, so
-/// `\b`, `\w` and `\s` take their ASCII meanings (what the rules mean; it also lets the
-/// DFA handle word boundaries and compiles several times faster than Unicode classes), and
-/// case-insensitive by lower-casing both sides. Non-ASCII literals (`función`, `迁移`)
-/// match as their UTF-8 bytes, case-sensitively.
-fn compile(patterns: &[String]) -> Result<DFA, Box<dyn std::error::Error>> {
-    let escaped: Vec<String> = patterns
-        .iter()
-        .map(|p| utf8_literals(&lowercase_literals(p)))
-        .collect();
+/// Compiles parsed patterns into one lazy DFA that reports all matching patterns.
+fn compile(hirs: &[&Hir]) -> Result<DFA, Box<dyn std::error::Error>> {
     let nfa = thompson::Compiler::new()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(
             thompson::Config::new()
                 .which_captures(thompson::WhichCaptures::None)
                 .shrink(false),
         )
-        .build_many(&escaped)?;
+        .build_many_from_hir(hirs)?;
     Ok(DFA::builder()
         .configure(DFA::config().match_kind(MatchKind::All))
         .build_from_nfa(nfa)?)
 }
 
-/// Lower-cases the ASCII letters of a pattern outside escapes (`\S`, `\W` keep their case).
-/// The request is lower-cased too, so matching is case-insensitive without the cost of
-/// case-folding classes in the automaton.
-fn lowercase_literals(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut escaped = false;
-    for c in pattern.chars() {
-        if escaped {
-            out.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            out.push(c);
-            escaped = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// Writes each non-ASCII character as a group of `\xNN` byte escapes.
-fn utf8_literals(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() * 2);
-    for c in pattern.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            out.push_str("(?:");
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\x{b:02X}"));
-            }
-            out.push(')');
-        }
-    }
-    out
+/// Whether every id of `small` is in `big` (both ascending).
+fn is_subset(small: &[u32], big: &[u32]) -> bool {
+    let mut big = big.iter();
+    small.iter().all(|id| big.any(|b| b == id))
 }
 
 #[cfg(test)]

@@ -64,35 +64,27 @@ static QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("quantity pattern")
 });
 
-/// Layers of a system; three or more named means a feature across layers. They are
-/// compiled into the router's DFA after its rules, so one scan finds both.
-pub(super) const LAYER_PATTERNS: [&str; 10] = [
-    r"\b(ui|frontend|front-end|react|vue|angular|page|screens?|spa|dashboard|web app|web client|web form|forms?|login ui|ios|android|storefront)\b",
-    r"\b(api|endpoints?|routes?|server|backend|graphql|grpc|websocket|controllers?|middleware|handlers?)\b",
-    r"\b(db|database|schema|tables?|postgres\w*|mysql|sqlite|prisma|persistence|orm|user db)\b",
-    r"\b(deploy\w*|docker|kubernetes|k8s|helm|terraform|vercel|aws|lambda|s3|cdn)\b",
-    r"\b(queue|kafka|event bus|jobs?|workers?|webhooks?|pub/?sub|events)\b",
-    r"\b(email|smtp|sms|notifications?|email provider)\b",
-    r"\b(auth|authn|authz|authentication|authorization|login|logout|sign-?up|sessions?|oauth|rbac|roles|sso|saml|idp)\b",
-    r"\b(cache|caching|redis|memcached)\b",
-    r"\b(mobile|ios|android|flutter|react native|swiftui|jetpack compose)\b",
-    r"\b(analytics|warehouse|etl|backups?)\b",
-];
+pub(super) use super::layers::LAYER_PATTERNS;
 
 /// Measures the signals of a split prompt.
 pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> Found {
     let mut found = Found::default();
-    let paths: BTreeSet<&[u8]> = PATH
-        .captures_iter(parts.request.as_bytes())
-        .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
-        .filter(|p| {
-            p.ends_with(b"/")
-                || p.iter().all(|&b| b != b'.')
-                || p.rsplit(|&b| b == b'/')
-                    .next()
-                    .is_some_and(|f| f.contains(&b'.'))
-        })
-        .collect();
+    // Each regex below needs a `/` (or `*`) to match: without one it is not compiled.
+    let slash = memchr::memchr(b'/', parts.request.as_bytes()).is_some();
+    let paths: BTreeSet<&[u8]> = if slash {
+        PATH.captures_iter(parts.request.as_bytes())
+            .filter_map(|c| c.get(1).map(|m| m.as_bytes()))
+            .filter(|p| {
+                p.ends_with(b"/")
+                    || p.iter().all(|&b| b != b'.')
+                    || p.rsplit(|&b| b == b'/')
+                        .next()
+                        .is_some_and(|f| f.contains(&b'.'))
+            })
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     found.paths = paths.len();
     found.pasted_lines = parts.pasted.iter().filter(|l| !l.trim().is_empty()).count();
     if found.pasted_lines >= cfg.long_log_lines.min(3) {
@@ -119,8 +111,8 @@ pub(super) fn measure(parts: &Parts<'_>, cfg: &SignalsConfig, layers: usize) -> 
     found.words = parts.request.split_whitespace().count();
     let request = parts.request.as_bytes();
     let quoted_glob = parts.quoted_paths.iter().any(|p| p.contains('*'));
-    let glob = quoted_glob || GLOB.is_match(request);
-    let folder = FOLDER.is_match(request)
+    let glob = quoted_glob || (memchr::memchr(b'*', request).is_some() && GLOB.is_match(request));
+    let folder = (slash && FOLDER.is_match(request))
         || !parts.quoted_paths.is_empty()
         || paths.iter().any(|p| p.ends_with(b"/"));
     found.folder_scope = (glob || folder) && QUANTITY.is_match(request);

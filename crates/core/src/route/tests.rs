@@ -150,7 +150,7 @@ fn decisions_are_deterministic() {
 
 #[test]
 fn non_ascii_literals_become_byte_escapes() {
-    assert_eq!(utf8_literals("fún"), r"f(?:\xC3\xBA)n");
+    assert_eq!(literals::utf8_literals("fún"), r"f(?:\xC3\xBA)n");
     let table: toml::Table = toml::from_str(
         "[rules.es]\nside = \"local\"\npattern = 'funci(o|ó)n\\b'\n[rules.zh]\nside = \"api\"\npattern = '迁移'\n",
     )
@@ -214,4 +214,64 @@ fn confidence_grows_with_the_margin() {
     let unsure = r.decide("tidy up the helpers");
     assert!(sure.confidence > unsure.confidence, "{sure:?} {unsure:?}");
     assert!((0.5..=1.0).contains(&unsure.confidence));
+}
+
+/// The prefilter only skips work: on every labelled prompt, the patterns found through it
+/// are exactly those found by one automaton of all patterns.
+#[test]
+fn the_prefilter_finds_what_the_whole_rule_set_finds() {
+    let sets = [
+        include_str!("../../../../tests/data/routing_dev.jsonl"),
+        include_str!("../../../../tests/data/routing_dev2.jsonl"),
+        include_str!("../../../../tests/data/routing_dev3.jsonl"),
+        include_str!("../../../../tests/data/routing_extra.jsonl"),
+        include_str!("../../../../tests/data/routing_extra2.jsonl"),
+        include_str!("../../../../tests/data/routing_rubric3.jsonl"),
+    ];
+    let router = builtin();
+    let all = router.compile_some((0..router.prepared.len() as u32).collect());
+    let mut cache = all.dfa.create_cache();
+    let (mut prompts, mut skipped) = (0, 0);
+    for line in sets.iter().flat_map(|s| s.lines()) {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = mask::split(row["prompt"].as_str().unwrap())
+            .request
+            .to_ascii_lowercase();
+        let mut set = PatternSet::new(all.dfa.pattern_len());
+        all.dfa
+            .try_which_overlapping_matches(&mut cache, &Input::new(text.as_bytes()), &mut set)
+            .unwrap();
+        let want: Vec<usize> = set.iter().map(|p| p.as_usize()).collect();
+        let candidates = prefilter::candidates(&router.literals, text.as_bytes());
+        assert!(
+            want.iter().all(|&p| candidates.contains(&(p as u32))),
+            "{text:?}: {want:?} not all in {candidates:?}"
+        );
+        // Now and then through `matches` with nothing compiled yet, so the candidates'
+        // own automaton is what answers.
+        if prompts % 40 == 0 {
+            router.compiled.lock().unwrap().clear();
+            assert_eq!(router.matches(text.as_bytes()), want, "{text:?}");
+        }
+        prompts += 1;
+        skipped += router.prepared.len() - candidates.len();
+    }
+    assert_eq!(prompts, 1032);
+    // Most patterns are skipped for a typical prompt (else the prefilter is not working).
+    assert!(
+        skipped > prompts * router.prepared.len() / 2,
+        "{skipped} of {}",
+        prompts * router.prepared.len()
+    );
+}
+
+/// Every built-in rule's literals come from the build script's table: a call parses none
+/// of them until its request makes them candidates.
+#[test]
+fn no_built_in_rule_is_parsed_when_the_router_is_built() {
+    let router = builtin();
+    assert!(router.hirs.iter().all(|h| h.get().is_none()));
+    let _ = router.decide("write a function");
+    let parsed = router.hirs.iter().filter(|h| h.get().is_some()).count();
+    assert!(parsed < router.prepared.len() / 4, "{parsed} parsed");
 }
