@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Failure, FailureKind};
 
 /// How a route's endpoints share the calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
     /// Always in the listed order (healthy ones first).
+    #[default]
     Order,
     /// Each call starts at the next healthy endpoint (a turn counter in the state file),
     /// so sequential and parallel callers spread over the pool.
@@ -29,11 +30,23 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// What `[pool] strategy` may be, as an error message says it.
+    pub const NAMES: &'static str = "order or spread";
+
     /// `order` or `spread`.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Order => "order",
             Strategy::Spread => "spread",
+        }
+    }
+
+    /// A strategy by its name in `[pool] strategy` (surrounding spaces ignored).
+    pub fn parse(name: &str) -> Option<Strategy> {
+        match name.trim() {
+            "order" => Some(Strategy::Order),
+            "spread" => Some(Strategy::Spread),
+            _ => None,
         }
     }
 }

@@ -1158,14 +1158,11 @@ fn route_table(
 /// `$XDG_STATE_HOME/codex-wrap/` (else `~/.local/state/codex-wrap/`).
 fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
     let pool = cfg.pool.clone().unwrap_or_default();
-    let strategy = match pool.strategy.as_deref().map(str::trim) {
-        None | Some("order") => Strategy::Order,
-        Some("spread") => Strategy::Spread,
-        Some(other) => {
-            return Err(Error::Config(format!(
-                "[pool] strategy = '{other}': order or spread"
-            )));
-        }
+    let strategy = match pool.strategy.as_deref() {
+        None => Strategy::default(),
+        Some(name) => Strategy::parse(name).ok_or_else(|| {
+            Error::Config(format!("[pool] strategy = '{name}': {}", Strategy::NAMES))
+        })?,
     };
     let cooldown = pool.cooldown.unwrap_or(30.0);
     let cooldown = (cooldown.is_finite() && (0.0..=86_400.0).contains(&cooldown))
