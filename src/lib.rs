@@ -53,8 +53,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let mut env = Env::from_process();
     let root = project_root(&cli.global, &env, &cwd)?;
-    // The project's .env.local files are read only when the project is trusted.
-    config::trust::apply(&mut env, &root, &cwd);
+    // The project's .env.local files are read only when the project is trusted. `trust`
+    // reports the trust state itself (and must not warn about the file it is trusting).
+    if !matches!(cli.command, Some(Command::Trust(_))) {
+        config::trust::apply(&mut env, &root, &cwd);
+    }
     secrets::learn(&env);
     let report = Reporter::new(cli.global.quiet);
     match &cli.command {

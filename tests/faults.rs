@@ -240,12 +240,11 @@ fn expect(fault: Fault) -> Expect {
             stderr: "done via",
             fallback: false,
         },
-        // NOTE: the message says "(deadline 2s)" for the 1.5 s deadline of the cell's
-        // profiles.toml: the seconds are rounded in the text.
+        // The cell's profiles.toml gives a 1.5 s deadline: the message says so exactly.
         Fault::SlowDrip => Expect {
             code: 6,
             stdout: "first",
-            stderr: "did not finish in time",
+            stderr: "did not finish in time (deadline 1.5s)",
             fallback: false,
         },
     }

@@ -107,8 +107,17 @@ impl Deadlines {
     pub fn expired(&self, what: &str) -> Failure {
         Failure::new(
             FailureKind::Timeout,
-            format!("{what} (deadline {:.0}s)", self.budget.as_secs_f64()),
+            format!("{what} (deadline {})", seconds(self.budget)),
         )
+    }
+}
+
+/// `60s`, `1.5s`: whole seconds without a fraction, others to the millisecond.
+fn seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms % 1000 {
+        0 => format!("{}s", ms / 1000),
+        _ => format!("{}s", (ms as f64 / 1000.0)),
     }
 }
 
@@ -120,4 +129,16 @@ pub fn deliver(out: &mut dyn Sink) -> Result<(), Failure> {
             format!("cannot write to stdout: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_shown_as_given() {
+        assert_eq!(seconds(Duration::from_secs(60)), "60s");
+        assert_eq!(seconds(Duration::from_secs_f64(1.5)), "1.5s");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25s");
+    }
 }
