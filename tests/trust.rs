@@ -92,9 +92,7 @@ fn trust_status_json_and_revoke() {
     sb.write("profiles.toml", "[sync]\nremote = \"x:y\"\n");
     sb.write(".env.local", "OLLAMA_MODEL=secret-value\n");
     let status = |sb: &Sandbox| {
-        let r = Test::new(sb)
-            .args(["trust", "--status", "--json"])
-            .run();
+        let r = Test::new(sb).args(["trust", "--status", "--json"]).run();
         serde_json::from_str::<serde_json::Value>(&r.stdout()).unwrap()
     };
     let doc = status(&sb);

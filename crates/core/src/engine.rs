@@ -342,6 +342,12 @@ impl Sink for Recorder<'_> {
     }
 }
 
+/// Tries the plan's attempts in order until one answers: fallback only before any byte
+/// reached `sink`, the 429 retry, the refusal retry and the pool's health records.
+///
+/// Longer than the usual limit on purpose: these decisions share the failures so far and
+/// the sink's "anything written yet" state, and the order they are taken in is the
+/// fallback contract; one loop keeps that order visible.
 async fn attempts(
     plan: &mut Plan,
     client: &reqwest::Client,

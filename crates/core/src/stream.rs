@@ -166,6 +166,10 @@ pub async fn attempt(
 }
 
 /// Sends one request and streams its answer to `out`.
+///
+/// Longer than the usual limit on purpose: connect, status, first byte, the frame loop and
+/// each deadline are one `select!` over one response, and every branch decides whether the
+/// attempt may still fall back (no byte written yet), so they read best together.
 async fn stream_once(
     client: &reqwest::Client,
     attempt: &Attempt,

@@ -148,6 +148,10 @@ impl Drop for Group {
 }
 
 /// Runs the command and streams its stdout to `out`. Returns the time to the first text.
+///
+/// Longer than the usual limit on purpose: spawning, feeding stdin, the read loop with its
+/// deadlines and the process group's kill on every exit path are one `select!` over one
+/// child; split, each piece would need the child and its guards passed around.
 pub async fn stream(
     argv: &[String],
     input: String,

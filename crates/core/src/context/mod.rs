@@ -418,6 +418,48 @@ pub fn select(
         },
     };
 
+    if take_named(&mut p, docs, settings) {
+        return p.sel;
+    }
+
+    // 3. Automatic.
+    let terms = score::terms(prompt);
+    let scores: Vec<Vec<score::Score>> = docs
+        .iter()
+        .map(|doc| score::score(&doc.text, &doc.sections, &doc.code, &terms))
+        .collect();
+    let relevance = |d: usize| scores[d].iter().map(|s| s.total).fold(0.0, f64::max);
+
+    if depth == Depth::Full {
+        // The whole docs when they fit, most relevant file first.
+        let whole: usize = docs.iter().map(|doc| estimate_tokens(&doc.text)).sum();
+        if !docs.is_empty() && whole <= p.left() {
+            let mut order: Vec<usize> = (0..docs.len()).collect();
+            order.sort_by(|&a, &b| relevance(b).total_cmp(&relevance(a)));
+            for d in order {
+                let end = docs[d].text.len();
+                p.take(d, (0, end), usize::MAX, ("", "whole", relevance(d)));
+            }
+            return p.sel;
+        }
+        // Else each file's preamble first (at most a quarter of the budget each): it holds
+        // the rules that apply to every section.
+        for (d, doc) in docs.iter().enumerate() {
+            if let Some(pre) = doc.sections.first().filter(|s| s.level == 0)
+                && !doc.text[pre.start..pre.end].trim().is_empty()
+            {
+                p.take(d, (pre.start, pre.end), budget / 4, ("", "preamble", 0.0));
+            }
+        }
+    }
+
+    take_best(&mut p, docs, &scores, settings, depth);
+    p.sel
+}
+
+/// Steps 1 and 2: the `always` sections, then the sections the request names (a file
+/// none of whose sections matches sends its first lines). Whether any were named.
+fn take_named(p: &mut Picker<'_>, docs: &[Doc], settings: &ContextSettings) -> bool {
     // 1. `always`, then 2. named sections.
     let mut named_any = false;
     for (reason, list) in [
@@ -471,42 +513,17 @@ pub fn select(
             }
         }
     }
-    if named_any {
-        return p.sel;
-    }
+    named_any
+}
 
-    // 3. Automatic.
-    let terms = score::terms(prompt);
-    let scores: Vec<Vec<score::Score>> = docs
-        .iter()
-        .map(|doc| score::score(&doc.text, &doc.sections, &doc.code, &terms))
-        .collect();
-    let relevance = |d: usize| scores[d].iter().map(|s| s.total).fold(0.0, f64::max);
-
-    if depth == Depth::Full {
-        // The whole docs when they fit, most relevant file first.
-        let whole: usize = docs.iter().map(|doc| estimate_tokens(&doc.text)).sum();
-        if !docs.is_empty() && whole <= p.left() {
-            let mut order: Vec<usize> = (0..docs.len()).collect();
-            order.sort_by(|&a, &b| relevance(b).total_cmp(&relevance(a)));
-            for d in order {
-                let end = docs[d].text.len();
-                p.take(d, (0, end), usize::MAX, ("", "whole", relevance(d)));
-            }
-            return p.sel;
-        }
-        // Else each file's preamble first (at most a quarter of the budget each): it holds
-        // the rules that apply to every section.
-        for (d, doc) in docs.iter().enumerate() {
-            if let Some(pre) = doc.sections.first().filter(|s| s.level == 0)
-                && !doc.text[pre.start..pre.end].trim().is_empty()
-            {
-                p.take(d, (pre.start, pre.end), budget / 4, ("", "preamble", 0.0));
-            }
-        }
-    }
-
-    // The best sections by score, no overlaps, within the budget.
+/// The best sections by score, no overlaps, within what is left of the budget.
+fn take_best(
+    p: &mut Picker<'_>,
+    docs: &[Doc],
+    scores: &[Vec<score::Score>],
+    settings: &ContextSettings,
+    depth: Depth,
+) {
     let floor = match depth {
         Depth::Minimal => settings.min_score * 2.0,
         Depth::Full => settings.min_score,
@@ -556,7 +573,6 @@ pub fn select(
             p.take_section(d, i, "auto", s);
         }
     }
-    p.sel
 }
 
 /// A total order on scores for sorting.
