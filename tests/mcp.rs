@@ -1475,3 +1475,51 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
     );
     live.end();
 }
+
+/// The configuration is read anew for each call: a rule the user adds while the server
+/// runs decides the next `route` (and `delegate`) call, without a restart.
+#[test]
+fn a_rule_added_while_the_server_runs_counts_at_the_next_call() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    writeln!(stdin, "{INIT}\n{INITIALIZED}").unwrap();
+    let mut ask = |id: u64| -> Value {
+        let prompt = "write a function that reverses a string";
+        writeln!(stdin, "{}", call(id, "route", json!({ "prompt": prompt }))).unwrap();
+        stdin.flush().unwrap();
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(20)).expect("an answer");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id) {
+                return tool_doc(&message);
+            }
+        }
+    };
+    assert_eq!(ask(1)["route"], "local");
+    sb.user_config(
+        "[router.rules.reverse]\nside = \"api\"\nweight = 9\npattern = '\\breverses\\b'\n",
+    );
+    let second = ask(2);
+    assert_eq!(second["route"], "api", "{second}");
+    assert!(
+        second["rules"][0].as_str().unwrap().starts_with("reverse("),
+        "{second}"
+    );
+    drop(stdin);
+    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+}

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -24,30 +24,26 @@ use crate::error::ExitStatus;
 use crate::event::Summary;
 use crate::files::inputs;
 use crate::output::{Output, Reporter, Sink};
-use crate::route::Router;
 use crate::session::Session;
 
-/// The router, compiled once per session (or why it cannot be).
-pub(crate) type SharedRouter = Arc<OnceLock<Result<Router, String>>>;
-
-/// The engine face: the project, its environment, and what a session shares between
-/// calls (the router, and one HTTP client per connect timeout, so connections are reused).
+/// The engine face: the project, its environment, and what a server shares between calls
+/// (one HTTP client per connect timeout, so connections are reused). The configuration
+/// and the router are read anew for each call: a project file changed between two calls
+/// counts at once (building the router costs about 0.1 ms).
 #[derive(Clone)]
 pub(crate) struct EngineFace {
     env: Arc<Env>,
     root: PathBuf,
-    router: SharedRouter,
     clients: Arc<Mutex<HashMap<Duration, reqwest::Client>>>,
 }
 
 impl EngineFace {
     /// A face for the project at `root` (made canonical: inputs are checked against it).
-    pub(crate) fn new(env: Arc<Env>, root: PathBuf, router: SharedRouter) -> EngineFace {
+    pub(crate) fn new(env: Arc<Env>, root: PathBuf) -> EngineFace {
         let root = std::fs::canonicalize(&root).unwrap_or(root);
         EngineFace {
             env,
             root,
-            router,
             clients: Arc::default(),
         }
     }
@@ -87,16 +83,11 @@ impl EngineFace {
         };
         let session = Session::open(env, &self.root).map_err(|e| e.to_string())?;
         let router = match session.wants_router(&overrides) {
-            true => Some(
-                self.router
-                    .get_or_init(|| session.router().map_err(|e| format!("{e:#}")))
-                    .as_ref()
-                    .map_err(Clone::clone)?,
-            ),
+            true => Some(session.router().map_err(|e| format!("{e:#}"))?),
             false => None,
         };
         let resolved = session
-            .resolve(overrides, &request.prompt, router)
+            .resolve(overrides, &request.prompt, router.as_ref())
             .map_err(|e| e.to_string())?;
         // Checked as text first, the same way for every such path: the answer must not tell
         // whether a file outside the root exists, and `/**` must not walk the disk.

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock as Content};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use super::call::{EngineFace, SharedRouter};
+use super::call::EngineFace;
 use super::delegate::{self, DelegateRequest, McpSettings};
 use super::jobs::Jobs;
 use crate::config::env::Env;
@@ -26,7 +26,6 @@ use crate::config::env::Env;
 pub(crate) struct Server {
     env: Arc<Env>,
     root: PathBuf,
-    router: SharedRouter,
     engine: EngineFace,
     jobs: Jobs,
 }
@@ -88,12 +87,10 @@ impl Server {
     /// A server for the project at `root`.
     pub(crate) fn new(env: Env, root: PathBuf) -> Server {
         let env = Arc::new(env);
-        let router: SharedRouter = Arc::new(OnceLock::new());
         Server {
-            engine: EngineFace::new(env.clone(), root.clone(), router.clone()),
+            engine: EngineFace::new(env.clone(), root.clone()),
             env,
             root,
-            router,
             jobs: Jobs::default(),
         }
     }
@@ -172,14 +169,12 @@ impl Server {
         &self,
         Parameters(p): Parameters<RouteParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let router = self
-            .router
-            .get_or_init(|| crate::router(&self.env, &self.root).map_err(|e| format!("{e:#}")));
-        Ok(match router {
+        // Read anew each call, like `delegate`: a changed rule counts at once.
+        Ok(match crate::router(&self.env, &self.root) {
             Ok(router) => {
                 json_result(&serde_json::to_value(router.decide(&p.prompt)).unwrap_or_default())
             }
-            Err(e) => CallToolResult::error(vec![Content::text(e.clone())]),
+            Err(e) => CallToolResult::error(vec![Content::text(format!("{e:#}"))]),
         })
     }
 
