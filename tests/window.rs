@@ -1,7 +1,7 @@
 //! Fitting a request to the local model's window: the ceiling from the server when the
 //! profile sets none.
 
-use crate::support::{Sandbox, Server, Test, ollama};
+use crate::support::{Sandbox, Server, Test, ollama, openai};
 
 #[test]
 fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() {
@@ -43,4 +43,40 @@ fn without_num_ctx_max_the_ceiling_is_the_models_context_length_from_api_show() 
         .stdout("ok")
         .run();
     assert_eq!(local.hits(), 3);
+}
+
+/// Only Ollama cuts a long prompt silently: a local route of an OpenAI-compatible server
+/// gets the request as it is (that server answers an over-long one with an error), with no
+/// window arithmetic, no context-length question and no detour to the API.
+#[test]
+fn an_openai_compatible_local_route_is_not_fitted_to_ollamas_window() {
+    let sb = Sandbox::new();
+    let local = openai::fake().answering("ok");
+    let long = "word ".repeat(40_000); // 50,000 tokens: far over the profile's num_ctx
+    let path = sb.write("big.txt", &long);
+    Test::new(&sb)
+        .openai(&local)
+        .args(["--local", "-f"])
+        .arg(&path)
+        .stdout("ok")
+        .run();
+    let requests = local.requests();
+    assert_eq!(requests.len(), 1, "no context-length question");
+    assert_eq!(requests[0].path, "/v1/chat/completions");
+    let sent = requests[0].json()["messages"].to_string();
+    assert!(
+        sent.len() > 200_000,
+        "the whole prompt: {} bytes",
+        sent.len()
+    );
+
+    // The same request on Ollama is refused up front: it could not fit num_ctx_max.
+    let ollama = ollama::fake().answering("ok");
+    Test::new(&sb)
+        .ollama(&ollama)
+        .args(["--local", "-f"])
+        .arg(&path)
+        .code(11)
+        .stderr_has("more than the local model's window")
+        .run();
 }

@@ -545,6 +545,12 @@ fn slice_and_fit(
 
     let (current, reserve) = ollama::window(&settings.profile.options);
     let mut max = settings.profile.num_ctx_max;
+    // Only a route with an endpoint that cuts a long prompt silently (Ollama) is fitted.
+    let fitted = settings
+        .routes
+        .get(route)
+        .iter()
+        .any(|e| e.provider.cuts_to_window());
     loop {
         let blocks: Vec<prompt::ContextBlock> =
             inputs.iter().chain(&selection.blocks).cloned().collect();
@@ -554,6 +560,9 @@ fn slice_and_fit(
             &settings.directive,
             prompt_text,
         );
+        if !fitted {
+            return Ok((assembled, selection, None, None));
+        }
         // Conservative: a window too small is cut silently, one too large only costs memory.
         let need = ollama::fit_tokens(&assembled.system)
             + ollama::fit_tokens(&assembled.user)

@@ -63,6 +63,17 @@ impl Provider {
         }
     }
 
+    /// Whether a prompt longer than the request's window is cut silently, so the engine
+    /// must fit the request to it (raise `num_ctx`, drop context): Ollama does; an
+    /// OpenAI-compatible server answers such a request with an error, and a command line
+    /// has no window the engine knows.
+    pub fn cuts_to_window(self) -> bool {
+        match self {
+            Provider::Ollama => ollama::CUTS_TO_WINDOW,
+            Provider::Gemini | Provider::OpenAi | Provider::Command => false,
+        }
+    }
+
     /// Parses a provider name; `what` names the setting in the error.
     pub fn parse(value: &str, what: &str) -> Result<Provider, Error> {
         match value.trim().to_ascii_lowercase().as_str() {

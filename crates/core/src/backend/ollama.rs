@@ -19,6 +19,10 @@ use super::{
 use crate::error::{Failure, FailureKind};
 use crate::http;
 
+/// Ollama cuts a prompt longer than `num_ctx` without a word (its server log says
+/// "truncating input prompt"): requests must be fitted to the window.
+pub const CUTS_TO_WINDOW: bool = true;
+
 /// Where Ollama listens unless told otherwise (its own default).
 pub const DEFAULT_URL: &str = "http://localhost:11434";
 
