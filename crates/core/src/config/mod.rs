@@ -205,7 +205,15 @@ pub const ENGINE_IDLE_STOP: Duration = Duration::from_secs(30 * 60);
 
 /// The engine's directories (XDG) and `[engine]` settings.
 pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Error> {
+    engine_settings_picked(cfg, &mut Picker::new(env))
+}
+
+fn engine_settings_picked(
+    cfg: &ConfigFile,
+    pick: &mut Picker<'_>,
+) -> Result<EngineSettings, Error> {
     use etcetera::BaseStrategy;
+    let env = pick.env;
     let base = etcetera::choose_base_strategy()
         .ok()
         .map(|b| (b.cache_dir(), b.state_dir().unwrap_or_else(|| b.data_dir())));
@@ -230,20 +238,32 @@ pub fn engine_settings(cfg: &ConfigFile, env: &Env) -> Result<EngineSettings, Er
             .ok_or_else(no_home)?
             .join("codex-wrap/engine"),
     };
-    let idle_stop = match cfg.engine.as_ref().and_then(|e| e.idle_stop.as_deref()) {
-        None => Some(ENGINE_IDLE_STOP),
-        Some(v) if matches!(v.trim(), "off" | "never" | "0") => None,
-        Some(v) => Some(
+    let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
+        env.get(names::XDG_CACHE_HOME)
+            .filter(|v| Path::new(v).is_absolute())
+            .map(|_| names::XDG_CACHE_HOME)
+    });
+    pick.origins.env_or_file("engine.cache", cache_var);
+    let idle_stop = pick
+        .value("engine.idle_stop")
+        .file(|| {
+            let Some(v) = cfg.engine.as_ref().and_then(|e| e.idle_stop.as_deref()) else {
+                return Ok(None);
+            };
+            if matches!(v.trim(), "off" | "never" | "0") {
+                return Ok(Some(None));
+            }
             humantime::parse_duration(v.trim())
                 .ok()
                 .filter(|d| !d.is_zero())
+                .map(|d| Some(Some(d)))
                 .ok_or_else(|| {
                     Error::Config(format!(
                         "[engine] idle_stop = \"{v}\": must be a duration such as \"30m\" or \"off\""
                     ))
-                })?,
-        ),
-    };
+                })
+        })
+        .or(Some(ENGINE_IDLE_STOP))?;
     let threads = match cfg.engine.as_ref().and_then(|e| e.threads) {
         Some(0) => {
             return Err(Error::Config(
@@ -275,19 +295,37 @@ pub struct LogSettings {
 /// The run log's settings: `CODEX_WRAP_ENABLE_LOGGING=0` or `[log] enabled = false` turn it
 /// off; the file is `log_path`.
 pub fn log_settings(cfg: &ConfigFile, env: &Env, root: &Path) -> LogSettings {
+    log_settings_picked(cfg, &mut Picker::new(env), root)
+}
+
+fn log_settings_picked(cfg: &ConfigFile, pick: &mut Picker<'_>, root: &Path) -> LogSettings {
     let log = cfg.log.clone().unwrap_or_default();
-    let enabled = match env.get(names::ENABLE_LOGGING) {
-        Some(v) => !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
+    let off = |v: &str| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
             "0" | "false" | "no" | "off"
-        ),
-        None => log.enabled.unwrap_or(true),
+        )
     };
+    let enabled = pick
+        .value("log.enabled")
+        .env(&[names::ENABLE_LOGGING], |_, v| Ok(!off(v)))
+        .file(|| Ok(log.enabled))
+        .or(true)
+        .unwrap_or(true);
+    let prompts = pick
+        .value("log.log_prompts")
+        .file(|| Ok(log.log_prompts))
+        .or(false)
+        .unwrap_or(false);
+    // The file's place has rules of its own (`log_location`); its origin is recorded here.
+    let env = pick.env;
+    pick.origins
+        .env_or_file("log.file", env.first_set(&[names::LOG_FILE]));
     let (file, base) = log_location(cfg, env, root);
     LogSettings {
         file: enabled.then_some(file),
         base,
-        prompts: log.log_prompts.unwrap_or(false),
+        prompts,
     }
 }
 
@@ -651,9 +689,11 @@ pub fn resolve_from(
     }
     origins.default_unless_set("routes.codex");
 
-    let log = log_settings(&cfg, env, root);
-    let pool = pool_settings(&cfg, env)?;
-    let engine = engine_settings(&cfg, env)?;
+    let mut pick = Picker { env, origins };
+    let log = log_settings_picked(&cfg, &mut pick, root);
+    let pool = pool_settings(&cfg, &mut pick)?;
+    let engine = engine_settings_picked(&cfg, &mut pick)?;
+    let mut origins = pick.origins;
     record_read_elsewhere(&mut origins, run, env);
     let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
     context_origins(&mut origins, run, env);
@@ -717,25 +757,9 @@ fn urls(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// Records where the values read by their own functions (log, pool, engine) or by their
-/// own faces (sync, mcp) came from, and the switches.
+/// Records where the values read by their own faces (sync, mcp) came from, and the
+/// switches.
 fn record_read_elsewhere(origins: &mut Provenance, run: &Overrides, env: &Env) {
-    origins.env_or_file("log.enabled", env.first_set(&[names::ENABLE_LOGGING]));
-    origins.env_or_file("log.file", env.first_set(&[names::LOG_FILE]));
-    origins.default_unless_set("log.log_prompts");
-    origins.default_unless_set("pool.strategy");
-    origins.default_unless_set("pool.cooldown");
-    origins.env_or_file(
-        "pool.state_file",
-        env.first_set(&[names::STATE_DIR, names::XDG_STATE_HOME]),
-    );
-    origins.default_unless_set("engine.idle_stop");
-    let cache_var = env.first_set(&[names::ENGINE_CACHE]).or_else(|| {
-        env.get(names::XDG_CACHE_HOME)
-            .filter(|v| Path::new(v).is_absolute())
-            .map(|_| names::XDG_CACHE_HOME)
-    });
-    origins.env_or_file("engine.cache", cache_var);
     // `sync` reads the rest of [sync] itself; its remote may come from the environment.
     origins.env_or_file("sync.remote", env.first_set(&[names::SYNC_REMOTE]));
     origins.default_unless_set("directive");
@@ -1156,22 +1180,42 @@ fn route_table(
 
 /// `[pool]`, and the health state under `CODEX_WRAP_STATE_DIR`, else
 /// `$XDG_STATE_HOME/codex-wrap/` (else `~/.local/state/codex-wrap/`).
-fn pool_settings(cfg: &ConfigFile, env: &Env) -> Result<PoolSettings, Error> {
+fn pool_settings(cfg: &ConfigFile, pick: &mut Picker<'_>) -> Result<PoolSettings, Error> {
+    let env = pick.env;
     let pool = cfg.pool.clone().unwrap_or_default();
-    let strategy = match pool.strategy.as_deref() {
-        None => Strategy::default(),
-        Some(name) => Strategy::parse(name).ok_or_else(|| {
-            Error::Config(format!("[pool] strategy = '{name}': {}", Strategy::NAMES))
-        })?,
-    };
-    let cooldown = pool.cooldown.unwrap_or(30.0);
-    let cooldown = (cooldown.is_finite() && (0.0..=86_400.0).contains(&cooldown))
-        .then(|| Duration::from_secs_f64(cooldown))
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "[pool] cooldown = {cooldown}: must be 0 to 86400 seconds"
-            ))
-        })?;
+    let strategy = pick
+        .value("pool.strategy")
+        .file(|| {
+            pool.strategy
+                .as_deref()
+                .map(|name| {
+                    Strategy::parse(name).ok_or_else(|| {
+                        Error::Config(format!("[pool] strategy = '{name}': {}", Strategy::NAMES))
+                    })
+                })
+                .transpose()
+        })
+        .or(Strategy::default())?;
+    let cooldown = pick
+        .value("pool.cooldown")
+        .file(|| {
+            pool.cooldown
+                .map(|v| {
+                    (v.is_finite() && (0.0..=86_400.0).contains(&v))
+                        .then(|| Duration::from_secs_f64(v))
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "[pool] cooldown = {v}: must be 0 to 86400 seconds"
+                            ))
+                        })
+                })
+                .transpose()
+        })
+        .or(Duration::from_secs(30))?;
+    pick.origins.env_or_file(
+        "pool.state_file",
+        env.first_set(&[names::STATE_DIR, names::XDG_STATE_HOME]),
+    );
     let state_dir = match env.get(names::STATE_DIR).filter(|v| !v.is_empty()) {
         Some(dir) => Some(PathBuf::from(dir)),
         None => env

@@ -22,6 +22,14 @@ pub(super) struct Picker<'e> {
 }
 
 impl<'e> Picker<'e> {
+    /// A picker that records into a fresh provenance (for a function called on its own).
+    pub(super) fn new(env: &'e Env) -> Picker<'e> {
+        Picker {
+            env,
+            origins: Provenance::default(),
+        }
+    }
+
     /// Starts picking the value recorded under `key`.
     pub(super) fn value<T>(&mut self, key: impl Into<String>) -> Pick<'_, 'e, T> {
         Pick {
