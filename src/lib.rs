@@ -26,8 +26,9 @@ mod shared;
 pub mod sync;
 
 pub use codex_wrap_core::{
-    backend, config, context, deadline, engine, error, event, frame, http, input, output, ownfile,
-    plan, pool, prompt, record, route, runlog, secret, secrets, session, spinner, status, stream,
+    backend, config, context, deadline, engine, error, escalate, event, frame, http, input, output,
+    ownfile, plan, pool, prompt, record, route, runlog, secret, secrets, session, spinner, status,
+    stream,
 };
 
 /// The core's write/check/repair task, and the face that runs it from the command line and

@@ -309,7 +309,7 @@ pub(crate) fn table(s: &Summary, results: &[TaskResult]) -> String {
             r.bytes_read_with_write.to_string(),
         ]);
     }
-    let mut out = crate::commands::table(&rows);
+    let mut out = crate::shared::table(&rows);
     let n = s.tasks;
     out.push('\n');
     out.push_str(&format!(

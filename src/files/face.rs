@@ -683,13 +683,13 @@ pub(crate) fn escalation(
     let overrides = crate::config::Overrides::from(run);
     let (cfg, _) = crate::config::load(env, root)?;
     let Some((target, rounds)) =
-        super::escalate::choose(run.escalate.as_deref(), &cfg, &overrides, env)
+        crate::escalate::choose(run.escalate.as_deref(), &cfg, &overrides, env)
     else {
         return Ok(None);
     };
     // Its context warnings were said by the call's own plan.
     let _ = report;
-    match super::escalate::prepare(
+    match crate::escalate::prepare(
         &target,
         &overrides,
         env,

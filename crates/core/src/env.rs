@@ -56,7 +56,7 @@ pub mod names {
 pub struct Env {
     process: HashMap<String, String>,
     files: HashMap<String, String>,
-    trusted: Option<std::sync::Arc<crate::config::trust::Trusted>>,
+    trusted: Option<std::sync::Arc<crate::trusted::Trusted>>,
 }
 
 impl Env {
@@ -94,12 +94,12 @@ impl Env {
     }
 
     /// The trust given to this project's files, when it is trusted.
-    pub fn trusted(&self) -> Option<&crate::config::trust::Trusted> {
+    pub fn trusted(&self) -> Option<&crate::trusted::Trusted> {
         self.trusted.as_deref()
     }
 
     /// Marks the project trusted (only `trust::apply` does this).
-    pub(crate) fn set_trusted(&mut self, trusted: crate::config::trust::Trusted) {
+    pub(crate) fn set_trusted(&mut self, trusted: crate::trusted::Trusted) {
         self.trusted = Some(std::sync::Arc::new(trusted));
     }
 

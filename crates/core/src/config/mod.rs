@@ -63,6 +63,22 @@ pub struct Profile {
     pub num_ctx_max: Option<u64>,
 }
 
+/// `[files] edit_blocks_above` when not set: inputs with more lines are changed by edits.
+pub const EDIT_BLOCKS_ABOVE: usize = 150;
+
+/// The globs of the user's `[files] allow_write` (root-relative, gitignore-like `*`, `**`).
+pub fn allow_write_set(globs: &[String]) -> Result<globset::GlobSet, String> {
+    let mut set = globset::GlobSetBuilder::new();
+    for g in globs {
+        let glob = globset::GlobBuilder::new(g)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("[files] allow_write {g:?}: {e}"))?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| e.to_string())
+}
+
 /// The `num_ctx` ceiling when neither the profile nor the server says.
 pub const DEFAULT_NUM_CTX_MAX: u64 = 32_768;
 
@@ -702,7 +718,7 @@ pub fn resolve_from(
         .as_ref()
         .and_then(|f| f.allow_write.clone())
         .unwrap_or_default();
-    crate::files::protect::allow_set(&allow_write).map_err(Error::Config)?;
+    allow_write_set(&allow_write).map_err(Error::Config)?;
     Ok(Settings {
         provenance: origins,
         root: root.to_path_buf(),
@@ -717,7 +733,7 @@ pub fn resolve_from(
             .files
             .as_ref()
             .and_then(|f| f.edit_blocks_above)
-            .unwrap_or(crate::files::edits::DEFAULT_ABOVE),
+            .unwrap_or(EDIT_BLOCKS_ABOVE),
         api_model: gemini.model,
         timeouts,
         deadline_override,

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::env::{Env, names};
 use crate::error::Error;
@@ -27,29 +26,7 @@ use crate::error::Error;
 /// The command that trusts a project, as the warnings name it.
 pub const TRUST_COMMAND: &str = "codex-wrap trust";
 
-/// The files of a project a trust was given for, by absolute path, with their SHA-256
-/// (lower-case hex). A file absent when trusted is not in the map.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trusted {
-    files: BTreeMap<PathBuf, String>,
-}
-
-impl Trusted {
-    /// Whether `bytes` (`None`: the file is absent) are what `path` held when trusted.
-    pub fn covers(&self, path: &Path, bytes: Option<&[u8]>) -> bool {
-        self.files.get(&file_key(path)).map(String::as_str) == bytes.map(sha256_hex).as_deref()
-    }
-}
-
-/// A file as records name it: its folder resolved (`/tmp/p` and `/private/tmp/p` are one).
-fn file_key(path: &Path) -> PathBuf {
-    match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => dir
-            .canonicalize()
-            .map_or_else(|_| path.to_path_buf(), |d| d.join(name)),
-        _ => path.to_path_buf(),
-    }
-}
+pub use crate::trusted::{Trusted, file_key, sha256_hex};
 
 /// Whether a project is trusted, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,14 +103,6 @@ fn record_path(state: &Path, root: &Path) -> PathBuf {
     state.join("trust").join(format!("{key}.json"))
 }
 
-/// SHA-256 in lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A file's bytes; `None` when it does not exist.
 fn read_opt(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
@@ -177,7 +146,7 @@ pub fn check(env: &Env, root: &Path, cwd: &Path) -> Status {
         if now != then {
             changed.push(shown(root, &path));
         } else if let Some(hash) = now {
-            trusted.files.insert(file_key(&path), hash);
+            trusted.insert(file_key(&path), hash);
         }
     }
     if changed.is_empty() {

@@ -17,8 +17,8 @@
 
 use super::inputs::InputFile;
 
-/// `[files] edit_blocks_above` when not set: inputs with more lines are changed by edits.
-pub const DEFAULT_ABOVE: usize = 150;
+/// The default of `[files] edit_blocks_above` (kept with the rest of the configuration).
+pub use crate::config::EDIT_BLOCKS_ABOVE as DEFAULT_ABOVE;
 
 /// Why edit blocks could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

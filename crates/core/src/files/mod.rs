@@ -14,7 +14,6 @@
 //! - `restore`: putting back what a failed task wrote.
 //! - `guard`: answers for existing inputs shaped (merged by symbol with `merge` and
 //!   `symbols`, edit blocks applied with `edits`) and destructive ones refused.
-//! - `escalate`: where a task goes on when its local rounds fail.
 //! - `face`: the write face: a whole task (engine rounds, writes, checks, repairs) and its
 //!   command-line rendering.
 
@@ -22,7 +21,6 @@ pub mod answer;
 pub mod blocks;
 pub mod check;
 pub mod edits;
-pub mod escalate;
 pub mod guard;
 pub mod inputs;
 pub mod merge;

@@ -14,8 +14,6 @@
 //! Components are compared without regard to ASCII case: on a case-insensitive file system
 //! `PROFILES.TOML` is `profiles.toml`.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-
 /// Folders whose files configure an assistant or an editor.
 const ASSISTANT_DIRS: [&str; 5] = [".codex", ".claude", ".gemini", ".cursor", ".vscode"];
 
@@ -60,18 +58,7 @@ pub fn protection(rel: &str) -> Protection {
     Protection::Open
 }
 
-/// The globs of the user's `[files] allow_write` (root-relative, gitignore-like `*`, `**`).
-pub fn allow_set(globs: &[String]) -> Result<GlobSet, String> {
-    let mut set = GlobSetBuilder::new();
-    for g in globs {
-        let glob = GlobBuilder::new(g)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| format!("[files] allow_write {g:?}: {e}"))?;
-        set.add(glob);
-    }
-    set.build().map_err(|e| e.to_string())
-}
+pub use crate::config::allow_write_set as allow_set;
 
 /// Why an answer may not write `rel`, or `Ok` when it may (as far as protection goes).
 /// `exists`: the file is there now; `literal`: it was named literally with `-i` on the
