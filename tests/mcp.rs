@@ -388,13 +388,22 @@ fn the_official_python_sdk_drives_the_server() {
 #[test]
 fn a_cancelled_call_closes_its_backend_connection_at_once() {
     // The doctor behind `status` asks Ollama for its version; this server never answers
-    // and reports when the client hangs up.
+    // and reports when the request is here and when the client hangs up. The doctor asks
+    // /api/tags and /api/show at the same time (answered with a close at once): only the
+    // version request says the call is in flight.
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let server = crate::support::Server::start(move |_, req, conn| {
         if req.path == "/api/version" {
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("asked", std::time::Instant::now()));
             conn.wait_closed(Duration::from_secs(20));
-            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("closed", std::time::Instant::now()));
         }
     });
     let sb = Sandbox::new();
@@ -412,21 +421,18 @@ fn a_cancelled_call_closes_its_backend_connection_at_once() {
     stdout.read_line(&mut line).unwrap();
     writeln!(stdin, "{INITIALIZED}").unwrap();
     writeln!(stdin, "{}", call(1, "status", json!({}))).unwrap();
-    let waited = std::time::Instant::now();
-    while server.hits() == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(10),
-            "the doctor never asked"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (what, _) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the doctor never asked");
+    assert_eq!(what, "asked");
     let cancelled = std::time::Instant::now();
     writeln!(
         stdin,
         r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"user"}}}}"#
     )
     .unwrap();
-    let closed = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    assert_eq!(what, "closed");
     let after = closed.saturating_duration_since(cancelled);
     assert!(
         after < Duration::from_millis(500),
