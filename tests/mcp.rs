@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, ollama, wait_limited};
+use crate::support::{Backends, Calls, Sandbox, Server, Test, gemini, ollama, wait_limited};
 
 mod jobs;
 
@@ -228,7 +228,7 @@ fn calls_run_concurrently_and_each_answers_for_itself() {
         "# Contracts\n## Billing\nInvoices go out on the 1st.\n",
     );
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url());
+    cmd.ollama(&server);
     let lines = [
         INIT.to_owned(),
         INITIALIZED.to_owned(),
@@ -308,13 +308,13 @@ fn with_sandbox_env(sb: &Sandbox, program: &str) -> Command {
 
 /// Runs tests/support/mcp_client.py (the official MCP Python SDK, installed once into a
 /// cached venv) against `codex-wrap mcp` in the sandbox, Ollama at `ollama`; its report.
-fn python_client(sb: &Sandbox, ollama: &str, scenario: &[&str]) -> Value {
+fn python_client(sb: &Sandbox, ollama: &Server, scenario: &[&str]) -> Value {
     python_client_with(sb, ollama, scenario, &[])
 }
 
 fn python_client_with(
     sb: &Sandbox,
-    ollama: &str,
+    ollama: &Server,
     scenario: &[&str],
     env: &[(&str, &std::path::Path)],
 ) -> Value {
@@ -323,7 +323,7 @@ fn python_client_with(
     let cmd = sb.cmd();
     let mut py = with_sandbox_env(sb, &python);
     py.env_remove("PYTHONPATH")
-        .env("OLLAMA_URL", ollama)
+        .ollama(ollama)
         .arg(root.join("tests/support/mcp_client.py"))
         .arg(cmd.get_program())
         .arg(sb.project())
@@ -348,7 +348,7 @@ fn the_official_python_sdk_drives_the_server() {
         "CONTRACTS.md",
         "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
     );
-    let report = python_client(&sb, &server.url(), &[]);
+    let report = python_client(&sb, &server, &[]);
 
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
@@ -408,7 +408,7 @@ fn a_cancelled_call_closes_its_backend_connection_at_once() {
     });
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
+    cmd.ollama(&server)
         .arg("mcp")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -476,12 +476,7 @@ fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
             let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
         }
     });
-    let report = python_client_with(
-        &sb,
-        &server.url(),
-        &["cancel"],
-        &[("MCP_TEST_MARKER", &marker)],
-    );
+    let report = python_client_with(&sb, &server, &["cancel"], &[("MCP_TEST_MARKER", &marker)]);
     assert_eq!(report["abandoned"], true, "{report}");
     assert_eq!(report["still_up"], true, "{report}");
     let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
@@ -508,7 +503,7 @@ fn the_official_typescript_sdk_drives_the_server() {
     );
     let cmd = sb.cmd();
     let mut node = with_sandbox_env(&sb, "node");
-    node.env("OLLAMA_URL", server.url())
+    node.ollama(&server)
         .env("MCP_TS_MODULES", &modules)
         .arg(root.join("tests/support/mcp_client.mjs"))
         .arg(cmd.get_program())
@@ -613,18 +608,22 @@ impl Live {
     }
 }
 
-/// A fake Ollama that answers `/api/chat` with `answer(n)` split in words, and keeps every
-/// chat body it received.
-fn chatty(answer: fn(usize) -> String) -> crate::support::Server {
-    crate::support::Server::start(move |n, req, conn| match req.path.as_str() {
+/// A fake Ollama that answers the n-th `/api/chat` with `answer(n)` split in words, and
+/// keeps every chat body it received. A handler of its own, not `ollama::fake()`: the
+/// answer changes from one request to the next.
+fn chatty(answer: fn(usize) -> String) -> Server {
+    Server::start(move |n, req, conn| match req.path.as_str() {
         "/api/chat" => {
-            let text = answer(n);
-            let words: Vec<&str> = text.split_inclusive(' ').collect();
-            ollama::stream(conn, &words);
+            ollama::stream(conn, &words(&answer(n)));
         }
         "/api/version" => ollama::version(conn),
         _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
     })
+}
+
+/// `text` as streamed tokens: its words, each with the space after it.
+fn words(text: &str) -> Vec<&str> {
+    text.split_inclusive(' ').collect()
 }
 
 /// The summary JSON and the text of a `delegate` result.
@@ -635,26 +634,25 @@ fn delegated(message: &Value) -> (Value, String) {
     (summary, content[1]["text"].as_str().unwrap().to_owned())
 }
 
-fn delegate_cmd(sb: &Sandbox, ollama: &str) -> Command {
+/// The binary in `sb` with the local route at `ollama` and its own state dir.
+fn delegate_cmd(sb: &Sandbox, ollama: &Server) -> Command {
+    let mut cmd = state_cmd(sb);
+    cmd.ollama(ollama);
+    cmd
+}
+
+/// The binary in `sb` with its own state dir (continuations, jobs, trust).
+fn state_cmd(sb: &Sandbox) -> Command {
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", ollama)
-        .env("CODEX_WRAP_STATE_DIR", sb.dir.path().join("state"));
+    cmd.env("CODEX_WRAP_STATE_DIR", sb.dir.path().join("state"));
     cmd
 }
 
 #[test]
 fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events() {
-    let server = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => {
-            ollama::start(conn);
-            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
-            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
-            conn.end();
-        }
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    });
+    let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -676,13 +674,13 @@ fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events()
 
 #[test]
 fn a_delegate_reply_names_the_fallback_that_answered() {
-    let api = crate::support::Server::start(|_, _, conn| {
-        crate::support::gemini::stream(conn, &["from ", "gemini"])
-    });
+    let api = gemini::fake()
+        .streaming(&["from ", "gemini"])
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut cmd = delegate_cmd(&sb, "http://127.0.0.1:9");
-    cmd.env("GEMINI_API_KEY", "test-key")
-        .env("GEMINI_BASE_URL", api.url());
+    // The local route is unreachable: nothing listens on port 9.
+    let mut cmd = state_cmd(&sb);
+    cmd.env("OLLAMA_URL", "http://127.0.0.1:9").gemini(&api);
     let mut live = Live::start(cmd);
     live.send(&call(1, "delegate", json!({"prompt": "write a haiku"})));
     let (summary, text) = delegated(&live.answer(1));
@@ -712,7 +710,7 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
     let server = chatty(|n| format!("answer number {n} fn slug() {{}}"));
     let sb = Sandbox::new();
     sb.write("src/lib.rs", "pub fn old_slug() -> u8 { 7 }\n");
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -796,11 +794,13 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
 
 #[test]
 fn delegate_with_write_lands_the_files_runs_the_check_and_replies_with_a_summary() {
-    let server = chatty(|_| {
-        "File: app/slug.py\n```python\ndef slug(s):\n    return s.lower()\n```\n".to_owned()
-    });
+    let server = ollama::fake()
+        .streaming(&words(
+            "File: app/slug.py\n```python\ndef slug(s):\n    return s.lower()\n```\n",
+        ))
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -844,12 +844,12 @@ fn delegate_check(cmd: Command, check: &str) -> Value {
 
 #[test]
 fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
-    let server = chatty(|_| "```sh t.sh\necho b > \"$HOME/pwned\"\n```\n".to_owned());
+    let server = ollama::fake().streaming(&words("```sh t.sh\necho b > \"$HOME/pwned\"\n```\n"));
     let sb = Sandbox::new();
     // HOME outside /tmp, so the sandbox shows it read-only rather than hidden.
     let home = crate::support::outside_tmp();
     let with = |path: Option<&std::path::Path>| {
-        let mut cmd = delegate_cmd(&sb, &server.url());
+        let mut cmd = delegate_cmd(&sb, &server);
         cmd.env("HOME", home.path());
         if let Some(p) = path {
             cmd.env("PATH", p);
@@ -910,10 +910,13 @@ fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
 
 #[test]
 fn a_long_delegate_reply_is_capped_and_saved_whole() {
-    let server = chatty(|_| "line of the long answer\n".repeat(400));
+    let long = "line of the long answer\n".repeat(400);
+    let server = ollama::fake()
+        .streaming(&words(&long))
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 200\n");
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -932,7 +935,7 @@ fn a_long_delegate_reply_is_capped_and_saved_whole() {
 fn delegate_calls_run_at_once_and_a_failing_one_is_its_own_error() {
     let server = chatty(|n| format!("answer {n}"));
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     for id in 1..=3 {
         live.send(&call(
             id,
@@ -976,7 +979,7 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
         }
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let with_progress = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "delegate", "arguments": {"prompt": "write slug", "route": "local"},
                    "_meta": {"progressToken": "p1"}}});
@@ -1056,7 +1059,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     let state = sb.dir.path().join("state");
     let report = python_client_with(
         &sb,
-        &server.url(),
+        &server,
         &["delegate"],
         &[
             ("MCP_TEST_MARKER", &marker),
@@ -1168,7 +1171,10 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
 #[test]
 fn the_mcp_server_checks_the_projects_trust_on_every_call() {
-    let server = chatty(|_| "from ollama".to_owned());
+    // Calls 1, 3 and 5 come here; 2 and 4 go to the trusted command endpoint.
+    let server = ollama::fake()
+        .streaming(&["from ", "ollama"])
+        .expect(Calls::Exactly(3));
     let sb = Sandbox::new();
     let marker = sb.dir.path().join("pwned");
     let profiles = format!(
@@ -1177,11 +1183,9 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
     );
     sb.write("profiles.toml", &profiles);
     let trust = |args: &[&str]| {
-        let mut cmd = delegate_cmd(&sb, &server.url());
-        cmd.arg("trust").args(args);
-        crate::support::run(cmd).assert_code(0);
+        Test::command(state_cmd(&sb)).arg("trust").args(args).run();
     };
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let delegate = |live: &mut Live, id: u64| {
         live.send(&call(
             id,
@@ -1214,9 +1218,9 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
 
 #[test]
 fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk() {
-    let server = chatty(|_| "never".to_owned()).expect(crate::support::Calls::Never);
+    let server = ollama::fake().answering("never").expect(Calls::Never);
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let mut errors = Vec::new();
     for (id, path) in [
         (1, "/etc/passwd"),
@@ -1305,22 +1309,19 @@ fn position(messages: &[String], start: &str) -> usize {
 fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
     const KEY: &str = "AIza-progress-secret-4711";
     // The local server fails before any text, with the key in its error.
-    let local = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => conn.respond(
+    let local = ollama::fake()
+        .failing(
             500,
-            "application/json",
-            &[],
-            format!(r#"{{"error":"upstream rejected key {KEY}"}}"#).as_bytes(),
-        ),
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    });
-    let api = crate::support::Server::start(|_, _, conn| {
-        crate::support::gemini::stream(conn, &["from ", "gemini"])
-    });
+            &format!(r#"{{"error":"upstream rejected key {KEY}"}}"#),
+        )
+        .expect(Calls::Exactly(1));
+    let api = gemini::fake()
+        .streaming(&["from ", "gemini"])
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut cmd = delegate_cmd(&sb, &local.url());
-    cmd.env("GEMINI_API_KEY", KEY)
-        .env("GEMINI_BASE_URL", api.url());
+    let mut cmd = delegate_cmd(&sb, &local);
+    // The key is the secret the local server's error carries.
+    cmd.gemini(&api).env("GEMINI_API_KEY", KEY);
     let mut live = Live::start(cmd);
     live.send(&call_with_progress(
         1,
@@ -1352,24 +1353,19 @@ fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
     live.end();
 }
 
-/// A fake Ollama whose answer stops at the token limit.
-fn cut_short() -> crate::support::Server {
-    crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => {
-            ollama::start(conn);
-            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
-            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
-            conn.end();
-        }
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    })
+/// A fake Ollama whose answer stops at the token limit, called once.
+fn cut_short() -> Server {
+    ollama::fake()
+        .finish("length")
+        .answering("fn half(")
+        .expect(Calls::Exactly(1))
 }
 
 #[test]
 fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply() {
     let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
@@ -1389,7 +1385,7 @@ fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply(
 fn a_delegate_call_without_a_progress_token_gets_no_notifications() {
     let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -1414,7 +1410,7 @@ fn delegate_write_progress_names_the_files_written_and_each_check_round() {
         format!("File: app/slug.py\n```python\ndef slug(s):\n    return {body}\n```\n")
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
@@ -1460,7 +1456,7 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
         _ => "def slug(s): return s.lower()".to_owned(),
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
