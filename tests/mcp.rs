@@ -2,72 +2,17 @@
 //! stdin/stdout. The quick loop writes the protocol's bytes itself; the slow step drives
 //! the server with the official MCP Python SDK (an independent implementation).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Backends, Calls, Sandbox, Server, Test, gemini, ollama, wait_limited};
+use crate::support::{Backends, Calls, Sandbox, Server, Test, gemini, ollama};
+use live::{INIT, INITIALIZED, Live, call, call_with_progress, cancelled, session};
 
 mod jobs;
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-
-fn call(id: u64, tool: &str, arguments: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments}})
-    .to_string()
-}
-
-/// Starts `codex-wrap mcp`, sends `lines`, and collects the responses until every id in
-/// `want` has one (or 20 s pass). Then closes stdin and checks the server exits 0.
-fn session(mut cmd: Command, lines: &[String], want: &[Value]) -> Vec<Value> {
-    cmd.arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    stdin.flush().unwrap();
-    let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !want
-        .iter()
-        .all(|id| got.iter().any(|m: &Value| &m["id"] == id))
-    {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no answer for all of {want:?}; got {got:?}"));
-        let message: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
-        assert_eq!(message["jsonrpc"], "2.0", "{line}");
-        got.push(message);
-    }
-    drop(stdin);
-    assert_eq!(
-        wait_limited(&mut child, Duration::from_secs(10)),
-        Some(0),
-        "the server ends when stdin closes"
-    );
-    got
-}
+mod live;
 
 fn answer(got: &[Value], id: u64) -> &Value {
     got.iter().find(|m| m["id"] == json!(id)).unwrap()
@@ -408,55 +353,27 @@ fn a_cancelled_call_closes_its_backend_connection_at_once() {
     });
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();
-    cmd.ollama(&server)
-        .arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    writeln!(stdin, "{INIT}").unwrap();
-    stdout.read_line(&mut line).unwrap();
-    writeln!(stdin, "{INITIALIZED}").unwrap();
-    writeln!(stdin, "{}", call(1, "status", json!({}))).unwrap();
+    cmd.ollama(&server);
+    let mut live = Live::start(cmd);
+    live.send(&call(1, "status", json!({})));
     let (what, _) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the doctor never asked");
     assert_eq!(what, "asked");
-    let cancelled = std::time::Instant::now();
-    writeln!(
-        stdin,
-        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"user"}}}}"#
-    )
-    .unwrap();
+    let at = std::time::Instant::now();
+    live.send(&cancelled(1));
     let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
     assert_eq!(what, "closed");
-    let after = closed.saturating_duration_since(cancelled);
+    let after = closed.saturating_duration_since(at);
     assert!(
         after < Duration::from_millis(500),
         "closed {after:?} after the cancel"
     );
 
     // The session goes on.
-    writeln!(
-        stdin,
-        "{}",
-        call(2, "route", json!({"prompt": "a regex for dates"}))
-    )
-    .unwrap();
-    loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server ended");
-        let message: Value = serde_json::from_str(&line).unwrap();
-        if message["id"] == 2 {
-            assert_eq!(tool_doc(&message)["route"], "local");
-            break;
-        }
-    }
-    drop(stdin);
-    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+    live.send(&call(2, "route", json!({"prompt": "a regex for dates"})));
+    assert_eq!(tool_doc(&live.answer(2))["route"], "local");
+    live.end();
 }
 
 #[test]
@@ -531,81 +448,6 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(context["sections"][0]["file"], "CONTRACTS.md");
     assert_eq!(context["sections"][0]["reason"], "whole");
     assert_eq!(report["unknown_method"]["code"], -32601);
-}
-
-/// A live `codex-wrap mcp` session: lines in, messages out (each one checked to be
-/// JSON-RPC), notifications kept.
-struct Live {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    rx: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Live {
-    fn start(mut cmd: Command) -> Live {
-        cmd.arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let message: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
-                assert_eq!(message["jsonrpc"], "2.0", "{line}");
-                if tx.send(message).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut live = Live {
-            child,
-            stdin,
-            rx,
-            seen: Vec::new(),
-        };
-        live.send(INIT);
-        live.answer(0);
-        live.send(INITIALIZED);
-        live
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The response to request `id` (messages before it are kept in `seen`).
-    fn answer(&mut self, id: u64) -> Value {
-        if let Some(i) = self.seen.iter().position(|m| m["id"] == json!(id)) {
-            return self.seen.remove(i);
-        }
-        loop {
-            let m = self
-                .rx
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no answer for {id}; saw {:?}", self.seen));
-            if m["id"] == json!(id) && m.get("method").is_none() {
-                return m;
-            }
-            self.seen.push(m);
-        }
-    }
-
-    /// Closes stdin; the server must exit 0.
-    fn end(mut self) {
-        drop(self.stdin.take());
-        assert_eq!(
-            wait_limited(&mut self.child, Duration::from_secs(10)),
-            Some(0)
-        );
-    }
 }
 
 /// A fake Ollama that answers the n-th `/api/chat` with `answer(n)` split in words, and
@@ -980,17 +822,19 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
     });
     let sb = Sandbox::new();
     let mut live = Live::start(delegate_cmd(&sb, &server));
-    let with_progress = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "delegate", "arguments": {"prompt": "write slug", "route": "local"},
-                   "_meta": {"progressToken": "p1"}}});
-    live.send(&with_progress.to_string());
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write slug", "route": "local"}),
+        "p1",
+    ));
     let (what, _) = rx.recv_timeout(Duration::from_secs(10)).expect("streaming");
     assert_eq!(what, "streaming");
-    let cancelled = std::time::Instant::now();
-    live.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#);
+    let at = std::time::Instant::now();
+    live.send(&cancelled(1));
     let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
     assert_eq!(what, "closed");
-    let after = closed.saturating_duration_since(cancelled);
+    let after = closed.saturating_duration_since(at);
     assert!(
         after < Duration::from_millis(200),
         "closed {after:?} after the cancel"
@@ -1246,14 +1090,6 @@ fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk(
     assert!(errors.iter().all(|e| e == &errors[0]), "{errors:#?}");
 }
 
-/// `call`, asking for progress notifications (`_meta.progressToken`).
-fn call_with_progress(id: u64, tool: &str, arguments: Value, token: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments,
-                      "_meta": {"progressToken": token}}})
-    .to_string()
-}
-
 /// The progress notifications among `messages`, in order: (token, progress, message).
 fn progress_of(messages: &[Value]) -> Vec<(Value, f64, String)> {
     messages
@@ -1483,34 +1319,11 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
 #[test]
 fn a_rule_added_while_the_server_runs_counts_at_the_next_call() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    writeln!(stdin, "{INIT}\n{INITIALIZED}").unwrap();
+    let mut live = Live::start(sb.cmd());
     let mut ask = |id: u64| -> Value {
         let prompt = "write a function that reverses a string";
-        writeln!(stdin, "{}", call(id, "route", json!({ "prompt": prompt }))).unwrap();
-        stdin.flush().unwrap();
-        loop {
-            let line = rx.recv_timeout(Duration::from_secs(20)).expect("an answer");
-            let message: Value = serde_json::from_str(&line).unwrap();
-            if message["id"] == json!(id) {
-                return tool_doc(&message);
-            }
-        }
+        live.send(&call(id, "route", json!({ "prompt": prompt })));
+        tool_doc(&live.answer(id))
     };
     assert_eq!(ask(1)["route"], "local");
     sb.user_config(
@@ -1522,6 +1335,5 @@ fn a_rule_added_while_the_server_runs_counts_at_the_next_call() {
         second["rules"][0].as_str().unwrap().starts_with("reverse("),
         "{second}"
     );
-    drop(stdin);
-    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+    live.end();
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Live, call, delegate_cmd, delegated, python_client_with, user_message};
+use super::live::{Live, call};
+use super::{delegate_cmd, delegated, python_client_with, user_message};
 use crate::support::{Sandbox, ollama};
 
 /// A scripted Ollama: what it does is in the prompt. SLOW streams a token a second for
