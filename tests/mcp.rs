@@ -1,6 +1,11 @@
 //! `codex-wrap mcp`, run as an assistant runs it: a child process speaking JSON-RPC on
-//! stdin/stdout. The quick loop writes the protocol's bytes itself; the slow step drives
-//! the server with the official MCP Python SDK (an independent implementation).
+//! stdin/stdout. The quick loop writes the protocol's bytes itself (the harness in
+//! `mcp/live.rs`); the slow step drives the server with the official MCP Python SDK (an
+//! independent implementation).
+//!
+//! Fake providers answering a fixed text are `ollama::fake()` and `gemini::fake()`; the
+//! handlers written here are the ones a fake cannot be: an answer that changes per request
+//! (`chatty`, the scripted ones) or a server that holds the connection to time its close.
 
 use std::process::Command;
 use std::sync::mpsc;
@@ -338,7 +343,7 @@ fn a_cancelled_call_closes_its_backend_connection_at_once() {
     // version request says the call is in flight.
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/version" {
             let _ = tx
                 .lock()
@@ -386,7 +391,7 @@ fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let flag = marker.clone();
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/version" {
             std::fs::write(&flag, "").unwrap();
             conn.wait_closed(Duration::from_secs(20));
@@ -804,7 +809,7 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
     // The model streams two tokens, then stalls; it reports when the client hangs up.
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/chat" {
             ollama::start(conn);
             conn.chunk(ollama::token_line(ollama::MODEL, "fn ").as_bytes());
@@ -872,7 +877,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     let tx = std::sync::Mutex::new(tx);
     let flag = marker.clone();
     // A scripted Ollama: what it does is in the prompt.
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path != "/api/chat" {
             return conn.respond(404, "text/plain", &[], b"404 page not found");
         }

@@ -9,16 +9,16 @@ use serde_json::{Value, json};
 
 use super::live::{Live, call};
 use super::{delegate_cmd, delegated, python_client_with, user_message};
-use crate::support::{Sandbox, ollama};
+use crate::support::{Sandbox, Server, ollama};
 
 /// A scripted Ollama: what it does is in the prompt. SLOW streams a token a second for
 /// 5 s; STALL streams two tokens, creates `marker` and waits for the client to hang up
 /// (then sends the time on `closed`); WRITE name answers with a file block for `name`;
 /// LONG answers at length; CUT stops at the token limit; anything else is echoed.
-fn scripted(marker: std::path::PathBuf) -> (crate::support::Server, mpsc::Receiver<Instant>) {
+fn scripted(marker: std::path::PathBuf) -> (Server, mpsc::Receiver<Instant>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path != "/api/chat" {
             return conn.respond(404, "text/plain", &[], b"404 page not found");
         }
