@@ -1,73 +1,23 @@
 //! `codex-wrap mcp`, run as an assistant runs it: a child process speaking JSON-RPC on
-//! stdin/stdout. The quick loop writes the protocol's bytes itself; the slow step drives
-//! the server with the official MCP Python SDK (an independent implementation).
+//! stdin/stdout. The quick loop writes the protocol's bytes itself (the harness in
+//! `mcp/live.rs`); the slow step drives the server with the official MCP Python SDK (an
+//! independent implementation).
+//!
+//! Fake providers answering a fixed text are `ollama::fake()` and `gemini::fake()`; the
+//! handlers written here are the ones a fake cannot be: an answer that changes per request
+//! (`chatty`, the scripted ones) or a server that holds the connection to time its close.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, ollama, wait_limited};
+use crate::support::{Backends, Calls, Sandbox, Server, Test, gemini, ollama};
+use live::{INIT, INITIALIZED, Live, call, call_with_progress, cancelled, session};
 
 mod jobs;
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-
-fn call(id: u64, tool: &str, arguments: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments}})
-    .to_string()
-}
-
-/// Starts `codex-wrap mcp`, sends `lines`, and collects the responses until every id in
-/// `want` has one (or 20 s pass). Then closes stdin and checks the server exits 0.
-fn session(mut cmd: Command, lines: &[String], want: &[Value]) -> Vec<Value> {
-    cmd.arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    stdin.flush().unwrap();
-    let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !want
-        .iter()
-        .all(|id| got.iter().any(|m: &Value| &m["id"] == id))
-    {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no answer for all of {want:?}; got {got:?}"));
-        let message: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
-        assert_eq!(message["jsonrpc"], "2.0", "{line}");
-        got.push(message);
-    }
-    drop(stdin);
-    assert_eq!(
-        wait_limited(&mut child, Duration::from_secs(10)),
-        Some(0),
-        "the server ends when stdin closes"
-    );
-    got
-}
+mod live;
 
 fn answer(got: &[Value], id: u64) -> &Value {
     got.iter().find(|m| m["id"] == json!(id)).unwrap()
@@ -228,7 +178,7 @@ fn calls_run_concurrently_and_each_answers_for_itself() {
         "# Contracts\n## Billing\nInvoices go out on the 1st.\n",
     );
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url());
+    cmd.ollama(&server);
     let lines = [
         INIT.to_owned(),
         INITIALIZED.to_owned(),
@@ -308,13 +258,13 @@ fn with_sandbox_env(sb: &Sandbox, program: &str) -> Command {
 
 /// Runs tests/support/mcp_client.py (the official MCP Python SDK, installed once into a
 /// cached venv) against `codex-wrap mcp` in the sandbox, Ollama at `ollama`; its report.
-fn python_client(sb: &Sandbox, ollama: &str, scenario: &[&str]) -> Value {
+fn python_client(sb: &Sandbox, ollama: &Server, scenario: &[&str]) -> Value {
     python_client_with(sb, ollama, scenario, &[])
 }
 
 fn python_client_with(
     sb: &Sandbox,
-    ollama: &str,
+    ollama: &Server,
     scenario: &[&str],
     env: &[(&str, &std::path::Path)],
 ) -> Value {
@@ -323,7 +273,7 @@ fn python_client_with(
     let cmd = sb.cmd();
     let mut py = with_sandbox_env(sb, &python);
     py.env_remove("PYTHONPATH")
-        .env("OLLAMA_URL", ollama)
+        .ollama(ollama)
         .arg(root.join("tests/support/mcp_client.py"))
         .arg(cmd.get_program())
         .arg(sb.project())
@@ -348,7 +298,7 @@ fn the_official_python_sdk_drives_the_server() {
         "CONTRACTS.md",
         "# Contracts\n## Billing\nThe billing flow: webhook, ledger, invoice.\n",
     );
-    let report = python_client(&sb, &server.url(), &[]);
+    let report = python_client(&sb, &server, &[]);
 
     assert_eq!(report["server"], "codex-wrap");
     assert_eq!(
@@ -388,69 +338,47 @@ fn the_official_python_sdk_drives_the_server() {
 #[test]
 fn a_cancelled_call_closes_its_backend_connection_at_once() {
     // The doctor behind `status` asks Ollama for its version; this server never answers
-    // and reports when the client hangs up.
+    // and reports when the request is here and when the client hangs up. The doctor asks
+    // /api/tags and /api/show at the same time (answered with a close at once): only the
+    // version request says the call is in flight.
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/version" {
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("asked", std::time::Instant::now()));
             conn.wait_closed(Duration::from_secs(20));
-            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(("closed", std::time::Instant::now()));
         }
     });
     let sb = Sandbox::new();
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", server.url())
-        .arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    writeln!(stdin, "{INIT}").unwrap();
-    stdout.read_line(&mut line).unwrap();
-    writeln!(stdin, "{INITIALIZED}").unwrap();
-    writeln!(stdin, "{}", call(1, "status", json!({}))).unwrap();
-    let waited = std::time::Instant::now();
-    while server.hits() == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(10),
-            "the doctor never asked"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let cancelled = std::time::Instant::now();
-    writeln!(
-        stdin,
-        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"user"}}}}"#
-    )
-    .unwrap();
-    let closed = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
-    let after = closed.saturating_duration_since(cancelled);
+    cmd.ollama(&server);
+    let mut live = Live::start(cmd);
+    live.send(&call(1, "status", json!({})));
+    let (what, _) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the doctor never asked");
+    assert_eq!(what, "asked");
+    let at = std::time::Instant::now();
+    live.send(&cancelled(1));
+    let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
+    assert_eq!(what, "closed");
+    let after = closed.saturating_duration_since(at);
     assert!(
         after < Duration::from_millis(500),
         "closed {after:?} after the cancel"
     );
 
     // The session goes on.
-    writeln!(
-        stdin,
-        "{}",
-        call(2, "route", json!({"prompt": "a regex for dates"}))
-    )
-    .unwrap();
-    loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server ended");
-        let message: Value = serde_json::from_str(&line).unwrap();
-        if message["id"] == 2 {
-            assert_eq!(tool_doc(&message)["route"], "local");
-            break;
-        }
-    }
-    drop(stdin);
-    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+    live.send(&call(2, "route", json!({"prompt": "a regex for dates"})));
+    assert_eq!(tool_doc(&live.answer(2))["route"], "local");
+    live.end();
 }
 
 #[test]
@@ -463,19 +391,14 @@ fn a_call_the_python_sdk_abandons_closes_its_backend_connection() {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let flag = marker.clone();
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/version" {
             std::fs::write(&flag, "").unwrap();
             conn.wait_closed(Duration::from_secs(20));
             let _ = tx.lock().unwrap().send(std::time::SystemTime::now());
         }
     });
-    let report = python_client_with(
-        &sb,
-        &server.url(),
-        &["cancel"],
-        &[("MCP_TEST_MARKER", &marker)],
-    );
+    let report = python_client_with(&sb, &server, &["cancel"], &[("MCP_TEST_MARKER", &marker)]);
     assert_eq!(report["abandoned"], true, "{report}");
     assert_eq!(report["still_up"], true, "{report}");
     let closed = rx.recv_timeout(Duration::from_secs(5)).expect("closed");
@@ -502,7 +425,7 @@ fn the_official_typescript_sdk_drives_the_server() {
     );
     let cmd = sb.cmd();
     let mut node = with_sandbox_env(&sb, "node");
-    node.env("OLLAMA_URL", server.url())
+    node.ollama(&server)
         .env("MCP_TS_MODULES", &modules)
         .arg(root.join("tests/support/mcp_client.mjs"))
         .arg(cmd.get_program())
@@ -532,93 +455,22 @@ fn the_official_typescript_sdk_drives_the_server() {
     assert_eq!(report["unknown_method"]["code"], -32601);
 }
 
-/// A live `codex-wrap mcp` session: lines in, messages out (each one checked to be
-/// JSON-RPC), notifications kept.
-struct Live {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    rx: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Live {
-    fn start(mut cmd: Command) -> Live {
-        cmd.arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let message: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, not {line:?}: {e}"));
-                assert_eq!(message["jsonrpc"], "2.0", "{line}");
-                if tx.send(message).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut live = Live {
-            child,
-            stdin,
-            rx,
-            seen: Vec::new(),
-        };
-        live.send(INIT);
-        live.answer(0);
-        live.send(INITIALIZED);
-        live
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The response to request `id` (messages before it are kept in `seen`).
-    fn answer(&mut self, id: u64) -> Value {
-        if let Some(i) = self.seen.iter().position(|m| m["id"] == json!(id)) {
-            return self.seen.remove(i);
-        }
-        loop {
-            let m = self
-                .rx
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no answer for {id}; saw {:?}", self.seen));
-            if m["id"] == json!(id) && m.get("method").is_none() {
-                return m;
-            }
-            self.seen.push(m);
-        }
-    }
-
-    /// Closes stdin; the server must exit 0.
-    fn end(mut self) {
-        drop(self.stdin.take());
-        assert_eq!(
-            wait_limited(&mut self.child, Duration::from_secs(10)),
-            Some(0)
-        );
-    }
-}
-
-/// A fake Ollama that answers `/api/chat` with `answer(n)` split in words, and keeps every
-/// chat body it received.
-fn chatty(answer: fn(usize) -> String) -> crate::support::Server {
-    crate::support::Server::start(move |n, req, conn| match req.path.as_str() {
+/// A fake Ollama that answers the n-th `/api/chat` with `answer(n)` split in words, and
+/// keeps every chat body it received. A handler of its own, not `ollama::fake()`: the
+/// answer changes from one request to the next.
+fn chatty(answer: fn(usize) -> String) -> Server {
+    Server::start(move |n, req, conn| match req.path.as_str() {
         "/api/chat" => {
-            let text = answer(n);
-            let words: Vec<&str> = text.split_inclusive(' ').collect();
-            ollama::stream(conn, &words);
+            ollama::stream(conn, &words(&answer(n)));
         }
         "/api/version" => ollama::version(conn),
         _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
     })
+}
+
+/// `text` as streamed tokens: its words, each with the space after it.
+fn words(text: &str) -> Vec<&str> {
+    text.split_inclusive(' ').collect()
 }
 
 /// The summary JSON and the text of a `delegate` result.
@@ -629,26 +481,25 @@ fn delegated(message: &Value) -> (Value, String) {
     (summary, content[1]["text"].as_str().unwrap().to_owned())
 }
 
-fn delegate_cmd(sb: &Sandbox, ollama: &str) -> Command {
+/// The binary in `sb` with the local route at `ollama` and its own state dir.
+fn delegate_cmd(sb: &Sandbox, ollama: &Server) -> Command {
+    let mut cmd = state_cmd(sb);
+    cmd.ollama(ollama);
+    cmd
+}
+
+/// The binary in `sb` with its own state dir (continuations, jobs, trust).
+fn state_cmd(sb: &Sandbox) -> Command {
     let mut cmd = sb.cmd();
-    cmd.env("OLLAMA_URL", ollama)
-        .env("CODEX_WRAP_STATE_DIR", sb.dir.path().join("state"));
+    cmd.env("CODEX_WRAP_STATE_DIR", sb.dir.path().join("state"));
     cmd
 }
 
 #[test]
 fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events() {
-    let server = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => {
-            ollama::start(conn);
-            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
-            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
-            conn.end();
-        }
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    });
+    let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -670,13 +521,13 @@ fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events()
 
 #[test]
 fn a_delegate_reply_names_the_fallback_that_answered() {
-    let api = crate::support::Server::start(|_, _, conn| {
-        crate::support::gemini::stream(conn, &["from ", "gemini"])
-    });
+    let api = gemini::fake()
+        .streaming(&["from ", "gemini"])
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut cmd = delegate_cmd(&sb, "http://127.0.0.1:9");
-    cmd.env("GEMINI_API_KEY", "test-key")
-        .env("GEMINI_BASE_URL", api.url());
+    // The local route is unreachable: nothing listens on port 9.
+    let mut cmd = state_cmd(&sb);
+    cmd.env("OLLAMA_URL", "http://127.0.0.1:9").gemini(&api);
     let mut live = Live::start(cmd);
     live.send(&call(1, "delegate", json!({"prompt": "write a haiku"})));
     let (summary, text) = delegated(&live.answer(1));
@@ -706,7 +557,7 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
     let server = chatty(|n| format!("answer number {n} fn slug() {{}}"));
     let sb = Sandbox::new();
     sb.write("src/lib.rs", "pub fn old_slug() -> u8 { 7 }\n");
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -790,11 +641,13 @@ fn delegate_answers_in_process_with_inputs_continuation_and_the_run_log() {
 
 #[test]
 fn delegate_with_write_lands_the_files_runs_the_check_and_replies_with_a_summary() {
-    let server = chatty(|_| {
-        "File: app/slug.py\n```python\ndef slug(s):\n    return s.lower()\n```\n".to_owned()
-    });
+    let server = ollama::fake()
+        .streaming(&words(
+            "File: app/slug.py\n```python\ndef slug(s):\n    return s.lower()\n```\n",
+        ))
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -838,12 +691,12 @@ fn delegate_check(cmd: Command, check: &str) -> Value {
 
 #[test]
 fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
-    let server = chatty(|_| "```sh t.sh\necho b > \"$HOME/pwned\"\n```\n".to_owned());
+    let server = ollama::fake().streaming(&words("```sh t.sh\necho b > \"$HOME/pwned\"\n```\n"));
     let sb = Sandbox::new();
     // HOME outside /tmp, so the sandbox shows it read-only rather than hidden.
     let home = crate::support::outside_tmp();
     let with = |path: Option<&std::path::Path>| {
-        let mut cmd = delegate_cmd(&sb, &server.url());
+        let mut cmd = delegate_cmd(&sb, &server);
         cmd.env("HOME", home.path());
         if let Some(p) = path {
             cmd.env("PATH", p);
@@ -904,10 +757,13 @@ fn a_delegate_check_runs_only_in_the_sandbox_or_when_the_user_lists_it() {
 
 #[test]
 fn a_long_delegate_reply_is_capped_and_saved_whole() {
-    let server = chatty(|_| "line of the long answer\n".repeat(400));
+    let long = "line of the long answer\n".repeat(400);
+    let server = ollama::fake()
+        .streaming(&words(&long))
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 200\n");
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -926,7 +782,7 @@ fn a_long_delegate_reply_is_capped_and_saved_whole() {
 fn delegate_calls_run_at_once_and_a_failing_one_is_its_own_error() {
     let server = chatty(|n| format!("answer {n}"));
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     for id in 1..=3 {
         live.send(&call(
             id,
@@ -953,7 +809,7 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
     // The model streams two tokens, then stalls; it reports when the client hangs up.
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path == "/api/chat" {
             ollama::start(conn);
             conn.chunk(ollama::token_line(ollama::MODEL, "fn ").as_bytes());
@@ -970,18 +826,20 @@ fn a_cancelled_delegate_call_closes_the_model_connection_at_once() {
         }
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
-    let with_progress = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "delegate", "arguments": {"prompt": "write slug", "route": "local"},
-                   "_meta": {"progressToken": "p1"}}});
-    live.send(&with_progress.to_string());
+    let mut live = Live::start(delegate_cmd(&sb, &server));
+    live.send(&call_with_progress(
+        1,
+        "delegate",
+        json!({"prompt": "write slug", "route": "local"}),
+        "p1",
+    ));
     let (what, _) = rx.recv_timeout(Duration::from_secs(10)).expect("streaming");
     assert_eq!(what, "streaming");
-    let cancelled = std::time::Instant::now();
-    live.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#);
+    let at = std::time::Instant::now();
+    live.send(&cancelled(1));
     let (what, closed) = rx.recv_timeout(Duration::from_secs(20)).expect("closed");
     assert_eq!(what, "closed");
-    let after = closed.saturating_duration_since(cancelled);
+    let after = closed.saturating_duration_since(at);
     assert!(
         after < Duration::from_millis(200),
         "closed {after:?} after the cancel"
@@ -1019,7 +877,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     let tx = std::sync::Mutex::new(tx);
     let flag = marker.clone();
     // A scripted Ollama: what it does is in the prompt.
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path != "/api/chat" {
             return conn.respond(404, "text/plain", &[], b"404 page not found");
         }
@@ -1050,7 +908,7 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
     let state = sb.dir.path().join("state");
     let report = python_client_with(
         &sb,
-        &server.url(),
+        &server,
         &["delegate"],
         &[
             ("MCP_TEST_MARKER", &marker),
@@ -1162,7 +1020,10 @@ fn the_official_python_sdk_delegates_to_the_in_process_engine() {
 
 #[test]
 fn the_mcp_server_checks_the_projects_trust_on_every_call() {
-    let server = chatty(|_| "from ollama".to_owned());
+    // Calls 1, 3 and 5 come here; 2 and 4 go to the trusted command endpoint.
+    let server = ollama::fake()
+        .streaming(&["from ", "ollama"])
+        .expect(Calls::Exactly(3));
     let sb = Sandbox::new();
     let marker = sb.dir.path().join("pwned");
     let profiles = format!(
@@ -1171,11 +1032,9 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
     );
     sb.write("profiles.toml", &profiles);
     let trust = |args: &[&str]| {
-        let mut cmd = delegate_cmd(&sb, &server.url());
-        cmd.arg("trust").args(args);
-        crate::support::run(cmd).assert_code(0);
+        Test::command(state_cmd(&sb)).arg("trust").args(args).run();
     };
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let delegate = |live: &mut Live, id: u64| {
         live.send(&call(
             id,
@@ -1208,9 +1067,9 @@ fn the_mcp_server_checks_the_projects_trust_on_every_call() {
 
 #[test]
 fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk() {
-    let server = chatty(|_| "never".to_owned()).expect(crate::support::Calls::Never);
+    let server = ollama::fake().answering("never").expect(Calls::Never);
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let mut errors = Vec::new();
     for (id, path) in [
         (1, "/etc/passwd"),
@@ -1234,14 +1093,6 @@ fn delegate_files_neither_tell_whether_an_outside_path_exists_nor_walk_the_disk(
     }
     live.end();
     assert!(errors.iter().all(|e| e == &errors[0]), "{errors:#?}");
-}
-
-/// `call`, asking for progress notifications (`_meta.progressToken`).
-fn call_with_progress(id: u64, tool: &str, arguments: Value, token: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments,
-                      "_meta": {"progressToken": token}}})
-    .to_string()
 }
 
 /// The progress notifications among `messages`, in order: (token, progress, message).
@@ -1299,22 +1150,19 @@ fn position(messages: &[String], start: &str) -> usize {
 fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
     const KEY: &str = "AIza-progress-secret-4711";
     // The local server fails before any text, with the key in its error.
-    let local = crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => conn.respond(
+    let local = ollama::fake()
+        .failing(
             500,
-            "application/json",
-            &[],
-            format!(r#"{{"error":"upstream rejected key {KEY}"}}"#).as_bytes(),
-        ),
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    });
-    let api = crate::support::Server::start(|_, _, conn| {
-        crate::support::gemini::stream(conn, &["from ", "gemini"])
-    });
+            &format!(r#"{{"error":"upstream rejected key {KEY}"}}"#),
+        )
+        .expect(Calls::Exactly(1));
+    let api = gemini::fake()
+        .streaming(&["from ", "gemini"])
+        .expect(Calls::Exactly(1));
     let sb = Sandbox::new();
-    let mut cmd = delegate_cmd(&sb, &local.url());
-    cmd.env("GEMINI_API_KEY", KEY)
-        .env("GEMINI_BASE_URL", api.url());
+    let mut cmd = delegate_cmd(&sb, &local);
+    // The key is the secret the local server's error carries.
+    cmd.gemini(&api).env("GEMINI_API_KEY", KEY);
     let mut live = Live::start(cmd);
     live.send(&call_with_progress(
         1,
@@ -1346,24 +1194,19 @@ fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
     live.end();
 }
 
-/// A fake Ollama whose answer stops at the token limit.
-fn cut_short() -> crate::support::Server {
-    crate::support::Server::start(|_, req, conn| match req.path.as_str() {
-        "/api/chat" => {
-            ollama::start(conn);
-            conn.chunk(ollama::token_line(ollama::MODEL, "fn half(").as_bytes());
-            conn.chunk(ollama::done_line(ollama::MODEL, 4096, "length").as_bytes());
-            conn.end();
-        }
-        _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    })
+/// A fake Ollama whose answer stops at the token limit, called once.
+fn cut_short() -> Server {
+    ollama::fake()
+        .finish("length")
+        .answering("fn half(")
+        .expect(Calls::Exactly(1))
 }
 
 #[test]
 fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply() {
     let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
@@ -1383,7 +1226,7 @@ fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply(
 fn a_delegate_call_without_a_progress_token_gets_no_notifications() {
     let server = cut_short();
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -1408,7 +1251,7 @@ fn delegate_write_progress_names_the_files_written_and_each_check_round() {
         format!("File: app/slug.py\n```python\ndef slug(s):\n    return {body}\n```\n")
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
@@ -1454,7 +1297,7 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
         _ => "def slug(s): return s.lower()".to_owned(),
     });
     let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call_with_progress(
         1,
         "delegate",
@@ -1481,34 +1324,11 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
 #[test]
 fn a_rule_added_while_the_server_runs_counts_at_the_next_call() {
     let sb = Sandbox::new();
-    let mut cmd = sb.cmd();
-    cmd.arg("mcp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    writeln!(stdin, "{INIT}\n{INITIALIZED}").unwrap();
+    let mut live = Live::start(sb.cmd());
     let mut ask = |id: u64| -> Value {
         let prompt = "write a function that reverses a string";
-        writeln!(stdin, "{}", call(id, "route", json!({ "prompt": prompt }))).unwrap();
-        stdin.flush().unwrap();
-        loop {
-            let line = rx.recv_timeout(Duration::from_secs(20)).expect("an answer");
-            let message: Value = serde_json::from_str(&line).unwrap();
-            if message["id"] == json!(id) {
-                return tool_doc(&message);
-            }
-        }
+        live.send(&call(id, "route", json!({ "prompt": prompt })));
+        tool_doc(&live.answer(id))
     };
     assert_eq!(ask(1)["route"], "local");
     sb.user_config(
@@ -1520,6 +1340,5 @@ fn a_rule_added_while_the_server_runs_counts_at_the_next_call() {
         second["rules"][0].as_str().unwrap().starts_with("reverse("),
         "{second}"
     );
-    drop(stdin);
-    assert_eq!(wait_limited(&mut child, Duration::from_secs(10)), Some(0));
+    live.end();
 }

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Live, call, delegate_cmd, delegated, python_client_with, user_message};
-use crate::support::{Sandbox, ollama};
+use super::live::{Live, call};
+use super::{delegate_cmd, delegated, python_client_with, user_message};
+use crate::support::{Sandbox, Server, ollama};
 
 /// A scripted Ollama: what it does is in the prompt. SLOW streams a token a second for
 /// 5 s; STALL streams two tokens, creates `marker` and waits for the client to hang up
 /// (then sends the time on `closed`); WRITE name answers with a file block for `name`;
 /// LONG answers at length; CUT stops at the token limit; anything else is echoed.
-fn scripted(marker: std::path::PathBuf) -> (crate::support::Server, mpsc::Receiver<Instant>) {
+fn scripted(marker: std::path::PathBuf) -> (Server, mpsc::Receiver<Instant>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    let server = crate::support::Server::start(move |_, req, conn| {
+    let server = Server::start(move |_, req, conn| {
         if req.path != "/api/chat" {
             return conn.respond(404, "text/plain", &[], b"404 page not found");
         }
@@ -87,7 +88,7 @@ fn poll(live: &mut Live, next_id: &mut u64, job_id: &str) -> (Vec<Value>, Value)
 fn a_background_delegate_answers_at_once_and_job_gives_its_reply_once_done() {
     let sb = Sandbox::new();
     let (server, _) = scripted(sb.dir.path().join("stalled"));
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let started = Instant::now();
     live.send(&call(
         1,
@@ -135,7 +136,7 @@ fn a_cancelled_job_closes_the_model_connection_and_says_cancelled() {
     let sb = Sandbox::new();
     let marker = sb.dir.path().join("stalled");
     let (server, closed) = scripted(marker.clone());
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -164,7 +165,7 @@ fn a_cancelled_job_closes_the_model_connection_and_says_cancelled() {
 fn two_write_jobs_in_one_root_take_turns() {
     let sb = Sandbox::new();
     let (server, _) = scripted(sb.dir.path().join("stalled"));
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     let mut jobs = Vec::new();
     for (id, name) in [(1, "first"), (2, "second")] {
         live.send(&call(
@@ -198,7 +199,7 @@ fn max_mcp_output_tokens_below_the_config_cap_wins() {
     let sb = Sandbox::new();
     sb.write("profiles.toml", "[mcp]\nmax_reply_tokens = 500\n");
     let (server, _) = scripted(sb.dir.path().join("stalled"));
-    let mut cmd = delegate_cmd(&sb, &server.url());
+    let mut cmd = delegate_cmd(&sb, &server);
     cmd.env("MAX_MCP_OUTPUT_TOKENS", "100");
     let mut live = Live::start(cmd);
     live.send(&call(
@@ -217,7 +218,7 @@ fn max_mcp_output_tokens_below_the_config_cap_wins() {
 fn an_answer_cut_at_the_token_limit_says_so() {
     let sb = Sandbox::new();
     let (server, _) = scripted(sb.dir.path().join("stalled"));
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
@@ -246,7 +247,7 @@ fn the_official_python_sdk_collects_a_job_that_outlives_its_timeout() {
     let cap = std::path::PathBuf::from("100");
     let report = python_client_with(
         &sb,
-        &server.url(),
+        &server,
         &["jobs"],
         &[
             ("MCP_TEST_MARKER", &marker),
@@ -307,7 +308,7 @@ fn cancelling_a_write_job_during_its_check_puts_back_what_it_wrote() {
     let sb = Sandbox::new();
     sb.write("kept.py", "KEPT = 1\n");
     let (server, _) = scripted(sb.dir.path().join("stalled"));
-    let mut live = Live::start(delegate_cmd(&sb, &server.url()));
+    let mut live = Live::start(delegate_cmd(&sb, &server));
     live.send(&call(
         1,
         "delegate",
