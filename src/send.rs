@@ -4,7 +4,7 @@
 use anyhow::Context;
 use serde_json::json;
 
-use crate::engine::{Plan, Transcript};
+use crate::engine::Plan;
 use crate::event::Event;
 use crate::output::Reporter;
 use crate::plan::start_line;
@@ -95,7 +95,4 @@ pub(crate) fn json_document(
     doc
 }
 
-/// A call's events in order: the plan's, then the transcript's.
-pub(crate) fn call_events(p: &Plan, t: &Transcript) -> Vec<Event> {
-    p.events.iter().chain(&t.events).cloned().collect()
-}
+pub(crate) use crate::record::call_events;

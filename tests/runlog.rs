@@ -136,6 +136,19 @@ fn a_fallback_is_logged_with_both_attempts_and_the_router_decision() {
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["result"], "unreachable");
     assert_eq!(attempts[1]["result"], "ok");
+    // The events, as `--json` and MCP list them: two attempts and the fallback between.
+    let events: Vec<&str> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["attempt_started", "fallback", "attempt_started"],
+        "{r}"
+    );
+    assert_eq!(r["events"][1]["from"], "ollama", "{r}");
 }
 
 #[test]

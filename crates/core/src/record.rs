@@ -18,6 +18,12 @@ pub fn append_log(p: &Plan, record: &runlog::Record, report: Reporter) {
     }
 }
 
+/// Every event of a call: planning's (context dropped, routed to the API), then the
+/// engine's, in order.
+pub fn call_events(p: &Plan, t: &Transcript) -> Vec<crate::event::Event> {
+    p.events.iter().chain(&t.events).cloned().collect()
+}
+
 /// The run-log record of a call that was sent, from its transcript (also the MCP
 /// `delegate` tool's record).
 pub fn log_record(
@@ -105,5 +111,9 @@ pub fn log_record(
         rounds: Vec::new(),
         check_failed: None,
         escalated: false,
+        events: call_events(p, t)
+            .iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect(),
     }
 }

@@ -97,6 +97,10 @@ pub struct Record {
     /// (escalation). Absent means false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub escalated: bool,
+    /// What happened during the call, in order, as the `--json` document and the MCP reply
+    /// list them (fallback, retry after 429, context dropped, answer cut short, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<serde_json::Value>,
 }
 
 impl Record {
