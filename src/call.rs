@@ -16,7 +16,7 @@ use crate::output::{Output, Reporter};
 use crate::plan::{dry_run, end_line};
 use crate::record::{append_log, log_record};
 use crate::send::{call_events, json_document, start};
-use crate::session::{Resolved, Session};
+use crate::session::Session;
 use crate::{input, route};
 
 /// Resolves the settings, reads the prompt and prepares the plan. The router is compiled
@@ -41,18 +41,20 @@ pub(crate) fn prepare(
         .transpose()
         .map_err(|_| anyhow::anyhow!("the router thread panicked"))?
         .transpose()?;
-    let Resolved { settings, decision } = session.resolve(overrides, &prompt, router.as_ref())?;
+    let resolved = session.resolve(overrides, &prompt, router.as_ref())?;
+    let settings = &resolved.settings;
     if run.engine && send {
         // `--engine`: bring codex-wrap's own engine up when nothing else can serve.
         let local_planned = settings.fallback
             || match settings.mode {
                 RouteMode::Local => true,
-                RouteMode::Auto => decision
+                RouteMode::Auto => resolved
+                    .decision
                     .as_ref()
                     .is_some_and(|d| d.route == route::Route::Local),
                 RouteMode::Api | RouteMode::Codex => false,
             };
-        crate::llama::ensure_for_call(&settings, local_planned, report, terminal)?;
+        crate::llama::ensure_for_call(settings, local_planned, report, terminal)?;
     }
     let client = send
         .then(|| crate::http::client(settings.timeouts.connect, None))
@@ -74,7 +76,7 @@ pub(crate) fn prepare(
         write: run.write,
         retry_refusal: run.write || run.json,
     };
-    let plan = Resolved { settings, decision }.plan(&request, report)?;
+    let plan = resolved.plan(&request, report)?;
     Ok((plan, client))
 }
 

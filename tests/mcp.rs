@@ -496,7 +496,8 @@ fn state_cmd(sb: &Sandbox) -> Command {
 }
 
 #[test]
-fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events() {
+fn a_delegate_reply_cut_at_the_token_limit_says_truncated_lists_its_events_and_sends_no_progress_unasked()
+ {
     let server = cut_short();
     let sb = Sandbox::new();
     let mut live = Live::start(delegate_cmd(&sb, &server));
@@ -516,6 +517,12 @@ fn a_delegate_reply_cut_at_the_token_limit_says_truncated_and_lists_its_events()
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["attempt_started", "truncated"], "{summary}");
+    // The call had no progress token: no notification, not even a late one (a quick call
+    // after it: anything the first one sent late arrives before its answer).
+    live.send(&call(2, "route", json!({"prompt": "a regex"})));
+    live.answer(2);
+    let progress = progress_of(&live.seen);
+    assert!(progress.is_empty(), "{progress:?}");
     live.end();
 }
 
@@ -1219,26 +1226,6 @@ fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply(
     let attempt = position(&progress, "attempt 1 on local (ollama ");
     let cut = position(&progress, "the answer was cut at the model's token limit");
     assert!(attempt < cut, "{progress:#?}");
-    live.end();
-}
-
-#[test]
-fn a_delegate_call_without_a_progress_token_gets_no_notifications() {
-    let server = cut_short();
-    let sb = Sandbox::new();
-    let mut live = Live::start(delegate_cmd(&sb, &server));
-    live.send(&call(
-        1,
-        "delegate",
-        json!({"prompt": "write a long function", "route": "local"}),
-    ));
-    let (summary, _) = delegated(&live.answer(1));
-    assert_eq!(summary["truncated"], true, "{summary}");
-    // A quick call after it: anything the first one sent late arrives before its answer.
-    live.send(&call(2, "route", json!({"prompt": "a regex"})));
-    live.answer(2);
-    let progress = progress_of(&live.seen);
-    assert!(progress.is_empty(), "{progress:?}");
     live.end();
 }
 

@@ -743,7 +743,7 @@ pub(crate) fn call(
             .context("cannot resolve the project root")?,
         inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
         literal_inputs: super::inputs::literal_rels(&run.input, root)?,
-        allow_write: super::protect::allow_set(&plan.settings.allow_write).ok(),
+        allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
         force: run.force,
         dry_run: run.dry_run,
         check: run.check.clone(),

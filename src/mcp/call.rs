@@ -156,7 +156,7 @@ impl EngineFace {
                 inputs: input_paths,
                 // MCP `files` never unlock a protected assistant file.
                 literal_inputs: Vec::new(),
-                allow_write: crate::files::protect::allow_set(&plan.settings.allow_write).ok(),
+                allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
                 force: false,
                 dry_run: false,
                 check: request.check.clone(),

@@ -17,9 +17,6 @@
 
 use super::inputs::InputFile;
 
-/// The default of `[files] edit_blocks_above` (kept with the rest of the configuration).
-pub use crate::config::EDIT_BLOCKS_ABOVE as DEFAULT_ABOVE;
-
 /// Why edit blocks could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {

@@ -58,8 +58,6 @@ pub fn protection(rel: &str) -> Protection {
     Protection::Open
 }
 
-pub use crate::config::allow_write_set as allow_set;
-
 /// Why an answer may not write `rel`, or `Ok` when it may (as far as protection goes).
 /// `exists`: the file is there now; `literal`: it was named literally with `-i` on the
 /// command line; `allowed`: the user's `[files] allow_write` matches it.
@@ -161,7 +159,7 @@ mod tests {
         assert!(check(".mcp.json", true, true, false).is_ok());
         assert!(check(".mcp.json", false, false, true).is_ok());
         assert!(check("profiles.toml", true, true, true).is_err());
-        let set = allow_set(&[".vscode/*.json".into()]).unwrap();
+        let set = crate::config::allow_write_set(&[".vscode/*.json".into()]).unwrap();
         assert!(set.is_match(".vscode/tasks.json"));
         assert!(!set.is_match(".vscode/x/tasks.json"));
     }

@@ -143,10 +143,6 @@ struct Rule {
     docs: bool,
 }
 
-/// How many compiled candidate sets a router keeps (a long-running face decides many
-/// requests; most share their sets or a superset of them).
-const COMPILED_KEPT: usize = 8;
-
 /// A lazy DFA over some of the patterns.
 struct Compiled {
     /// The patterns it holds (ascending): DFA pattern `i` is pattern `ids[i]`.
@@ -165,8 +161,9 @@ pub struct Router {
     hirs: Vec<OnceLock<Option<Hir>>>,
     /// Each pattern's required literals.
     literals: Vec<prefilter::Literals>,
-    /// Automata built so far, the most recently used last.
-    compiled: Mutex<Vec<Compiled>>,
+    /// The last automaton built: a later request whose candidates it holds reuses it (a
+    /// face calls `decide` once per router; tests and benchmarks call it many times).
+    compiled: Mutex<Option<Compiled>>,
     rules: Vec<Rule>,
     threshold: f64,
     bias: f64,
@@ -279,7 +276,7 @@ impl Router {
             prepared,
             hirs,
             literals,
-            compiled: Mutex::new(Vec::new()),
+            compiled: Mutex::new(None),
             rules,
             threshold: config.threshold.unwrap_or(1.0),
             bias: config.bias.unwrap_or(0.0),
@@ -314,35 +311,26 @@ impl Router {
             .compiled
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = match compiled.iter().rposition(|c| is_subset(&wanted, &c.ids)) {
-            Some(at) => at,
-            None => {
-                // Past half of all patterns, compile them all: later requests reuse it.
-                let ids = if wanted.len() * 2 > self.prepared.len() {
-                    (0..self.prepared.len() as u32).collect()
-                } else {
-                    wanted
-                };
-                if compiled.len() == COMPILED_KEPT {
-                    compiled.remove(0);
-                }
-                compiled.push(self.compile_some(ids));
-                compiled.len() - 1
-            }
+        let reusable = compiled
+            .as_ref()
+            .is_some_and(|c| is_subset(&wanted, &c.ids));
+        if !reusable {
+            // Past half of all patterns, compile them all: later requests reuse it.
+            let ids = if wanted.len() * 2 > self.prepared.len() {
+                (0..self.prepared.len() as u32).collect()
+            } else {
+                wanted
+            };
+            *compiled = Some(self.compile_some(ids));
+        }
+        let Some(Compiled { ids, dfa, cache }) = compiled.as_mut() else {
+            return Vec::new();
         };
-        let entry = compiled.remove(at);
-        let Compiled {
-            ids,
-            dfa,
-            mut cache,
-        } = entry;
         let mut set = PatternSet::new(dfa.pattern_len());
         // With no cache-clear limit set, the lazy DFA never gives up; an error would only
         // mean no rule fired.
-        let _ = dfa.try_which_overlapping_matches(&mut cache, &Input::new(text), &mut set);
-        let found = set.iter().map(|p| ids[p.as_usize()] as usize).collect();
-        compiled.push(Compiled { ids, dfa, cache });
-        found
+        let _ = dfa.try_which_overlapping_matches(cache, &Input::new(text), &mut set);
+        set.iter().map(|p| ids[p.as_usize()] as usize).collect()
     }
 
     /// The pattern `id` parsed (once), or `None`, with a warning naming it, when it does

@@ -209,7 +209,7 @@ fn codex_wraps_own_configuration_is_never_written_and_assistant_files_only_as_li
     );
     // The user may allow more in their own configuration.
     let opts = WriteOptions {
-        allow_write: Some(super::protect::allow_set(&[".vscode/*.json".into()]).unwrap()),
+        allow_write: Some(crate::config::allow_write_set(&[".vscode/*.json".into()]).unwrap()),
         ..WriteOptions::default()
     };
     let planned = plan(
