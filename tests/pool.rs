@@ -81,7 +81,9 @@ fn spread_shares_parallel_calls_over_every_endpoint() {
 #[test]
 fn a_refused_endpoint_cools_down_and_the_next_call_skips_it() {
     let sb = Sandbox::new();
-    let live = ollama::fake().answering("live");
+    // doctor asks the live server what it is: an Ollama that also answers the management
+    // requests.
+    let live = ollama::live("live");
     let call = || Test::new(&sb).env("OLLAMA_URL", format!("{REFUSED},{}", live.url()));
     call()
         .args(["--local", "x"])
@@ -101,15 +103,86 @@ fn a_refused_endpoint_cools_down_and_the_next_call_skips_it() {
         .stderr_has(NO_CONTEXT)
         .run();
     assert!(state_file(&sb).exists());
-    // NOTE: doctor exits 4, "the default route (local) cannot work, nor any other", from the
-    // first endpoint alone: the route's second endpoint (ollama-2) is healthy and served
-    // the calls above.
     call()
         .arg("doctor")
-        .code(4)
         .stdout_has("ollama (ollama http://127.0.0.1:9): cooling down")
         .stdout_has("code (built-in); model qwen2.5:14b-instruct-q4_K_M (built-in)")
         .stdout_has("ollama-2 (ollama http://127.0.0.1:")
+        .stdout_has("local    warn  ollama (http://127.0.0.1:9) not running:")
+        .stdout_has(&format!(
+            "; using ollama-2: ready: {}: Ollama 0.12.6",
+            live.url()
+        ))
+        .stdout_has("the default route (local) is ready")
+        .run();
+}
+
+#[test]
+fn doctor_judges_a_route_by_the_endpoint_that_would_answer() {
+    let sb = Sandbox::new();
+    let live = ollama::live("live");
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{}", live.url()))
+        .args(["doctor", "--json"])
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let check = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {doc}"))
+            .clone()
+    };
+    let local = check("local");
+    let detail = local["detail"].as_str().unwrap();
+    assert_eq!(local["status"], "warn", "{doc}");
+    assert!(
+        detail.starts_with("ollama (http://127.0.0.1:9) not running: "),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with(&format!(
+            "; using ollama-2: ready: {}: Ollama 0.12.6, {} present",
+            live.url(),
+            ollama::MODEL
+        )),
+        "{detail}"
+    );
+    // The models are those of the endpoint that answers.
+    let models = check("models");
+    assert!(
+        models["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("pulled: {} (code)", ollama::MODEL)),
+        "{doc}"
+    );
+    assert_eq!(doc["exit_code"], 0, "{doc}");
+
+    // Nothing answers: the first endpoint's failure and hint, then the others'; every
+    // probe runs at once, so two black holes cost one probe's wait.
+    let (hole, _held) = blackhole();
+    let (hole2, _held2) = blackhole();
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("http://{hole},http://{hole2}"))
+        .arg("doctor")
+        .code(4)
+        .stdout_has(&format!(
+            "local    FAIL  not running: http://{hole} does not answer"
+        ))
+        .stdout_has("ollama serve")
+        .stdout_has(&format!("; ollama-2 (http://{hole2}) not running: "))
+        .stdout_has("the default route (local) cannot work, nor any other")
+        .run();
+    assert!(r.elapsed < Duration::from_secs(1), "took {:?}", r.elapsed);
+    Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{REFUSED}"))
+        .arg("doctor")
+        .code(4)
+        .stdout_has("local    FAIL  not running: http://127.0.0.1:9 does not answer")
+        .stdout_has("; ollama-2 (http://127.0.0.1:9) not running: ")
         .run();
 }
 

@@ -1,12 +1,15 @@
 //! `codex-wrap doctor`: is the set-up able to answer, and if not, what to do.
 //!
-//! Every network probe runs at once under a short limit, so the whole check answers in
-//! well under a second when nothing is up. Exit 0 when the default route can work, 4 when
-//! it cannot, 3 when the configuration does not load.
+//! Every network probe, for every endpoint of the local and api routes, runs at once under
+//! a short limit, so the whole check answers in well under a second when nothing is up. A
+//! route can work when any of its endpoints can (a call falls back before any output); its
+//! line names the endpoint that would answer. Exit 0 when the default route can work, 4
+//! when it cannot, 3 when the configuration does not load.
 
 use std::path::Path;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 
@@ -65,54 +68,170 @@ impl Report {
     }
 }
 
-/// What the network said.
-struct Probes {
-    local: Result<String, Failure>,
-    models: Option<Result<Vec<ModelInfo>, Failure>>,
-    /// Whether the local endpoint has its model (`POST /api/show` on Ollama).
+/// What one endpoint of the local route said.
+struct LocalProbe {
+    name: String,
+    backend: Box<dyn Backend>,
+    /// What the server is (`Ollama 0.12.6`), or why it cannot answer.
+    reach: Result<String, Failure>,
+    /// Whether it has its model (`POST /api/show` on Ollama); `None` when it cannot say.
     model: Option<Result<bool, Failure>>,
-    api: Option<Result<String, Failure>>,
+    /// The models it offers, for servers whose models must be pulled first (Ollama).
+    models: Option<Result<Vec<ModelInfo>, Failure>>,
 }
 
-/// The backend of a route's first endpoint: what management commands talk to.
-fn first_backend(settings: &Settings, route: Route) -> Option<Box<dyn Backend>> {
-    endpoints(settings, route)
-        .first()
-        .map(|e| e.backend(&settings.root))
-}
-
-async fn probe(settings: &Settings, client: &reqwest::Client, online: bool) -> Probes {
-    let local = first_backend(settings, Route::Local);
-    let api = first_backend(settings, Route::Api);
-    let local_probe = async {
-        match &local {
-            Some(b) => b.probe(client).await,
-            None => Err(Failure::new(FailureKind::NotConfigured, "no endpoint")),
-        }
-    };
-    let models = async {
-        match &local {
-            Some(b) if b.pull_hint(b.model()).is_some() => Some(b.list_models(client).await),
-            _ => None,
-        }
-    };
-    let api_probe = async {
-        let b = api.as_ref().filter(|b| online && b.check_ready().is_ok())?;
-        Some(b.probe(client).await)
-    };
-    let model = async {
-        match &local {
-            Some(b) => b.has_own_model(client).await,
-            None => None,
-        }
-    };
-    let (local, models, model, api) = tokio::join!(local_probe, models, model, api_probe);
-    Probes {
-        local,
-        models,
-        model,
-        api,
+impl LocalProbe {
+    /// Whether a call would get its answer here: the server answers as what it should be
+    /// and does not say the model is missing.
+    fn usable(&self) -> bool {
+        self.reach.is_ok() && !matches!(self.model, Some(Ok(false)))
     }
+
+    /// What is wrong with it, in a few words, when it is not usable.
+    fn problem(&self) -> Option<String> {
+        let at = format!(
+            "{} ({})",
+            self.name,
+            crate::http::redact(self.backend.endpoint())
+        );
+        match (&self.reach, &self.model) {
+            (Err(f), _) if unreachable(f) => Some(format!("{at} not running: {}", f.message)),
+            (Err(f), _) => Some(format!("{at} answers, but {}", f.message)),
+            (Ok(_), Some(Ok(false))) => Some(format!("{at} has no {}", self.backend.model())),
+            (Ok(_), _) => None,
+        }
+    }
+}
+
+/// What one endpoint of the api route said.
+struct ApiProbe {
+    name: String,
+    backend: Box<dyn Backend>,
+    /// Whether it can be tried at all (a key is set).
+    ready: Result<(), Failure>,
+    /// With `--online`, for a ready endpoint: whether its key and model work.
+    online: Option<Result<String, Failure>>,
+}
+
+impl ApiProbe {
+    fn usable(&self) -> bool {
+        self.ready.is_ok() && !matches!(self.online, Some(Err(_)))
+    }
+
+    /// What is wrong with it, in a few words, when it is not usable.
+    fn problem(&self) -> Option<String> {
+        match (&self.ready, &self.online) {
+            (Err(f), _) => Some(format!(
+                "{}: {}{}",
+                self.name,
+                f.message,
+                f.hint
+                    .as_ref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default()
+            )),
+            (Ok(()), Some(Err(f))) => Some(format!(
+                "{} ({}): {}",
+                self.name,
+                crate::http::redact(self.backend.endpoint()),
+                f.message
+            )),
+            (Ok(()), _) => None,
+        }
+    }
+}
+
+/// What the network said, for every endpoint of the local and api routes in route order.
+struct Probes {
+    local: Vec<LocalProbe>,
+    api: Vec<ApiProbe>,
+}
+
+fn unreachable(f: &Failure) -> bool {
+    matches!(f.kind, FailureKind::Unreachable | FailureKind::Timeout)
+}
+
+/// Every endpoint of both routes at once, each with all its questions at once: the whole
+/// takes one probe's time (the client's limit), however many endpoints there are.
+async fn probe(settings: &Settings, client: &reqwest::Client, online: bool) -> Probes {
+    let local = join_all(
+        endpoints(settings, Route::Local)
+            .into_iter()
+            .map(|e| async move {
+                let backend = e.backend(&settings.root);
+                let models = async {
+                    match backend.pull_hint(backend.model()) {
+                        Some(_) => Some(backend.list_models(client).await),
+                        None => None,
+                    }
+                };
+                let (reach, model, models) =
+                    tokio::join!(backend.probe(client), backend.has_own_model(client), models);
+                LocalProbe {
+                    name: e.name,
+                    backend,
+                    reach,
+                    model,
+                    models,
+                }
+            }),
+    );
+    let api = join_all(
+        endpoints(settings, Route::Api)
+            .into_iter()
+            .map(|e| async move {
+                let backend = e.backend(&settings.root);
+                let ready = backend.check_ready();
+                let online = match ready {
+                    Ok(()) if online => Some(backend.probe(client).await),
+                    _ => None,
+                };
+                ApiProbe {
+                    name: e.name,
+                    backend,
+                    ready,
+                    online,
+                }
+            }),
+    );
+    let (local, api) = tokio::join!(local, api);
+    Probes { local, api }
+}
+
+/// One check line for a route of several endpoints: the line of the endpoint that would
+/// answer (`answering`, the first usable one in route order: a call falls back before any
+/// output) marked `using NAME:`, with what is wrong with each of the others in route order;
+/// when none would answer, the first endpoint's line, then what is wrong with the others.
+/// A route of one endpoint keeps its line as it is.
+fn route_line(
+    names: &[&str],
+    answering: Option<usize>,
+    (status, line): (Status, String),
+    problems: &[Option<String>],
+) -> (Status, String) {
+    if names.len() < 2 {
+        return (status, line);
+    }
+    let chosen = answering.unwrap_or(0);
+    let mut parts = Vec::new();
+    let mut others_fail = false;
+    for (i, problem) in problems.iter().enumerate() {
+        if i == chosen {
+            parts.push(match answering {
+                Some(_) => format!("using {}: {line}", names[i]),
+                None => line.clone(),
+            });
+        } else if let Some(p) = problem {
+            others_fail = true;
+            parts.push(p.clone());
+        }
+    }
+    let status = if status == Status::Ok && others_fail {
+        Status::Warn
+    } else {
+        status
+    };
+    (status, parts.join("; "))
 }
 
 /// `codex-wrap doctor`.
@@ -166,7 +285,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
 
     let client = crate::http::client(PROBE_CONNECT, Some(PROBE_LIMIT))?;
     let probes = super::block_on(probe(&settings, &client, args.online))?;
-    let local_ok = local_checks(&mut r, &settings, &probes);
+    let local_ok = local_checks(&mut r, &settings, &probes.local);
     // The engine serves the local route when the configured endpoint does not.
     let (engine_up, engine) = crate::llama::doctor_row(&settings.engine);
     let engine_status = if engine_up { Status::Ok } else { Status::Skip };
@@ -178,7 +297,7 @@ pub(crate) fn doctor(args: &DoctorArgs, env: &Env, root: &Path) -> anyhow::Resul
             r.add("eval", Status::Ok, format!("{endpoint}: {}", last.line()));
         }
     }
-    let api_ok = api_checks(&mut r, &settings, &probes);
+    let api_ok = api_checks(&mut r, &settings, &probes.api);
 
     let names = |route| {
         endpoints(&settings, route)
@@ -329,11 +448,7 @@ fn pool_check(r: &mut Report, settings: &Settings) {
     );
 }
 
-fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
-    let local = first_backend(settings, Route::Local);
-    let endpoint = local.as_ref().map_or_else(String::new, |b| {
-        crate::http::redact(b.endpoint()).into_owned()
-    });
+fn local_checks(r: &mut Report, settings: &Settings, probes: &[LocalProbe]) -> bool {
     if settings.local_disabled {
         r.add(
             "local",
@@ -342,66 +457,20 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
         );
         return false;
     }
-    // One of: not running, not the server it should be, model missing, ready.
-    let up = match (&probes.local, &probes.model) {
-        (Ok(what), Some(Ok(false))) => {
-            let model = local.as_ref().map_or("", |b| b.model());
-            let hint = local
-                .as_ref()
-                .and_then(|b| b.pull_hint(model))
-                .map(|h| format!(" (run `{h}`)"))
-                .unwrap_or_default();
-            r.add(
-                "local",
-                Status::Fail,
-                format!("model missing: {endpoint}: {what} has no {model}{hint}"),
-            );
-            false
-        }
-        (Ok(what), Some(Ok(true))) => {
-            let model = local.as_ref().map_or("", |b| b.model());
-            r.add(
-                "local",
-                Status::Ok,
-                format!("ready: {endpoint}: {what}, {model} present"),
-            );
-            true
-        }
-        (Ok(what), _) => {
-            r.add("local", Status::Ok, format!("{endpoint}: {what}"));
-            true
-        }
-        (Err(f), _) if matches!(f.kind, FailureKind::Unreachable | FailureKind::Timeout) => {
-            let hint = local
-                .as_ref()
-                .and_then(|b| b.unreachable_hint())
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            r.add(
-                "local",
-                Status::Fail,
-                format!(
-                    "not running: {endpoint} does not answer: {}{hint}",
-                    f.message
-                ),
-            );
-            false
-        }
-        (Err(f), _) => {
-            let hint = f
-                .hint
-                .as_ref()
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            r.add(
-                "local",
-                Status::Fail,
-                format!("{endpoint} answers, but {}{hint}", f.message),
-            );
-            false
-        }
+    let Some(first) = probes.first() else {
+        r.add("local", Status::Fail, "the local route lists no endpoint");
+        return false;
     };
-    let Some(models) = &probes.models else {
+    // The endpoint a call would get its answer from; the models are judged there.
+    let answering = probes.iter().position(LocalProbe::usable);
+    let chosen = answering.map_or(first, |i| &probes[i]);
+    let local = chosen.backend.as_ref();
+    let (status, line, up) = local_line(chosen);
+    let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+    let problems: Vec<Option<String>> = probes.iter().map(LocalProbe::problem).collect();
+    let (status, line) = route_line(&names, answering, (status, line), &problems);
+    r.add("local", status, line);
+    let Some(models) = &chosen.models else {
         return up;
     };
     let wanted = settings
@@ -440,10 +509,7 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
                 if has_model(list, &model) {
                     pulled.push(format!("{model} ({who})"));
                 } else {
-                    let hint = local
-                        .as_ref()
-                        .and_then(|b| b.pull_hint(&model))
-                        .unwrap_or_default();
+                    let hint = local.pull_hint(&model).unwrap_or_default();
                     missing.push(format!("{model} ({who}): {hint}"));
                 }
             }
@@ -470,7 +536,60 @@ fn local_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
     }
 }
 
-fn api_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
+/// One local endpoint's line: not running, not the server it should be, model missing,
+/// ready; and whether a call can get its answer there.
+fn local_line(p: &LocalProbe) -> (Status, String, bool) {
+    let b = p.backend.as_ref();
+    let endpoint = crate::http::redact(b.endpoint());
+    let model = b.model();
+    match (&p.reach, &p.model) {
+        (Ok(what), Some(Ok(false))) => {
+            let hint = b
+                .pull_hint(model)
+                .map(|h| format!(" (run `{h}`)"))
+                .unwrap_or_default();
+            (
+                Status::Fail,
+                format!("model missing: {endpoint}: {what} has no {model}{hint}"),
+                false,
+            )
+        }
+        (Ok(what), Some(Ok(true))) => (
+            Status::Ok,
+            format!("ready: {endpoint}: {what}, {model} present"),
+            true,
+        ),
+        (Ok(what), _) => (Status::Ok, format!("{endpoint}: {what}"), true),
+        (Err(f), _) if unreachable(f) => {
+            let hint = b
+                .unreachable_hint()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            (
+                Status::Fail,
+                format!(
+                    "not running: {endpoint} does not answer: {}{hint}",
+                    f.message
+                ),
+                false,
+            )
+        }
+        (Err(f), _) => {
+            let hint = f
+                .hint
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            (
+                Status::Fail,
+                format!("{endpoint} answers, but {}{hint}", f.message),
+                false,
+            )
+        }
+    }
+}
+
+fn api_checks(r: &mut Report, settings: &Settings, probes: &[ApiProbe]) -> bool {
     if settings.api_disabled {
         r.add(
             "api",
@@ -479,51 +598,55 @@ fn api_checks(r: &mut Report, settings: &Settings, probes: &Probes) -> bool {
         );
         return false;
     }
+    // The probes are the route's endpoints, one per spec, in the same order.
     let specs = settings.routes.get(Route::Api);
-    let (Some(spec), Some(backend)) = (specs.first(), first_backend(settings, Route::Api)) else {
+    if probes.is_empty() {
         r.add("api", Status::Skip, "the api route lists no endpoint");
         return false;
-    };
-    let model = backend.model().to_owned();
-    if let Err(f) = backend.check_ready() {
-        let what = f.hint.clone().unwrap_or(f.message);
-        r.add(
-            "api",
+    }
+    let answering = probes.iter().position(ApiProbe::usable);
+    let i = answering.unwrap_or(0);
+    let (status, line, ok) = api_line(&probes[i], &specs[i]);
+    let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+    let problems: Vec<Option<String>> = probes.iter().map(ApiProbe::problem).collect();
+    let (status, line) = route_line(&names, answering, (status, line), &problems);
+    r.add("api", status, line);
+    ok
+}
+
+/// One api endpoint's line: no key, key and model checked online (working or not), key
+/// set; and whether a call can get its answer there.
+fn api_line(p: &ApiProbe, spec: &config::EndpointSpec) -> (Status, String, bool) {
+    let model = p.backend.model();
+    if let Err(f) = &p.ready {
+        let what = f.hint.clone().unwrap_or_else(|| f.message.clone());
+        return (
             Status::Warn,
             format!("no key: {what} to enable the {model} fallback"),
+            false,
         );
-        return false;
     }
     let key = match (&spec.key, &spec.key_env) {
         (Some(_), Some(var)) => format!("key set ({var})"),
         (Some(_), None) => "key set".to_owned(),
         (None, _) => "no key".to_owned(),
     };
-    match &probes.api {
-        Some(Ok(what)) => {
-            r.add(
-                "api",
-                Status::Ok,
-                format!("{key}; model {model}: {what} (checked online)"),
-            );
-            true
-        }
-        Some(Err(f)) => {
-            r.add(
-                "api",
-                Status::Fail,
-                format!("{key}; model {model}: {}", f.message),
-            );
-            false
-        }
-        None => {
-            r.add(
-                "api",
-                Status::Ok,
-                format!("{key}; model {model} (not checked: add --online to call the API)"),
-            );
-            true
-        }
+    match &p.online {
+        Some(Ok(what)) => (
+            Status::Ok,
+            format!("{key}; model {model}: {what} (checked online)"),
+            true,
+        ),
+        Some(Err(f)) => (
+            Status::Fail,
+            format!("{key}; model {model}: {}", f.message),
+            false,
+        ),
+        None => (
+            Status::Ok,
+            format!("{key}; model {model} (not checked: add --online to call the API)"),
+            true,
+        ),
     }
 }
 

@@ -103,7 +103,30 @@ pub fn show(conn: &mut Conn, models: &[&str], model: &str) {
 
 /// A fake Ollama for the management commands: version, tags (these models), show, load.
 pub fn admin(models: &'static [&'static str]) -> super::server::Server {
-    super::server::Server::start(move |_, req, conn| match req.path.as_str() {
+    super::server::Server::start(move |_, req, conn| manage(req, conn, models))
+}
+
+/// A running Ollama with [`MODEL`] pulled, whole: the management requests answered as
+/// [`admin`] answers them (so `doctor` sees it ready), and every chat with messages
+/// streamed as `text`, as `fake().answering(text)` streams it.
+pub fn live(text: &str) -> super::server::Server {
+    let text = text.to_owned();
+    super::server::Server::start(move |_, req, conn| {
+        let chat = req.path == "/api/chat"
+            && req.json()["messages"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty());
+        if chat {
+            stream(conn, &[text.as_str()]);
+        } else {
+            manage(req, conn, &[MODEL]);
+        }
+    })
+}
+
+/// Ollama's management requests: version, tags (these models), show, load.
+fn manage(req: &super::server::Request, conn: &mut Conn, models: &[&str]) {
+    match req.path.as_str() {
         "/api/version" => version(conn),
         "/api/tags" => tags(conn, models),
         "/api/show" => {
@@ -119,5 +142,5 @@ pub fn admin(models: &'static [&'static str]) -> super::server::Server {
             }
         }
         _ => conn.respond(404, "text/plain", &[], b"404 page not found"),
-    })
+    }
 }

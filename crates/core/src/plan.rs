@@ -103,8 +103,8 @@ fn engine_attempt(settings: &Settings, configured: &[Endpoint]) -> Option<Attemp
     })
 }
 
-/// The endpoints of a route with their models, in the listed order (management commands
-/// talk to the first).
+/// The endpoints of a route with their models, in the listed order (`models` and `warm`
+/// talk to the first; `doctor` probes them all).
 pub fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
     settings
         .routes
