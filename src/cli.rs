@@ -78,9 +78,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// List the profiles, their models and settings, and where each setting came from.
     Profiles(ProfilesArgs),
-    /// List the models the local server has (name, size, modified).
+    /// List the models the local server has (name, size, modified); with several local
+    /// endpoints, each one's that answers, by endpoint. Exits 4 when none answers.
     Models(JsonArgs),
-    /// Load a profile's model into memory now, so the next call has no cold start.
+    /// Load a profile's model into memory now, so the next call has no cold start: on the
+    /// local endpoint a call would use (the first that answers). Exits 4 when none answers.
     Warm(WarmArgs),
     /// Summarise the run log: calls, success, fallbacks, speed, tokens kept local, API cost.
     Stats(StatsArgs),

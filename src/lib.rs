@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Some(Command::Doctor(args)) => commands::doctor::doctor(args, &env, &root),
         Some(Command::Profiles(args)) => commands::profiles::profiles(args, &env, &root),
         Some(Command::Models(args)) => commands::models::models(args.json, &env, &root, report),
-        Some(Command::Warm(args)) => commands::models::warm(args, &env, &root),
+        Some(Command::Warm(args)) => commands::models::warm(args, &env, &root, report),
         Some(Command::Stats(args)) => commands::stats::stats(args, &env, &root),
         Some(Command::Sync(args)) => sync::command(args, &env, &root, report),
         Some(Command::Install(args)) => install::install(args, &env, &root, report),

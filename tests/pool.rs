@@ -187,6 +187,148 @@ fn doctor_judges_a_route_by_the_endpoint_that_would_answer() {
 }
 
 #[test]
+fn models_lists_every_endpoint_of_a_route_that_answers() {
+    let sb = Sandbox::new();
+    let live = ollama::live("live");
+    let route = || Test::new(&sb).env("OLLAMA_URL", format!("{REFUSED},{}", live.url()));
+    // The first endpoint is down: the second's models, by endpoint, and one warning.
+    route()
+        .arg("models")
+        .stdout(
+            "ENDPOINT  NAME                         SIZE    MODIFIED          PROFILES\n\
+             ollama-2  qwen2.5:14b-instruct-q4_K_M  9.0 GB  2026-11-20 09:32  code\n",
+        )
+        .stderr_has(
+            "codex-wrap: warning: ollama (ollama http://127.0.0.1:9): cannot connect to http://127.0.0.1:9/api/tags",
+        )
+        .stderr_has("profile 'fast' uses deepseek-coder:6.7b, which is not pulled: ollama pull deepseek-coder:6.7b")
+        .stderr_has("profile 'uncensored' uses gpt-oss:20b, which is not pulled: ollama pull gpt-oss:20b")
+        .run();
+    let r = route()
+        .args(["models", "--json"])
+        .stderr_has("ollama (ollama http://127.0.0.1:9): cannot connect")
+        .stderr_has("which is not pulled")
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        doc["models"],
+        serde_json::json!([{
+            "name": ollama::MODEL,
+            "size": 9001211363u64,
+            "modified_at": "2026-11-20T09:32:18.757212583-08:00",
+            "profiles": ["code"],
+            "endpoint": "ollama-2",
+        }]),
+        "{doc}"
+    );
+    assert_eq!(doc["endpoints"][0]["endpoint"], "ollama", "{doc}");
+    assert!(
+        doc["endpoints"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{doc}"
+    );
+    assert_eq!(doc["endpoints"][1]["endpoint"], "ollama-2", "{doc}");
+    assert_eq!(doc["endpoints"][1]["models"], 1, "{doc}");
+
+    // Both answer: each one's models under its name; a profile model that only some of
+    // them have is named with the endpoints that lack it.
+    let other = ollama::admin(&["deepseek-coder:6.7b"]);
+    Test::new(&sb)
+        .env("OLLAMA_URL", format!("{},{}", other.url(), live.url()))
+        .arg("models")
+        .stdout(
+            "ENDPOINT  NAME                         SIZE    MODIFIED          PROFILES\n\
+             ollama    deepseek-coder:6.7b          9.0 GB  2026-11-20 09:32  fast\n\
+             ollama-2  qwen2.5:14b-instruct-q4_K_M  9.0 GB  2026-11-20 09:32  code\n",
+        )
+        .stderr_has("profile 'code' uses qwen2.5:14b-instruct-q4_K_M, which is not pulled on ollama: ollama pull qwen2.5:14b-instruct-q4_K_M")
+        .stderr_has("profile 'fast' uses deepseek-coder:6.7b, which is not pulled on ollama-2: ollama pull deepseek-coder:6.7b")
+        .stderr_has("profile 'uncensored' uses gpt-oss:20b, which is not pulled: ollama pull gpt-oss:20b")
+        .run();
+
+    // None answers: exit 4 as with one endpoint, one line naming each.
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{REFUSED}"))
+        .arg("models")
+        .code(4)
+        .stdout("")
+        .stderr_has("ollama (ollama http://127.0.0.1:9): cannot connect")
+        .stderr_has("; ollama-2 (ollama http://127.0.0.1:9): cannot connect")
+        .run();
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{REFUSED}"))
+        .args(["models", "--json"])
+        .code(4)
+        .stderr_has("ollama-2 (ollama http://127.0.0.1:9)")
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    assert_eq!(doc["exit_code"], 4, "{doc}");
+}
+
+#[test]
+fn warm_loads_the_endpoint_that_would_answer() {
+    let sb = Sandbox::new();
+    let live = ollama::live("live");
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{}", live.url()))
+        .arg("warm")
+        .stderr_has(&format!(
+            "codex-wrap: warming ollama-2 ({}), the endpoint of the local route a call would use; skipped ollama (http://127.0.0.1:9): cannot connect",
+            live.url()
+        ))
+        .run();
+    assert!(
+        r.stdout()
+            .starts_with(&format!("warmed {} (profile code) in ", ollama::MODEL)),
+        "{}",
+        r.stdout()
+    );
+    let loads = |s: &Server| {
+        s.requests()
+            .iter()
+            .filter(|r| r.request_line == "POST /api/chat HTTP/1.1")
+            .map(|r| r.json())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        loads(&live),
+        [serde_json::json!({"model": ollama::MODEL, "messages": [], "stream": false})]
+    );
+
+    // An endpoint that answers but lacks the model is passed over too, as a call would
+    // pass it; --json names the endpoint.
+    let lacking = ollama::admin(&["llama3:8b"]);
+    let r = Test::new(&sb)
+        .env("OLLAMA_URL", format!("{},{}", lacking.url(), live.url()))
+        .args(["warm", "--json"])
+        .stderr_has(&format!(
+            "warming ollama-2 ({}), the endpoint of the local route a call would use; skipped ollama ({}) has no {}",
+            live.url(),
+            lacking.url(),
+            ollama::MODEL
+        ))
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["endpoint_name"], "ollama-2", "{doc}");
+    assert_eq!(doc["done_reason"], "load", "{doc}");
+    assert!(loads(&lacking).is_empty());
+    assert_eq!(loads(&live).len(), 2);
+
+    // None answers: exit 4 with the advice, as with one endpoint.
+    Test::new(&sb)
+        .env("OLLAMA_URL", format!("{REFUSED},{REFUSED}"))
+        .arg("warm")
+        .code(4)
+        .stdout("")
+        .stderr_has("ollama-2 (ollama http://127.0.0.1:9): cannot connect")
+        .stderr_has("is Ollama running at http://127.0.0.1:9")
+        .run();
+}
+
+#[test]
 fn a_black_holed_endpoint_costs_its_connect_timeout_once() {
     let sb = Sandbox::new();
     let live = ollama::fake().answering("live");

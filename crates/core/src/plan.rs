@@ -103,8 +103,8 @@ fn engine_attempt(settings: &Settings, configured: &[Endpoint]) -> Option<Attemp
     })
 }
 
-/// The endpoints of a route with their models, in the listed order (`models` and `warm`
-/// talk to the first; `doctor` probes them all).
+/// The endpoints of a route with their models, in the listed order (`doctor`, `models`
+/// and `warm` ask them all at once; `warm` loads the first that answers).
 pub fn endpoints(settings: &Settings, route: Route) -> Vec<Endpoint> {
     settings
         .routes
