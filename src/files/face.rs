@@ -25,7 +25,7 @@ use crate::config::env::Env;
 use crate::engine::{self, Plan, Transcript};
 use crate::error::ExitStatus;
 use crate::event::Event;
-use crate::output::{Output, Reporter};
+use crate::output::{Output, Reporter, Watched, Watcher};
 use crate::runlog::RoundRecord;
 use crate::status::exit_status;
 
@@ -82,33 +82,13 @@ impl OnEvent {
     }
 }
 
-/// A round's buffer, its events also told to the task's listener.
-struct Told<'a> {
-    out: &'a mut Output,
-    listener: Option<&'a OnEvent>,
-}
+/// Tells the task's listener of a round's events (the round's buffer is a
+/// [`Watched`] output).
+struct Told<'a>(Option<&'a OnEvent>);
 
-impl crate::output::Sink for Told<'_> {
-    fn push(&mut self, text: &str) {
-        self.out.push(text);
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-    fn delivered(&self) -> u64 {
-        self.out.delivered()
-    }
-    fn rollback(&mut self) -> bool {
-        self.out.rollback()
-    }
-    fn is_closed(&self) -> bool {
-        crate::output::Sink::is_closed(&*self.out)
-    }
-    fn answer(&self) -> Option<&str> {
-        crate::output::Sink::answer(&*self.out)
-    }
+impl Watcher<Output> for Told<'_> {
     fn event(&mut self, event: &Event) {
-        OnEvent::tell(self.listener, event);
+        OnEvent::tell(self.0, event);
     }
 }
 
@@ -473,9 +453,9 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
     for round in first..=last {
         let started = Instant::now();
         let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
-        let mut told = Told {
-            out: &mut sink,
-            listener: task.on_event.as_ref(),
+        let mut told = Watched {
+            inner: &mut sink,
+            watcher: Told(task.on_event.as_ref()),
         };
         let t = engine::execute(plan, client, &mut told, report, stop()).await;
         let text = sink.take_text();
