@@ -332,47 +332,7 @@ pub async fn run_task_escalating(
             && rx.borrow().is_none()
             && let Some(check) = out.check.clone()
         {
-            let total = local + esc.rounds.max(1);
-            let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
-            esc.plan.reprompt(&repair::repair_request(
-                &plan.prompt_text,
-                &files,
-                &check,
-                local + 1,
-                total,
-            ));
-            report.status(&format!(
-                "the check still fails after {local} round{}: escalating to {}",
-                if local == 1 { "" } else { "s" },
-                esc.label
-            ));
-            let answered = out.transcripts.len();
-            let mut note = EscalationNote {
-                label: esc.label.clone(),
-                first_round: local + 1,
-                error: None,
-            };
-            rounds(
-                &mut esc.plan,
-                &ctx,
-                &mut out,
-                &mut replaceable,
-                local + 1,
-                total,
-                &esc.label,
-            )
-            .await;
-            // Not one escalated answer: the route cannot run; the local outcome stands.
-            let first = out.transcripts.get(answered);
-            if let Some(t) = first
-                && let Err(e) = &t.result
-                && !matches!(e, crate::error::Error::Signal(_))
-            {
-                note.error = Some(e.to_string());
-                out.transcripts.truncate(answered);
-                out.status = ExitStatus::CheckFailed;
-            }
-            out.escalation = Some(note);
+            escalate(plan, esc, &ctx, &mut out, &mut replaceable, local, &check).await;
         }
         out
     };
@@ -386,6 +346,67 @@ pub async fn run_task_escalating(
             body.await
         }
     };
+    put_back_failed(task, &mut out, report).await;
+    out
+}
+
+/// The task goes on on `esc` after `local` rounds ended with `check` failing: its first
+/// round is the repair request built from the current files and that check's output.
+async fn escalate<F: Future<Output = ExitStatus>, S: Fn() -> F>(
+    plan: &Plan,
+    esc: &mut Escalation,
+    ctx: &RoundsCtx<'_, S>,
+    out: &mut TaskReport,
+    replaceable: &mut Vec<String>,
+    local: usize,
+    check: &CheckOutcome,
+) {
+    let total = local + esc.rounds.max(1);
+    let files = repair::current_files(&ctx.task.root, replaceable.iter().map(String::as_str));
+    esc.plan.reprompt(&repair::repair_request(
+        &plan.prompt_text,
+        &files,
+        check,
+        local + 1,
+        total,
+    ));
+    ctx.report.status(&format!(
+        "the check still fails after {local} round{}: escalating to {}",
+        if local == 1 { "" } else { "s" },
+        esc.label
+    ));
+    let answered = out.transcripts.len();
+    let mut note = EscalationNote {
+        label: esc.label.clone(),
+        first_round: local + 1,
+        error: None,
+    };
+    rounds(
+        &mut esc.plan,
+        ctx,
+        out,
+        replaceable,
+        local + 1,
+        total,
+        &esc.label,
+    )
+    .await;
+    // Not one escalated answer: the route cannot run; the local outcome stands.
+    let first = out.transcripts.get(answered);
+    if let Some(t) = first
+        && let Err(e) = &t.result
+        && !matches!(e, crate::error::Error::Signal(_))
+    {
+        note.error = Some(e.to_string());
+        out.transcripts.truncate(answered);
+        out.status = ExitStatus::CheckFailed;
+    }
+    out.escalation = Some(note);
+}
+
+/// After a task that did not succeed (unless its files are kept, or nothing was written):
+/// keeps the attempt aside and puts back what it wrote.
+async fn put_back_failed(task: &Task, out: &mut TaskReport, report: Reporter) {
     if out.status != ExitStatus::Success && !task.keep_failed && !task.dry_run {
         let root = task.root.clone();
         let dir = task.attempts_dir.clone();
@@ -410,7 +431,6 @@ pub async fn run_task_escalating(
             }
         }
     }
-    out
 }
 
 /// What every round needs besides the plan.
@@ -808,27 +828,7 @@ pub(crate) fn call(
     started: SystemTime,
 ) -> anyhow::Result<ExitStatus> {
     let clock = Instant::now();
-    let task = Task {
-        root: root
-            .canonicalize()
-            .context("cannot resolve the project root")?,
-        inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
-        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
-        allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
-        force: run.force,
-        dry_run: run.dry_run,
-        check: run.check.clone(),
-        check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
-        confine: check::Confine::new(
-            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
-            env,
-            &plan.settings,
-        ),
-        rounds: run.rounds.map_or(3, |n| n as usize),
-        keep_failed: run.keep_failed,
-        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
-        on_event: None,
-    };
+    let task = command_line_task(run, env, root, report, &plan)?;
     let mut escalation = match task.check.is_some() && !task.dry_run {
         true => escalation(run, env, root, &plan.prompt_text, report)?,
         false => None,
@@ -841,23 +841,7 @@ pub(crate) fn call(
         let esc = escalation.as_mut().and_then(|e| e.as_mut().ok());
         run_task_escalating(&mut plan, esc, &task, &client, report, engine::signals()).await
     });
-    if done.status == ExitStatus::CheckFailed {
-        let why = match (&escalation, &done.escalation) {
-            (Some(Err(e)), _) => Some(e.clone()),
-            (
-                _,
-                Some(EscalationNote {
-                    label,
-                    error: Some(e),
-                    ..
-                }),
-            ) => Some(format!("cannot escalate to {label}: {e}")),
-            _ => None,
-        };
-        if let Some(why) = why {
-            Reporter::warning(&format!("{why}; the local outcome stands"));
-        }
-    }
+    warn_not_escalated(escalation.as_ref(), &done);
     crate::spinner::stop();
     runtime.shutdown_background();
 
@@ -886,57 +870,10 @@ pub(crate) fn call(
         report.status(&crate::plan::end_line(outcome));
     }
     if run.json {
-        let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
-        let events = task_events(&plan, &done);
-        let mut doc =
-            crate::send::json_document(&record, &done.text, error.as_deref(), truncated, &events);
-        let files = done.files();
-        let not_written = done
-            .writes
-            .last()
-            .map(|w| w.json()["blocks_not_written"].clone());
-        if let Some(map) = doc.as_object_mut() {
-            map.insert("files".into(), json!(files));
-            map.insert(
-                "blocks_not_written".into(),
-                not_written.unwrap_or_else(|| json!([])),
-            );
-            map.insert("rounds".into(), json!(done.rounds));
-            map.insert("check".into(), json!(done.check));
-            let restored: Vec<_> = done
-                .restored
-                .iter()
-                .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
-                .collect();
-            map.insert("restored".into(), json!(restored));
-            map.insert("timed_out_rounds".into(), json!(done.timed_out));
-            if let Some(Ok(p)) = &done.kept_aside {
-                map.insert("failed_patch".into(), json!(p.display().to_string()));
-            }
-            if run.dry_run {
-                let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
-                map.insert("diff".into(), json!(diff));
-            }
-        }
+        let doc = json_report(run, &plan, &done, &record, error.as_deref(), last);
         Output::print_document(&doc.to_string())?;
     } else {
-        let mut text = String::new();
-        if run.show && !done.text.is_empty() {
-            text.push_str(&done.text);
-            if !done.text.ends_with('\n') {
-                text.push('\n');
-            }
-        }
-        if run.dry_run {
-            for diff in done.writes.iter().filter_map(|w| w.diff.as_deref()) {
-                text.push_str(diff);
-            }
-        }
-        if !done.writes.is_empty() {
-            text.push_str(&done.summary(run.dry_run));
-        } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
-            text.push_str(&done.restore_summary());
-        }
+        let text = text_report(run, &done);
         if !text.is_empty() {
             Output::print_document(&text)?;
         }
@@ -945,6 +882,125 @@ pub(crate) fn call(
         crate::sync::after_write(env, root, run.wait, report);
     }
     Ok(status)
+}
+
+/// The task of a `--write` call on the command line.
+fn command_line_task(
+    run: &RunArgs,
+    env: &Env,
+    root: &Path,
+    report: Reporter,
+    plan: &Plan,
+) -> anyhow::Result<Task> {
+    Ok(Task {
+        root: root
+            .canonicalize()
+            .context("cannot resolve the project root")?,
+        inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
+        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
+        allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
+        force: run.force,
+        dry_run: run.dry_run,
+        check: run.check.clone(),
+        check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
+        rounds: run.rounds.map_or(3, |n| n as usize),
+        keep_failed: run.keep_failed,
+        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
+        on_event: None,
+    })
+}
+
+/// When the check still fails and the call could not escalate (the route cannot run), the
+/// one line that says why the local outcome stands.
+fn warn_not_escalated(escalation: Option<&Result<Escalation, String>>, done: &TaskReport) {
+    if done.status == ExitStatus::CheckFailed {
+        let why = match (escalation, &done.escalation) {
+            (Some(Err(e)), _) => Some(e.clone()),
+            (
+                _,
+                Some(EscalationNote {
+                    label,
+                    error: Some(e),
+                    ..
+                }),
+            ) => Some(format!("cannot escalate to {label}: {e}")),
+            _ => None,
+        };
+        if let Some(why) = why {
+            Reporter::warning(&format!("{why}; the local outcome stands"));
+        }
+    }
+}
+
+/// The `--json` document of a `--write` call: the call's, with `files` and `rounds`.
+fn json_report(
+    run: &RunArgs,
+    plan: &Plan,
+    done: &TaskReport,
+    record: &crate::runlog::Record,
+    error: Option<&str>,
+    last: &Transcript,
+) -> serde_json::Value {
+    let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
+    let events = task_events(plan, done);
+    let mut doc = crate::send::json_document(record, &done.text, error, truncated, &events);
+    let files = done.files();
+    let not_written = done
+        .writes
+        .last()
+        .map(|w| w.json()["blocks_not_written"].clone());
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("files".into(), json!(files));
+        map.insert(
+            "blocks_not_written".into(),
+            not_written.unwrap_or_else(|| json!([])),
+        );
+        map.insert("rounds".into(), json!(done.rounds));
+        map.insert("check".into(), json!(done.check));
+        let restored: Vec<_> = done
+            .restored
+            .iter()
+            .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
+            .collect();
+        map.insert("restored".into(), json!(restored));
+        map.insert("timed_out_rounds".into(), json!(done.timed_out));
+        if let Some(Ok(p)) = &done.kept_aside {
+            map.insert("failed_patch".into(), json!(p.display().to_string()));
+        }
+        if run.dry_run {
+            let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
+            map.insert("diff".into(), json!(diff));
+        }
+    }
+    doc
+}
+
+/// What a `--write` call prints without `--json`: the answer (`--show`), the diffs (dry
+/// run), the summary.
+fn text_report(run: &RunArgs, done: &TaskReport) -> String {
+    let mut text = String::new();
+    if run.show && !done.text.is_empty() {
+        text.push_str(&done.text);
+        if !done.text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    if run.dry_run {
+        for diff in done.writes.iter().filter_map(|w| w.diff.as_deref()) {
+            text.push_str(diff);
+        }
+    }
+    if !done.writes.is_empty() {
+        text.push_str(&done.summary(run.dry_run));
+    } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
+        text.push_str(&done.restore_summary());
+    }
+    text
 }
 
 /// A write task's events in order: the plan's, then per round the engine's, the files it
