@@ -25,7 +25,7 @@ use crate::config::env::Env;
 use crate::engine::{self, Plan, Transcript};
 use crate::error::ExitStatus;
 use crate::event::Event;
-use crate::output::{Output, Reporter};
+use crate::output::{Output, Reporter, Watched, Watcher};
 use crate::runlog::RoundRecord;
 use crate::status::exit_status;
 
@@ -82,33 +82,13 @@ impl OnEvent {
     }
 }
 
-/// A round's buffer, its events also told to the task's listener.
-struct Told<'a> {
-    out: &'a mut Output,
-    listener: Option<&'a OnEvent>,
-}
+/// Tells the task's listener of a round's events (the round's buffer is a
+/// [`Watched`] output).
+struct Told<'a>(Option<&'a OnEvent>);
 
-impl crate::output::Sink for Told<'_> {
-    fn push(&mut self, text: &str) {
-        self.out.push(text);
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-    fn delivered(&self) -> u64 {
-        self.out.delivered()
-    }
-    fn rollback(&mut self) -> bool {
-        self.out.rollback()
-    }
-    fn is_closed(&self) -> bool {
-        crate::output::Sink::is_closed(&*self.out)
-    }
-    fn answer(&self) -> Option<&str> {
-        crate::output::Sink::answer(&*self.out)
-    }
+impl Watcher<Output> for Told<'_> {
     fn event(&mut self, event: &Event) {
-        OnEvent::tell(self.listener, event);
+        OnEvent::tell(self.0, event);
     }
 }
 
@@ -352,47 +332,7 @@ pub async fn run_task_escalating(
             && rx.borrow().is_none()
             && let Some(check) = out.check.clone()
         {
-            let total = local + esc.rounds.max(1);
-            let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
-            esc.plan.reprompt(&repair::repair_request(
-                &plan.prompt_text,
-                &files,
-                &check,
-                local + 1,
-                total,
-            ));
-            report.status(&format!(
-                "the check still fails after {local} round{}: escalating to {}",
-                if local == 1 { "" } else { "s" },
-                esc.label
-            ));
-            let answered = out.transcripts.len();
-            let mut note = EscalationNote {
-                label: esc.label.clone(),
-                first_round: local + 1,
-                error: None,
-            };
-            rounds(
-                &mut esc.plan,
-                &ctx,
-                &mut out,
-                &mut replaceable,
-                local + 1,
-                total,
-                &esc.label,
-            )
-            .await;
-            // Not one escalated answer: the route cannot run; the local outcome stands.
-            let first = out.transcripts.get(answered);
-            if let Some(t) = first
-                && let Err(e) = &t.result
-                && !matches!(e, crate::error::Error::Signal(_))
-            {
-                note.error = Some(e.to_string());
-                out.transcripts.truncate(answered);
-                out.status = ExitStatus::CheckFailed;
-            }
-            out.escalation = Some(note);
+            escalate(plan, esc, &ctx, &mut out, &mut replaceable, local, &check).await;
         }
         out
     };
@@ -406,6 +346,67 @@ pub async fn run_task_escalating(
             body.await
         }
     };
+    put_back_failed(task, &mut out, report).await;
+    out
+}
+
+/// The task goes on on `esc` after `local` rounds ended with `check` failing: its first
+/// round is the repair request built from the current files and that check's output.
+async fn escalate<F: Future<Output = ExitStatus>, S: Fn() -> F>(
+    plan: &Plan,
+    esc: &mut Escalation,
+    ctx: &RoundsCtx<'_, S>,
+    out: &mut TaskReport,
+    replaceable: &mut Vec<String>,
+    local: usize,
+    check: &CheckOutcome,
+) {
+    let total = local + esc.rounds.max(1);
+    let files = repair::current_files(&ctx.task.root, replaceable.iter().map(String::as_str));
+    esc.plan.reprompt(&repair::repair_request(
+        &plan.prompt_text,
+        &files,
+        check,
+        local + 1,
+        total,
+    ));
+    ctx.report.status(&format!(
+        "the check still fails after {local} round{}: escalating to {}",
+        if local == 1 { "" } else { "s" },
+        esc.label
+    ));
+    let answered = out.transcripts.len();
+    let mut note = EscalationNote {
+        label: esc.label.clone(),
+        first_round: local + 1,
+        error: None,
+    };
+    rounds(
+        &mut esc.plan,
+        ctx,
+        out,
+        replaceable,
+        local + 1,
+        total,
+        &esc.label,
+    )
+    .await;
+    // Not one escalated answer: the route cannot run; the local outcome stands.
+    let first = out.transcripts.get(answered);
+    if let Some(t) = first
+        && let Err(e) = &t.result
+        && !matches!(e, crate::error::Error::Signal(_))
+    {
+        note.error = Some(e.to_string());
+        out.transcripts.truncate(answered);
+        out.status = ExitStatus::CheckFailed;
+    }
+    out.escalation = Some(note);
+}
+
+/// After a task that did not succeed (unless its files are kept, or nothing was written):
+/// keeps the attempt aside and puts back what it wrote.
+async fn put_back_failed(task: &Task, out: &mut TaskReport, report: Reporter) {
     if out.status != ExitStatus::Success && !task.keep_failed && !task.dry_run {
         let root = task.root.clone();
         let dir = task.attempts_dir.clone();
@@ -430,7 +431,6 @@ pub async fn run_task_escalating(
             }
         }
     }
-    out
 }
 
 /// What every round needs besides the plan.
@@ -454,30 +454,111 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
     last: usize,
     route: &str,
 ) {
-    let RoundsCtx {
-        task,
-        client,
-        report,
-        stop,
-        stopped,
-        stop_writes,
-    } = *ctx;
-    let opts = WriteOptions {
-        force: task.force,
-        stop: Some(stop_writes.clone()),
-        literal_inputs: task.literal_inputs.clone(),
-        allow_write: task.allow_write.clone(),
-        ..WriteOptions::default()
+    let task = ctx.task;
+    let mut stretch = Stretch {
+        ctx,
+        plan,
+        out,
+        replaceable,
+        opts: WriteOptions {
+            force: task.force,
+            stop: Some(ctx.stop_writes.clone()),
+            literal_inputs: task.literal_inputs.clone(),
+            allow_write: task.allow_write.clone(),
+            ..WriteOptions::default()
+        },
+        route,
+        last,
     };
-    let rounds = last;
     for round in first..=last {
+        match stretch.round(round).await {
+            Next::Again(text) => stretch.plan.reprompt(&text),
+            Next::Stop => break,
+        }
+    }
+}
+
+/// What the round loop does after a round.
+enum Next {
+    /// Another round, asked with this user message (a repair request, or the task again
+    /// after a refusal or a round that ran out of time).
+    Again(String),
+    /// No more rounds: the task's status is set (left as it is when nothing was checked).
+    Stop,
+}
+
+/// One stretch of rounds on one plan (the local rounds, or an escalation's) and what they
+/// share.
+struct Stretch<'a, 'c, S> {
+    ctx: &'a RoundsCtx<'c, S>,
+    plan: &'a mut Plan,
+    out: &'a mut TaskReport,
+    /// The files an answer may replace: the inputs and every file a round wrote.
+    replaceable: &'a mut Vec<String>,
+    /// How every round's answer is written (each round sets `truncated`).
+    opts: WriteOptions,
+    /// Where the rounds run when it is not the plan's first route (an escalation); `""`
+    /// otherwise.
+    route: &'a str,
+    /// The last round's number, the `of` of the status lines.
+    last: usize,
+}
+
+impl<F: Future<Output = ExitStatus>, S: Fn() -> F> Stretch<'_, '_, S> {
+    /// Round `round`: asks the model, writes its answer, runs the check.
+    async fn round(&mut self, round: usize) -> Next {
         let started = Instant::now();
-        let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
-        let mut told = Told {
-            out: &mut sink,
-            listener: task.on_event.as_ref(),
+        let truncated = match self.ask(round, started).await {
+            Ok(truncated) => truncated,
+            Err(next) => return next,
         };
-        let t = engine::execute(plan, client, &mut told, report, stop()).await;
+        let mut record = RoundRecord {
+            round: round as u32,
+            route: match self.route {
+                "" => None,
+                r => Some(r.to_owned()),
+            },
+            escalated: !self.route.is_empty(),
+            ..RoundRecord::default()
+        };
+        let written = match self.write(truncated).await {
+            Ok(w) => w,
+            Err(e) => {
+                close_round(self.out, record, started);
+                return self.write_failed(round, &e);
+            }
+        };
+        if let Some(event) = files_written(&written) {
+            OnEvent::tell(self.ctx.task.on_event.as_ref(), &event);
+        }
+        record.files_changed = written.changed() as u32;
+        for path in written.written() {
+            if !self.replaceable.iter().any(|p| p == path) {
+                self.replaceable.push(path.to_owned());
+            }
+        }
+        self.out.writes.push(written);
+        self.check(round, started, record).await
+    }
+
+    /// Asks the model for round `round`'s answer into a buffer. `Ok(truncated)`: there is
+    /// an answer to write (in `out.text`); otherwise what the loop does next.
+    async fn ask(&mut self, round: usize, started: Instant) -> Result<bool, Next> {
+        let RoundsCtx {
+            task,
+            client,
+            report,
+            stop,
+            stopped,
+            ..
+        } = *self.ctx;
+        let (last, out) = (self.last, &mut *self.out);
+        let mut sink = Output::buffered_limited(super::MAX_ANSWER_BYTES);
+        let mut told = Watched {
+            inner: &mut sink,
+            watcher: Told(task.on_event.as_ref()),
+        };
+        let t = engine::execute(self.plan, client, &mut told, report, stop()).await;
         let text = sink.take_text();
         let status = t.exit_status();
         let truncated = t.result.as_ref().is_ok_and(|o| o.truncated);
@@ -489,60 +570,50 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
                 "the answer is over {} MiB; the stream was stopped there (nothing written)",
                 super::MAX_ANSWER_BYTES >> 20
             ));
-            out.rounds.push(RoundRecord {
-                round: round as u32,
-                seconds: secs(started),
-                ..RoundRecord::default()
-            });
-            break;
+            close_round(out, bare_record(round), started);
+            return Err(Next::Stop);
         }
         if status == ExitStatus::Timeout
             && task.check.is_some()
-            && round < rounds
+            && round < last
             && stopped.borrow().is_none()
         {
             // Each round has its own deadline: one that runs out is a failed round, and the
             // task goes on while rounds are left.
-            report.status(&format!("round {round}/{rounds}: ran out of time"));
+            report.status(&format!("round {round}/{last}: ran out of time"));
             out.timed_out.push(round);
-            out.rounds.push(RoundRecord {
-                round: round as u32,
-                seconds: secs(started),
-                ..RoundRecord::default()
-            });
-            plan.reprompt(&timed_out_request(&plan.prompt_text, round + 1, rounds));
-            continue;
+            close_round(out, bare_record(round), started);
+            let again = timed_out_request(&self.plan.prompt_text, round + 1, last);
+            return Err(Next::Again(again));
         }
         if status != ExitStatus::Success {
             if status == ExitStatus::Timeout {
                 out.timed_out.push(round);
             }
             out.status = status;
-            break;
+            return Err(Next::Stop);
         }
         out.answers.push(text.clone());
         out.text = text;
         if let Some(s) = *stopped.borrow() {
             out.status = s;
-            break;
+            return Err(Next::Stop);
         }
-        let mut record = RoundRecord {
-            round: round as u32,
-            route: match route {
-                "" => None,
-                r => Some(r.to_owned()),
-            },
-            escalated: !route.is_empty(),
-            ..RoundRecord::default()
-        };
+        Ok(truncated)
+    }
+
+    /// Writes the answer in `out.text` (or diffs it, in a dry run).
+    async fn write(&mut self, truncated: bool) -> anyhow::Result<WriteReport> {
+        let task = self.ctx.task;
+        let out = &mut *self.out;
         // On a blocking thread, so a Ctrl-C is seen between files (each file is atomic).
         let (root, text, inputs, opts, mut ledger) = (
             task.root.clone(),
             std::mem::take(&mut out.text),
-            replaceable.clone(),
+            self.replaceable.clone(),
             WriteOptions {
                 truncated,
-                ..opts.clone()
+                ..self.opts.clone()
             },
             std::mem::take(&mut out.ledger),
         );
@@ -552,49 +623,48 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             (r, text, ledger)
         })
         .await;
-        let written = match joined {
+        match joined {
             Ok((r, text, ledger)) => {
                 out.text = text;
                 out.ledger = ledger;
                 r
             }
             Err(e) => Err(anyhow::anyhow!("the writer stopped: {e}")),
-        };
-        let written = match written {
-            Ok(w) => w,
-            Err(e) => {
-                record.seconds = secs(started);
-                out.rounds.push(record);
-                let refused = e.downcast_ref::<Refused>();
-                if let (Some(r), Some(_), true) = (refused, &task.check, round < rounds) {
-                    // Nothing was written: the model is told why and asked again.
-                    report.status(&format!("round {round}/{rounds}: {r}"));
-                    let files =
-                        repair::current_files(&task.root, replaceable.iter().map(String::as_str));
-                    plan.reprompt(&guard::refused_request(
-                        &plan.prompt_text,
-                        &files,
-                        r,
-                        round + 1,
-                        rounds,
-                    ));
-                    continue;
-                }
-                out.status = exit_status(&e);
-                out.error = Some(format!("{e:#}"));
-                break;
-            }
-        };
-        if let Some(event) = files_written(&written) {
-            OnEvent::tell(task.on_event.as_ref(), &event);
         }
-        record.files_changed = written.changed() as u32;
-        for path in written.written() {
-            if !replaceable.iter().any(|p| p == path) {
-                replaceable.push(path.to_owned());
-            }
+    }
+
+    /// After round `round`'s answer could not be written: a refusal, under a check with
+    /// rounds left, is asked again with the reason; anything else ends the task.
+    fn write_failed(&mut self, round: usize, e: &anyhow::Error) -> Next {
+        let (task, last) = (self.ctx.task, self.last);
+        let refused = e.downcast_ref::<Refused>();
+        if let (Some(r), Some(_), true) = (refused, &task.check, round < last) {
+            // Nothing was written: the model is told why and asked again.
+            self.ctx
+                .report
+                .status(&format!("round {round}/{last}: {r}"));
+            let files =
+                repair::current_files(&task.root, self.replaceable.iter().map(String::as_str));
+            let prompt = &self.plan.prompt_text;
+            return Next::Again(guard::refused_request(prompt, &files, r, round + 1, last));
         }
-        out.writes.push(written);
+        self.out.status = exit_status(e);
+        self.out.error = Some(format!("{e:#}"));
+        Next::Stop
+    }
+
+    /// Runs the check on what round `round` wrote (none in a dry run, without a check, or
+    /// once stopped), records the round, and decides what comes next: the repair request
+    /// while it fails and rounds are left.
+    async fn check(&mut self, round: usize, started: Instant, mut record: RoundRecord) -> Next {
+        let RoundsCtx {
+            task,
+            report,
+            stop,
+            stopped,
+            ..
+        } = *self.ctx;
+        let out = &mut *self.out;
         let command = match (&task.check, task.dry_run, *stopped.borrow()) {
             (_, _, Some(s)) => {
                 out.status = s;
@@ -604,36 +674,33 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             _ => None,
         };
         let Some(command) = command else {
-            record.seconds = secs(started);
-            out.rounds.push(record);
-            break;
+            close_round(out, record, started);
+            return Next::Stop;
         };
         let cancel = async {
             stop().await;
         };
-        let check = match run_check(
+        let ran = run_check(
             command,
             &task.root,
             task.check_timeout,
             &task.confine,
             cancel,
-        )
-        .await
-        {
+        );
+        let check = match ran.await {
             Ok(c) => c,
             Err(e) => {
                 out.status = ExitStatus::Failure;
                 out.error = Some(format!("cannot run the check `{command}`: {e}"));
-                record.seconds = secs(started);
-                out.rounds.push(record);
-                break;
+                close_round(out, record, started);
+                return Next::Stop;
             }
         };
         record.check_exit = check.exit_code;
-        record.seconds = secs(started);
-        out.rounds.push(record);
+        close_round(out, record, started);
         report.status(&format!(
-            "round {round}/{rounds}: check `{command}`: {}",
+            "round {round}/{}: check `{command}`: {}",
+            self.last,
             if check.passed() {
                 "passed".to_owned()
             } else {
@@ -646,28 +713,52 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
             passed,
         };
         OnEvent::tell(task.on_event.as_ref(), &round_event);
+        self.after_check(round, check)
+    }
+
+    /// What comes after round `round`'s check: the task ends when it passed or was
+    /// cancelled; while it fails, the repair request (the task, the current files, the
+    /// check's output) if rounds are left.
+    fn after_check(&mut self, round: usize, check: CheckOutcome) -> Next {
+        let (task, last) = (self.ctx.task, self.last);
+        let passed = check.passed();
         let cancelled = check.end == check::CheckEnd::Cancelled;
-        let repair = (!passed && !cancelled && round < rounds).then(|| {
-            let files = repair::current_files(&task.root, replaceable.iter().map(String::as_str));
-            repair::repair_request(&plan.prompt_text, &files, &check, round + 1, rounds)
+        let repair = (!passed && !cancelled && round < last).then(|| {
+            let files =
+                repair::current_files(&task.root, self.replaceable.iter().map(String::as_str));
+            repair::repair_request(&self.plan.prompt_text, &files, &check, round + 1, last)
         });
-        out.check = Some(check);
+        self.out.check = Some(check);
         if passed {
-            out.status = ExitStatus::Success;
-            break;
+            self.out.status = ExitStatus::Success;
+            return Next::Stop;
         }
         if cancelled {
-            out.status = stopped.borrow().unwrap_or(ExitStatus::Sigint);
-            break;
+            self.out.status = self.ctx.stopped.borrow().unwrap_or(ExitStatus::Sigint);
+            return Next::Stop;
         }
         match repair {
-            Some(text) => plan.reprompt(&text),
+            Some(text) => Next::Again(text),
             None => {
-                out.status = ExitStatus::CheckFailed;
-                break;
+                self.out.status = ExitStatus::CheckFailed;
+                Next::Stop
             }
         }
     }
+}
+
+/// The record of a round that ended without an answer to write.
+fn bare_record(round: usize) -> RoundRecord {
+    RoundRecord {
+        round: round as u32,
+        ..RoundRecord::default()
+    }
+}
+
+/// Ends a round's record: its time so far, into the report.
+fn close_round(out: &mut TaskReport, mut record: RoundRecord, started: Instant) {
+    record.seconds = secs(started);
+    out.rounds.push(record);
 }
 
 /// The escalation of a `--write --check` call, if one applies: its plan, or why it cannot
@@ -737,27 +828,7 @@ pub(crate) fn call(
     started: SystemTime,
 ) -> anyhow::Result<ExitStatus> {
     let clock = Instant::now();
-    let task = Task {
-        root: root
-            .canonicalize()
-            .context("cannot resolve the project root")?,
-        inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
-        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
-        allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
-        force: run.force,
-        dry_run: run.dry_run,
-        check: run.check.clone(),
-        check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
-        confine: check::Confine::new(
-            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
-            env,
-            &plan.settings,
-        ),
-        rounds: run.rounds.map_or(3, |n| n as usize),
-        keep_failed: run.keep_failed,
-        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
-        on_event: None,
-    };
+    let task = command_line_task(run, env, root, report, &plan)?;
     let mut escalation = match task.check.is_some() && !task.dry_run {
         true => escalation(run, env, root, &plan.prompt_text, report)?,
         false => None,
@@ -770,23 +841,7 @@ pub(crate) fn call(
         let esc = escalation.as_mut().and_then(|e| e.as_mut().ok());
         run_task_escalating(&mut plan, esc, &task, &client, report, engine::signals()).await
     });
-    if done.status == ExitStatus::CheckFailed {
-        let why = match (&escalation, &done.escalation) {
-            (Some(Err(e)), _) => Some(e.clone()),
-            (
-                _,
-                Some(EscalationNote {
-                    label,
-                    error: Some(e),
-                    ..
-                }),
-            ) => Some(format!("cannot escalate to {label}: {e}")),
-            _ => None,
-        };
-        if let Some(why) = why {
-            Reporter::warning(&format!("{why}; the local outcome stands"));
-        }
-    }
+    warn_not_escalated(escalation.as_ref(), &done);
     crate::spinner::stop();
     runtime.shutdown_background();
 
@@ -815,57 +870,10 @@ pub(crate) fn call(
         report.status(&crate::plan::end_line(outcome));
     }
     if run.json {
-        let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
-        let events = task_events(&plan, &done);
-        let mut doc =
-            crate::send::json_document(&record, &done.text, error.as_deref(), truncated, &events);
-        let files = done.files();
-        let not_written = done
-            .writes
-            .last()
-            .map(|w| w.json()["blocks_not_written"].clone());
-        if let Some(map) = doc.as_object_mut() {
-            map.insert("files".into(), json!(files));
-            map.insert(
-                "blocks_not_written".into(),
-                not_written.unwrap_or_else(|| json!([])),
-            );
-            map.insert("rounds".into(), json!(done.rounds));
-            map.insert("check".into(), json!(done.check));
-            let restored: Vec<_> = done
-                .restored
-                .iter()
-                .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
-                .collect();
-            map.insert("restored".into(), json!(restored));
-            map.insert("timed_out_rounds".into(), json!(done.timed_out));
-            if let Some(Ok(p)) = &done.kept_aside {
-                map.insert("failed_patch".into(), json!(p.display().to_string()));
-            }
-            if run.dry_run {
-                let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
-                map.insert("diff".into(), json!(diff));
-            }
-        }
+        let doc = json_report(run, &plan, &done, &record, error.as_deref(), last);
         Output::print_document(&doc.to_string())?;
     } else {
-        let mut text = String::new();
-        if run.show && !done.text.is_empty() {
-            text.push_str(&done.text);
-            if !done.text.ends_with('\n') {
-                text.push('\n');
-            }
-        }
-        if run.dry_run {
-            for diff in done.writes.iter().filter_map(|w| w.diff.as_deref()) {
-                text.push_str(diff);
-            }
-        }
-        if !done.writes.is_empty() {
-            text.push_str(&done.summary(run.dry_run));
-        } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
-            text.push_str(&done.restore_summary());
-        }
+        let text = text_report(run, &done);
         if !text.is_empty() {
             Output::print_document(&text)?;
         }
@@ -874,6 +882,125 @@ pub(crate) fn call(
         crate::sync::after_write(env, root, run.wait, report);
     }
     Ok(status)
+}
+
+/// The task of a `--write` call on the command line.
+fn command_line_task(
+    run: &RunArgs,
+    env: &Env,
+    root: &Path,
+    report: Reporter,
+    plan: &Plan,
+) -> anyhow::Result<Task> {
+    Ok(Task {
+        root: root
+            .canonicalize()
+            .context("cannot resolve the project root")?,
+        inputs: plan.inputs.iter().map(|b| b.label.clone()).collect(),
+        literal_inputs: super::inputs::literal_rels(&run.input, root)?,
+        allow_write: crate::config::allow_write_set(&plan.settings.allow_write).ok(),
+        force: run.force,
+        dry_run: run.dry_run,
+        check: run.check.clone(),
+        check_timeout: run.check_timeout.map_or(check::DEFAULT_TIMEOUT, |s| s.0),
+        confine: check::Confine::new(
+            run.check.is_some() && !run.dry_run && super::sandbox::for_command_line(env, report)?,
+            env,
+            &plan.settings,
+        ),
+        rounds: run.rounds.map_or(3, |n| n as usize),
+        keep_failed: run.keep_failed,
+        attempts_dir: crate::config::state_dir(env).map(|d| d.join("failed")),
+        on_event: None,
+    })
+}
+
+/// When the check still fails and the call could not escalate (the route cannot run), the
+/// one line that says why the local outcome stands.
+fn warn_not_escalated(escalation: Option<&Result<Escalation, String>>, done: &TaskReport) {
+    if done.status == ExitStatus::CheckFailed {
+        let why = match (escalation, &done.escalation) {
+            (Some(Err(e)), _) => Some(e.clone()),
+            (
+                _,
+                Some(EscalationNote {
+                    label,
+                    error: Some(e),
+                    ..
+                }),
+            ) => Some(format!("cannot escalate to {label}: {e}")),
+            _ => None,
+        };
+        if let Some(why) = why {
+            Reporter::warning(&format!("{why}; the local outcome stands"));
+        }
+    }
+}
+
+/// The `--json` document of a `--write` call: the call's, with `files` and `rounds`.
+fn json_report(
+    run: &RunArgs,
+    plan: &Plan,
+    done: &TaskReport,
+    record: &crate::runlog::Record,
+    error: Option<&str>,
+    last: &Transcript,
+) -> serde_json::Value {
+    let truncated = last.result.as_ref().is_ok_and(|o| o.truncated);
+    let events = task_events(plan, done);
+    let mut doc = crate::send::json_document(record, &done.text, error, truncated, &events);
+    let files = done.files();
+    let not_written = done
+        .writes
+        .last()
+        .map(|w| w.json()["blocks_not_written"].clone());
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("files".into(), json!(files));
+        map.insert(
+            "blocks_not_written".into(),
+            not_written.unwrap_or_else(|| json!([])),
+        );
+        map.insert("rounds".into(), json!(done.rounds));
+        map.insert("check".into(), json!(done.check));
+        let restored: Vec<_> = done
+            .restored
+            .iter()
+            .map(|r| json!({"path": r.path, "outcome": r.outcome, "ok": r.ok}))
+            .collect();
+        map.insert("restored".into(), json!(restored));
+        map.insert("timed_out_rounds".into(), json!(done.timed_out));
+        if let Some(Ok(p)) = &done.kept_aside {
+            map.insert("failed_patch".into(), json!(p.display().to_string()));
+        }
+        if run.dry_run {
+            let diff: String = done.writes.iter().filter_map(|w| w.diff.clone()).collect();
+            map.insert("diff".into(), json!(diff));
+        }
+    }
+    doc
+}
+
+/// What a `--write` call prints without `--json`: the answer (`--show`), the diffs (dry
+/// run), the summary.
+fn text_report(run: &RunArgs, done: &TaskReport) -> String {
+    let mut text = String::new();
+    if run.show && !done.text.is_empty() {
+        text.push_str(&done.text);
+        if !done.text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    if run.dry_run {
+        for diff in done.writes.iter().filter_map(|w| w.diff.as_deref()) {
+            text.push_str(diff);
+        }
+    }
+    if !done.writes.is_empty() {
+        text.push_str(&done.summary(run.dry_run));
+    } else if !done.timed_out.is_empty() || !done.restored.is_empty() {
+        text.push_str(&done.restore_summary());
+    }
+    text
 }
 
 /// A write task's events in order: the plan's, then per round the engine's, the files it

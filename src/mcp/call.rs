@@ -23,7 +23,7 @@ use crate::engine;
 use crate::error::ExitStatus;
 use crate::event::Summary;
 use crate::files::inputs;
-use crate::output::{Output, Reporter, Sink};
+use crate::output::{Output, Reporter, Watched, Watcher};
 use crate::session::Session;
 
 /// The engine face: the project, its environment, and what a server shares between calls
@@ -221,10 +221,11 @@ impl EngineFace {
         }
 
         // Bounded while it streams, as the write face is: a reply is held (and saved) whole.
-        let mut sink = Counting {
-            out: Output::buffered_limited(crate::files::MAX_ANSWER_BYTES),
-            progress,
-            bytes: 0,
+        // The answer in a buffer; the engine reads it to tell a refusal, asked again once.
+        let mut out = Output::buffered_limited(crate::files::MAX_ANSWER_BYTES);
+        let mut sink = Watched {
+            inner: &mut out,
+            watcher: Counting { progress, bytes: 0 },
         };
         let transcript = handle.block_on(engine::execute(
             &mut plan, &client, &mut sink, report, shutdown,
@@ -233,7 +234,7 @@ impl EngineFace {
         let record =
             crate::record::log_record(&plan, &transcript, clock.elapsed(), status, started);
         crate::record::append_log(&plan, &record, report);
-        if sink.out.over_limit() {
+        if out.over_limit() {
             return Err(format!(
                 "the answer is over {} MiB; the stream was stopped there",
                 crate::files::MAX_ANSWER_BYTES >> 20
@@ -244,7 +245,7 @@ impl EngineFace {
         }
         let answered = transcript.answered();
         Ok(Reply {
-            text: sink.out.take_text(),
+            text: out.take_text(),
             route: answered.map_or(record.route.clone(), |a| a.route.as_str().to_owned()),
             endpoint: answered.map(endpoint_label).unwrap_or_default(),
             files_written: Vec::new(),
@@ -284,40 +285,25 @@ impl Delegate for EngineFace {
     }
 }
 
-/// The answer in a buffer, its size fed to the progress reporter as tokens (about four
-/// characters each, the estimate the run log uses when a server reports none).
+/// Feeds the answer's size to the progress reporter as tokens (about four characters
+/// each, the estimate the run log uses when a server reports none) and passes each event on.
 struct Counting {
-    out: Output,
     progress: Progress,
     bytes: u64,
 }
 
-impl Sink for Counting {
-    fn push(&mut self, text: &str) {
+impl Watcher<Output> for Counting {
+    fn pushed(&mut self, text: &str) {
         let before = self.bytes / 4;
         self.bytes += text.len() as u64;
         self.progress.add_tokens(self.bytes / 4 - before);
-        self.out.push(text);
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-    fn delivered(&self) -> u64 {
-        self.out.delivered()
-    }
-    fn rollback(&mut self) -> bool {
-        self.out.rollback()
-    }
-    /// Only past the buffer's limit: the engine then stops the stream.
-    fn is_closed(&self) -> bool {
-        self.out.over_limit()
-    }
-    /// The buffered answer: the engine reads it to tell a refusal, asked again once.
-    fn answer(&self) -> Option<&str> {
-        Sink::answer(&self.out)
     }
     /// To the progress notifications, as it happens.
     fn event(&mut self, event: &crate::event::Event) {
         self.progress.event(event);
+    }
+    /// Only past the buffer's limit: the engine then stops the stream.
+    fn is_closed(&self, out: &Output) -> bool {
+        out.over_limit()
     }
 }

@@ -24,7 +24,7 @@ use crate::config::{DEFAULT_NUM_CTX_MAX, RouteMode, Settings};
 use crate::context::{self, Selection};
 use crate::error::{Error, ExitStatus, Failure, FailureKind};
 use crate::event::Event;
-use crate::output::{Reporter, Sink};
+use crate::output::{Reporter, Sink, Watched, Watcher};
 use crate::plan::plan;
 use crate::pool::Pool;
 use crate::prompt;
@@ -278,9 +278,9 @@ pub async fn execute(
     shutdown: impl Future<Output = ExitStatus>,
 ) -> Transcript {
     let mut tried = Vec::new();
-    let mut sink = Recorder {
+    let mut sink = Watched {
         inner: sink,
-        events: Vec::new(),
+        watcher: Recorder::default(),
     };
     let result = {
         let work = attempts(plan, client, &mut sink, report, &mut tried);
@@ -301,7 +301,7 @@ pub async fn execute(
         tried,
         result,
         delivered: sink.inner.delivered(),
-        events: sink.events,
+        events: sink.watcher.events,
     }
 }
 
@@ -311,33 +311,14 @@ pub fn emit(sink: &mut dyn Sink, report: Reporter, event: Event) {
     sink.event(&event);
 }
 
-/// The face's sink, keeping every event for the transcript.
-struct Recorder<'a> {
-    inner: &'a mut dyn Sink,
+/// Keeps every event the face's sink is told of, for the transcript.
+#[derive(Default)]
+struct Recorder {
     events: Vec<Event>,
 }
 
-impl Sink for Recorder<'_> {
-    fn push(&mut self, text: &str) {
-        self.inner.push(text);
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-    fn delivered(&self) -> u64 {
-        self.inner.delivered()
-    }
-    fn rollback(&mut self) -> bool {
-        self.inner.rollback()
-    }
-    fn is_closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-    fn answer(&self) -> Option<&str> {
-        self.inner.answer()
-    }
+impl Watcher<dyn Sink + '_> for Recorder {
     fn event(&mut self, event: &Event) {
-        self.inner.event(event);
         self.events.push(event.clone());
     }
 }

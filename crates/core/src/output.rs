@@ -229,6 +229,54 @@ impl Sink for Output {
     }
 }
 
+/// What a [`Watched`] sink does besides passing everything on to the sink it wraps: the
+/// one place a sink that only observes (counts tokens, reports progress, keeps events)
+/// differs from the sink underneath.
+pub trait Watcher<S: Sink + ?Sized> {
+    /// Text about to be pushed to the inner sink.
+    fn pushed(&mut self, _text: &str) {}
+    /// An event, after the inner sink was told of it.
+    fn event(&mut self, _event: &crate::event::Event) {}
+    /// Whether the engine should stop: by default, whether the inner sink is closed.
+    fn is_closed(&self, inner: &S) -> bool {
+        inner.is_closed()
+    }
+}
+
+/// A sink that forwards every call to `inner` and tells `watcher` what passes through it.
+pub struct Watched<'a, S: Sink + ?Sized, W> {
+    /// Where the text goes.
+    pub inner: &'a mut S,
+    /// What observes it.
+    pub watcher: W,
+}
+
+impl<S: Sink + ?Sized, W: Watcher<S>> Sink for Watched<'_, S, W> {
+    fn push(&mut self, text: &str) {
+        self.watcher.pushed(text);
+        self.inner.push(text);
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+    fn delivered(&self) -> u64 {
+        self.inner.delivered()
+    }
+    fn rollback(&mut self) -> bool {
+        self.inner.rollback()
+    }
+    fn is_closed(&self) -> bool {
+        self.watcher.is_closed(self.inner)
+    }
+    fn answer(&self) -> Option<&str> {
+        self.inner.answer()
+    }
+    fn event(&mut self, event: &crate::event::Event) {
+        self.inner.event(event);
+        self.watcher.event(event);
+    }
+}
+
 /// `9.0 GB`, as `ollama list` prints sizes (powers of 1000).
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
