@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::EXIT_CODES_HELP;
+use crate::files::repair::Strategy as RepairStrategy;
 
 const AFTER_HELP: &str = "\
 Prompt sources, in order: words on the command line; -f FILE; a lone word naming an existing
@@ -152,6 +153,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "K", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// What a round after a failed one sends: `feedback` (the files and the check's output)
+    /// or `resample` (the task asked again at temperature 0.4 and the next seed). Default:
+    /// `[files] repair`, else feedback.
+    #[arg(long, value_name = "HOW", value_parser = repair_strategy)]
+    pub repair: Option<RepairStrategy>,
     /// Measure the local route (the default; never falls back).
     #[arg(short, long, conflicts_with_all = ["api", "endpoint"])]
     pub local: bool,
@@ -510,6 +516,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "check",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
+    /// With --check: what a round after a failed one sends: `feedback` (default: the files
+    /// as they are and the check's output) or `resample` (the task asked again, sampled
+    /// anew: for models too small to repair their own code). Default: `[files] repair`.
+    #[arg(long, value_name = "HOW", requires = "check", value_parser = repair_strategy)]
+    pub repair: Option<RepairStrategy>,
     /// With --write: when the task fails (check, deadline, write, Ctrl-C), leave the files as
     /// the last round wrote them instead of putting back what it wrote.
     #[arg(long, requires = "write")]
@@ -567,9 +578,15 @@ impl From<&RunArgs> for codex_wrap_core::config::Overrides {
             first_byte_timeout: run.first_byte_timeout.map(|t| t.0),
             no_fallback: run.no_fallback,
             sections: run.sections.clone(),
+            repair: run.repair,
             suggested_profile: None,
         }
     }
+}
+
+/// `--repair`: a strategy's name.
+fn repair_strategy(name: &str) -> Result<RepairStrategy, String> {
+    RepairStrategy::parse(name).ok_or_else(|| format!("one of {}", RepairStrategy::NAMES))
 }
 
 #[cfg(test)]

@@ -324,6 +324,92 @@ fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2(
 }
 
 #[test]
+fn with_repair_resample_a_failing_round_asks_the_task_again_sampled_anew() {
+    let sb = Sandbox::new();
+    sb.write(
+        "profiles.toml",
+        "[profiles.code]\noptions = { temperature = 0, seed = 7 }\n[files]\nrepair = \"resample\"\n",
+    );
+    sb.write("app.py", "VALUE = None\n");
+    let server = answers(&[
+        "```python app.py\nVALUE = 'bad'\n```\n",
+        "```python app.py\nVALUE = 'worse'\n```\n",
+        "```python app.py\nVALUE = 'good'\n```\n",
+    ])
+    .expect(Calls::Exactly(3));
+    let r = on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "app.py",
+            "--json",
+            "--check",
+            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
+            "make VALUE good",
+        ])
+        .stderr_has("round 2/3: check")
+        .stderr_has("round 3/3: check `grep")
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(read(&sb, "app.py"), "VALUE = 'good'\n");
+    // Rounds 2 and 3 send round 1's messages (the input as it was, no check output), at
+    // temperature 0.4 and the next seeds.
+    let requests = server.requests();
+    let first = requests[0].json();
+    assert_eq!(first["options"]["temperature"], 0);
+    assert_eq!(first["options"]["seed"], 7);
+    for (n, seed) in [(1, 8), (2, 9)] {
+        let body = requests[n].json();
+        assert_eq!(body["messages"], first["messages"], "round {}", n + 1);
+        assert_eq!(body["options"]["temperature"], 0.4);
+        assert_eq!(body["options"]["seed"], seed);
+    }
+    assert!(!sent(&server, 1).0.contains("AssertionError"));
+    assert!(sent(&server, 1).1.contains("VALUE = None"));
+    // --repair feedback on the command line wins over the file: round 2 is the repair
+    // request again, with round 1's sampling.
+    sb.write("app.py", "VALUE = None\n");
+    let server = answers(&[
+        "```python app.py\nVALUE = 'bad'\n```\n",
+        "```python app.py\nVALUE = 'good'\n```\n",
+    ])
+    .expect(Calls::Exactly(2));
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "app.py",
+            "--repair",
+            "feedback",
+            "--check",
+            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
+            "make VALUE good",
+        ])
+        .stderr_has("round 2/3: check")
+        .run();
+    assert!(sent(&server, 1).0.contains("AssertionError: wanted good"));
+    assert_eq!(server.requests()[1].json()["options"]["temperature"], 0);
+    // A name it does not know is a usage error (clap) or a configuration error (the file).
+    Test::new(&sb)
+        .args(["-w", "--check", "true", "--repair", "retry", "x"])
+        .code(2)
+        .stderr(
+            "error: invalid value 'retry' for '--repair <HOW>': one of feedback or resample\n\n\
+             For more information, try '--help'.\n",
+        )
+        .run();
+    sb.write("profiles.toml", "[files]\nrepair = \"retry\"\n");
+    Test::new(&sb)
+        .args(["--dry-run", "x"])
+        .code(3)
+        .stderr_has("[files] repair = 'retry': feedback or resample")
+        .run();
+}
+
+#[test]
 fn a_check_that_never_passes_ends_with_exit_8_after_the_rounds() {
     let sb = Sandbox::new();
     // Two rounds, then one, then one with --keep-failed.

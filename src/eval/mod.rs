@@ -55,6 +55,7 @@ pub(crate) fn command(
         no_fallback: true,
         profile: args.profile.clone(),
         model: args.model.clone(),
+        repair: args.repair,
         ..Overrides::default()
     };
     let (cfg, sources) = config::load(env, root)?;
@@ -162,7 +163,7 @@ pub(crate) fn command(
     progress.finish();
     runtime.shutdown_background();
 
-    let summary = Summary::new(&suite_name, args, &results, started);
+    let summary = Summary::new(&suite_name, args, settings.repair, &results, started);
     if let Some(log) = &settings.log.file {
         for r in &results {
             if let Some(record) = &r.record

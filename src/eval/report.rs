@@ -14,6 +14,7 @@ use super::suite::EvalTask;
 use crate::cli::EvalArgs;
 use crate::error::ExitStatus;
 use crate::files::face::TaskReport;
+use crate::files::repair::Strategy as RepairStrategy;
 use crate::output::Reporter;
 use crate::runlog;
 
@@ -159,6 +160,8 @@ pub(crate) struct Summary {
     pub(crate) model: Option<String>,
     pub(crate) seed: u64,
     pub(crate) rounds: u32,
+    /// What the rounds after a failed one sent: `feedback` or `resample`.
+    pub(crate) repair: &'static str,
     pub(crate) tasks: usize,
     /// Tasks passed by round k (k = 1..rounds), on the measured route.
     pub(crate) passed_by_round: Vec<usize>,
@@ -185,6 +188,7 @@ impl Summary {
     pub(crate) fn new(
         suite: &str,
         args: &EvalArgs,
+        repair: RepairStrategy,
         results: &[TaskResult],
         started: SystemTime,
     ) -> Self {
@@ -207,6 +211,7 @@ impl Summary {
             model: top.map(|(_, m)| m.to_owned()),
             seed: args.seed,
             rounds: args.rounds,
+            repair: repair.as_str(),
             tasks: results.len(),
             passed_by_round: (1..=k)
                 .map(|round| {
@@ -313,12 +318,13 @@ pub(crate) fn table(s: &Summary, results: &[TaskResult]) -> String {
     let n = s.tasks;
     out.push('\n');
     out.push_str(&format!(
-        "{}: {}/{n} first round, {}/{n} after {} round{}; plain first code block {}/{n}\n",
+        "{}: {}/{n} first round, {}/{n} after {} round{} ({} repair); plain first code block {}/{n}\n",
         describe(s.endpoint.as_deref(), s.model.as_deref()),
         s.first_round(),
         s.after_rounds(),
         s.rounds,
         if s.rounds == 1 { "" } else { "s" },
+        s.repair,
         s.baseline_passed
     ));
     if s.escalated > 0 {
@@ -371,6 +377,9 @@ pub(crate) struct LastEval {
     pub(crate) passed: usize,
     #[serde(default)]
     pub(crate) seconds_per_task: f64,
+    /// `feedback` or `resample` (empty in files saved before it was kept).
+    #[serde(default)]
+    pub(crate) repair: String,
     pub(crate) ts: String,
 }
 
@@ -379,11 +388,15 @@ impl LastEval {
     pub(crate) fn line(&self) -> String {
         let n = self.tasks;
         format!(
-            "{}: {}/{n} first round, {}/{n} after {} rounds (plain {}/{n}; {}), {}",
+            "{}: {}/{n} first round, {}/{n} after {} rounds{} (plain {}/{n}; {}), {}",
             self.model,
             self.first_round,
             self.after_rounds,
             self.rounds,
+            match self.repair.as_str() {
+                "" => String::new(),
+                r => format!(" ({r} repair)"),
+            },
             self.baseline,
             self.suite,
             self.ts.get(..10).unwrap_or(&self.ts)
@@ -420,6 +433,7 @@ pub(crate) fn save_last(state_dir: &Path, s: &Summary) -> std::io::Result<()> {
             escalated: s.escalated,
             passed: s.passed,
             seconds_per_task: s.seconds_per_task,
+            repair: s.repair.to_owned(),
             ts: s.ts.clone(),
         },
     );

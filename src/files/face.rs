@@ -470,10 +470,15 @@ async fn rounds<F: Future<Output = ExitStatus>, S: Fn() -> F>(
         route,
         last,
     };
+    // `--repair resample` asks the local rounds' first question again, sampled anew; an
+    // escalation always gets the feedback (a bigger model can use it).
+    let resample = (route.is_empty() && stretch.plan.settings.repair == repair::Strategy::Resample)
+        .then(|| stretch.plan.first_ask());
     for round in first..=last {
-        match stretch.round(round).await {
-            Next::Again(text) => stretch.plan.reprompt(&text),
-            Next::Stop => break,
+        match (stretch.round(round).await, &resample) {
+            (Next::Again(_), Some(first)) => stretch.plan.ask_again(first, round + 1),
+            (Next::Again(text), None) => stretch.plan.reprompt(&text),
+            (Next::Stop, _) => break,
         }
     }
 }

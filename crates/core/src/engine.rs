@@ -104,6 +104,43 @@ impl Plan {
         }
         self.prompt = assemble(text);
     }
+
+    /// What round 1 asks, kept to ask it again (`--repair resample`): take it before the
+    /// first round (`&mut`: the backends lend their options only that way).
+    pub fn first_ask(&mut self) -> FirstAsk {
+        FirstAsk {
+            prompt: self.prompt.clone(),
+            inputs: self.inputs.clone(),
+            rephrased: self.rephrased.clone(),
+            options: self
+                .attempts
+                .iter_mut()
+                .map(|a| a.backend.options_mut().map(|o| o.clone()))
+                .collect(),
+        }
+    }
+
+    /// Round `round` asks round 1's question again, sampled anew on every attempt
+    /// ([`crate::files::repair::resample_options`]).
+    pub fn ask_again(&mut self, first: &FirstAsk, round: usize) {
+        self.prompt = first.prompt.clone();
+        self.inputs = first.inputs.clone();
+        self.rephrased = first.rephrased.clone();
+        for (attempt, options) in self.attempts.iter_mut().zip(&first.options) {
+            if let (Some(now), Some(first)) = (attempt.backend.options_mut(), options) {
+                *now = crate::files::repair::resample_options(first, round);
+            }
+        }
+    }
+}
+
+/// Round 1's question as a plan asks it: the messages and each attempt's sampling options.
+#[derive(Debug, Clone)]
+pub struct FirstAsk {
+    prompt: prompt::Prompt,
+    inputs: Vec<prompt::ContextBlock>,
+    rephrased: Option<prompt::Prompt>,
+    options: Vec<Option<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// Takes the route (the router's decision when no flag forced one), slices the context,

@@ -168,6 +168,9 @@ impl Backend for Gemini {
         }
     }
 
+    fn options_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        Some(&mut self.options)
+    }
     fn build(&self, m: Messages<'_>) -> HttpRequest {
         let mut body = json!({
             "contents": [{"role": "user", "parts": [{"text": m.user}]}],

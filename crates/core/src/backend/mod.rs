@@ -241,6 +241,12 @@ pub trait Backend: Send + Sync {
     fn check_ready(&self) -> Result<(), Failure> {
         Ok(())
     }
+    /// The sampling options sent with each request (temperature, seed, ...), for a caller
+    /// that asks the same question again with other sampling; `None`: the backend has none
+    /// (a command line).
+    fn options_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        None
+    }
     /// Builds the streaming request.
     fn build(&self, messages: Messages<'_>) -> HttpRequest;
     /// How the body is framed.

@@ -84,6 +84,9 @@ impl Backend for OpenAi {
         &self.base_url
     }
 
+    fn options_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        Some(&mut self.options)
+    }
     fn build(&self, m: Messages<'_>) -> HttpRequest {
         let messages = chat_messages(m);
         let mut body = json!({

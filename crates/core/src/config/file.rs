@@ -75,6 +75,9 @@ pub struct FilesConfig {
     /// An input file with more lines than this is changed with SEARCH/REPLACE edit blocks
     /// instead of being written whole (default 150).
     pub edit_blocks_above: Option<usize>,
+    /// What a round after a failed one sends: `feedback` (default: the files and the
+    /// check's output) or `resample` (the task asked again, sampled anew).
+    pub repair: Option<String>,
     /// Where a task goes on when the check still fails after its rounds: `api`, `codex`,
     /// `local` or an endpoint's name. Applies only when no flag forces a route and
     /// fallback is allowed.

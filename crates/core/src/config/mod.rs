@@ -137,6 +137,9 @@ pub struct Settings {
     /// `--write`: input files with more lines than this are changed with edit blocks
     /// (`[files] edit_blocks_above`, default 150).
     pub edit_blocks_above: usize,
+    /// `--write --check`: what a round after a failed one sends (`--repair`,
+    /// `[files] repair`, default feedback).
+    pub repair: crate::files::repair::Strategy,
     /// The API route's model where an endpoint names none: `--model` with `--api`, else
     /// `GEMINI_MODEL`, else `[gemini] model`.
     pub api_model: String,
@@ -566,6 +569,8 @@ pub struct Overrides {
     pub no_fallback: bool,
     /// `--sections`.
     pub sections: Option<String>,
+    /// `--repair`.
+    pub repair: Option<crate::files::repair::Strategy>,
     /// The router's profile suggestion: used when neither flag nor environment names one.
     pub suggested_profile: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! with its origin recorded.
 
 use super::*;
+use crate::files::repair::Strategy as RepairStrategy;
 
 /// The built-in `gemini` endpoint's settings, while they are resolved.
 #[derive(Debug, Clone)]
@@ -114,6 +115,22 @@ pub fn resolve_from(
     let log = log_settings_picked(&cfg, &mut pick, root);
     let pool = pool_settings(&cfg, &mut pick)?;
     let engine = engine_settings_picked(&cfg, &mut pick)?;
+    let repair = pick
+        .value("files.repair")
+        .flag(run.repair, "--repair")
+        .file(|| {
+            let name = cfg.files.as_ref().and_then(|f| f.repair.as_deref());
+            name.map(|name| {
+                RepairStrategy::parse(name).ok_or_else(|| {
+                    Error::Config(format!(
+                        "[files] repair = '{name}': {}",
+                        RepairStrategy::NAMES
+                    ))
+                })
+            })
+            .transpose()
+        })
+        .or(RepairStrategy::default())?;
     let mut origins = pick.origins;
     record_read_elsewhere(&mut origins, run, env);
     let context = context_settings(cfg.context.clone().unwrap_or_default(), run, env)?;
@@ -139,6 +156,7 @@ pub fn resolve_from(
             .as_ref()
             .and_then(|f| f.edit_blocks_above)
             .unwrap_or(EDIT_BLOCKS_ABOVE),
+        repair,
         api_model: gemini.model,
         timeouts,
         deadline_override,

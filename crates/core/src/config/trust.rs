@@ -222,7 +222,7 @@ pub fn warn_once(line: &str) {
 /// Whether a project setting carries no authority, by its top-level key and, for a table,
 /// the key inside it. Everything not listed here needs trust: endpoints and their URLs
 /// (`[ollama]`, `[gemini]`, `[openai]`, `[endpoints]`, `[routes]`), key variables, command
-/// lines, `[log] file`, `[sync]`, `[engine]`, `[files]` (but `edit_blocks_above`), `[mcp]
+/// lines, `[log] file`, `[sync]`, `[engine]`, `[files]` (but `edit_blocks_above` and `repair`), `[mcp]
 /// checks`, and anything added
 /// later.
 fn allowed(section: &str, key: Option<&str>) -> bool {
@@ -241,7 +241,7 @@ fn allowed(section: &str, key: Option<&str>) -> bool {
             | ("mcp", Some("max_reply_tokens" | "continuation_ttl_secs"))
             | ("log", Some("enabled"))
             // How an answer for a long input is asked for: no authority.
-            | ("files", Some("edit_blocks_above"))
+            | ("files", Some("edit_blocks_above" | "repair"))
     )
 }
 
