@@ -88,8 +88,9 @@ fn a_right_answer_passes_its_test_and_a_wrong_one_fails_every_round() {
         ])
         .run();
     assert!(
-        r.stdout()
-            .contains("1/1 first round, 1/1 after 3 rounds; plain first code block 1/1"),
+        r.stdout().contains(
+            "1/1 first round, 1/1 after 3 rounds (feedback repair); plain first code block 1/1"
+        ),
         "{}",
         r.stdout()
     );
@@ -102,7 +103,8 @@ fn a_right_answer_passes_its_test_and_a_wrong_one_fails_every_round() {
         stats.stdout().contains("last eval on ollama: qwen")
             && stats
                 .stdout()
-                .contains("1/1 first round, 1/1 after 3 rounds"),
+                .contains("1/1 first round, 1/1 after 3 rounds (plain 1/1; ")
+            && stats.stdout().contains("; feedback repair), "),
         "{}",
         stats.stdout()
     );

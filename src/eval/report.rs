@@ -384,21 +384,22 @@ pub(crate) struct LastEval {
 }
 
 impl LastEval {
-    /// `smollm2: 4/40 first round, 5/40 after 3 rounds, 2026-12-08`.
+    /// `smollm2: 4/40 first round, 5/40 after 3 rounds (plain 3/40; humaneval; feedback
+    /// repair), 2026-12-08`.
     pub(crate) fn line(&self) -> String {
         let n = self.tasks;
         format!(
-            "{}: {}/{n} first round, {}/{n} after {} rounds{} (plain {}/{n}; {}), {}",
+            "{}: {}/{n} first round, {}/{n} after {} rounds (plain {}/{n}; {}{}), {}",
             self.model,
             self.first_round,
             self.after_rounds,
             self.rounds,
-            match self.repair.as_str() {
-                "" => String::new(),
-                r => format!(" ({r} repair)"),
-            },
             self.baseline,
             self.suite,
+            match self.repair.as_str() {
+                "" => String::new(),
+                r => format!("; {r} repair"),
+            },
             self.ts.get(..10).unwrap_or(&self.ts)
         )
     }
