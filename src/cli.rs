@@ -516,9 +516,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "check",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
-    /// With --check: what a round after a failed one sends: `feedback` (default: the files
-    /// as they are and the check's output) or `resample` (the task asked again, sampled
-    /// anew: for models too small to repair their own code). Default: `[files] repair`.
+    /// With --check: what a round after a failed one sends: `feedback` (the files as they
+    /// are and the check's output) or `resample` (the task asked again at temperature 0.4
+    /// and the next seed: for models too small to repair their own code). Default:
+    /// `[files] repair`, else feedback.
     #[arg(long, value_name = "HOW", requires = "check", value_parser = repair_strategy)]
     pub repair: Option<RepairStrategy>,
     /// With --write: when the task fails (check, deadline, write, Ctrl-C), leave the files as

@@ -19,7 +19,8 @@ fn doc(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+/// The `doctor --json` check named `name`.
+pub(crate) fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["checks"]
         .as_array()
         .unwrap()

@@ -126,15 +126,7 @@ fn doctor_judges_a_route_by_the_endpoint_that_would_answer() {
         .args(["doctor", "--json"])
         .run();
     let doc: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
-    let check = |name: &str| {
-        doc["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == name)
-            .unwrap_or_else(|| panic!("no {name} check in {doc}"))
-            .clone()
-    };
+    let check = |name: &str| crate::commands::check(&doc, name).clone();
     let local = check("local");
     let detail = local["detail"].as_str().unwrap();
     assert_eq!(local["status"], "warn", "{doc}");
