@@ -392,6 +392,33 @@ fn with_repair_resample_a_failing_round_asks_the_task_again_sampled_anew() {
         .run();
     assert!(sent(&server, 1).0.contains("AssertionError: wanted good"));
     assert_eq!(server.requests()[1].json()["options"]["temperature"], 0);
+    // An input changed by edit blocks gets the feedback (the file as it is now): edit blocks
+    // written against the input as it was would not match after a round changed it.
+    sb.write(
+        "profiles.toml",
+        "[files]\nrepair = \"resample\"\nedit_blocks_above = 2\n",
+    );
+    sb.write("app.py", "A = 1\nB = 2\nVALUE = None\n");
+    let block = |from: &str, to: &str| {
+        format!(
+            "app.py\n```python\n<<<<<<< SEARCH\nVALUE = {from}\n=======\nVALUE = {to}\n>>>>>>> REPLACE\n```\n"
+        )
+    };
+    let (bad, good) = (block("None", "'bad'"), block("'bad'", "'good'"));
+    let server = answers(&[bad.as_str(), good.as_str()]);
+    on(&sb, &server)
+        .args([
+            "--local",
+            "-w",
+            "-i",
+            "app.py",
+            "--check",
+            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
+            "make VALUE good",
+        ])
+        .stderr_has("round 2/3: check")
+        .run();
+    assert!(sent(&server, 1).0.contains("AssertionError: wanted good"));
     // A name it does not know is a usage error (clap) or a configuration error (the file).
     Test::new(&sb)
         .args(["-w", "--check", "true", "--repair", "retry", "x"])

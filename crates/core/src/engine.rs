@@ -182,6 +182,18 @@ pub fn prepare(
     if request.write {
         // The write face's directive is part of this call's request, not a setting.
         let edits = crate::files::edits::directive(&request.inputs, settings.edit_blocks_above);
+        if !edits.is_empty() && settings.repair == crate::files::repair::Strategy::Resample {
+            // Asking again sends the inputs as they were, and edit blocks written against
+            // them stop matching once a round has changed the file: such a task gets the
+            // feedback, which carries the file as it is.
+            // Said only with -v: a call without --check has no round to repair.
+            settings.repair = crate::files::repair::Strategy::Feedback;
+            tracing::debug!(
+                "--repair resample: inputs over {} lines are changed by edit blocks, so a \
+                 failed round gets the feedback instead",
+                settings.edit_blocks_above
+            );
+        }
         settings.directive = [settings.directive.trim(), crate::files::DIRECTIVE, &edits]
             .join("\n\n")
             .trim()
