@@ -18,6 +18,9 @@ fn answers(list: &[&str]) -> Server {
     })
 }
 
+/// A check that passes once app.py says good, and prints an assertion error until then.
+const WANT_GOOD: &str = "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }";
+
 /// A run of the binary with the local route on `server`.
 fn on(sb: &Sandbox, server: &Server) -> Test {
     Test::new(sb).ollama(server)
@@ -299,13 +302,7 @@ fn a_failing_check_sends_its_output_and_the_current_files_and_passes_on_round_2(
     ])
     .expect(Calls::Exactly(2));
     let r = on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "--check",
-            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
-            "make VALUE good",
-        ])
+        .args(["--local", "-w", "--check", WANT_GOOD, "make VALUE good"])
         .stderr_has("round 1/3: check")
         .stderr_has("round 2/3: check")
         .run();
@@ -331,23 +328,20 @@ fn with_repair_resample_a_failing_round_asks_the_task_again_sampled_anew() {
         "[profiles.code]\noptions = { temperature = 0, seed = 7 }\n[files]\nrepair = \"resample\"\n",
     );
     sb.write("app.py", "VALUE = None\n");
+    // The task, on `server`, with `flags` before the check.
+    let make_good = |server: &Server, flags: &[&str]| {
+        on(&sb, server)
+            .args(["--local", "-w", "-i", "app.py"])
+            .args(flags)
+            .args(["--check", WANT_GOOD, "make VALUE good"])
+    };
     let server = answers(&[
         "```python app.py\nVALUE = 'bad'\n```\n",
         "```python app.py\nVALUE = 'worse'\n```\n",
         "```python app.py\nVALUE = 'good'\n```\n",
     ])
     .expect(Calls::Exactly(3));
-    let r = on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "app.py",
-            "--json",
-            "--check",
-            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
-            "make VALUE good",
-        ])
+    let r = make_good(&server, &["--json"])
         .stderr_has("round 2/3: check")
         .stderr_has("round 3/3: check `grep")
         .run();
@@ -376,18 +370,7 @@ fn with_repair_resample_a_failing_round_asks_the_task_again_sampled_anew() {
         "```python app.py\nVALUE = 'good'\n```\n",
     ])
     .expect(Calls::Exactly(2));
-    on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "app.py",
-            "--repair",
-            "feedback",
-            "--check",
-            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
-            "make VALUE good",
-        ])
+    make_good(&server, &["--repair", "feedback"])
         .stderr_has("round 2/3: check")
         .run();
     assert!(sent(&server, 1).0.contains("AssertionError: wanted good"));
@@ -406,18 +389,7 @@ fn with_repair_resample_a_failing_round_asks_the_task_again_sampled_anew() {
     };
     let (bad, good) = (block("None", "'bad'"), block("'bad'", "'good'"));
     let server = answers(&[bad.as_str(), good.as_str()]);
-    on(&sb, &server)
-        .args([
-            "--local",
-            "-w",
-            "-i",
-            "app.py",
-            "--check",
-            "grep -q good app.py || { echo 'AssertionError: wanted good'; exit 3; }",
-            "make VALUE good",
-        ])
-        .stderr_has("round 2/3: check")
-        .run();
+    make_good(&server, &[]).stderr_has("round 2/3: check").run();
     assert!(sent(&server, 1).0.contains("AssertionError: wanted good"));
     // A name it does not know is a usage error (clap) or a configuration error (the file).
     Test::new(&sb)
