@@ -1119,6 +1119,13 @@ fn progress_of(messages: &[Value]) -> Vec<(Value, f64, String)> {
 }
 
 impl Live {
+    /// A `delegate` call with these arguments and a progress token: its reply and its
+    /// progress messages (see [`Live::answer_with_progress`]).
+    fn delegate_with_progress(&mut self, arguments: Value) -> (Value, Vec<String>) {
+        self.send(&call_with_progress(1, "delegate", arguments, "p"));
+        self.answer_with_progress(1, "p")
+    }
+
     /// The response to `id` and the progress messages for `token` that came before it (in
     /// order, their values checked to grow), then a quick `route` call as `id + 1000`, which
     /// must not be preceded by any more progress for `token`: none comes after the reply.
@@ -1171,13 +1178,7 @@ fn delegate_progress_carries_the_fallback_as_it_happens_and_no_secret() {
     // The key is the secret the local server's error carries.
     cmd.gemini(&api).env("GEMINI_API_KEY", KEY);
     let mut live = Live::start(cmd);
-    live.send(&call_with_progress(
-        1,
-        "delegate",
-        json!({"prompt": "write a haiku"}),
-        "tok-1",
-    ));
-    let (reply, progress) = live.answer_with_progress(1, "tok-1");
+    let (reply, progress) = live.delegate_with_progress(json!({"prompt": "write a haiku"}));
     let (summary, text) = delegated(&reply);
     assert_eq!(text, "from gemini");
     assert!(summary["fallback"]["reason"].is_string(), "{summary}");
@@ -1214,13 +1215,8 @@ fn an_answer_cut_at_the_token_limit_is_a_progress_notification_before_the_reply(
     let server = cut_short();
     let sb = Sandbox::new();
     let mut live = Live::start(delegate_cmd(&sb, &server));
-    live.send(&call_with_progress(
-        1,
-        "delegate",
-        json!({"prompt": "write a long function", "route": "local"}),
-        "cut",
-    ));
-    let (reply, progress) = live.answer_with_progress(1, "cut");
+    let (reply, progress) =
+        live.delegate_with_progress(json!({"prompt": "write a long function", "route": "local"}));
     let (summary, _) = delegated(&reply);
     assert_eq!(summary["truncated"], true, "{summary}");
     let attempt = position(&progress, "attempt 1 on local (ollama ");
@@ -1239,18 +1235,12 @@ fn delegate_write_progress_names_the_files_written_and_each_check_round() {
     });
     let sb = Sandbox::new();
     let mut live = Live::start(delegate_cmd(&sb, &server));
-    live.send(&call_with_progress(
-        1,
-        "delegate",
-        json!({
-            "prompt": "write app/slug.py with a slug function",
-            "route": "local",
-            "write": true,
-            "check": "python3 -c 'import app.slug as s; assert s.slug(\"AB\") == \"ab\"'"
-        }),
-        "w",
-    ));
-    let (reply, progress) = live.answer_with_progress(1, "w");
+    let (reply, progress) = live.delegate_with_progress(json!({
+        "prompt": "write app/slug.py with a slug function",
+        "route": "local",
+        "write": true,
+        "check": "python3 -c 'import app.slug as s; assert s.slug(\"AB\") == \"ab\"'"
+    }));
     let (summary, _) = delegated(&reply);
     assert_eq!(summary["check"]["passed"], true, "{summary}");
     let events: Vec<&String> = progress
@@ -1285,13 +1275,8 @@ fn a_refusal_is_asked_again_once_and_the_retry_is_a_progress_notification() {
     });
     let sb = Sandbox::new();
     let mut live = Live::start(delegate_cmd(&sb, &server));
-    live.send(&call_with_progress(
-        1,
-        "delegate",
-        json!({"prompt": "write a slug function", "route": "local"}),
-        "r",
-    ));
-    let (reply, progress) = live.answer_with_progress(1, "r");
+    let (reply, progress) =
+        live.delegate_with_progress(json!({"prompt": "write a slug function", "route": "local"}));
     let (summary, text) = delegated(&reply);
     assert_eq!(text, "def slug(s): return s.lower()", "{summary}");
     let again = user_message(&server.requests()[1].json());

@@ -85,21 +85,27 @@ fn recorder(log: &Log) -> impl FnMut(f64, String) -> std::future::Ready<()> + Se
     }
 }
 
+/// One call of `prompt` with default settings, its progress notifications recorded.
+async fn logged(engine: &impl Delegate, prompt: &str, dir: &Path) -> (Outcome, Log) {
+    let log = Log::default();
+    let out = run(
+        engine,
+        request(prompt),
+        Some(recorder(&log)),
+        CancellationToken::new(),
+        &McpSettings::default(),
+        dir,
+    )
+    .await
+    .unwrap();
+    (out, log)
+}
+
 #[tokio::test(start_paused = true)]
 async fn progress_comes_at_once_then_every_five_seconds_with_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Scripted::new(7, "done");
-    let log = Log::default();
-    let out = run(
-        &engine,
-        request("write slugify"),
-        Some(recorder(&log)),
-        CancellationToken::new(),
-        &McpSettings::default(),
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let (out, log) = logged(&engine, "write slugify", dir.path()).await;
     assert_eq!(out.text, "done");
     assert_eq!(out.reply.tokens, 70);
     let log = log.lock().unwrap();
@@ -171,17 +177,7 @@ async fn each_event_is_a_progress_notification_in_order_between_the_ticks() {
             },
         ),
     ]);
-    let log = Log::default();
-    let out = run(
-        &engine,
-        request("go"),
-        Some(recorder(&log)),
-        CancellationToken::new(),
-        &McpSettings::default(),
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let (out, log) = logged(&engine, "go", dir.path()).await;
     assert_eq!(out.text, "done");
     let log = log.lock().unwrap();
     let seen: Vec<(u64, &str)> = log
