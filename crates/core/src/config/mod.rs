@@ -715,6 +715,39 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_the_file_names_wrongly_is_an_error_naming_the_setting_and_the_choices() {
+        let resolve = |edit: &dyn Fn(&mut ConfigFile)| {
+            let layers = file::load_layers(None, None).unwrap();
+            let mut cfg = file::merge(&layers).unwrap();
+            edit(&mut cfg);
+            let env = Env::from_pairs([]);
+            resolve_from(
+                cfg,
+                vec![Source::Builtin],
+                &overrides(&["x"]),
+                &env,
+                Path::new("."),
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let pool = resolve(&|c| {
+            c.pool.get_or_insert_default().strategy = Some("rr".into());
+        });
+        assert!(
+            pool.contains("[pool] strategy = 'rr': order or spread"),
+            "{pool}"
+        );
+        let files = resolve(&|c| {
+            c.files.get_or_insert_default().repair = Some("retry".into());
+        });
+        assert!(
+            files.contains("[files] repair = 'retry': feedback or resample"),
+            "{files}"
+        );
+    }
+
+    #[test]
     fn unknown_profile_lists_known_ones() {
         let err = settings(&["-p", "turbo", "x"], &[])
             .unwrap_err()

@@ -120,15 +120,12 @@ pub fn resolve_from(
         .flag(run.repair, "--repair")
         .file(|| {
             let name = cfg.files.as_ref().and_then(|f| f.repair.as_deref());
-            name.map(|name| {
-                RepairStrategy::parse(name).ok_or_else(|| {
-                    Error::Config(format!(
-                        "[files] repair = '{name}': {}",
-                        RepairStrategy::NAMES
-                    ))
-                })
-            })
-            .transpose()
+            one_of(
+                "[files] repair",
+                name,
+                RepairStrategy::parse,
+                RepairStrategy::NAMES,
+            )
         })
         .or(RepairStrategy::default())?;
     let mut origins = pick.origins;
@@ -172,6 +169,20 @@ pub fn resolve_from(
         engine,
         allow_write,
     })
+}
+
+/// A setting that names one of a few choices: `parse` it, or a configuration error naming
+/// the setting, the value and the choices (`[pool] strategy = 'x': order or spread`).
+fn one_of<T>(
+    what: &str,
+    name: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>, Error> {
+    name.map(|name| {
+        parse(name).ok_or_else(|| Error::Config(format!("{what} = '{name}': {choices}")))
+    })
+    .transpose()
 }
 
 /// Every URL of a comma list must parse: a bad one is a configuration error naming where it
@@ -625,14 +636,12 @@ fn pool_settings(cfg: &ConfigFile, pick: &mut Picker<'_>) -> Result<PoolSettings
     let strategy = pick
         .value("pool.strategy")
         .file(|| {
-            pool.strategy
-                .as_deref()
-                .map(|name| {
-                    Strategy::parse(name).ok_or_else(|| {
-                        Error::Config(format!("[pool] strategy = '{name}': {}", Strategy::NAMES))
-                    })
-                })
-                .transpose()
+            one_of(
+                "[pool] strategy",
+                pool.strategy.as_deref(),
+                Strategy::parse,
+                Strategy::NAMES,
+            )
         })
         .or(Strategy::default())?;
     let cooldown = pick
