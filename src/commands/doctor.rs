@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 
+use super::reach::{Said, at};
 use crate::backend::{Backend, ModelInfo, has_model};
 use crate::cli::DoctorArgs;
 use crate::config::env::{Env, names};
@@ -72,29 +73,22 @@ impl Report {
 struct LocalProbe {
     name: String,
     backend: Box<dyn Backend>,
-    /// What the server is (`Ollama 0.12.6`), or why it cannot answer.
-    reach: Result<String, Failure>,
-    /// Whether it has its model (`POST /api/show` on Ollama); `None` when it cannot say.
-    model: Option<Result<bool, Failure>>,
+    /// Whether it answers and has its model.
+    said: Said,
     /// The models it offers, for servers whose models must be pulled first (Ollama).
     models: Option<Result<Vec<ModelInfo>, Failure>>,
 }
 
 impl LocalProbe {
-    /// Whether a call would get its answer here: the server answers as what it should be
-    /// and does not say the model is missing.
+    /// Whether a call would get its answer here.
     fn usable(&self) -> bool {
-        self.reach.is_ok() && !matches!(self.model, Some(Ok(false)))
+        self.said.usable()
     }
 
     /// What is wrong with it, in a few words, when it is not usable.
     fn problem(&self) -> Option<String> {
-        let at = format!(
-            "{} ({})",
-            self.name,
-            crate::http::redact(self.backend.endpoint())
-        );
-        match (&self.reach, &self.model) {
+        let at = at(&self.name, self.backend.as_ref());
+        match (&self.said.reach, &self.said.model) {
             (Err(f), _) if unreachable(f) => Some(format!("{at} not running: {}", f.message)),
             (Err(f), _) => Some(format!("{at} answers, but {}", f.message)),
             (Ok(_), Some(Ok(false))) => Some(format!("{at} has no {}", self.backend.model())),
@@ -165,13 +159,11 @@ async fn probe(settings: &Settings, client: &reqwest::Client, online: bool) -> P
                         None => None,
                     }
                 };
-                let (reach, model, models) =
-                    tokio::join!(backend.probe(client), backend.has_own_model(client), models);
+                let (said, models) = tokio::join!(Said::ask(backend.as_ref(), client), models);
                 LocalProbe {
                     name: e.name,
                     backend,
-                    reach,
-                    model,
+                    said,
                     models,
                 }
             }),
@@ -542,7 +534,7 @@ fn local_line(p: &LocalProbe) -> (Status, String, bool) {
     let b = p.backend.as_ref();
     let endpoint = crate::http::redact(b.endpoint());
     let model = b.model();
-    match (&p.reach, &p.model) {
+    match (&p.said.reach, &p.said.model) {
         (Ok(what), Some(Ok(false))) => {
             let hint = b
                 .pull_hint(model)

@@ -6,6 +6,7 @@
 pub(crate) mod doctor;
 pub(crate) mod models;
 pub(crate) mod profiles;
+mod reach;
 pub(crate) mod stats;
 
 pub(crate) use crate::shared::{block_on, secs, table};

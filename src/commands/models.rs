@@ -17,6 +17,7 @@ use crate::error::{Error, ExitStatus, Failure, FailureKind};
 use crate::output::{Output, Reporter, human_size};
 use crate::stream::Route;
 
+use super::reach::{Said, at};
 use super::{block_on, secs, table};
 
 /// Longest wait for `models`, and for `warm`'s look at which endpoint answers.
@@ -216,11 +217,6 @@ pub(crate) fn models(
 }
 
 /// What `warm` learnt of one endpoint before loading anything.
-struct Probe {
-    reach: Result<String, Failure>,
-    model: Option<Result<bool, Failure>>,
-}
-
 /// The endpoint `warm` loads: the one a call would get its answer from, the first in
 /// route order that answers and does not say the model is missing (else the first that
 /// answers, whose load then says what is missing). Every endpoint is asked at once;
@@ -231,14 +227,12 @@ fn answering(
     client: &reqwest::Client,
     report: Reporter,
 ) -> anyhow::Result<Local> {
-    let probes = block_on(join_all(locals.iter().map(|l| async {
-        let (reach, model) = tokio::join!(l.backend.probe(client), l.backend.has_own_model(client));
-        Probe { reach, model }
-    })))?;
-    let usable = |p: &Probe| p.reach.is_ok() && !matches!(p.model, Some(Ok(false)));
+    let probes = block_on(join_all(
+        locals.iter().map(|l| Said::ask(l.backend.as_ref(), client)),
+    ))?;
     let chosen = probes
         .iter()
-        .position(usable)
+        .position(Said::usable)
         .or_else(|| probes.iter().position(|p| p.reach.is_ok()));
     let Some(chosen) = chosen else {
         let failures = locals
@@ -253,7 +247,7 @@ fn answering(
         .zip(&probes)
         .take(chosen)
         .map(|(l, p)| {
-            let at = format!("{} ({})", l.name, crate::http::redact(l.backend.endpoint()));
+            let at = at(&l.name, l.backend.as_ref());
             match &p.reach {
                 Err(f) => format!("{at}: {}", f.message),
                 Ok(_) => format!("{at} has no {}", l.backend.model()),
@@ -265,9 +259,8 @@ fn answering(
         .nth(chosen)
         .expect("the chosen endpoint is one of them");
     let mut line = format!(
-        "warming {} ({}), the endpoint of the local route a call would use",
-        local.name,
-        crate::http::redact(local.backend.endpoint())
+        "warming {}, the endpoint of the local route a call would use",
+        at(&local.name, local.backend.as_ref())
     );
     if !skipped.is_empty() {
         line.push_str(&format!("; skipped {}", skipped.join("; ")));
